@@ -86,14 +86,25 @@ mod tests {
 
     #[test]
     fn refuses_none_hmac_and_case_variants() {
-        for bad in ["none", "None", "HS256", "HS512", "es256", "ES384", "RS512", "", "EDDSA"] {
-            assert_eq!(bad.parse::<Algorithm>(), Err(UnsupportedAlgorithm(bad.into())), "{bad}");
+        for bad in [
+            "none", "None", "HS256", "HS512", "es256", "ES384", "RS512", "", "EDDSA",
+        ] {
+            assert_eq!(
+                bad.parse::<Algorithm>(),
+                Err(UnsupportedAlgorithm(bad.into())),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn names_round_trip() {
-        for alg in [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256, Algorithm::Ps256] {
+        for alg in [
+            Algorithm::Es256,
+            Algorithm::EdDsa,
+            Algorithm::Rs256,
+            Algorithm::Ps256,
+        ] {
             assert_eq!(alg.as_str().parse::<Algorithm>(), Ok(alg));
         }
         assert!(!Algorithm::Rs256.can_sign());

@@ -184,7 +184,10 @@ impl KeyMaterial {
                 b64::encode(y)
             ),
             Self::Ed25519 { x } => {
-                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64::encode(x))
+                format!(
+                    r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+                    b64::encode(x)
+                )
             }
             Self::Rsa { n, e } => format!(
                 r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
@@ -197,7 +200,10 @@ impl KeyMaterial {
     /// The RFC 7638 SHA-256 thumbprint.
     #[must_use]
     pub fn thumbprint(&self) -> Jkt {
-        Jkt::from_digest(&digest::digest(&digest::SHA256, self.thumbprint_input().as_bytes()))
+        Jkt::from_digest(&digest::digest(
+            &digest::SHA256,
+            self.thumbprint_input().as_bytes(),
+        ))
     }
 }
 
@@ -272,10 +278,10 @@ impl PublicJwk {
         kid: Option<String>,
         alg: Option<Algorithm>,
     ) -> Result<Self, JwkError> {
-        if let Some(alg) = alg {
-            if !material.algorithms().contains(&alg) {
-                return Err(JwkError::AlgorithmMismatch(alg.as_str().to_owned()));
-            }
+        if let Some(alg) = alg
+            && !material.algorithms().contains(&alg)
+        {
+            return Err(JwkError::AlgorithmMismatch(alg.as_str().to_owned()));
         }
         let verifiers = match &material {
             KeyMaterial::P256 { x, y } => {
@@ -283,7 +289,10 @@ impl PublicJwk {
                 point[0] = 0x04;
                 point[1..33].copy_from_slice(x);
                 point[33..].copy_from_slice(y);
-                vec![(Algorithm::Es256, parse(&sig::ECDSA_P256_SHA256_FIXED, &point)?)]
+                vec![(
+                    Algorithm::Es256,
+                    parse(&sig::ECDSA_P256_SHA256_FIXED, &point)?,
+                )]
             }
             KeyMaterial::Ed25519 { x } => vec![(Algorithm::EdDsa, parse(&sig::ED25519, x)?)],
             KeyMaterial::Rsa { n, e } => {
@@ -307,7 +316,14 @@ impl PublicJwk {
             }
         };
         let jkt = material.thumbprint();
-        Ok(Self { material, kid, alg, usage: None, jkt, verifiers: verifiers.into() })
+        Ok(Self {
+            material,
+            kid,
+            alg,
+            usage: None,
+            jkt,
+            verifiers: verifiers.into(),
+        })
     }
 
     pub(crate) fn from_raw(raw: RawJwk) -> Result<Self, JwkError> {
@@ -321,14 +337,19 @@ impl PublicJwk {
                 if crv != "P-256" {
                     return Err(JwkError::UnsupportedKeyType(format!("EC {crv}")));
                 }
-                KeyMaterial::P256 { x: member32(raw.x.as_deref(), "x")?, y: member32(raw.y.as_deref(), "y")? }
+                KeyMaterial::P256 {
+                    x: member32(raw.x.as_deref(), "x")?,
+                    y: member32(raw.y.as_deref(), "y")?,
+                }
             }
             "OKP" => {
                 let crv = raw.crv.as_deref().ok_or(JwkError::MissingMember("crv"))?;
                 if crv != "Ed25519" {
                     return Err(JwkError::UnsupportedKeyType(format!("OKP {crv}")));
                 }
-                KeyMaterial::Ed25519 { x: member32(raw.x.as_deref(), "x")? }
+                KeyMaterial::Ed25519 {
+                    x: member32(raw.x.as_deref(), "x")?,
+                }
             }
             "RSA" => {
                 let n = raw.n.as_deref().ok_or(JwkError::MissingMember("n"))?;
@@ -344,7 +365,10 @@ impl PublicJwk {
         };
         let alg = match raw.alg.as_deref() {
             None => None,
-            Some(a) => Some(a.parse().map_err(|_| JwkError::AlgorithmMismatch(a.to_owned()))?),
+            Some(a) => Some(
+                a.parse()
+                    .map_err(|_| JwkError::AlgorithmMismatch(a.to_owned()))?,
+            ),
         };
         let mut key = Self::from_material(material, raw.kid, alg)?;
         key.usage = raw.usage;
@@ -466,7 +490,10 @@ impl<'de> Deserialize<'de> for PublicJwk {
     }
 }
 
-fn parse(alg: &'static dyn VerificationAlgorithm, bytes: &[u8]) -> Result<ParsedPublicKey, JwkError> {
+fn parse(
+    alg: &'static dyn VerificationAlgorithm,
+    bytes: &[u8],
+) -> Result<ParsedPublicKey, JwkError> {
     ParsedPublicKey::new(alg, bytes).map_err(|e| JwkError::Rejected(e.to_string()))
 }
 
@@ -485,7 +512,10 @@ fn significant_bits(bytes: &[u8]) -> usize {
 /// DER of PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
 fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
     fn integer(out: &mut Vec<u8>, bytes: &[u8]) {
-        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+        let start = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len().saturating_sub(1));
         let bytes = &bytes[start..];
         let pad = bytes.first().is_some_and(|b| b & 0x80 != 0);
         out.push(0x02);
@@ -531,10 +561,16 @@ mod tests {
     #[test]
     fn rfc7638_thumbprint_example() {
         let key = PublicJwk::from_json(RFC7638_KEY.as_bytes()).unwrap();
-        assert_eq!(key.thumbprint().as_str(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            key.thumbprint().as_str(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
         assert_eq!(key.kid(), Some("2011-04-29"));
         assert!(key.allows(Algorithm::Rs256));
-        assert!(!key.allows(Algorithm::Ps256), "a key with alg RS256 allows only RS256");
+        assert!(
+            !key.allows(Algorithm::Ps256),
+            "a key with alg RS256 allows only RS256"
+        );
     }
 
     #[test]
@@ -544,7 +580,10 @@ mod tests {
             br#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
         )
         .unwrap();
-        assert_eq!(key.thumbprint().as_str(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            key.thumbprint().as_str(),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 
     #[test]
@@ -562,7 +601,8 @@ mod tests {
 
     #[test]
     fn refuses_every_private_member() {
-        let base = r#""kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo""#;
+        let base =
+            r#""kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo""#;
         for member in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
             let json = format!(r#"{{{base},"{member}":"AAAA"}}"#);
             assert_eq!(
@@ -578,20 +618,48 @@ mod tests {
         let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
         let cases: &[(&str, JwkError)] = &[
             ("[]", JwkError::Malformed(String::new())),
-            (r#"{"kty":"OKP","kty":"EC"}"#, JwkError::Malformed(String::new())),
+            (
+                r#"{"kty":"OKP","kty":"EC"}"#,
+                JwkError::Malformed(String::new()),
+            ),
             (r#"{"crv":"Ed25519"}"#, JwkError::MissingMember("kty")),
             (r#"{"kty":"oct","k":"AAAA"}"#, JwkError::PrivateMember("k")),
-            (r#"{"kty":"oct"}"#, JwkError::UnsupportedKeyType("oct".into())),
-            (r#"{"kty":"EC","crv":"P-384","x":"","y":""}"#, JwkError::UnsupportedKeyType("EC P-384".into())),
-            (r#"{"kty":"OKP","crv":"X25519","x":""}"#, JwkError::UnsupportedKeyType("OKP X25519".into())),
-            (r#"{"kty":"OKP","crv":"Ed25519"}"#, JwkError::MissingMember("x")),
-            (r#"{"kty":"OKP","crv":"Ed25519","x":"AAAA"}"#, JwkError::BadMember("x")),
-            (r#"{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}"#, JwkError::BadMember("x")),
-            (r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#, JwkError::Rejected(String::new())),
+            (
+                r#"{"kty":"oct"}"#,
+                JwkError::UnsupportedKeyType("oct".into()),
+            ),
+            (
+                r#"{"kty":"EC","crv":"P-384","x":"","y":""}"#,
+                JwkError::UnsupportedKeyType("EC P-384".into()),
+            ),
+            (
+                r#"{"kty":"OKP","crv":"X25519","x":""}"#,
+                JwkError::UnsupportedKeyType("OKP X25519".into()),
+            ),
+            (
+                r#"{"kty":"OKP","crv":"Ed25519"}"#,
+                JwkError::MissingMember("x"),
+            ),
+            (
+                r#"{"kty":"OKP","crv":"Ed25519","x":"AAAA"}"#,
+                JwkError::BadMember("x"),
+            ),
+            (
+                r#"{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}"#,
+                JwkError::BadMember("x"),
+            ),
+            (
+                r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#,
+                JwkError::Rejected(String::new()),
+            ),
         ];
         for (json, want) in cases {
             let got = PublicJwk::from_json(json.as_bytes()).unwrap_err();
-            assert_eq!(std::mem::discriminant(&got), std::mem::discriminant(want), "{json}: {got}");
+            assert_eq!(
+                std::mem::discriminant(&got),
+                std::mem::discriminant(want),
+                "{json}: {got}"
+            );
             if !matches!(want, JwkError::Malformed(_) | JwkError::Rejected(_)) {
                 assert_eq!(&got, want, "{json}");
             }
@@ -613,19 +681,40 @@ mod tests {
         let x = b64::encode([1u8; 32]);
         let y = b64::encode([2u8; 32]);
         let json = format!(r#"{{"kty":"EC","crv":"P-256","x":"{x}","y":"{y}"}}"#);
-        assert!(matches!(PublicJwk::from_json(json.as_bytes()), Err(JwkError::Rejected(_))));
+        assert!(matches!(
+            PublicJwk::from_json(json.as_bytes()),
+            Err(JwkError::Rejected(_))
+        ));
     }
 
     #[test]
     fn jkt_parsing_is_strict() {
-        assert!("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".parse::<Jkt>().is_ok());
-        assert!("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9X".parse::<Jkt>().is_err());
-        assert!("NzbLsXh8uDCcd+6MNwXF4W/7noWXFZAfHkxZsRGC9Xs".parse::<Jkt>().is_err());
+        assert!(
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+                .parse::<Jkt>()
+                .is_ok()
+        );
+        assert!(
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9X"
+                .parse::<Jkt>()
+                .is_err()
+        );
+        assert!(
+            "NzbLsXh8uDCcd+6MNwXF4W/7noWXFZAfHkxZsRGC9Xs"
+                .parse::<Jkt>()
+                .is_err()
+        );
     }
 
     #[test]
     fn der_integer_encoding() {
-        assert_eq!(rsa_public_key_der(&[0x80], &[1, 0, 1]), [0x30, 9, 2, 2, 0, 0x80, 2, 3, 1, 0, 1]);
-        assert_eq!(rsa_public_key_der(&[0, 0, 0x7f], &[3]), [0x30, 6, 2, 1, 0x7f, 2, 1, 3]);
+        assert_eq!(
+            rsa_public_key_der(&[0x80], &[1, 0, 1]),
+            [0x30, 9, 2, 2, 0, 0x80, 2, 3, 1, 0, 1]
+        );
+        assert_eq!(
+            rsa_public_key_der(&[0, 0, 0x7f], &[3]),
+            [0x30, 6, 2, 1, 0x7f, 2, 1, 3]
+        );
     }
 }

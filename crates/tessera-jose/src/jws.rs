@@ -105,7 +105,8 @@ pub fn decode(token: &str) -> Result<Jws<'_>, JwsError> {
         return Err(JwsError::TooLong);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwsError::NotCompact);
     };
@@ -113,14 +114,23 @@ pub fn decode(token: &str) -> Result<Jws<'_>, JwsError> {
     let payload = b64::decode(p).map_err(|_| JwsError::BadEncoding("payload"))?;
     let signature = b64::decode(s).map_err(|_| JwsError::BadEncoding("signature"))?;
     let header = parse_header(&header_json)?;
-    Ok(Jws { header, signing_input: &token[..h.len() + 1 + p.len()], payload, signature })
+    Ok(Jws {
+        header,
+        signing_input: &token[..h.len() + 1 + p.len()],
+        payload,
+        signature,
+    })
 }
 
 fn parse_header(json: &[u8]) -> Result<Header, JwsError> {
     let raw: RawHeader<'_> =
         serde_json::from_slice(json).map_err(|e| JwsError::BadHeader(e.to_string()))?;
-    let alg = raw.alg.ok_or_else(|| JwsError::AlgorithmNotAllowed(String::new()))?;
-    let alg: Algorithm = alg.parse().map_err(|_| JwsError::AlgorithmNotAllowed(alg.into_owned()))?;
+    let alg = raw
+        .alg
+        .ok_or_else(|| JwsError::AlgorithmNotAllowed(String::new()))?;
+    let alg: Algorithm = alg
+        .parse()
+        .map_err(|_| JwsError::AlgorithmNotAllowed(alg.into_owned()))?;
     if let Some(crit) = raw.crit {
         return Err(JwsError::UnsupportedCritical(crit));
     }
@@ -130,8 +140,17 @@ fn parse_header(json: &[u8]) -> Result<Header, JwsError> {
     if raw.x5u.is_some() {
         return Err(JwsError::KeyUrlHeader("x5u"));
     }
-    let jwk = raw.jwk.map(PublicJwk::from_raw).transpose().map_err(JwsError::BadEmbeddedKey)?;
-    Ok(Header { alg, typ: raw.typ.map(Cow::into_owned), kid: raw.kid, jwk })
+    let jwk = raw
+        .jwk
+        .map(PublicJwk::from_raw)
+        .transpose()
+        .map_err(JwsError::BadEmbeddedKey)?;
+    Ok(Header {
+        alg,
+        typ: raw.typ.map(Cow::into_owned),
+        kid: raw.kid,
+        jwk,
+    })
 }
 
 impl Jws<'_> {
@@ -152,7 +171,11 @@ impl Jws<'_> {
     /// # Errors
     /// [`JwsError::AlgorithmNotAllowedForKey`] or [`JwsError::BadSignature`].
     pub fn verify(&self, key: &PublicJwk) -> Result<(), JwsError> {
-        key.verify(self.header.alg, self.signing_input.as_bytes(), &self.signature)
+        key.verify(
+            self.header.alg,
+            self.signing_input.as_bytes(),
+            &self.signature,
+        )
     }
 
     /// Verifies against a key set: `kid` narrows the candidates, then each candidate that
@@ -161,7 +184,10 @@ impl Jws<'_> {
     /// # Errors
     /// [`JwsError::UnknownKey`] when no key fits the `kid`/`alg`, [`JwsError::BadSignature`]
     /// when none verifies.
-    pub fn verify_with_set<'k>(&self, keys: &'k crate::keyset::KeySet) -> Result<&'k PublicJwk, JwsError> {
+    pub fn verify_with_set<'k>(
+        &self,
+        keys: &'k crate::keyset::KeySet,
+    ) -> Result<&'k PublicJwk, JwsError> {
         let mut tried = false;
         for key in keys.candidates(self.header.kid.as_deref(), self.header.alg) {
             tried = true;
@@ -169,7 +195,11 @@ impl Jws<'_> {
                 return Ok(key);
             }
         }
-        Err(if tried { JwsError::BadSignature } else { JwsError::UnknownKey(self.header.kid.clone()) })
+        Err(if tried {
+            JwsError::BadSignature
+        } else {
+            JwsError::UnknownKey(self.header.kid.clone())
+        })
     }
 
     /// Consumes the token, returning its payload. Call only after verifying.
@@ -199,8 +229,17 @@ pub struct SignHeader<'a> {
 ///
 /// # Errors
 /// [`KeyError`] when signing or serialisation fails.
-pub fn sign<T: Serialize + ?Sized>(key: &SigningKey, typ: Option<&str>, claims: &T) -> Result<String, KeyError> {
-    let header = SignHeader { alg: key.algorithm(), typ, kid: key.kid(), jwk: None };
+pub fn sign<T: Serialize + ?Sized>(
+    key: &SigningKey,
+    typ: Option<&str>,
+    claims: &T,
+) -> Result<String, KeyError> {
+    let header = SignHeader {
+        alg: key.algorithm(),
+        typ,
+        kid: key.kid(),
+        jwk: None,
+    };
     sign_with_header(key, &header, claims)
 }
 
@@ -213,7 +252,10 @@ pub fn sign_with_header<T: Serialize + ?Sized>(
     header: &SignHeader<'_>,
     claims: &T,
 ) -> Result<String, KeyError> {
-    let header = SignHeader { alg: key.algorithm(), ..header.clone() };
+    let header = SignHeader {
+        alg: key.algorithm(),
+        ..header.clone()
+    };
     let header = serde_json::to_vec(&header).map_err(|_| KeyError::Crypto)?;
     let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Crypto)?;
     let mut token = b64::encode(header);
@@ -252,21 +294,50 @@ mod tests {
     fn header_rules_negative_table() {
         let key = SigningKey::generate(Algorithm::Es256).unwrap();
         let cases: &[(&str, JwsError)] = &[
-            (r#"{"alg":"none"}"#, JwsError::AlgorithmNotAllowed("none".into())),
-            (r#"{"alg":"HS256"}"#, JwsError::AlgorithmNotAllowed("HS256".into())),
-            (r#"{"typ":"JWT"}"#, JwsError::AlgorithmNotAllowed(String::new())),
-            (r#"{"alg":"ES256","crit":["exp"],"exp":1}"#, JwsError::UnsupportedCritical(vec!["exp".into()])),
-            (r#"{"alg":"ES256","crit":[]}"#, JwsError::UnsupportedCritical(vec![])),
-            (r#"{"alg":"ES256","jku":"https://evil.example/jwks"}"#, JwsError::KeyUrlHeader("jku")),
-            (r#"{"alg":"ES256","x5u":"https://evil.example/cert"}"#, JwsError::KeyUrlHeader("x5u")),
+            (
+                r#"{"alg":"none"}"#,
+                JwsError::AlgorithmNotAllowed("none".into()),
+            ),
+            (
+                r#"{"alg":"HS256"}"#,
+                JwsError::AlgorithmNotAllowed("HS256".into()),
+            ),
+            (
+                r#"{"typ":"JWT"}"#,
+                JwsError::AlgorithmNotAllowed(String::new()),
+            ),
+            (
+                r#"{"alg":"ES256","crit":["exp"],"exp":1}"#,
+                JwsError::UnsupportedCritical(vec!["exp".into()]),
+            ),
+            (
+                r#"{"alg":"ES256","crit":[]}"#,
+                JwsError::UnsupportedCritical(vec![]),
+            ),
+            (
+                r#"{"alg":"ES256","jku":"https://evil.example/jwks"}"#,
+                JwsError::KeyUrlHeader("jku"),
+            ),
+            (
+                r#"{"alg":"ES256","x5u":"https://evil.example/cert"}"#,
+                JwsError::KeyUrlHeader("x5u"),
+            ),
         ];
         for (header, want) in cases {
             let token = token_with_header(header, &key);
             assert_eq!(decode(&token).unwrap_err(), *want, "{header}");
         }
-        for header in [r#"{"alg":"ES256","alg":"ES256"}"#, "[]", r#"{"alg":1}"#, "{"] {
+        for header in [
+            r#"{"alg":"ES256","alg":"ES256"}"#,
+            "[]",
+            r#"{"alg":1}"#,
+            "{",
+        ] {
             let token = token_with_header(header, &key);
-            assert!(matches!(decode(&token).unwrap_err(), JwsError::BadHeader(_)), "{header}");
+            assert!(
+                matches!(decode(&token).unwrap_err(), JwsError::BadHeader(_)),
+                "{header}"
+            );
         }
     }
 
@@ -277,12 +348,30 @@ mod tests {
         let (h, rest) = good.split_once('.').unwrap();
         let (p, s) = rest.split_once('.').unwrap();
         assert_eq!(decode("").unwrap_err(), JwsError::NotCompact);
-        assert_eq!(decode(&format!("{h}.{p}")).unwrap_err(), JwsError::NotCompact);
-        assert_eq!(decode(&format!("{good}.")).unwrap_err(), JwsError::NotCompact);
-        assert_eq!(decode(&format!("{h}=.{p}.{s}")).unwrap_err(), JwsError::BadEncoding("header"));
-        assert_eq!(decode(&format!("{h}.{p}+.{s}")).unwrap_err(), JwsError::BadEncoding("payload"));
-        assert_eq!(decode(&format!("{h}.{p}.{s}=")).unwrap_err(), JwsError::BadEncoding("signature"));
-        assert_eq!(decode(&"a".repeat(MAX_TOKEN_LEN + 1)).unwrap_err(), JwsError::TooLong);
+        assert_eq!(
+            decode(&format!("{h}.{p}")).unwrap_err(),
+            JwsError::NotCompact
+        );
+        assert_eq!(
+            decode(&format!("{good}.")).unwrap_err(),
+            JwsError::NotCompact
+        );
+        assert_eq!(
+            decode(&format!("{h}=.{p}.{s}")).unwrap_err(),
+            JwsError::BadEncoding("header")
+        );
+        assert_eq!(
+            decode(&format!("{h}.{p}+.{s}")).unwrap_err(),
+            JwsError::BadEncoding("payload")
+        );
+        assert_eq!(
+            decode(&format!("{h}.{p}.{s}=")).unwrap_err(),
+            JwsError::BadEncoding("signature")
+        );
+        assert_eq!(
+            decode(&"a".repeat(MAX_TOKEN_LEN + 1)).unwrap_err(),
+            JwsError::TooLong
+        );
     }
 
     #[test]
@@ -292,7 +381,10 @@ mod tests {
         let token = sign(&es, None, &serde_json::json!({"sub": "alice"})).unwrap();
         // Another key of the same type: bad signature.
         let other = SigningKey::generate(Algorithm::Es256).unwrap();
-        assert_eq!(decode(&token).unwrap().verify(other.public_jwk()), Err(JwsError::BadSignature));
+        assert_eq!(
+            decode(&token).unwrap().verify(other.public_jwk()),
+            Err(JwsError::BadSignature)
+        );
         // A key of another type: the algorithm is refused before any crypto.
         assert_eq!(
             decode(&token).unwrap().verify(ed.public_jwk()),
@@ -302,9 +394,19 @@ mod tests {
         let (h, rest) = token.split_once('.').unwrap();
         let (_, s) = rest.split_once('.').unwrap();
         let forged = format!("{h}.{}.{s}", b64::encode(br#"{"sub":"mallory"}"#));
-        assert_eq!(decode(&forged).unwrap().verify(es.public_jwk()), Err(JwsError::BadSignature));
+        assert_eq!(
+            decode(&forged).unwrap().verify(es.public_jwk()),
+            Err(JwsError::BadSignature)
+        );
         // A DER-encoded or truncated ECDSA signature is not the fixed 64-byte form.
-        let truncated = format!("{h}.{}.{}", rest.split_once('.').unwrap().0, b64::encode([0u8; 63]));
-        assert_eq!(decode(&truncated).unwrap().verify(es.public_jwk()), Err(JwsError::BadSignature));
+        let truncated = format!(
+            "{h}.{}.{}",
+            rest.split_once('.').unwrap().0,
+            b64::encode([0u8; 63])
+        );
+        assert_eq!(
+            decode(&truncated).unwrap().verify(es.public_jwk()),
+            Err(JwsError::BadSignature)
+        );
     }
 }

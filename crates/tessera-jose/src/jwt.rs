@@ -17,9 +17,9 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, UnixTime};
+use crate::jwk::PublicJwk;
 use crate::jws::{self, JwsError};
 use crate::keyset::KeySet;
-use crate::jwk::PublicJwk;
 
 /// The kinds of signed token Tessera issues or accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -331,7 +331,12 @@ impl VerifiedJwt {
 ///
 /// # Errors
 /// [`JwtError`] naming the first rule the token breaks.
-pub fn verify(token: &str, keys: &KeySet, rules: &Validation, clock: &dyn Clock) -> Result<VerifiedJwt, JwtError> {
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    rules: &Validation,
+    clock: &dyn Clock,
+) -> Result<VerifiedJwt, JwtError> {
     let jws = jws::decode(token)?;
     let header = jws.header();
     if !rules.kind.accepts_typ(header.typ.as_deref()) {
@@ -349,10 +354,15 @@ pub fn verify(token: &str, keys: &KeySet, rules: &Validation, clock: &dyn Clock)
     let key = jws.verify_with_set(keys)?.clone();
     let header = jws.header().clone();
     let payload = jws.into_payload();
-    let registered: RegisteredClaims =
-        serde_json::from_slice(&payload).map_err(|e| JwtError::Jws(JwsError::BadPayload(e.to_string())))?;
+    let registered: RegisteredClaims = serde_json::from_slice(&payload)
+        .map_err(|e| JwtError::Jws(JwsError::BadPayload(e.to_string())))?;
     check_claims(&registered, rules, clock.now())?;
-    Ok(VerifiedJwt { header, registered, key, payload })
+    Ok(VerifiedJwt {
+        header,
+        registered,
+        key,
+        payload,
+    })
 }
 
 fn check_claims(c: &RegisteredClaims, rules: &Validation, now: UnixTime) -> Result<(), JwtError> {
@@ -361,30 +371,30 @@ fn check_claims(c: &RegisteredClaims, rules: &Validation, now: UnixTime) -> Resu
             return Err(JwtError::MissingClaim(*claim));
         }
     }
-    if let Some(iss) = &c.iss {
-        if *iss != rules.issuer {
-            return Err(JwtError::WrongIssuer(iss.clone()));
-        }
+    if let Some(iss) = &c.iss
+        && *iss != rules.issuer
+    {
+        return Err(JwtError::WrongIssuer(iss.clone()));
     }
-    if let Some(aud) = &c.aud {
-        if !aud.contains(&rules.audience) {
-            return Err(JwtError::WrongAudience(rules.audience.clone()));
-        }
+    if let Some(aud) = &c.aud
+        && !aud.contains(&rules.audience)
+    {
+        return Err(JwtError::WrongAudience(rules.audience.clone()));
     }
-    if let Some(exp) = c.exp {
-        if now > exp.plus(rules.leeway) {
-            return Err(JwtError::Expired(exp));
-        }
+    if let Some(exp) = c.exp
+        && now > exp.plus(rules.leeway)
+    {
+        return Err(JwtError::Expired(exp));
     }
-    if let Some(nbf) = c.nbf {
-        if now.plus(rules.leeway) < nbf {
-            return Err(JwtError::NotYetValid(nbf));
-        }
+    if let Some(nbf) = c.nbf
+        && now.plus(rules.leeway) < nbf
+    {
+        return Err(JwtError::NotYetValid(nbf));
     }
-    if let Some(iat) = c.iat {
-        if now.plus(rules.leeway) < iat {
-            return Err(JwtError::IssuedInFuture(iat));
-        }
+    if let Some(iat) = c.iat
+        && now.plus(rules.leeway) < iat
+    {
+        return Err(JwtError::IssuedInFuture(iat));
     }
     if rules.kind == TokenKind::Logout {
         const BACKCHANNEL: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -393,7 +403,11 @@ fn check_claims(c: &RegisteredClaims, rules: &Validation, now: UnixTime) -> Resu
         }
         match &c.events {
             None => return Err(JwtError::MissingClaim(Claim::Events)),
-            Some(events) if !events.get(BACKCHANNEL).is_some_and(serde_json::Value::is_object) => {
+            Some(events)
+                if !events
+                    .get(BACKCHANNEL)
+                    .is_some_and(serde_json::Value::is_object) =>
+            {
                 return Err(JwtError::MalformedClaim("events"));
             }
             Some(_) => {}

@@ -34,7 +34,8 @@ impl KeySet {
         struct Doc {
             keys: Vec<serde_json::Value>,
         }
-        let doc: Doc = serde_json::from_slice(json).map_err(|e| JwkError::Malformed(e.to_string()))?;
+        let doc: Doc =
+            serde_json::from_slice(json).map_err(|e| JwkError::Malformed(e.to_string()))?;
         let mut set = Self::default();
         for value in &doc.keys {
             match PublicJwk::from_value(value) {
@@ -97,8 +98,12 @@ mod tests {
 
     #[test]
     fn parses_skips_and_looks_up() {
-        let es = SigningKey::generate(Algorithm::Es256).unwrap().with_kid("es");
-        let ed = SigningKey::generate(Algorithm::EdDsa).unwrap().with_kid("ed");
+        let es = SigningKey::generate(Algorithm::Es256)
+            .unwrap()
+            .with_kid("es");
+        let ed = SigningKey::generate(Algorithm::EdDsa)
+            .unwrap()
+            .with_kid("ed");
         let doc = serde_json::json!({"keys": [
             es.public_jwk().to_json(),
             ed.public_jwk().to_json(),
@@ -110,7 +115,11 @@ mod tests {
         assert_eq!(set.keys().len(), 2);
         assert_eq!(set.skipped(), 3);
         assert_eq!(set.candidates(Some("es"), Algorithm::Es256).count(), 1);
-        assert_eq!(set.candidates(Some("es"), Algorithm::EdDsa).count(), 0, "kid cannot widen alg");
+        assert_eq!(
+            set.candidates(Some("es"), Algorithm::EdDsa).count(),
+            0,
+            "kid cannot widen alg"
+        );
         assert_eq!(set.candidates(None, Algorithm::EdDsa).count(), 1);
         assert_eq!(set.candidates(Some("nope"), Algorithm::Es256).count(), 0);
     }
@@ -118,34 +127,70 @@ mod tests {
     #[test]
     fn a_private_key_fails_the_set() {
         let key = SigningKey::generate(Algorithm::Es256).unwrap();
-        let private: serde_json::Value = serde_json::from_str(&key.to_private_jwk().unwrap()).unwrap();
+        let private: serde_json::Value =
+            serde_json::from_str(&key.to_private_jwk().unwrap()).unwrap();
         let doc = serde_json::json!({"keys": [private]});
-        assert_eq!(KeySet::from_jwks(doc.to_string().as_bytes()).unwrap_err(), JwkError::PrivateMember("d"));
-        assert!(matches!(KeySet::from_jwks(b"{}"), Err(JwkError::Malformed(_))));
+        assert_eq!(
+            KeySet::from_jwks(doc.to_string().as_bytes()).unwrap_err(),
+            JwkError::PrivateMember("d")
+        );
+        assert!(matches!(
+            KeySet::from_jwks(b"{}"),
+            Err(JwkError::Malformed(_))
+        ));
     }
 
     #[test]
     fn verify_with_set_uses_kid_as_a_hint_only() {
-        let a = SigningKey::generate(Algorithm::Es256).unwrap().with_kid("a");
-        let b = SigningKey::generate(Algorithm::Es256).unwrap().with_kid("b");
+        let a = SigningKey::generate(Algorithm::Es256)
+            .unwrap()
+            .with_kid("a");
+        let b = SigningKey::generate(Algorithm::Es256)
+            .unwrap()
+            .with_kid("b");
         let set = KeySet::new(vec![a.public_jwk().clone(), b.public_jwk().clone()]);
         let token = crate::jws::sign(&a, None, &serde_json::json!({})).unwrap();
-        assert_eq!(crate::jws::decode(&token).unwrap().verify_with_set(&set).unwrap().kid(), Some("a"));
+        assert_eq!(
+            crate::jws::decode(&token)
+                .unwrap()
+                .verify_with_set(&set)
+                .unwrap()
+                .kid(),
+            Some("a")
+        );
         // A token signed by `b` that claims kid "a" is still refused: the kid picks the key,
         // it does not vouch for the signature.
         let lying = crate::jws::sign_with_header(
             &b,
-            &crate::jws::SignHeader { alg: Algorithm::Es256, typ: None, kid: Some("a"), jwk: None },
+            &crate::jws::SignHeader {
+                alg: Algorithm::Es256,
+                typ: None,
+                kid: Some("a"),
+                jwk: None,
+            },
             &serde_json::json!({}),
         )
         .unwrap();
         assert_eq!(
-            crate::jws::decode(&lying).unwrap().verify_with_set(&set).unwrap_err(),
+            crate::jws::decode(&lying)
+                .unwrap()
+                .verify_with_set(&set)
+                .unwrap_err(),
             crate::jws::JwsError::BadSignature
         );
-        let unknown = crate::jws::sign(&SigningKey::generate(Algorithm::Es256).unwrap().with_kid("z"), None, &1).unwrap();
+        let unknown = crate::jws::sign(
+            &SigningKey::generate(Algorithm::Es256)
+                .unwrap()
+                .with_kid("z"),
+            None,
+            &1,
+        )
+        .unwrap();
         assert_eq!(
-            crate::jws::decode(&unknown).unwrap().verify_with_set(&set).unwrap_err(),
+            crate::jws::decode(&unknown)
+                .unwrap()
+                .verify_with_set(&set)
+                .unwrap_err(),
             crate::jws::JwsError::UnknownKey(Some("z".into()))
         );
     }

@@ -69,7 +69,10 @@ mod single_event {
             return Err(D::Error::custom("events must contain exactly one event"));
         };
         match payload {
-            Value::Object(payload) => Ok(Event { event_type, payload }),
+            Value::Object(payload) => Ok(Event {
+                event_type,
+                payload,
+            }),
             _ => Err(D::Error::custom("an event's payload must be an object")),
         }
     }
@@ -103,7 +106,9 @@ impl SetError {
             Self::Jwt(JwtError::WrongIssuer(_)) => "invalid_issuer",
             Self::Jwt(JwtError::WrongAudience(_)) => "invalid_audience",
             Self::Jwt(JwtError::Jws(
-                JwsError::UnknownKey(_) | JwsError::BadSignature | JwsError::AlgorithmNotAllowedForKey(_),
+                JwsError::UnknownKey(_)
+                | JwsError::BadSignature
+                | JwsError::AlgorithmNotAllowedForKey(_),
             )) => "invalid_key",
             _ => "invalid_request",
         }
@@ -150,8 +155,8 @@ pub fn validate(
     if verified.registered.exp.is_some() {
         return Err(SetError::HasExp);
     }
-    let set: SecurityEventToken =
-        serde_json::from_slice(verified.payload()).map_err(|e| SetError::Malformed(e.to_string()))?;
+    let set: SecurityEventToken = serde_json::from_slice(verified.payload())
+        .map_err(|e| SetError::Malformed(e.to_string()))?;
     if set.jti.is_empty() {
         return Err(SetError::Malformed("jti must not be empty".into()));
     }
@@ -192,7 +197,11 @@ mod tests {
         let keys = KeySet::new(vec![key.public_jwk().clone()]);
         let set = sample();
         let token = set.sign(&key).unwrap();
-        let rules = SetValidation { issuer: set.iss.clone(), audience: "https://api.example.com/".into(), leeway: 30 };
+        let rules = SetValidation {
+            issuer: set.iss.clone(),
+            audience: "https://api.example.com/".into(),
+            leeway: 30,
+        };
         let clock = ManualClock::new(UnixTime(1_700_000_100));
         assert_eq!(validate(&token, &keys, &rules, &clock).unwrap(), set);
         let header = jws::decode(&token).unwrap();
@@ -201,9 +210,18 @@ mod tests {
 
     #[test]
     fn error_codes_follow_rfc8935() {
-        assert_eq!(SetError::Jwt(JwtError::WrongIssuer("x".into())).rfc8935_code(), "invalid_issuer");
-        assert_eq!(SetError::Jwt(JwtError::WrongAudience("x".into())).rfc8935_code(), "invalid_audience");
-        assert_eq!(SetError::Jwt(JwtError::Jws(JwsError::BadSignature)).rfc8935_code(), "invalid_key");
+        assert_eq!(
+            SetError::Jwt(JwtError::WrongIssuer("x".into())).rfc8935_code(),
+            "invalid_issuer"
+        );
+        assert_eq!(
+            SetError::Jwt(JwtError::WrongAudience("x".into())).rfc8935_code(),
+            "invalid_audience"
+        );
+        assert_eq!(
+            SetError::Jwt(JwtError::Jws(JwsError::BadSignature)).rfc8935_code(),
+            "invalid_key"
+        );
         assert_eq!(SetError::HasSub.rfc8935_code(), "invalid_request");
     }
 }

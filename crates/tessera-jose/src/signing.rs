@@ -71,7 +71,9 @@ impl SigningKey {
                 EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
                     .map_err(|_| KeyError::Crypto)?
             }
-            Algorithm::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Crypto)?,
+            Algorithm::EdDsa => {
+                Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Crypto)?
+            }
             other => return Err(KeyError::CannotSign(other)),
         };
         let key = Self::from_pkcs8(pkcs8.as_ref())?;
@@ -109,9 +111,11 @@ impl SigningKey {
             kid: Option<String>,
         }
         let bad = |m: &str| KeyError::BadPrivateJwk(m.to_owned());
-        let raw: Raw = serde_json::from_slice(json).map_err(|e| KeyError::BadPrivateJwk(e.to_string()))?;
+        let raw: Raw =
+            serde_json::from_slice(json).map_err(|e| KeyError::BadPrivateJwk(e.to_string()))?;
         let d_text = Zeroizing::new(raw.d);
-        let d = Zeroizing::new(b64::decode(d_text.as_bytes()).map_err(|_| bad("d is not base64url"))?);
+        let d =
+            Zeroizing::new(b64::decode(d_text.as_bytes()).map_err(|_| bad("d is not base64url"))?);
         let x = b64::decode(&raw.x).map_err(|_| bad("x is not base64url"))?;
         let inner = match (raw.kty.as_str(), raw.crv.as_str()) {
             ("EC", "P-256") => {
@@ -137,7 +141,11 @@ impl SigningKey {
                     .map_err(|_| bad("d does not belong to x"))?;
                 Inner::Ed25519(pair)
             }
-            (kty, crv) => return Err(KeyError::BadPrivateJwk(format!("unsupported key {kty} {crv}"))),
+            (kty, crv) => {
+                return Err(KeyError::BadPrivateJwk(format!(
+                    "unsupported key {kty} {crv}"
+                )));
+            }
         };
         let key = Self::from_inner(inner)?;
         Ok(match raw.kid {
@@ -159,7 +167,11 @@ impl SigningKey {
                 (KeyMaterial::P256 { x, y }, Algorithm::Es256)
             }
             Inner::Ed25519(pair) => {
-                let x: [u8; 32] = pair.public_key().as_ref().try_into().map_err(|_| KeyError::Crypto)?;
+                let x: [u8; 32] = pair
+                    .public_key()
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| KeyError::Crypto)?;
                 (KeyMaterial::Ed25519 { x }, Algorithm::EdDsa)
             }
         };
@@ -235,7 +247,10 @@ impl SigningKey {
     pub fn to_private_jwk(&self) -> Result<Zeroizing<String>, KeyError> {
         let d = Zeroizing::new(match &self.inner {
             Inner::Es256(pair) => {
-                let be = pair.private_key().as_be_bytes().map_err(|_| KeyError::Crypto)?;
+                let be = pair
+                    .private_key()
+                    .as_be_bytes()
+                    .map_err(|_| KeyError::Crypto)?;
                 b64::encode(be.as_ref())
             }
             Inner::Ed25519(pair) => {
@@ -248,12 +263,13 @@ impl SigningKey {
         if let serde_json::Value::Object(map) = &mut value {
             map.insert("d".into(), serde_json::Value::String(d.to_string()));
         }
-        let text = Zeroizing::new(serde_json::to_string_pretty(&value).map_err(|_| KeyError::Crypto)?);
+        let text =
+            Zeroizing::new(serde_json::to_string_pretty(&value).map_err(|_| KeyError::Crypto)?);
         // The Value held a copy of `d`; overwrite it before the map is dropped.
-        if let serde_json::Value::Object(map) = &mut value {
-            if let Some(serde_json::Value::String(s)) = map.get_mut("d") {
-                zeroize::Zeroize::zeroize(s);
-            }
+        if let serde_json::Value::Object(map) = &mut value
+            && let Some(serde_json::Value::String(s)) = map.get_mut("d")
+        {
+            zeroize::Zeroize::zeroize(s);
         }
         Ok(text)
     }
@@ -274,7 +290,10 @@ mod tests {
             key.public_jwk().verify(alg, b"hello", &sig).unwrap();
             assert!(key.public_jwk().verify(alg, b"hellO", &sig).is_err());
         }
-        assert_eq!(SigningKey::generate(Algorithm::Rs256).unwrap_err(), KeyError::CannotSign(Algorithm::Rs256));
+        assert_eq!(
+            SigningKey::generate(Algorithm::Rs256).unwrap_err(),
+            KeyError::CannotSign(Algorithm::Rs256)
+        );
     }
 
     #[test]
@@ -300,19 +319,26 @@ mod tests {
         let public = serde_json::to_vec(key.public_jwk()).unwrap();
         assert!(PublicJwk::from_json(&public).is_ok());
         let private = key.to_private_jwk().unwrap();
-        assert_eq!(PublicJwk::from_json(private.as_bytes()).unwrap_err(), JwkError::PrivateMember("d"));
+        assert_eq!(
+            PublicJwk::from_json(private.as_bytes()).unwrap_err(),
+            JwkError::PrivateMember("d")
+        );
     }
 
     #[test]
     fn refuses_mismatched_private_jwk() {
         let a = SigningKey::generate(Algorithm::EdDsa).unwrap();
         let b = SigningKey::generate(Algorithm::EdDsa).unwrap();
-        let mut mixed: serde_json::Value = serde_json::from_str(&a.to_private_jwk().unwrap()).unwrap();
+        let mut mixed: serde_json::Value =
+            serde_json::from_str(&a.to_private_jwk().unwrap()).unwrap();
         let other: serde_json::Value = serde_json::from_str(&b.to_private_jwk().unwrap()).unwrap();
         mixed["x"] = other["x"].clone();
         let err = SigningKey::from_private_jwk(mixed.to_string().as_bytes()).unwrap_err();
         assert!(matches!(err, KeyError::BadPrivateJwk(_)), "{err}");
-        assert_eq!(SigningKey::from_pkcs8(b"not der").unwrap_err(), KeyError::BadPkcs8);
+        assert_eq!(
+            SigningKey::from_pkcs8(b"not der").unwrap_err(),
+            KeyError::BadPkcs8
+        );
     }
 
     #[test]

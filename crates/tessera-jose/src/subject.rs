@@ -109,7 +109,10 @@ impl SubjectId {
     /// An `iss_sub` identifier.
     #[must_use]
     pub fn iss_sub(iss: impl Into<String>, sub: impl Into<String>) -> Self {
-        Self::IssSub { iss: iss.into(), sub: sub.into() }
+        Self::IssSub {
+            iss: iss.into(),
+            sub: sub.into(),
+        }
     }
 
     /// An `opaque` identifier.
@@ -121,7 +124,9 @@ impl SubjectId {
     /// An `email` identifier.
     #[must_use]
     pub fn email(email: impl Into<String>) -> Self {
-        Self::Email { email: email.into() }
+        Self::Email {
+            email: email.into(),
+        }
     }
 
     /// The `format` name.
@@ -150,7 +155,11 @@ impl SubjectId {
 
     fn validate_at(&self, depth: usize) -> Result<(), SubjectError> {
         fn non_empty(s: &str, what: &'static str) -> Result<(), SubjectError> {
-            if s.is_empty() { Err(SubjectError(what)) } else { Ok(()) }
+            if s.is_empty() {
+                Err(SubjectError(what))
+            } else {
+                Ok(())
+            }
         }
         if depth > 2 {
             return Err(SubjectError("subject identifiers nested too deeply"));
@@ -173,8 +182,13 @@ impl SubjectId {
             Self::Opaque { id } => non_empty(id, "opaque id must not be empty")?,
             Self::PhoneNumber { phone_number } => {
                 let digits = phone_number.strip_prefix('+').unwrap_or("");
-                if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(SubjectError("phone_number must be E.164 (+ then up to 15 digits)"));
+                if digits.is_empty()
+                    || digits.len() > 15
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(SubjectError(
+                        "phone_number must be E.164 (+ then up to 15 digits)",
+                    ));
                 }
             }
             Self::Did { url } => {
@@ -208,7 +222,9 @@ impl SubjectId {
                     id.validate_at(depth + 1)?;
                 }
                 if !any {
-                    return Err(SubjectError("complex subject must have at least one member"));
+                    return Err(SubjectError(
+                        "complex subject must have at least one member",
+                    ));
                 }
             }
         }
@@ -232,7 +248,9 @@ mod tests {
     fn rfc9493_examples_round_trip() {
         round_trip(json!({"format": "account", "uri": "acct:example.user@service.example.com"}));
         round_trip(json!({"format": "email", "email": "user@example.com"}));
-        round_trip(json!({"format": "iss_sub", "iss": "https://issuer.example.com/", "sub": "145234573"}));
+        round_trip(
+            json!({"format": "iss_sub", "iss": "https://issuer.example.com/", "sub": "145234573"}),
+        );
         round_trip(json!({"format": "opaque", "id": "11112222333344445555"}));
         round_trip(json!({"format": "phone_number", "phone_number": "+12065550100"}));
         round_trip(json!({"format": "did", "url": "did:example:123456"}));
@@ -252,8 +270,13 @@ mod tests {
             "device": {"format": "opaque", "id": "dev-1"},
             "session": {"format": "opaque", "id": "s-1"}
         }));
-        let SubjectId::Complex(c) = id else { panic!("complex") };
-        assert_eq!(c.members().map(|(n, _)| n).collect::<Vec<_>>(), ["user", "device", "session"]);
+        let SubjectId::Complex(c) = id else {
+            panic!("complex")
+        };
+        assert_eq!(
+            c.members().map(|(n, _)| n).collect::<Vec<_>>(),
+            ["user", "device", "session"]
+        );
     }
 
     #[test]
@@ -282,7 +305,10 @@ mod tests {
             json!({"format": "iss_sub", "iss": "x"}),
             json!({"format": "email", "email": 5}),
         ] {
-            assert!(serde_json::from_value::<SubjectId>(unparsable.clone()).is_err(), "{unparsable}");
+            assert!(
+                serde_json::from_value::<SubjectId>(unparsable.clone()).is_err(),
+                "{unparsable}"
+            );
         }
     }
 }

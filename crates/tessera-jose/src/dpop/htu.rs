@@ -17,7 +17,10 @@ pub struct HtuError;
 /// [`HtuError`] when `uri` is not an absolute `http` or `https` URI with a host.
 pub fn normalize_htu(uri: &str) -> Result<String, HtuError> {
     let url = Url::parse(uri).map_err(|_| HtuError)?;
-    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return Err(HtuError);
     }
     let host = url.host_str().ok_or(HtuError)?;
@@ -38,19 +41,20 @@ fn normalize_path(path: &str, out: &mut String) {
     let bytes = path.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                let c = h << 4 | l;
-                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-                    out.push(char::from(c));
-                } else {
-                    out.push('%');
-                    out.push(char::from(bytes[i + 1].to_ascii_uppercase()));
-                    out.push(char::from(bytes[i + 2].to_ascii_uppercase()));
-                }
-                i += 3;
-                continue;
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            let c = h << 4 | l;
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(c));
+            } else {
+                out.push('%');
+                out.push(char::from(bytes[i + 1].to_ascii_uppercase()));
+                out.push(char::from(bytes[i + 2].to_ascii_uppercase()));
             }
+            i += 3;
+            continue;
         }
         out.push(char::from(bytes[i]));
         i += 1;
@@ -105,7 +109,14 @@ mod tests {
 
     #[test]
     fn refuses_non_http_and_relative() {
-        for bad in ["/token", "ftp://h/x", "urn:x", "", "https://user:pw@h/x", "javascript:alert(1)"] {
+        for bad in [
+            "/token",
+            "ftp://h/x",
+            "urn:x",
+            "",
+            "https://user:pw@h/x",
+            "javascript:alert(1)",
+        ] {
             assert_eq!(normalize_htu(bad), Err(HtuError), "{bad}");
         }
     }

@@ -58,7 +58,12 @@ pub fn create_proof(
         ath: options.access_token.map(access_token_hash),
         nonce: options.nonce,
     };
-    let header = SignHeader { alg: key.algorithm(), typ: Some("dpop+jwt"), kid: None, jwk: Some(key.public_jwk()) };
+    let header = SignHeader {
+        alg: key.algorithm(),
+        typ: Some("dpop+jwt"),
+        kid: None,
+        jwk: Some(key.public_jwk()),
+    };
     jws::sign_with_header(key, &header, &claims)
 }
 

@@ -20,7 +20,12 @@ pub trait ReplayCache: Send + Sync {
     ///
     /// # Errors
     /// [`ReplayCacheFull`] when the key cannot be recorded.
-    fn first_use(&self, key: &[u8; 32], expires_at: UnixTime, now: UnixTime) -> Result<bool, ReplayCacheFull>;
+    fn first_use(
+        &self,
+        key: &[u8; 32],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, ReplayCacheFull>;
 }
 
 const SHARDS: usize = 16;
@@ -46,7 +51,10 @@ impl MemoryReplayCache {
     /// How many entries are held (live or not yet swept).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().map_or(0, |m| m.len())).sum()
+        self.shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |m| m.len()))
+            .sum()
     }
 
     /// Whether nothing is held.
@@ -64,14 +72,21 @@ impl Default for MemoryReplayCache {
 }
 
 impl ReplayCache for MemoryReplayCache {
-    fn first_use(&self, key: &[u8; 32], expires_at: UnixTime, now: UnixTime) -> Result<bool, ReplayCacheFull> {
+    fn first_use(
+        &self,
+        key: &[u8; 32],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, ReplayCacheFull> {
         let shard = &self.shards[usize::from(key[0]) % SHARDS];
         // A poisoned lock only means another thread panicked mid-insert; the map is intact.
-        let mut map = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(seen_until) = map.get(key) {
-            if *seen_until >= now {
-                return Ok(false);
-            }
+        let mut map = shard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(seen_until) = map.get(key)
+            && *seen_until >= now
+        {
+            return Ok(false);
         }
         if map.len() >= self.per_shard && !map.contains_key(key) {
             map.retain(|_, until| *until >= now);
@@ -108,7 +123,10 @@ mod tests {
         b[0] = SHARDS as u8; // same shard as `a`
         b[1] = 1;
         assert_eq!(cache.first_use(&a, UnixTime(10), UnixTime(0)), Ok(true));
-        assert_eq!(cache.first_use(&b, UnixTime(10), UnixTime(5)), Err(ReplayCacheFull));
+        assert_eq!(
+            cache.first_use(&b, UnixTime(10), UnixTime(5)),
+            Err(ReplayCacheFull)
+        );
         // Once `a` expired, the sweep makes room.
         assert_eq!(cache.first_use(&b, UnixTime(30), UnixTime(11)), Ok(true));
         assert_eq!(cache.len(), 1);
@@ -120,7 +138,9 @@ mod tests {
         let wins: usize = (0..8)
             .map(|_| {
                 let c = cache.clone();
-                std::thread::spawn(move || usize::from(c.first_use(&[9; 32], UnixTime(10), UnixTime(0)) == Ok(true)))
+                std::thread::spawn(move || {
+                    usize::from(c.first_use(&[9; 32], UnixTime(10), UnixTime(0)) == Ok(true))
+                })
             })
             .collect::<Vec<_>>()
             .into_iter()

@@ -108,7 +108,11 @@ pub struct DpopConfig {
 
 impl Default for DpopConfig {
     fn default() -> Self {
-        Self { algorithms: Algorithm::DPOP.to_vec(), max_age: 60, future_skew: 60 }
+        Self {
+            algorithms: Algorithm::DPOP.to_vec(),
+            max_age: 60,
+            future_skew: 60,
+        }
     }
 }
 
@@ -190,7 +194,11 @@ impl<R: ReplayCache> DpopVerifier<R> {
     ///
     /// # Errors
     /// The first [`DpopError`] found.
-    pub fn verify(&self, request: &DpopRequest<'_>, clock: &dyn Clock) -> Result<VerifiedProof, DpopError> {
+    pub fn verify(
+        &self,
+        request: &DpopRequest<'_>,
+        clock: &dyn Clock,
+    ) -> Result<VerifiedProof, DpopError> {
         let proof = match request.proofs {
             [] => return Err(DpopError::Missing),
             [one] => *one,
@@ -198,7 +206,11 @@ impl<R: ReplayCache> DpopVerifier<R> {
         };
         let jws = jws::decode(proof).map_err(DpopError::Malformed)?;
         let header = jws.header();
-        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt")) {
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
+        {
             return Err(DpopError::WrongType);
         }
         if !self.config.algorithms.contains(&header.alg) {
@@ -211,9 +223,12 @@ impl<R: ReplayCache> DpopVerifier<R> {
             _ => DpopError::BadSignature,
         })?;
 
-        let claims: ProofClaims<'_> =
-            serde_json::from_slice(jws.unverified_payload()).map_err(|_| DpopError::BadClaim("payload"))?;
-        let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN).ok_or(DpopError::BadClaim("jti"))?;
+        let claims: ProofClaims<'_> = serde_json::from_slice(jws.unverified_payload())
+            .map_err(|_| DpopError::BadClaim("payload"))?;
+        let jti = claims
+            .jti
+            .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+            .ok_or(DpopError::BadClaim("jti"))?;
         let htm = claims.htm.ok_or(DpopError::BadClaim("htm"))?;
         let htu = claims.htu.ok_or(DpopError::BadClaim("htu"))?;
         let iat = claims.iat.ok_or(DpopError::BadClaim("iat"))?;
@@ -260,6 +275,11 @@ impl<R: ReplayCache> DpopVerifier<R> {
             Ok(false) => return Err(DpopError::Replayed),
             Err(_) => return Err(DpopError::ReplayCacheFull),
         }
-        Ok(VerifiedProof { jwk: jwk.clone(), jkt: jkt.clone(), jti: jti.into_owned(), iat })
+        Ok(VerifiedProof {
+            jwk: jwk.clone(),
+            jkt: jkt.clone(),
+            jti: jti.into_owned(),
+            iat,
+        })
     }
 }

@@ -28,12 +28,24 @@ fn fixture(alg: Algorithm) -> Fixture {
 }
 
 fn request<'a>(proofs: &'a [&'a str]) -> DpopRequest<'a> {
-    DpopRequest { proofs, method: "POST", uri: URI, access_token: None, bound_jkt: None, nonce: None }
+    DpopRequest {
+        proofs,
+        method: "POST",
+        uri: URI,
+        access_token: None,
+        bound_jkt: None,
+        nonce: None,
+    }
 }
 
 /// A proof with a custom header and claims, signed by `key`.
 fn custom(key: &SigningKey, typ: Option<&str>, jwk: bool, claims: &Value) -> String {
-    let header = SignHeader { alg: key.algorithm(), typ, kid: None, jwk: jwk.then(|| key.public_jwk()) };
+    let header = SignHeader {
+        alg: key.algorithm(),
+        typ,
+        kid: None,
+        jwk: jwk.then(|| key.public_jwk()),
+    };
     sign_with_header(key, &header, claims).unwrap()
 }
 
@@ -45,7 +57,15 @@ fn claims() -> Value {
 fn a_good_proof_passes_for_both_algorithms() {
     for alg in [Algorithm::Es256, Algorithm::EdDsa] {
         let f = fixture(alg);
-        let proof = create_proof(&f.key, "POST", URI, ProofOptions::default(), &f.clock, &SystemRandom).unwrap();
+        let proof = create_proof(
+            &f.key,
+            "POST",
+            URI,
+            ProofOptions::default(),
+            &f.clock,
+            &SystemRandom,
+        )
+        .unwrap();
         let ok = f.verifier.verify(&request(&[&proof]), &f.clock).unwrap();
         assert_eq!(&ok.jkt, f.key.thumbprint());
     }
@@ -55,8 +75,16 @@ fn a_good_proof_passes_for_both_algorithms() {
 fn header_count_rules() {
     let f = fixture(Algorithm::Es256);
     let p = custom(&f.key, Some("dpop+jwt"), true, &claims());
-    assert_eq!(f.verifier.verify(&request(&[]), &f.clock).unwrap_err(), DpopError::Missing);
-    assert_eq!(f.verifier.verify(&request(&[&p, &p]), &f.clock).unwrap_err(), DpopError::MultipleHeaders);
+    assert_eq!(
+        f.verifier.verify(&request(&[]), &f.clock).unwrap_err(),
+        DpopError::Missing
+    );
+    assert_eq!(
+        f.verifier
+            .verify(&request(&[&p, &p]), &f.clock)
+            .unwrap_err(),
+        DpopError::MultipleHeaders
+    );
 }
 
 #[test]
@@ -92,7 +120,12 @@ fn negative_table() {
     // A proof signed by another key than the one in its header.
     let other = SigningKey::generate(Algorithm::Es256).unwrap();
     let mismatched = {
-        let header = SignHeader { alg: Algorithm::Es256, typ: Some("dpop+jwt"), kid: None, jwk: Some(k.public_jwk()) };
+        let header = SignHeader {
+            alg: Algorithm::Es256,
+            typ: Some("dpop+jwt"),
+            kid: None,
+            jwk: Some(k.public_jwk()),
+        };
         sign_with_header(&other, &header, &claims()).unwrap()
     };
     // An Ed25519 key in the header of an ES256 proof.
@@ -105,37 +138,132 @@ fn negative_table() {
     );
 
     let cases: Vec<(&str, String, DpopError)> = vec![
-        ("not a JWS", "abc".into(), DpopError::Malformed(tessera_jose::jws::JwsError::NotCompact)),
-        ("alg HS256", hs, DpopError::Malformed(tessera_jose::jws::JwsError::AlgorithmNotAllowed("HS256".into()))),
-        ("typ missing", custom(k, None, true, &claims()), DpopError::WrongType),
-        ("typ JWT", custom(k, Some("JWT"), true, &claims()), DpopError::WrongType),
-        ("typ at+jwt", custom(k, Some("at+jwt"), true, &claims()), DpopError::WrongType),
-        ("no jwk", custom(k, Some("dpop+jwt"), false, &claims()), DpopError::MissingKey),
+        (
+            "not a JWS",
+            "abc".into(),
+            DpopError::Malformed(tessera_jose::jws::JwsError::NotCompact),
+        ),
+        (
+            "alg HS256",
+            hs,
+            DpopError::Malformed(tessera_jose::jws::JwsError::AlgorithmNotAllowed(
+                "HS256".into(),
+            )),
+        ),
+        (
+            "typ missing",
+            custom(k, None, true, &claims()),
+            DpopError::WrongType,
+        ),
+        (
+            "typ JWT",
+            custom(k, Some("JWT"), true, &claims()),
+            DpopError::WrongType,
+        ),
+        (
+            "typ at+jwt",
+            custom(k, Some("at+jwt"), true, &claims()),
+            DpopError::WrongType,
+        ),
+        (
+            "no jwk",
+            custom(k, Some("dpop+jwt"), false, &claims()),
+            DpopError::MissingKey,
+        ),
         (
             "private jwk",
             with_private,
-            DpopError::Malformed(tessera_jose::jws::JwsError::BadEmbeddedKey(tessera_jose::JwkError::PrivateMember("d"))),
+            DpopError::Malformed(tessera_jose::jws::JwsError::BadEmbeddedKey(
+                tessera_jose::JwkError::PrivateMember("d"),
+            )),
         ),
         ("signed by another key", mismatched, DpopError::BadSignature),
-        ("jwk of another type", confused, DpopError::AlgorithmNotAllowed(Algorithm::Es256)),
-        ("jti missing", with(json!({"jti": null})), DpopError::BadClaim("jti")),
-        ("jti empty", with(json!({"jti": ""})), DpopError::BadClaim("jti")),
-        ("jti not a string", with(json!({"jti": 5})), DpopError::BadClaim("payload")),
-        ("htm missing", with(json!({"htm": null})), DpopError::BadClaim("htm")),
-        ("htu missing", with(json!({"htu": null})), DpopError::BadClaim("htu")),
-        ("iat missing", with(json!({"iat": null})), DpopError::BadClaim("iat")),
-        ("iat a string", with(json!({"iat": "now"})), DpopError::BadClaim("payload")),
-        ("htm GET", with(json!({"htm": "GET"})), DpopError::HtmMismatch),
-        ("htm lower case", with(json!({"htm": "post"})), DpopError::HtmMismatch),
-        ("htu other path", with(json!({"htu": "https://idp.example.com/authorize"})), DpopError::HtuMismatch),
-        ("htu other host", with(json!({"htu": "https://evil.example.com/token"})), DpopError::HtuMismatch),
-        ("htu http", with(json!({"htu": "http://idp.example.com/token"})), DpopError::HtuMismatch),
-        ("htu relative", with(json!({"htu": "/token"})), DpopError::BadClaim("htu")),
-        ("iat too old", with(json!({"iat": NOW - 61})), DpopError::IatOutOfWindow),
-        ("iat in the future", with(json!({"iat": NOW + 61})), DpopError::IatOutOfWindow),
+        (
+            "jwk of another type",
+            confused,
+            DpopError::AlgorithmNotAllowed(Algorithm::Es256),
+        ),
+        (
+            "jti missing",
+            with(json!({"jti": null})),
+            DpopError::BadClaim("jti"),
+        ),
+        (
+            "jti empty",
+            with(json!({"jti": ""})),
+            DpopError::BadClaim("jti"),
+        ),
+        (
+            "jti not a string",
+            with(json!({"jti": 5})),
+            DpopError::BadClaim("payload"),
+        ),
+        (
+            "htm missing",
+            with(json!({"htm": null})),
+            DpopError::BadClaim("htm"),
+        ),
+        (
+            "htu missing",
+            with(json!({"htu": null})),
+            DpopError::BadClaim("htu"),
+        ),
+        (
+            "iat missing",
+            with(json!({"iat": null})),
+            DpopError::BadClaim("iat"),
+        ),
+        (
+            "iat a string",
+            with(json!({"iat": "now"})),
+            DpopError::BadClaim("payload"),
+        ),
+        (
+            "htm GET",
+            with(json!({"htm": "GET"})),
+            DpopError::HtmMismatch,
+        ),
+        (
+            "htm lower case",
+            with(json!({"htm": "post"})),
+            DpopError::HtmMismatch,
+        ),
+        (
+            "htu other path",
+            with(json!({"htu": "https://idp.example.com/authorize"})),
+            DpopError::HtuMismatch,
+        ),
+        (
+            "htu other host",
+            with(json!({"htu": "https://evil.example.com/token"})),
+            DpopError::HtuMismatch,
+        ),
+        (
+            "htu http",
+            with(json!({"htu": "http://idp.example.com/token"})),
+            DpopError::HtuMismatch,
+        ),
+        (
+            "htu relative",
+            with(json!({"htu": "/token"})),
+            DpopError::BadClaim("htu"),
+        ),
+        (
+            "iat too old",
+            with(json!({"iat": NOW - 61})),
+            DpopError::IatOutOfWindow,
+        ),
+        (
+            "iat in the future",
+            with(json!({"iat": NOW + 61})),
+            DpopError::IatOutOfWindow,
+        ),
     ];
     for (name, proof, want) in cases {
-        let got = f.verifier.verify(&request(&[&proof]), &f.clock).unwrap_err();
+        let got = f
+            .verifier
+            .verify(&request(&[&proof]), &f.clock)
+            .unwrap_err();
         assert_eq!(got, want, "{name}");
         assert_eq!(got.error_code(), "invalid_dpop_proof", "{name}");
     }
@@ -143,18 +271,37 @@ fn negative_table() {
     for (name, proof) in [
         ("iat 60 s old", with(json!({"iat": NOW - 60, "jti": "a"}))),
         ("iat 60 s ahead", with(json!({"iat": NOW + 60, "jti": "b"}))),
-        ("htu with query", with(json!({"htu": format!("{URI}?x=1"), "jti": "c"}))),
-        ("htu upper-case host, default port", with(json!({"htu": "https://IDP.example.com:443/token", "jti": "d"}))),
-        ("iat fractional", with(json!({"iat": NOW as f64 + 0.5, "jti": "e"}))),
+        (
+            "htu with query",
+            with(json!({"htu": format!("{URI}?x=1"), "jti": "c"})),
+        ),
+        (
+            "htu upper-case host, default port",
+            with(json!({"htu": "https://IDP.example.com:443/token", "jti": "d"})),
+        ),
+        (
+            "iat fractional",
+            with(json!({"iat": NOW as f64 + 0.5, "jti": "e"})),
+        ),
     ] {
-        f.verifier.verify(&request(&[&proof]), &f.clock).unwrap_or_else(|e| panic!("{name}: {e}"));
+        f.verifier
+            .verify(&request(&[&proof]), &f.clock)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
 
 #[test]
 fn request_uri_query_is_ignored() {
     let f = fixture(Algorithm::Es256);
-    let proof = create_proof(&f.key, "POST", URI, ProofOptions::default(), &f.clock, &SystemRandom).unwrap();
+    let proof = create_proof(
+        &f.key,
+        "POST",
+        URI,
+        ProofOptions::default(),
+        &f.clock,
+        &SystemRandom,
+    )
+    .unwrap();
     let proofs = [proof.as_str()];
     let mut req = request(&proofs);
     let uri = format!("{URI}?client_id=app#x");
@@ -169,9 +316,15 @@ fn replayed_jti_is_refused_but_a_refused_proof_does_not_burn_its_jti() {
     let mut bad_claims = claims();
     bad_claims["htm"] = json!("GET");
     let bad = custom(&f.key, Some("dpop+jwt"), true, &bad_claims);
-    assert_eq!(f.verifier.verify(&request(&[&bad]), &f.clock).unwrap_err(), DpopError::HtmMismatch);
+    assert_eq!(
+        f.verifier.verify(&request(&[&bad]), &f.clock).unwrap_err(),
+        DpopError::HtmMismatch
+    );
     f.verifier.verify(&request(&[&good]), &f.clock).unwrap();
-    assert_eq!(f.verifier.verify(&request(&[&good]), &f.clock).unwrap_err(), DpopError::Replayed);
+    assert_eq!(
+        f.verifier.verify(&request(&[&good]), &f.clock).unwrap_err(),
+        DpopError::Replayed
+    );
     // The same jti from another key is that key's own business.
     let other = SigningKey::generate(Algorithm::Es256).unwrap();
     let theirs = custom(&other, Some("dpop+jwt"), true, &claims());
@@ -194,8 +347,19 @@ fn nonce_rules() {
     let missing = verify(ProofOptions::default()).unwrap_err();
     assert_eq!(missing, DpopError::UseNonce);
     assert_eq!(missing.error_code(), "use_dpop_nonce");
-    assert_eq!(verify(ProofOptions { nonce: Some("stale"), ..Default::default() }).unwrap_err(), DpopError::UseNonce);
-    verify(ProofOptions { nonce: Some("server-nonce-1"), ..Default::default() }).unwrap();
+    assert_eq!(
+        verify(ProofOptions {
+            nonce: Some("stale"),
+            ..Default::default()
+        })
+        .unwrap_err(),
+        DpopError::UseNonce
+    );
+    verify(ProofOptions {
+        nonce: Some("server-nonce-1"),
+        ..Default::default()
+    })
+    .unwrap();
 }
 
 #[test]
@@ -203,8 +367,18 @@ fn resource_server_rules_ath_and_cnf_jkt() {
     let f = fixture(Algorithm::EdDsa);
     let jkt: Jkt = f.key.thumbprint().clone();
     let at_proof = |token: Option<&str>| {
-        create_proof(&f.key, "GET", "https://api.example.com/mail", ProofOptions { access_token: token, nonce: None }, &f.clock, &SystemRandom)
-            .unwrap()
+        create_proof(
+            &f.key,
+            "GET",
+            "https://api.example.com/mail",
+            ProofOptions {
+                access_token: token,
+                nonce: None,
+            },
+            &f.clock,
+            &SystemRandom,
+        )
+        .unwrap()
     };
     let check = |proof: &str, bound: &Jkt| {
         let proofs = [proof];
@@ -219,10 +393,22 @@ fn resource_server_rules_ath_and_cnf_jkt() {
         f.verifier.verify(&req, &f.clock)
     };
     check(&at_proof(Some(AT)), &jkt).unwrap();
-    assert_eq!(check(&at_proof(None), &jkt).unwrap_err(), DpopError::MissingAth);
-    assert_eq!(check(&at_proof(Some("another.token")), &jkt).unwrap_err(), DpopError::AthMismatch);
-    let elsewhere: Jkt = SigningKey::generate(Algorithm::Es256).unwrap().thumbprint().clone();
-    assert_eq!(check(&at_proof(Some(AT)), &elsewhere).unwrap_err(), DpopError::KeyMismatch);
+    assert_eq!(
+        check(&at_proof(None), &jkt).unwrap_err(),
+        DpopError::MissingAth
+    );
+    assert_eq!(
+        check(&at_proof(Some("another.token")), &jkt).unwrap_err(),
+        DpopError::AthMismatch
+    );
+    let elsewhere: Jkt = SigningKey::generate(Algorithm::Es256)
+        .unwrap()
+        .thumbprint()
+        .clone();
+    assert_eq!(
+        check(&at_proof(Some(AT)), &elsewhere).unwrap_err(),
+        DpopError::KeyMismatch
+    );
     assert_eq!(access_token_hash(AT).len(), 43);
 }
 
@@ -230,12 +416,25 @@ fn resource_server_rules_ath_and_cnf_jkt() {
 fn algorithm_allowlist_is_configurable() {
     let f = fixture(Algorithm::EdDsa);
     let only_es256 = DpopVerifier::new(
-        DpopConfig { algorithms: vec![Algorithm::Es256], ..DpopConfig::default() },
+        DpopConfig {
+            algorithms: vec![Algorithm::Es256],
+            ..DpopConfig::default()
+        },
         MemoryReplayCache::new(10),
     );
-    let proof = create_proof(&f.key, "POST", URI, ProofOptions::default(), &f.clock, &SystemRandom).unwrap();
+    let proof = create_proof(
+        &f.key,
+        "POST",
+        URI,
+        ProofOptions::default(),
+        &f.clock,
+        &SystemRandom,
+    )
+    .unwrap();
     assert_eq!(
-        only_es256.verify(&request(&[&proof]), &f.clock).unwrap_err(),
+        only_es256
+            .verify(&request(&[&proof]), &f.clock)
+            .unwrap_err(),
         DpopError::AlgorithmNotAllowed(Algorithm::EdDsa)
     );
 }
@@ -247,7 +446,10 @@ fn proof_shape_matches_rfc9449_section_4_2() {
         &f.key,
         "POST",
         "https://idp.example.com/token?x=1#frag",
-        ProofOptions { access_token: Some(AT), nonce: Some("n") },
+        ProofOptions {
+            access_token: Some(AT),
+            nonce: Some("n"),
+        },
         &f.clock,
         &SystemRandom,
     )
@@ -261,5 +463,8 @@ fn proof_shape_matches_rfc9449_section_4_2() {
     assert_eq!(c["iat"], NOW);
     assert_eq!(c["nonce"], "n");
     assert_eq!(c["ath"], access_token_hash(AT));
-    assert!(c["jti"].as_str().unwrap().len() >= 22, "at least 128 bits of randomness");
+    assert!(
+        c["jti"].as_str().unwrap().len() >= 22,
+        "at least 128 bits of randomness"
+    );
 }

@@ -22,7 +22,12 @@ fn setup() -> (SigningKey, KeySet, ManualClock) {
 fn access_token_accepted_with_application_prefix_and_case() {
     let (key, keys, clock) = setup();
     let rules = Validation::new(TokenKind::AccessToken, ISS, AUD);
-    for typ in ["at+jwt", "application/at+jwt", "AT+JWT", "Application/At+Jwt"] {
+    for typ in [
+        "at+jwt",
+        "application/at+jwt",
+        "AT+JWT",
+        "Application/At+Jwt",
+    ] {
         let token = jws::sign(&key, Some(typ), &access_claims()).unwrap();
         let v = verify(&token, &keys, &rules, &clock).unwrap_or_else(|e| panic!("{typ}: {e}"));
         assert_eq!(v.registered.client_id.as_deref(), Some("mail"));
@@ -32,7 +37,13 @@ fn access_token_accepted_with_application_prefix_and_case() {
 #[test]
 fn each_kind_refuses_every_other_kinds_typ() {
     let (key, keys, clock) = setup();
-    let kinds = [TokenKind::AccessToken, TokenKind::IdToken, TokenKind::DpopProof, TokenKind::SecurityEvent, TokenKind::Logout];
+    let kinds = [
+        TokenKind::AccessToken,
+        TokenKind::IdToken,
+        TokenKind::DpopProof,
+        TokenKind::SecurityEvent,
+        TokenKind::Logout,
+    ];
     for signed_as in kinds {
         let token = jws::sign(&key, signed_as.typ(), &access_claims()).unwrap();
         for expected in kinds {
@@ -41,15 +52,32 @@ fn each_kind_refuses_every_other_kinds_typ() {
             }
             let rules = Validation::new(expected, ISS, AUD);
             let err = verify(&token, &keys, &rules, &clock).unwrap_err();
-            assert!(matches!(err, JwtError::WrongType { .. }), "{signed_as:?} as {expected:?}: {err}");
+            assert!(
+                matches!(err, JwtError::WrongType { .. }),
+                "{signed_as:?} as {expected:?}: {err}"
+            );
         }
     }
     // An ID token may have no typ at all; an access token may not.
     let untyped = jws::sign(&key, None, &access_claims()).unwrap();
-    verify(&untyped, &keys, &Validation::new(TokenKind::IdToken, ISS, AUD), &clock).unwrap();
+    verify(
+        &untyped,
+        &keys,
+        &Validation::new(TokenKind::IdToken, ISS, AUD),
+        &clock,
+    )
+    .unwrap();
     assert!(matches!(
-        verify(&untyped, &keys, &Validation::new(TokenKind::AccessToken, ISS, AUD), &clock),
-        Err(JwtError::WrongType { found: None, expected: "at+jwt" })
+        verify(
+            &untyped,
+            &keys,
+            &Validation::new(TokenKind::AccessToken, ISS, AUD),
+            &clock
+        ),
+        Err(JwtError::WrongType {
+            found: None,
+            expected: "at+jwt"
+        })
     ));
 }
 
@@ -69,23 +97,83 @@ fn access_token_negative_table() {
         jws::sign(&key, Some("at+jwt"), &c).unwrap()
     };
     let cases: Vec<(&str, String, JwtError)> = vec![
-        ("no iss", with(json!({"iss": null})), JwtError::MissingClaim(Claim::Iss)),
-        ("no exp", with(json!({"exp": null})), JwtError::MissingClaim(Claim::Exp)),
-        ("no aud", with(json!({"aud": null})), JwtError::MissingClaim(Claim::Aud)),
-        ("no sub", with(json!({"sub": null})), JwtError::MissingClaim(Claim::Sub)),
-        ("no client_id", with(json!({"client_id": null})), JwtError::MissingClaim(Claim::ClientId)),
-        ("no iat", with(json!({"iat": null})), JwtError::MissingClaim(Claim::Iat)),
-        ("no jti", with(json!({"jti": null})), JwtError::MissingClaim(Claim::Jti)),
-        ("other issuer", with(json!({"iss": "https://evil.example"})), JwtError::WrongIssuer("https://evil.example".into())),
-        ("issuer with trailing slash", with(json!({"iss": format!("{ISS}/")})), JwtError::WrongIssuer(format!("{ISS}/"))),
-        ("other audience", with(json!({"aud": "https://other.example"})), JwtError::WrongAudience(AUD.into())),
-        ("audience list without us", with(json!({"aud": ["a", "b"]})), JwtError::WrongAudience(AUD.into())),
-        ("expired beyond leeway", with(json!({"exp": NOW - 31})), JwtError::Expired(UnixTime(NOW - 31))),
-        ("not yet valid", with(json!({"nbf": NOW + 31})), JwtError::NotYetValid(UnixTime(NOW + 31))),
-        ("issued in the future", with(json!({"iat": NOW + 31})), JwtError::IssuedInFuture(UnixTime(NOW + 31))),
+        (
+            "no iss",
+            with(json!({"iss": null})),
+            JwtError::MissingClaim(Claim::Iss),
+        ),
+        (
+            "no exp",
+            with(json!({"exp": null})),
+            JwtError::MissingClaim(Claim::Exp),
+        ),
+        (
+            "no aud",
+            with(json!({"aud": null})),
+            JwtError::MissingClaim(Claim::Aud),
+        ),
+        (
+            "no sub",
+            with(json!({"sub": null})),
+            JwtError::MissingClaim(Claim::Sub),
+        ),
+        (
+            "no client_id",
+            with(json!({"client_id": null})),
+            JwtError::MissingClaim(Claim::ClientId),
+        ),
+        (
+            "no iat",
+            with(json!({"iat": null})),
+            JwtError::MissingClaim(Claim::Iat),
+        ),
+        (
+            "no jti",
+            with(json!({"jti": null})),
+            JwtError::MissingClaim(Claim::Jti),
+        ),
+        (
+            "other issuer",
+            with(json!({"iss": "https://evil.example"})),
+            JwtError::WrongIssuer("https://evil.example".into()),
+        ),
+        (
+            "issuer with trailing slash",
+            with(json!({"iss": format!("{ISS}/")})),
+            JwtError::WrongIssuer(format!("{ISS}/")),
+        ),
+        (
+            "other audience",
+            with(json!({"aud": "https://other.example"})),
+            JwtError::WrongAudience(AUD.into()),
+        ),
+        (
+            "audience list without us",
+            with(json!({"aud": ["a", "b"]})),
+            JwtError::WrongAudience(AUD.into()),
+        ),
+        (
+            "expired beyond leeway",
+            with(json!({"exp": NOW - 31})),
+            JwtError::Expired(UnixTime(NOW - 31)),
+        ),
+        (
+            "not yet valid",
+            with(json!({"nbf": NOW + 31})),
+            JwtError::NotYetValid(UnixTime(NOW + 31)),
+        ),
+        (
+            "issued in the future",
+            with(json!({"iat": NOW + 31})),
+            JwtError::IssuedInFuture(UnixTime(NOW + 31)),
+        ),
     ];
     for (name, token, want) in cases {
-        assert_eq!(verify(&token, &keys, &rules, &clock).unwrap_err(), want, "{name}");
+        assert_eq!(
+            verify(&token, &keys, &rules, &clock).unwrap_err(),
+            want,
+            "{name}"
+        );
     }
     // Leeway edges and an audience list that includes us are accepted.
     for (name, token) in [
@@ -96,30 +184,53 @@ fn access_token_negative_table() {
         verify(&token, &keys, &rules, &clock).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     // Malformed claim types are refused, never coerced.
-    for bad in [json!({"exp": "tomorrow"}), json!({"aud": 5}), json!({"iss": ["a"]})] {
+    for bad in [
+        json!({"exp": "tomorrow"}),
+        json!({"aud": 5}),
+        json!({"iss": ["a"]}),
+    ] {
         let err = verify(&with(bad.clone()), &keys, &rules, &clock).unwrap_err();
-        assert!(matches!(err, JwtError::Jws(tessera_jose::jws::JwsError::BadPayload(_))), "{bad}: {err}");
+        assert!(
+            matches!(
+                err,
+                JwtError::Jws(tessera_jose::jws::JwsError::BadPayload(_))
+            ),
+            "{bad}: {err}"
+        );
     }
 }
 
 #[test]
 fn embedded_key_and_foreign_algorithms_are_refused() {
     let (key, keys, clock) = setup();
-    let header = jws::SignHeader { alg: Algorithm::Es256, typ: Some("at+jwt"), kid: None, jwk: Some(key.public_jwk()) };
+    let header = jws::SignHeader {
+        alg: Algorithm::Es256,
+        typ: Some("at+jwt"),
+        kid: None,
+        jwk: Some(key.public_jwk()),
+    };
     let token = jws::sign_with_header(&key, &header, &access_claims()).unwrap();
     let rules = Validation::new(TokenKind::AccessToken, ISS, AUD);
-    assert_eq!(verify(&token, &keys, &rules, &clock).unwrap_err(), JwtError::EmbeddedKey);
+    assert_eq!(
+        verify(&token, &keys, &rules, &clock).unwrap_err(),
+        JwtError::EmbeddedKey
+    );
 
     let ed = SigningKey::generate(Algorithm::EdDsa).unwrap();
     let ed_keys = KeySet::new(vec![ed.public_jwk().clone()]);
     let token = jws::sign(&ed, Some("at+jwt"), &access_claims()).unwrap();
     let mut es_only = rules.clone();
     es_only.algorithms = vec![Algorithm::Es256];
-    assert_eq!(verify(&token, &ed_keys, &es_only, &clock).unwrap_err(), JwtError::AlgorithmNotAllowed(Algorithm::EdDsa));
+    assert_eq!(
+        verify(&token, &ed_keys, &es_only, &clock).unwrap_err(),
+        JwtError::AlgorithmNotAllowed(Algorithm::EdDsa)
+    );
     // A token signed by a key that is not in the set.
     assert_eq!(
         verify(&token, &keys, &rules, &clock).unwrap_err(),
-        JwtError::Jws(tessera_jose::jws::JwsError::UnknownKey(ed.kid().map(str::to_owned)))
+        JwtError::Jws(tessera_jose::jws::JwsError::UnknownKey(
+            ed.kid().map(str::to_owned)
+        ))
     );
 }
 
@@ -135,19 +246,36 @@ fn logout_token_rules() {
     verify(&sign(&base), &keys, &rules, &clock).unwrap();
     let mut no_subject = base.clone();
     no_subject.as_object_mut().unwrap().remove("sid");
-    assert_eq!(verify(&sign(&no_subject), &keys, &rules, &clock).unwrap_err(), JwtError::MissingClaim(Claim::SubOrSid));
+    assert_eq!(
+        verify(&sign(&no_subject), &keys, &rules, &clock).unwrap_err(),
+        JwtError::MissingClaim(Claim::SubOrSid)
+    );
     let mut with_nonce = base.clone();
     with_nonce["nonce"] = json!("n");
-    assert_eq!(verify(&sign(&with_nonce), &keys, &rules, &clock).unwrap_err(), JwtError::ForbiddenClaim("nonce"));
+    assert_eq!(
+        verify(&sign(&with_nonce), &keys, &rules, &clock).unwrap_err(),
+        JwtError::ForbiddenClaim("nonce")
+    );
     let mut wrong_event = base.clone();
     wrong_event["events"] = json!({"https://example.com/other": {}});
-    assert_eq!(verify(&sign(&wrong_event), &keys, &rules, &clock).unwrap_err(), JwtError::MalformedClaim("events"));
+    assert_eq!(
+        verify(&sign(&wrong_event), &keys, &rules, &clock).unwrap_err(),
+        JwtError::MalformedClaim("events")
+    );
 }
 
 #[test]
 fn id_token_required_claims() {
     let (key, keys, clock) = setup();
     let rules = Validation::new(TokenKind::IdToken, ISS, AUD);
-    let token = jws::sign(&key, Some("JWT"), &json!({"iss": ISS, "aud": AUD, "iat": NOW, "exp": NOW + 60})).unwrap();
-    assert_eq!(verify(&token, &keys, &rules, &clock).unwrap_err(), JwtError::MissingClaim(Claim::Sub));
+    let token = jws::sign(
+        &key,
+        Some("JWT"),
+        &json!({"iss": ISS, "aud": AUD, "iat": NOW, "exp": NOW + 60}),
+    )
+    .unwrap();
+    assert_eq!(
+        verify(&token, &keys, &rules, &clock).unwrap_err(),
+        JwtError::MissingClaim(Claim::Sub)
+    );
 }

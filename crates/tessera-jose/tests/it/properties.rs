@@ -2,7 +2,9 @@
 
 use proptest::prelude::*;
 use tessera_jose::dpop::{DpopConfig, DpopRequest, DpopVerifier, MemoryReplayCache};
-use tessera_jose::{Algorithm, KeySet, ManualClock, PublicJwk, SigningKey, UnixTime, jws, jwt, set};
+use tessera_jose::{
+    Algorithm, KeySet, ManualClock, PublicJwk, SigningKey, UnixTime, jws, jwt, set,
+};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
@@ -49,7 +51,11 @@ fn set_and_jwt_validation_survive_garbage_payloads() {
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
     let keys = KeySet::new(vec![key.public_jwk().clone()]);
     let clock = ManualClock::new(UnixTime(0));
-    let rules = set::SetValidation { issuer: "i".into(), audience: "a".into(), leeway: 0 };
+    let rules = set::SetValidation {
+        issuer: "i".into(),
+        audience: "a".into(),
+        leeway: 0,
+    };
     for payload in [
         serde_json::json!(null),
         serde_json::json!([]),
@@ -58,7 +64,10 @@ fn set_and_jwt_validation_survive_garbage_payloads() {
         serde_json::json!({"iss": "i", "aud": "a", "iat": -1, "jti": "j", "events": [], "sub_id": []}),
     ] {
         let token = jws::sign(&key, Some("secevent+jwt"), &payload).unwrap();
-        assert!(set::validate(&token, &keys, &rules, &clock).is_err(), "{payload}");
+        assert!(
+            set::validate(&token, &keys, &rules, &clock).is_err(),
+            "{payload}"
+        );
         let v = jwt::Validation::new(jwt::TokenKind::SecurityEvent, "i", "a");
         let _ = jwt::verify(&token, &keys, &v, &clock);
     }

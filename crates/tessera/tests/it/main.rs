@@ -1,0 +1,68 @@
+//! End-to-end tests of the `tessera` command line.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
+
+fn tessera(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera")).args(args).output().unwrap()
+}
+
+#[test]
+fn keys_generate_writes_a_private_file_and_prints_the_public_key() {
+    for alg in ["ES256", "EdDSA"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.jwk");
+        let out = tessera(&["keys", "generate", "--alg", alg, "--out", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "private key file must be 0600");
+
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let (json, rest) = stdout.split_once("\nthumbprint (jkt): ").unwrap();
+        let public: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert!(public.get("d").is_none(), "public output must not contain the private key");
+        assert_eq!(public["alg"], alg);
+        let jkt = rest.trim();
+        assert_eq!(public["kid"], jkt, "kid defaults to the thumbprint");
+
+        let private = tessera_jose::SigningKey::from_private_jwk(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(private.thumbprint().as_str(), jkt);
+
+        // `keys show` prints the same public half.
+        let shown = tessera(&["keys", "show", path.to_str().unwrap()]);
+        assert!(shown.status.success());
+        assert_eq!(String::from_utf8(shown.stdout).unwrap(), stdout);
+    }
+}
+
+#[test]
+fn keys_generate_refuses_to_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.jwk");
+    let p = path.to_str().unwrap();
+    assert!(tessera(&["keys", "generate", "--out", p]).status.success());
+    let before = std::fs::read(&path).unwrap();
+    let again = tessera(&["keys", "generate", "--out", p]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the existing key is untouched");
+    assert!(tessera(&["keys", "generate", "--out", p, "--force"]).status.success());
+    assert_ne!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn bad_input_gives_a_clear_error() {
+    let out = tessera(&["keys", "generate", "--alg", "HS256"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("possible values: ES256, EdDSA"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.jwk");
+    std::fs::write(&path, b"{\"kty\":\"oct\"}").unwrap();
+    let out = tessera(&["keys", "show", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: ") && err.contains("is not a private ES256/EdDSA JWK"), "{err}");
+}
