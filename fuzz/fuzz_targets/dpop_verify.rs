@@ -13,7 +13,9 @@ static JKT: LazyLock<Option<Jkt>> =
     LazyLock::new(|| "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".parse().ok());
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     // The first line may carry the request URI, so htu comparison sees hostile input too.
     let (uri, proof) = match text.split_once('\n') {
         Some((u, p)) => (u, p),

@@ -17,7 +17,9 @@ static KEYS: LazyLock<KeySet> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(token) = jws::decode(text) {
         let _ = token.verify_with_set(&KEYS);
         if let Some(jwk) = &token.header().jwk {

@@ -13,10 +13,18 @@ static KEY: LazyLock<Option<SigningKey>> = LazyLock::new(|| SigningKey::generate
 fuzz_target!(|data: &[u8]| {
     let Some(key) = KEY.as_ref() else { return };
     let keys = KeySet::new(vec![key.public_jwk().clone()]);
-    let rules = SetValidation { issuer: "https://idp.example/".into(), audience: "https://api.example/".into(), leeway: 30 };
+    let rules = SetValidation {
+        issuer: "https://idp.example/".into(),
+        audience: "https://api.example/".into(),
+        leeway: 30,
+    };
     let clock = ManualClock::new(UnixTime(1_700_000_000));
     // Signed garbage: exercises everything after the signature check.
-    let mut token = format!("{}.{}", b64::encode(br#"{"alg":"EdDSA","typ":"secevent+jwt"}"#), b64::encode(data));
+    let mut token = format!(
+        "{}.{}",
+        b64::encode(br#"{"alg":"EdDSA","typ":"secevent+jwt"}"#),
+        b64::encode(data)
+    );
     if let Ok(sig) = key.sign(token.as_bytes()) {
         token.push('.');
         token.push_str(&b64::encode(sig));

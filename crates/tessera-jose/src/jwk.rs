@@ -184,10 +184,7 @@ impl KeyMaterial {
                 b64::encode(y)
             ),
             Self::Ed25519 { x } => {
-                format!(
-                    r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
-                    b64::encode(x)
-                )
+                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64::encode(x))
             }
             Self::Rsa { n, e } => format!(
                 r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
@@ -254,8 +251,7 @@ impl PublicJwk {
     /// # Errors
     /// [`JwkError`] for malformed JSON, private members, unsupported types or bad key material.
     pub fn from_json(json: &[u8]) -> Result<Self, JwkError> {
-        let raw: RawJwk =
-            serde_json::from_slice(json).map_err(|e| JwkError::Malformed(e.to_string()))?;
+        let raw: RawJwk = serde_json::from_slice(json).map_err(|e| JwkError::Malformed(e.to_string()))?;
         Self::from_raw(raw)
     }
 
@@ -289,10 +285,7 @@ impl PublicJwk {
                 point[0] = 0x04;
                 point[1..33].copy_from_slice(x);
                 point[33..].copy_from_slice(y);
-                vec![(
-                    Algorithm::Es256,
-                    parse(&sig::ECDSA_P256_SHA256_FIXED, &point)?,
-                )]
+                vec![(Algorithm::Es256, parse(&sig::ECDSA_P256_SHA256_FIXED, &point)?)]
             }
             KeyMaterial::Ed25519 { x } => vec![(Algorithm::EdDsa, parse(&sig::ED25519, x)?)],
             KeyMaterial::Rsa { n, e } => {
@@ -365,10 +358,7 @@ impl PublicJwk {
         };
         let alg = match raw.alg.as_deref() {
             None => None,
-            Some(a) => Some(
-                a.parse()
-                    .map_err(|_| JwkError::AlgorithmMismatch(a.to_owned()))?,
-            ),
+            Some(a) => Some(a.parse().map_err(|_| JwkError::AlgorithmMismatch(a.to_owned()))?),
         };
         let mut key = Self::from_material(material, raw.kid, alg)?;
         key.usage = raw.usage;
@@ -490,10 +480,7 @@ impl<'de> Deserialize<'de> for PublicJwk {
     }
 }
 
-fn parse(
-    alg: &'static dyn VerificationAlgorithm,
-    bytes: &[u8],
-) -> Result<ParsedPublicKey, JwkError> {
+fn parse(alg: &'static dyn VerificationAlgorithm, bytes: &[u8]) -> Result<ParsedPublicKey, JwkError> {
     ParsedPublicKey::new(alg, bytes).map_err(|e| JwkError::Rejected(e.to_string()))
 }
 
@@ -601,8 +588,7 @@ mod tests {
 
     #[test]
     fn refuses_every_private_member() {
-        let base =
-            r#""kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo""#;
+        let base = r#""kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo""#;
         for member in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
             let json = format!(r#"{{{base},"{member}":"AAAA"}}"#);
             assert_eq!(
@@ -618,16 +604,10 @@ mod tests {
         let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
         let cases: &[(&str, JwkError)] = &[
             ("[]", JwkError::Malformed(String::new())),
-            (
-                r#"{"kty":"OKP","kty":"EC"}"#,
-                JwkError::Malformed(String::new()),
-            ),
+            (r#"{"kty":"OKP","kty":"EC"}"#, JwkError::Malformed(String::new())),
             (r#"{"crv":"Ed25519"}"#, JwkError::MissingMember("kty")),
             (r#"{"kty":"oct","k":"AAAA"}"#, JwkError::PrivateMember("k")),
-            (
-                r#"{"kty":"oct"}"#,
-                JwkError::UnsupportedKeyType("oct".into()),
-            ),
+            (r#"{"kty":"oct"}"#, JwkError::UnsupportedKeyType("oct".into())),
             (
                 r#"{"kty":"EC","crv":"P-384","x":"","y":""}"#,
                 JwkError::UnsupportedKeyType("EC P-384".into()),
@@ -636,10 +616,7 @@ mod tests {
                 r#"{"kty":"OKP","crv":"X25519","x":""}"#,
                 JwkError::UnsupportedKeyType("OKP X25519".into()),
             ),
-            (
-                r#"{"kty":"OKP","crv":"Ed25519"}"#,
-                JwkError::MissingMember("x"),
-            ),
+            (r#"{"kty":"OKP","crv":"Ed25519"}"#, JwkError::MissingMember("x")),
             (
                 r#"{"kty":"OKP","crv":"Ed25519","x":"AAAA"}"#,
                 JwkError::BadMember("x"),

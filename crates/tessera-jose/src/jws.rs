@@ -105,9 +105,7 @@ pub fn decode(token: &str) -> Result<Jws<'_>, JwsError> {
         return Err(JwsError::TooLong);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwsError::NotCompact);
     };
     let header_json = b64::decode(h).map_err(|_| JwsError::BadEncoding("header"))?;
@@ -123,8 +121,7 @@ pub fn decode(token: &str) -> Result<Jws<'_>, JwsError> {
 }
 
 fn parse_header(json: &[u8]) -> Result<Header, JwsError> {
-    let raw: RawHeader<'_> =
-        serde_json::from_slice(json).map_err(|e| JwsError::BadHeader(e.to_string()))?;
+    let raw: RawHeader<'_> = serde_json::from_slice(json).map_err(|e| JwsError::BadHeader(e.to_string()))?;
     let alg = raw
         .alg
         .ok_or_else(|| JwsError::AlgorithmNotAllowed(String::new()))?;
@@ -171,11 +168,7 @@ impl Jws<'_> {
     /// # Errors
     /// [`JwsError::AlgorithmNotAllowedForKey`] or [`JwsError::BadSignature`].
     pub fn verify(&self, key: &PublicJwk) -> Result<(), JwsError> {
-        key.verify(
-            self.header.alg,
-            self.signing_input.as_bytes(),
-            &self.signature,
-        )
+        key.verify(self.header.alg, self.signing_input.as_bytes(), &self.signature)
     }
 
     /// Verifies against a key set: `kid` narrows the candidates, then each candidate that
@@ -184,10 +177,7 @@ impl Jws<'_> {
     /// # Errors
     /// [`JwsError::UnknownKey`] when no key fits the `kid`/`alg`, [`JwsError::BadSignature`]
     /// when none verifies.
-    pub fn verify_with_set<'k>(
-        &self,
-        keys: &'k crate::keyset::KeySet,
-    ) -> Result<&'k PublicJwk, JwsError> {
+    pub fn verify_with_set<'k>(&self, keys: &'k crate::keyset::KeySet) -> Result<&'k PublicJwk, JwsError> {
         let mut tried = false;
         for key in keys.candidates(self.header.kid.as_deref(), self.header.alg) {
             tried = true;
@@ -294,18 +284,12 @@ mod tests {
     fn header_rules_negative_table() {
         let key = SigningKey::generate(Algorithm::Es256).unwrap();
         let cases: &[(&str, JwsError)] = &[
-            (
-                r#"{"alg":"none"}"#,
-                JwsError::AlgorithmNotAllowed("none".into()),
-            ),
+            (r#"{"alg":"none"}"#, JwsError::AlgorithmNotAllowed("none".into())),
             (
                 r#"{"alg":"HS256"}"#,
                 JwsError::AlgorithmNotAllowed("HS256".into()),
             ),
-            (
-                r#"{"typ":"JWT"}"#,
-                JwsError::AlgorithmNotAllowed(String::new()),
-            ),
+            (r#"{"typ":"JWT"}"#, JwsError::AlgorithmNotAllowed(String::new())),
             (
                 r#"{"alg":"ES256","crit":["exp"],"exp":1}"#,
                 JwsError::UnsupportedCritical(vec!["exp".into()]),
@@ -327,12 +311,7 @@ mod tests {
             let token = token_with_header(header, &key);
             assert_eq!(decode(&token).unwrap_err(), *want, "{header}");
         }
-        for header in [
-            r#"{"alg":"ES256","alg":"ES256"}"#,
-            "[]",
-            r#"{"alg":1}"#,
-            "{",
-        ] {
+        for header in [r#"{"alg":"ES256","alg":"ES256"}"#, "[]", r#"{"alg":1}"#, "{"] {
             let token = token_with_header(header, &key);
             assert!(
                 matches!(decode(&token).unwrap_err(), JwsError::BadHeader(_)),
@@ -348,14 +327,8 @@ mod tests {
         let (h, rest) = good.split_once('.').unwrap();
         let (p, s) = rest.split_once('.').unwrap();
         assert_eq!(decode("").unwrap_err(), JwsError::NotCompact);
-        assert_eq!(
-            decode(&format!("{h}.{p}")).unwrap_err(),
-            JwsError::NotCompact
-        );
-        assert_eq!(
-            decode(&format!("{good}.")).unwrap_err(),
-            JwsError::NotCompact
-        );
+        assert_eq!(decode(&format!("{h}.{p}")).unwrap_err(), JwsError::NotCompact);
+        assert_eq!(decode(&format!("{good}.")).unwrap_err(), JwsError::NotCompact);
         assert_eq!(
             decode(&format!("{h}=.{p}.{s}")).unwrap_err(),
             JwsError::BadEncoding("header")

@@ -354,8 +354,8 @@ pub fn verify(
     let key = jws.verify_with_set(keys)?.clone();
     let header = jws.header().clone();
     let payload = jws.into_payload();
-    let registered: RegisteredClaims = serde_json::from_slice(&payload)
-        .map_err(|e| JwtError::Jws(JwsError::BadPayload(e.to_string())))?;
+    let registered: RegisteredClaims =
+        serde_json::from_slice(&payload).map_err(|e| JwtError::Jws(JwsError::BadPayload(e.to_string())))?;
     check_claims(&registered, rules, clock.now())?;
     Ok(VerifiedJwt {
         header,
@@ -403,11 +403,7 @@ fn check_claims(c: &RegisteredClaims, rules: &Validation, now: UnixTime) -> Resu
         }
         match &c.events {
             None => return Err(JwtError::MissingClaim(Claim::Events)),
-            Some(events)
-                if !events
-                    .get(BACKCHANNEL)
-                    .is_some_and(serde_json::Value::is_object) =>
-            {
+            Some(events) if !events.get(BACKCHANNEL).is_some_and(serde_json::Value::is_object) => {
                 return Err(JwtError::MalformedClaim("events"));
             }
             Some(_) => {}

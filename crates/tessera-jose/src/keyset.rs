@@ -34,8 +34,7 @@ impl KeySet {
         struct Doc {
             keys: Vec<serde_json::Value>,
         }
-        let doc: Doc =
-            serde_json::from_slice(json).map_err(|e| JwkError::Malformed(e.to_string()))?;
+        let doc: Doc = serde_json::from_slice(json).map_err(|e| JwkError::Malformed(e.to_string()))?;
         let mut set = Self::default();
         for value in &doc.keys {
             match PublicJwk::from_value(value) {
@@ -98,12 +97,8 @@ mod tests {
 
     #[test]
     fn parses_skips_and_looks_up() {
-        let es = SigningKey::generate(Algorithm::Es256)
-            .unwrap()
-            .with_kid("es");
-        let ed = SigningKey::generate(Algorithm::EdDsa)
-            .unwrap()
-            .with_kid("ed");
+        let es = SigningKey::generate(Algorithm::Es256).unwrap().with_kid("es");
+        let ed = SigningKey::generate(Algorithm::EdDsa).unwrap().with_kid("ed");
         let doc = serde_json::json!({"keys": [
             es.public_jwk().to_json(),
             ed.public_jwk().to_json(),
@@ -127,27 +122,19 @@ mod tests {
     #[test]
     fn a_private_key_fails_the_set() {
         let key = SigningKey::generate(Algorithm::Es256).unwrap();
-        let private: serde_json::Value =
-            serde_json::from_str(&key.to_private_jwk().unwrap()).unwrap();
+        let private: serde_json::Value = serde_json::from_str(&key.to_private_jwk().unwrap()).unwrap();
         let doc = serde_json::json!({"keys": [private]});
         assert_eq!(
             KeySet::from_jwks(doc.to_string().as_bytes()).unwrap_err(),
             JwkError::PrivateMember("d")
         );
-        assert!(matches!(
-            KeySet::from_jwks(b"{}"),
-            Err(JwkError::Malformed(_))
-        ));
+        assert!(matches!(KeySet::from_jwks(b"{}"), Err(JwkError::Malformed(_))));
     }
 
     #[test]
     fn verify_with_set_uses_kid_as_a_hint_only() {
-        let a = SigningKey::generate(Algorithm::Es256)
-            .unwrap()
-            .with_kid("a");
-        let b = SigningKey::generate(Algorithm::Es256)
-            .unwrap()
-            .with_kid("b");
+        let a = SigningKey::generate(Algorithm::Es256).unwrap().with_kid("a");
+        let b = SigningKey::generate(Algorithm::Es256).unwrap().with_kid("b");
         let set = KeySet::new(vec![a.public_jwk().clone(), b.public_jwk().clone()]);
         let token = crate::jws::sign(&a, None, &serde_json::json!({})).unwrap();
         assert_eq!(
@@ -179,9 +166,7 @@ mod tests {
             crate::jws::JwsError::BadSignature
         );
         let unknown = crate::jws::sign(
-            &SigningKey::generate(Algorithm::Es256)
-                .unwrap()
-                .with_kid("z"),
+            &SigningKey::generate(Algorithm::Es256).unwrap().with_kid("z"),
             None,
             &1,
         )

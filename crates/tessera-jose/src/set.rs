@@ -69,10 +69,7 @@ mod single_event {
             return Err(D::Error::custom("events must contain exactly one event"));
         };
         match payload {
-            Value::Object(payload) => Ok(Event {
-                event_type,
-                payload,
-            }),
+            Value::Object(payload) => Ok(Event { event_type, payload }),
             _ => Err(D::Error::custom("an event's payload must be an object")),
         }
     }
@@ -106,9 +103,7 @@ impl SetError {
             Self::Jwt(JwtError::WrongIssuer(_)) => "invalid_issuer",
             Self::Jwt(JwtError::WrongAudience(_)) => "invalid_audience",
             Self::Jwt(JwtError::Jws(
-                JwsError::UnknownKey(_)
-                | JwsError::BadSignature
-                | JwsError::AlgorithmNotAllowedForKey(_),
+                JwsError::UnknownKey(_) | JwsError::BadSignature | JwsError::AlgorithmNotAllowedForKey(_),
             )) => "invalid_key",
             _ => "invalid_request",
         }
@@ -155,8 +150,8 @@ pub fn validate(
     if verified.registered.exp.is_some() {
         return Err(SetError::HasExp);
     }
-    let set: SecurityEventToken = serde_json::from_slice(verified.payload())
-        .map_err(|e| SetError::Malformed(e.to_string()))?;
+    let set: SecurityEventToken =
+        serde_json::from_slice(verified.payload()).map_err(|e| SetError::Malformed(e.to_string()))?;
     if set.jti.is_empty() {
         return Err(SetError::Malformed("jti must not be empty".into()));
     }

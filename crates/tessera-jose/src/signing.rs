@@ -7,9 +7,7 @@ use std::fmt;
 
 use aws_lc_rs::encoding::AsBigEndian;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
-};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -67,13 +65,9 @@ impl SigningKey {
     pub fn generate(alg: Algorithm) -> Result<Self, KeyError> {
         let rng = SystemRandom::new();
         let pkcs8 = match alg {
-            Algorithm::Es256 => {
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                    .map_err(|_| KeyError::Crypto)?
-            }
-            Algorithm::EdDsa => {
-                Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Crypto)?
-            }
+            Algorithm::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| KeyError::Crypto)?,
+            Algorithm::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Crypto)?,
             other => return Err(KeyError::CannotSign(other)),
         };
         let key = Self::from_pkcs8(pkcs8.as_ref())?;
@@ -111,11 +105,9 @@ impl SigningKey {
             kid: Option<String>,
         }
         let bad = |m: &str| KeyError::BadPrivateJwk(m.to_owned());
-        let raw: Raw =
-            serde_json::from_slice(json).map_err(|e| KeyError::BadPrivateJwk(e.to_string()))?;
+        let raw: Raw = serde_json::from_slice(json).map_err(|e| KeyError::BadPrivateJwk(e.to_string()))?;
         let d_text = Zeroizing::new(raw.d);
-        let d =
-            Zeroizing::new(b64::decode(d_text.as_bytes()).map_err(|_| bad("d is not base64url"))?);
+        let d = Zeroizing::new(b64::decode(d_text.as_bytes()).map_err(|_| bad("d is not base64url"))?);
         let x = b64::decode(&raw.x).map_err(|_| bad("x is not base64url"))?;
         let inner = match (raw.kty.as_str(), raw.crv.as_str()) {
             ("EC", "P-256") => {
@@ -142,9 +134,7 @@ impl SigningKey {
                 Inner::Ed25519(pair)
             }
             (kty, crv) => {
-                return Err(KeyError::BadPrivateJwk(format!(
-                    "unsupported key {kty} {crv}"
-                )));
+                return Err(KeyError::BadPrivateJwk(format!("unsupported key {kty} {crv}")));
             }
         };
         let key = Self::from_inner(inner)?;
@@ -247,10 +237,7 @@ impl SigningKey {
     pub fn to_private_jwk(&self) -> Result<Zeroizing<String>, KeyError> {
         let d = Zeroizing::new(match &self.inner {
             Inner::Es256(pair) => {
-                let be = pair
-                    .private_key()
-                    .as_be_bytes()
-                    .map_err(|_| KeyError::Crypto)?;
+                let be = pair.private_key().as_be_bytes().map_err(|_| KeyError::Crypto)?;
                 b64::encode(be.as_ref())
             }
             Inner::Ed25519(pair) => {
@@ -263,8 +250,7 @@ impl SigningKey {
         if let serde_json::Value::Object(map) = &mut value {
             map.insert("d".into(), serde_json::Value::String(d.to_string()));
         }
-        let text =
-            Zeroizing::new(serde_json::to_string_pretty(&value).map_err(|_| KeyError::Crypto)?);
+        let text = Zeroizing::new(serde_json::to_string_pretty(&value).map_err(|_| KeyError::Crypto)?);
         // The Value held a copy of `d`; overwrite it before the map is dropped.
         if let serde_json::Value::Object(map) = &mut value
             && let Some(serde_json::Value::String(s)) = map.get_mut("d")
@@ -329,8 +315,7 @@ mod tests {
     fn refuses_mismatched_private_jwk() {
         let a = SigningKey::generate(Algorithm::EdDsa).unwrap();
         let b = SigningKey::generate(Algorithm::EdDsa).unwrap();
-        let mut mixed: serde_json::Value =
-            serde_json::from_str(&a.to_private_jwk().unwrap()).unwrap();
+        let mut mixed: serde_json::Value = serde_json::from_str(&a.to_private_jwk().unwrap()).unwrap();
         let other: serde_json::Value = serde_json::from_str(&b.to_private_jwk().unwrap()).unwrap();
         mixed["x"] = other["x"].clone();
         let err = SigningKey::from_private_jwk(mixed.to_string().as_bytes()).unwrap_err();

@@ -124,9 +124,7 @@ impl SubjectId {
     /// An `email` identifier.
     #[must_use]
     pub fn email(email: impl Into<String>) -> Self {
-        Self::Email {
-            email: email.into(),
-        }
+        Self::Email { email: email.into() }
     }
 
     /// The `format` name.
@@ -182,10 +180,7 @@ impl SubjectId {
             Self::Opaque { id } => non_empty(id, "opaque id must not be empty")?,
             Self::PhoneNumber { phone_number } => {
                 let digits = phone_number.strip_prefix('+').unwrap_or("");
-                if digits.is_empty()
-                    || digits.len() > 15
-                    || !digits.bytes().all(|b| b.is_ascii_digit())
-                {
+                if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(SubjectError(
                         "phone_number must be E.164 (+ then up to 15 digits)",
                     ));
@@ -222,9 +217,7 @@ impl SubjectId {
                     id.validate_at(depth + 1)?;
                 }
                 if !any {
-                    return Err(SubjectError(
-                        "complex subject must have at least one member",
-                    ));
+                    return Err(SubjectError("complex subject must have at least one member"));
                 }
             }
         }
@@ -248,9 +241,7 @@ mod tests {
     fn rfc9493_examples_round_trip() {
         round_trip(json!({"format": "account", "uri": "acct:example.user@service.example.com"}));
         round_trip(json!({"format": "email", "email": "user@example.com"}));
-        round_trip(
-            json!({"format": "iss_sub", "iss": "https://issuer.example.com/", "sub": "145234573"}),
-        );
+        round_trip(json!({"format": "iss_sub", "iss": "https://issuer.example.com/", "sub": "145234573"}));
         round_trip(json!({"format": "opaque", "id": "11112222333344445555"}));
         round_trip(json!({"format": "phone_number", "phone_number": "+12065550100"}));
         round_trip(json!({"format": "did", "url": "did:example:123456"}));

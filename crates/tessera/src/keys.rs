@@ -59,8 +59,7 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             print_public(&key)
         }
         KeysCommand::Show { file } => {
-            let text =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let key = SigningKey::from_private_jwk(&text)
                 .with_context(|| format!("{} is not a private ES256/EdDSA JWK", file.display()))?;
             print_public(&key)
@@ -70,10 +69,7 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
 
 fn write_private(path: &Path, key: &SigningKey, force: bool) -> anyhow::Result<()> {
     if path.exists() && !force {
-        bail!(
-            "{} already exists; pass --force to replace it",
-            path.display()
-        );
+        bail!("{} already exists; pass --force to replace it", path.display());
     }
     let jwk = key.to_private_jwk()?;
     // Write beside the target and rename, so a crash never leaves a half-written key.

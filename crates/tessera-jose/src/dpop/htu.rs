@@ -17,10 +17,7 @@ pub struct HtuError;
 /// [`HtuError`] when `uri` is not an absolute `http` or `https` URI with a host.
 pub fn normalize_htu(uri: &str) -> Result<String, HtuError> {
     let url = Url::parse(uri).map_err(|_| HtuError)?;
-    if !matches!(url.scheme(), "http" | "https")
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
+    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
         return Err(HtuError);
     }
     let host = url.host_str().ok_or(HtuError)?;

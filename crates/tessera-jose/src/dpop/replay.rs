@@ -20,12 +20,8 @@ pub trait ReplayCache: Send + Sync {
     ///
     /// # Errors
     /// [`ReplayCacheFull`] when the key cannot be recorded.
-    fn first_use(
-        &self,
-        key: &[u8; 32],
-        expires_at: UnixTime,
-        now: UnixTime,
-    ) -> Result<bool, ReplayCacheFull>;
+    fn first_use(&self, key: &[u8; 32], expires_at: UnixTime, now: UnixTime)
+    -> Result<bool, ReplayCacheFull>;
 }
 
 const SHARDS: usize = 16;
@@ -51,10 +47,7 @@ impl MemoryReplayCache {
     /// How many entries are held (live or not yet swept).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map_or(0, |m| m.len()))
-            .sum()
+        self.shards.iter().map(|s| s.lock().map_or(0, |m| m.len())).sum()
     }
 
     /// Whether nothing is held.
@@ -80,9 +73,7 @@ impl ReplayCache for MemoryReplayCache {
     ) -> Result<bool, ReplayCacheFull> {
         let shard = &self.shards[usize::from(key[0]) % SHARDS];
         // A poisoned lock only means another thread panicked mid-insert; the map is intact.
-        let mut map = shard
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(seen_until) = map.get(key)
             && *seen_until >= now
         {

@@ -194,11 +194,7 @@ impl<R: ReplayCache> DpopVerifier<R> {
     ///
     /// # Errors
     /// The first [`DpopError`] found.
-    pub fn verify(
-        &self,
-        request: &DpopRequest<'_>,
-        clock: &dyn Clock,
-    ) -> Result<VerifiedProof, DpopError> {
+    pub fn verify(&self, request: &DpopRequest<'_>, clock: &dyn Clock) -> Result<VerifiedProof, DpopError> {
         let proof = match request.proofs {
             [] => return Err(DpopError::Missing),
             [one] => *one,
@@ -223,8 +219,8 @@ impl<R: ReplayCache> DpopVerifier<R> {
             _ => DpopError::BadSignature,
         })?;
 
-        let claims: ProofClaims<'_> = serde_json::from_slice(jws.unverified_payload())
-            .map_err(|_| DpopError::BadClaim("payload"))?;
+        let claims: ProofClaims<'_> =
+            serde_json::from_slice(jws.unverified_payload()).map_err(|_| DpopError::BadClaim("payload"))?;
         let jti = claims
             .jti
             .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)

@@ -80,9 +80,7 @@ fn header_count_rules() {
         DpopError::Missing
     );
     assert_eq!(
-        f.verifier
-            .verify(&request(&[&p, &p]), &f.clock)
-            .unwrap_err(),
+        f.verifier.verify(&request(&[&p, &p]), &f.clock).unwrap_err(),
         DpopError::MultipleHeaders
     );
 }
@@ -146,9 +144,7 @@ fn negative_table() {
         (
             "alg HS256",
             hs,
-            DpopError::Malformed(tessera_jose::jws::JwsError::AlgorithmNotAllowed(
-                "HS256".into(),
-            )),
+            DpopError::Malformed(tessera_jose::jws::JwsError::AlgorithmNotAllowed("HS256".into())),
         ),
         (
             "typ missing",
@@ -188,11 +184,7 @@ fn negative_table() {
             with(json!({"jti": null})),
             DpopError::BadClaim("jti"),
         ),
-        (
-            "jti empty",
-            with(json!({"jti": ""})),
-            DpopError::BadClaim("jti"),
-        ),
+        ("jti empty", with(json!({"jti": ""})), DpopError::BadClaim("jti")),
         (
             "jti not a string",
             with(json!({"jti": 5})),
@@ -218,11 +210,7 @@ fn negative_table() {
             with(json!({"iat": "now"})),
             DpopError::BadClaim("payload"),
         ),
-        (
-            "htm GET",
-            with(json!({"htm": "GET"})),
-            DpopError::HtmMismatch,
-        ),
+        ("htm GET", with(json!({"htm": "GET"})), DpopError::HtmMismatch),
         (
             "htm lower case",
             with(json!({"htm": "post"})),
@@ -260,10 +248,7 @@ fn negative_table() {
         ),
     ];
     for (name, proof, want) in cases {
-        let got = f
-            .verifier
-            .verify(&request(&[&proof]), &f.clock)
-            .unwrap_err();
+        let got = f.verifier.verify(&request(&[&proof]), &f.clock).unwrap_err();
         assert_eq!(got, want, "{name}");
         assert_eq!(got.error_code(), "invalid_dpop_proof", "{name}");
     }
@@ -393,10 +378,7 @@ fn resource_server_rules_ath_and_cnf_jkt() {
         f.verifier.verify(&req, &f.clock)
     };
     check(&at_proof(Some(AT)), &jkt).unwrap();
-    assert_eq!(
-        check(&at_proof(None), &jkt).unwrap_err(),
-        DpopError::MissingAth
-    );
+    assert_eq!(check(&at_proof(None), &jkt).unwrap_err(), DpopError::MissingAth);
     assert_eq!(
         check(&at_proof(Some("another.token")), &jkt).unwrap_err(),
         DpopError::AthMismatch
@@ -432,9 +414,7 @@ fn algorithm_allowlist_is_configurable() {
     )
     .unwrap();
     assert_eq!(
-        only_es256
-            .verify(&request(&[&proof]), &f.clock)
-            .unwrap_err(),
+        only_es256.verify(&request(&[&proof]), &f.clock).unwrap_err(),
         DpopError::AlgorithmNotAllowed(Algorithm::EdDsa)
     );
 }

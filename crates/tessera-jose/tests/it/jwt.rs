@@ -22,12 +22,7 @@ fn setup() -> (SigningKey, KeySet, ManualClock) {
 fn access_token_accepted_with_application_prefix_and_case() {
     let (key, keys, clock) = setup();
     let rules = Validation::new(TokenKind::AccessToken, ISS, AUD);
-    for typ in [
-        "at+jwt",
-        "application/at+jwt",
-        "AT+JWT",
-        "Application/At+Jwt",
-    ] {
+    for typ in ["at+jwt", "application/at+jwt", "AT+JWT", "Application/At+Jwt"] {
         let token = jws::sign(&key, Some(typ), &access_claims()).unwrap();
         let v = verify(&token, &keys, &rules, &clock).unwrap_or_else(|e| panic!("{typ}: {e}"));
         assert_eq!(v.registered.client_id.as_deref(), Some("mail"));
@@ -169,11 +164,7 @@ fn access_token_negative_table() {
         ),
     ];
     for (name, token, want) in cases {
-        assert_eq!(
-            verify(&token, &keys, &rules, &clock).unwrap_err(),
-            want,
-            "{name}"
-        );
+        assert_eq!(verify(&token, &keys, &rules, &clock).unwrap_err(), want, "{name}");
     }
     // Leeway edges and an audience list that includes us are accepted.
     for (name, token) in [
@@ -191,10 +182,7 @@ fn access_token_negative_table() {
     ] {
         let err = verify(&with(bad.clone()), &keys, &rules, &clock).unwrap_err();
         assert!(
-            matches!(
-                err,
-                JwtError::Jws(tessera_jose::jws::JwsError::BadPayload(_))
-            ),
+            matches!(err, JwtError::Jws(tessera_jose::jws::JwsError::BadPayload(_))),
             "{bad}: {err}"
         );
     }

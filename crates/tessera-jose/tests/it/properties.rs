@@ -2,9 +2,7 @@
 
 use proptest::prelude::*;
 use tessera_jose::dpop::{DpopConfig, DpopRequest, DpopVerifier, MemoryReplayCache};
-use tessera_jose::{
-    Algorithm, KeySet, ManualClock, PublicJwk, SigningKey, UnixTime, jws, jwt, set,
-};
+use tessera_jose::{Algorithm, KeySet, ManualClock, PublicJwk, SigningKey, UnixTime, jws, jwt, set};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
@@ -64,10 +62,7 @@ fn set_and_jwt_validation_survive_garbage_payloads() {
         serde_json::json!({"iss": "i", "aud": "a", "iat": -1, "jti": "j", "events": [], "sub_id": []}),
     ] {
         let token = jws::sign(&key, Some("secevent+jwt"), &payload).unwrap();
-        assert!(
-            set::validate(&token, &keys, &rules, &clock).is_err(),
-            "{payload}"
-        );
+        assert!(set::validate(&token, &keys, &rules, &clock).is_err(), "{payload}");
         let v = jwt::Validation::new(jwt::TokenKind::SecurityEvent, "i", "a");
         let _ = jwt::verify(&token, &keys, &v, &clock);
     }

@@ -54,11 +54,7 @@ fn negative_table_with_rfc8935_codes() {
     let access_token = jws::sign(&key, Some("at+jwt"), &claims()).unwrap();
     let cases: Vec<(&str, String, &str)> = vec![
         ("an ID token posted as a SET", id_token, "invalid_request"),
-        (
-            "an access token posted as a SET",
-            access_token,
-            "invalid_request",
-        ),
+        ("an access token posted as a SET", access_token, "invalid_request"),
         (
             "signed by an unknown key",
             jws::sign(&stranger, Some("secevent+jwt"), &claims()).unwrap(),
@@ -74,23 +70,11 @@ fn negative_table_with_rfc8935_codes() {
             with(json!({"aud": "https://other.example/"})),
             "invalid_audience",
         ),
-        (
-            "carries sub",
-            with(json!({"sub": "alice"})),
-            "invalid_request",
-        ),
-        (
-            "carries exp",
-            with(json!({"exp": NOW + 60})),
-            "invalid_request",
-        ),
+        ("carries sub", with(json!({"sub": "alice"})), "invalid_request"),
+        ("carries exp", with(json!({"exp": NOW + 60})), "invalid_request"),
         ("no jti", with(json!({"jti": null})), "invalid_request"),
         ("no iat", with(json!({"iat": null})), "invalid_request"),
-        (
-            "no sub_id",
-            with(json!({"sub_id": null})),
-            "invalid_request",
-        ),
+        ("no sub_id", with(json!({"sub_id": null})), "invalid_request"),
         (
             "bad sub_id",
             with(json!({"sub_id": {"format": "email", "email": "nobody"}})),
@@ -101,21 +85,13 @@ fn negative_table_with_rfc8935_codes() {
             with(json!({"sub_id": {"format": "martian", "id": "x"}})),
             "invalid_request",
         ),
-        (
-            "no events",
-            with(json!({"events": null})),
-            "invalid_request",
-        ),
+        ("no events", with(json!({"events": null})), "invalid_request"),
         (
             "two events",
             with(json!({"events": {REVOKED: {}, "https://example.com/x": {}}})),
             "invalid_request",
         ),
-        (
-            "zero events",
-            with(json!({"events": {}})),
-            "invalid_request",
-        ),
+        ("zero events", with(json!({"events": {}})), "invalid_request"),
         (
             "event payload not an object",
             with(json!({"events": {REVOKED: true}})),

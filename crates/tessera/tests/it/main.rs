@@ -5,7 +5,10 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
 fn tessera(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -22,7 +25,10 @@ fn keys_generate_writes_a_private_file_and_prints_the_public_key() {
         let stdout = String::from_utf8(out.stdout).unwrap();
         let (json, rest) = stdout.split_once("\nthumbprint (jkt): ").unwrap();
         let public: serde_json::Value = serde_json::from_str(json).unwrap();
-        assert!(public.get("d").is_none(), "public output must not contain the private key");
+        assert!(
+            public.get("d").is_none(),
+            "public output must not contain the private key"
+        );
         assert_eq!(public["alg"], alg);
         let jkt = rest.trim();
         assert_eq!(public["kid"], jkt, "kid defaults to the thumbprint");
@@ -47,8 +53,16 @@ fn keys_generate_refuses_to_overwrite_without_force() {
     let again = tessera(&["keys", "generate", "--out", p]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
-    assert_eq!(std::fs::read(&path).unwrap(), before, "the existing key is untouched");
-    assert!(tessera(&["keys", "generate", "--out", p, "--force"]).status.success());
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the existing key is untouched"
+    );
+    assert!(
+        tessera(&["keys", "generate", "--out", p, "--force"])
+            .status
+            .success()
+    );
     assert_ne!(std::fs::read(&path).unwrap(), before);
 }
 
@@ -64,5 +78,8 @@ fn bad_input_gives_a_clear_error() {
     let out = tessera(&["keys", "show", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error: ") && err.contains("is not a private ES256/EdDSA JWK"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("is not a private ES256/EdDSA JWK"),
+        "{err}"
+    );
 }
