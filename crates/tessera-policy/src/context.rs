@@ -1,0 +1,138 @@
+//! What a policy is evaluated against: one sign-in or token refresh, fully described.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{AppId, GroupId, RiskLevel, TrustType, UserId};
+
+/// A device platform as observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Platform {
+    /// Android.
+    #[serde(rename = "android")]
+    Android,
+    /// iOS / iPadOS.
+    #[serde(rename = "iOS")]
+    Ios,
+    /// Windows.
+    #[serde(rename = "windows")]
+    Windows,
+    /// macOS.
+    #[serde(rename = "macOS")]
+    MacOs,
+    /// Linux.
+    #[serde(rename = "linux")]
+    Linux,
+}
+
+/// The kind of client making the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ClientAppType {
+    /// A web browser.
+    Browser,
+    /// A native app on a phone or desktop.
+    MobileAppsAndDesktopClients,
+    /// Anything else.
+    Other,
+}
+
+/// The user signing in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserContext {
+    /// The user's id.
+    pub id: UserId,
+    /// Every group the user is a member of.
+    #[serde(default)]
+    pub groups: Vec<GroupId>,
+    /// The user's current risk level.
+    #[serde(default = "no_risk")]
+    pub risk: RiskLevel,
+}
+
+const fn no_risk() -> RiskLevel {
+    RiskLevel::None
+}
+
+/// The device, as Tessera's registration record describes it (never as the client claims).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceContext {
+    /// The device id.
+    pub id: String,
+    /// Its platform.
+    pub platform: Platform,
+    /// Its OS version.
+    #[serde(default)]
+    pub os_version: Option<String>,
+    /// Whether it is registered with Tessera.
+    pub registered: bool,
+    /// Whether it is marked compliant.
+    pub compliant: bool,
+    /// How it is known.
+    pub trust_type: TrustType,
+}
+
+/// How the request stands with respect to device-bound tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TokenBinding {
+    /// Not decided at this step (the interactive part of a sign-in, before any token).
+    #[default]
+    NotApplicable,
+    /// A token request without a proof by a registered device key of this user.
+    Missing,
+    /// A token request with a proof by the key of a registered device of this user.
+    BoundToDevice,
+}
+
+/// What the user has already done in this sign-in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Satisfied {
+    /// Multi-factor authentication is done.
+    #[serde(default)]
+    pub mfa: bool,
+    /// Proof of a device key.
+    #[serde(default)]
+    pub token_binding: TokenBinding,
+}
+
+/// Everything a policy may look at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInContext {
+    /// The user.
+    pub user: UserContext,
+    /// The application (client) the sign-in is for.
+    pub application: AppId,
+    /// The registered device, when the request proved one.
+    #[serde(default)]
+    pub device: Option<DeviceContext>,
+    /// The platform seen for an unregistered device (for example from the user agent).
+    #[serde(default)]
+    pub observed_platform: Option<Platform>,
+    /// The client app type.
+    pub client_app_type: ClientAppType,
+    /// The client's IP address.
+    pub ip: IpAddr,
+    /// The risk of this sign-in.
+    #[serde(default = "no_risk")]
+    pub sign_in_risk: RiskLevel,
+    /// What has been satisfied already.
+    #[serde(default)]
+    pub satisfied: Satisfied,
+}
+
+impl SignInContext {
+    /// The platform to judge by: the registered device's, else the observed one.
+    #[must_use]
+    pub fn platform(&self) -> Option<Platform> {
+        self.device
+            .as_ref()
+            .map(|d| d.platform)
+            .or(self.observed_platform)
+    }
+}

@@ -1,0 +1,843 @@
+//! Evaluation: a compiled [`PolicySet`] decides a [`SignInContext`].
+//!
+//! Compilation builds inverted indexes (user → policies, group → policies, application →
+//! policies) and the named-location index, so one evaluation costs a few hash probes for the
+//! user's groups plus a constant amount of work per policy, with no allocation per condition.
+//!
+//! Semantics, as in Entra Conditional Access:
+//! - a policy applies when every configured condition matches; exclusions always win;
+//! - an applying `block` policy blocks; otherwise each applying enabled policy's grant controls
+//!   must be met (`AND`: all, `OR`: any), or the sign-in is interrupted with what is needed;
+//! - session controls of applying enabled policies merge, the most restrictive winning;
+//! - report-only policies are evaluated the same way and reported, but never change the outcome;
+//! - results are ordered by policy id, so the decision does not depend on the order policies
+//!   were given in.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::context::{ClientAppType, Platform, SignInContext, TokenBinding};
+use crate::location::{LocationIndex, NamedLocation};
+use crate::model::{
+    BuiltInControl, CaeMode, ClientAppTypeCondition, DeviceFilter, FilterMode, FrequencyInterval,
+    FrequencyUnit, Operator, PlatformCondition, Policy, PolicyId, PolicyState, RiskLevel,
+};
+use crate::validate::{Directory, ValidationError, validate_locations, validate_policy};
+
+/// The conditions, in the order they are checked and reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ConditionKind {
+    /// Users and groups.
+    Users,
+    /// Applications.
+    Applications,
+    /// Client app types.
+    ClientAppTypes,
+    /// Device platforms.
+    Platforms,
+    /// Network locations.
+    Locations,
+    /// User risk.
+    UserRisk,
+    /// Sign-in risk.
+    SignInRisk,
+    /// Device filter.
+    Devices,
+}
+
+impl ConditionKind {
+    /// All kinds, in report order.
+    pub const ALL: [Self; 8] = [
+        Self::Users,
+        Self::Applications,
+        Self::ClientAppTypes,
+        Self::Platforms,
+        Self::Locations,
+        Self::UserRisk,
+        Self::SignInRisk,
+        Self::Devices,
+    ];
+}
+
+/// Why a condition matched or not. Indices refer to the policy's own lists (for example the
+/// n-th entry of `includeGroups`) or to the policy set's named locations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The condition is not configured, so it matches everything.
+    NotConfigured,
+    /// `includeUsers: ["All"]`.
+    AllUsers,
+    /// The user is listed in `includeUsers`.
+    UserIncluded,
+    /// The user is a member of `includeGroups[n]`.
+    UserInIncludedGroup(u16),
+    /// The user is listed in `excludeUsers`.
+    UserExcluded,
+    /// The user is a member of `excludeGroups[n]`.
+    UserInExcludedGroup(u16),
+    /// The user is in no included user or group (or `includeUsers: ["None"]`).
+    UserNotIncluded,
+    /// `includeApplications: ["All"]`.
+    AllApplications,
+    /// The application is listed in `includeApplications`.
+    ApplicationIncluded,
+    /// The application is listed in `excludeApplications`.
+    ApplicationExcluded,
+    /// The application is not included.
+    ApplicationNotIncluded,
+    /// The client app type is included.
+    ClientAppIncluded,
+    /// The client app type is not included.
+    ClientAppNotIncluded,
+    /// The platform is included.
+    PlatformIncluded,
+    /// The platform is excluded.
+    PlatformExcluded,
+    /// The platform is not included.
+    PlatformNotIncluded,
+    /// No platform is known for this request, so a platform condition cannot match.
+    PlatformUnknown,
+    /// `includeLocations: ["All"]`.
+    AnyLocation,
+    /// The IP is in trusted location n (for `AllTrusted`).
+    InTrustedLocation(u16),
+    /// The IP is in named location n.
+    InLocation(u16),
+    /// The IP is in excluded location n.
+    InExcludedLocation(u16),
+    /// The IP is in a trusted location, and `AllTrusted` is excluded.
+    InExcludedTrustedLocation(u16),
+    /// The IP is in no included location.
+    LocationNotIncluded,
+    /// The risk level is one of the listed levels.
+    RiskIncluded,
+    /// The risk level is not listed.
+    RiskNotIncluded,
+    /// The device matches an `include` filter.
+    DeviceFilterIncluded,
+    /// The device matches an `exclude` filter.
+    DeviceFilterExcluded,
+    /// The device does not match an `include` filter.
+    DeviceFilterNotMatched,
+    /// The device does not match an `exclude` filter, so the policy applies.
+    DeviceFilterNotExcluded,
+}
+
+/// One condition's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConditionCheck {
+    /// Whether it matched (or is not configured).
+    pub matched: bool,
+    /// Why.
+    pub reason: Reason,
+}
+
+impl ConditionCheck {
+    const fn yes(reason: Reason) -> Self {
+        Self {
+            matched: true,
+            reason,
+        }
+    }
+    const fn no(reason: Reason) -> Self {
+        Self {
+            matched: false,
+            reason,
+        }
+    }
+}
+
+/// The per-policy result, in the vocabulary of sign-in logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PolicyResultKind {
+    /// Applied, and its controls are met.
+    Success,
+    /// Applied, and it blocks or its controls are not met.
+    Failure,
+    /// Did not apply.
+    NotApplied,
+    /// Disabled.
+    NotEnabled,
+    /// Report-only: would have succeeded.
+    ReportOnlySuccess,
+    /// Report-only: would have blocked, or required something that cannot be done now.
+    ReportOnlyFailure,
+    /// Report-only: would not have applied.
+    ReportOnlyNotApplied,
+    /// Report-only: would have interrupted the user (for MFA).
+    ReportOnlyInterrupted,
+}
+
+/// Something the user or client must still provide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Need {
+    /// Multi-factor authentication.
+    Mfa,
+    /// A device marked compliant.
+    CompliantDevice,
+    /// A device registered with Tessera.
+    RegisteredDevice,
+    /// A token request signed by the key of a registered device (token protection).
+    DeviceBoundToken,
+}
+
+impl Need {
+    /// Whether the user can satisfy it interactively, in the sign-in itself.
+    #[must_use]
+    pub const fn is_interactive(self) -> bool {
+        matches!(self, Self::Mfa)
+    }
+
+    fn from_control(c: BuiltInControl) -> Option<Self> {
+        match c {
+            BuiltInControl::Mfa => Some(Self::Mfa),
+            BuiltInControl::CompliantDevice => Some(Self::CompliantDevice),
+            BuiltInControl::RegisteredDevice => Some(Self::RegisteredDevice),
+            BuiltInControl::Block => None,
+        }
+    }
+}
+
+/// A requirement of one policy: any one of the needs satisfies it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Requirement {
+    /// The policy that requires it.
+    pub policy: PolicyId,
+    /// Any one of these satisfies the requirement.
+    pub any_of: Vec<Need>,
+}
+
+/// One policy's evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyResult {
+    /// Position of the policy in the set (sorted by id).
+    pub index: u16,
+    /// The result.
+    pub result: PolicyResultKind,
+    /// Whether every condition matched.
+    pub applies: bool,
+    /// Each condition's verdict, in [`ConditionKind::ALL`] order; `None` for disabled policies
+    /// outside what-if.
+    pub conditions: Option<[ConditionCheck; 8]>,
+    /// Whether the policy blocks (when it applies).
+    pub blocks: bool,
+    /// What the policy still requires (when it applies).
+    pub unmet: Vec<Requirement>,
+}
+
+/// The overall outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum Outcome {
+    /// Let in.
+    Allow,
+    /// Refused by these enabled policies.
+    Block {
+        /// The blocking policies.
+        policies: Vec<PolicyId>,
+    },
+    /// Not yet: each requirement must be met, then evaluate again.
+    Interrupt {
+        /// What is needed.
+        requirements: Vec<Requirement>,
+    },
+}
+
+/// How often the user must sign in again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Frequency {
+    /// At every sign-in.
+    EveryTime,
+    /// After this many seconds.
+    Seconds(u64),
+}
+
+/// Session controls merged over every applying enabled policy; the most restrictive wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionOutcome {
+    /// Tokens must be bound to a registered device's key.
+    pub token_protection: bool,
+    /// Sign-in frequency, if any policy sets one.
+    pub sign_in_frequency: Option<Frequency>,
+    /// APIs must enforce the location policy strictly.
+    pub cae_strict_location: bool,
+    /// CAE is disabled: short-lived tokens only.
+    pub cae_disabled: bool,
+    /// Access-token lifetime cap in minutes.
+    pub access_token_lifetime_minutes: Option<u32>,
+}
+
+/// A decision with the reasons for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Allow, block or interrupt.
+    pub outcome: Outcome,
+    /// Merged session controls.
+    pub session: SessionOutcome,
+    /// One result per policy, ordered by policy id.
+    pub results: Vec<PolicyResult>,
+    /// Named locations (indices into the set) containing the client's IP.
+    pub matched_locations: Vec<u16>,
+}
+
+const PLATFORMS: usize = 5;
+const ALL_PLATFORMS: u8 = (1 << PLATFORMS) - 1;
+
+fn platform_bit(p: Platform) -> u8 {
+    1 << match p {
+        Platform::Android => 0,
+        Platform::Ios => 1,
+        Platform::Windows => 2,
+        Platform::MacOs => 3,
+        Platform::Linux => 4,
+    }
+}
+
+fn platform_mask(ps: &[PlatformCondition]) -> u8 {
+    ps.iter().fold(0, |m, p| {
+        m | match p {
+            PlatformCondition::All => ALL_PLATFORMS,
+            PlatformCondition::Android => platform_bit(Platform::Android),
+            PlatformCondition::Ios => platform_bit(Platform::Ios),
+            PlatformCondition::Windows => platform_bit(Platform::Windows),
+            PlatformCondition::MacOs => platform_bit(Platform::MacOs),
+            PlatformCondition::Linux => platform_bit(Platform::Linux),
+        }
+    })
+}
+
+fn risk_mask(levels: &[RiskLevel]) -> Option<u8> {
+    (!levels.is_empty()).then(|| levels.iter().fold(0, |m, l| m | (1 << *l as u8)))
+}
+
+#[derive(Debug, Clone)]
+struct LocationRule {
+    include_all: bool,
+    include_trusted: bool,
+    include: Vec<u16>,
+    exclude_trusted: bool,
+    exclude: Vec<u16>,
+}
+
+#[derive(Debug, Clone)]
+struct Compiled {
+    policy: Policy,
+    users_all: bool,
+    apps_all: bool,
+    client_apps: Option<u8>,
+    platforms: Option<(u8, u8)>,
+    locations: Option<LocationRule>,
+    user_risk: Option<u8>,
+    sign_in_risk: Option<u8>,
+    device_filter: Option<DeviceFilter>,
+    block: bool,
+    grant: Option<(Operator, Vec<Need>)>,
+    token_protection: bool,
+    frequency: Option<Frequency>,
+    cae: Option<CaeMode>,
+    lifetime: Option<u32>,
+}
+
+type Index = HashMap<String, Vec<(u16, u16)>>;
+
+/// Policies and named locations, validated and compiled for evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    policies: Vec<Compiled>,
+    locations: LocationIndex,
+    location_defs: Vec<NamedLocation>,
+    include_user: Index,
+    exclude_user: Index,
+    include_group: Index,
+    exclude_group: Index,
+    include_app: Index,
+    exclude_app: Index,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Marks {
+    user_in: Option<Reason>,
+    user_out: Option<Reason>,
+    app_in: bool,
+    app_out: bool,
+}
+
+impl PolicySet {
+    /// Validates and compiles. Errors carry paths like `policies[<id>].conditions.users`.
+    ///
+    /// # Errors
+    /// Every [`ValidationError`] found, across all policies and locations.
+    pub fn new(
+        mut policies: Vec<Policy>,
+        locations: Vec<NamedLocation>,
+        dir: &dyn Directory,
+    ) -> Result<Self, Vec<ValidationError>> {
+        let mut errs = validate_locations(&locations);
+        if policies.len() > usize::from(u16::MAX) {
+            errs.push(ValidationError {
+                path: "policies".into(),
+                message: "more than 65535 policies".into(),
+            });
+        }
+        policies.sort_by(|a, b| a.id.cmp(&b.id));
+        for (i, p) in policies.iter().enumerate() {
+            let parent = format!("policies[{}]", p.id);
+            if i > 0 && policies[i - 1].id == p.id {
+                errs.push(ValidationError {
+                    path: parent.clone(),
+                    message: "duplicate policy id".into(),
+                });
+            }
+            errs.extend(
+                validate_policy(p, dir, &locations)
+                    .into_iter()
+                    .map(|e| e.under(&parent)),
+            );
+        }
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        let mut set = Self {
+            locations: LocationIndex::new(&locations),
+            ..Self::default()
+        };
+        for (i, p) in policies.into_iter().enumerate() {
+            let i = u16::try_from(i).unwrap_or(u16::MAX);
+            set.index(i, &p);
+            let compiled = set.compile(p);
+            set.policies.push(compiled);
+        }
+        set.location_defs = locations;
+        Ok(set)
+    }
+
+    fn index(&mut self, i: u16, p: &Policy) {
+        let u = &p.conditions.users;
+        let a = &p.conditions.applications;
+        let put = |idx: &mut Index, key: &str, pos: usize| {
+            idx.entry(key.to_owned())
+                .or_default()
+                .push((i, u16::try_from(pos).unwrap_or(u16::MAX)));
+        };
+        for (n, id) in u.include_users.iter().enumerate() {
+            if id != "All" && id != "None" {
+                put(&mut self.include_user, id, n);
+            }
+        }
+        for (n, id) in u.exclude_users.iter().enumerate() {
+            put(&mut self.exclude_user, &id.0, n);
+        }
+        for (n, g) in u.include_groups.iter().enumerate() {
+            put(&mut self.include_group, &g.0, n);
+        }
+        for (n, g) in u.exclude_groups.iter().enumerate() {
+            put(&mut self.exclude_group, &g.0, n);
+        }
+        for (n, id) in a.include_applications.iter().enumerate() {
+            if id != "All" && id != "None" {
+                put(&mut self.include_app, id, n);
+            }
+        }
+        for (n, id) in a.exclude_applications.iter().enumerate() {
+            put(&mut self.exclude_app, &id.0, n);
+        }
+    }
+
+    fn compile(&self, policy: Policy) -> Compiled {
+        let c = &policy.conditions;
+        let client_apps = (!c.client_app_types.is_empty()
+            && !c.client_app_types.contains(&ClientAppTypeCondition::All))
+        .then(|| {
+            c.client_app_types.iter().fold(0u8, |m, t| {
+                m | match t {
+                    ClientAppTypeCondition::Browser => 1,
+                    ClientAppTypeCondition::MobileAppsAndDesktopClients => 2,
+                    ClientAppTypeCondition::Other => 4,
+                    ClientAppTypeCondition::All => 7,
+                }
+            })
+        });
+        let locations = c.locations.as_ref().map(|l| {
+            let ids = |v: &[String]| {
+                v.iter()
+                    .filter_map(|id| self.locations.position(id))
+                    .collect::<Vec<_>>()
+            };
+            LocationRule {
+                include_all: l.include_locations.iter().any(|s| s == "All"),
+                include_trusted: l.include_locations.iter().any(|s| s == "AllTrusted"),
+                include: ids(&l.include_locations),
+                exclude_trusted: l.exclude_locations.iter().any(|s| s == "AllTrusted"),
+                exclude: ids(&l.exclude_locations),
+            }
+        });
+        let grant_controls = policy.grant_controls.as_ref();
+        let block = grant_controls.is_some_and(|g| g.built_in_controls.contains(&BuiltInControl::Block));
+        let grant = grant_controls.filter(|_| !block).map(|g| {
+            let mut needs: Vec<Need> = g
+                .built_in_controls
+                .iter()
+                .filter_map(|c| Need::from_control(*c))
+                .collect();
+            needs.sort_unstable();
+            needs.dedup();
+            (g.operator, needs)
+        });
+        let s = policy.session_controls.clone().unwrap_or_default();
+        let frequency =
+            s.sign_in_frequency
+                .as_ref()
+                .filter(|f| f.is_enabled)
+                .map(|f| match f.frequency_interval {
+                    FrequencyInterval::EveryTime => Frequency::EveryTime,
+                    FrequencyInterval::TimeBased => {
+                        let unit = match f.unit {
+                            Some(FrequencyUnit::Days) => 86_400,
+                            _ => 3_600,
+                        };
+                        Frequency::Seconds(u64::from(f.value.unwrap_or(1)) * unit)
+                    }
+                });
+        Compiled {
+            users_all: c.users.include_users.iter().any(|s| s == "All"),
+            apps_all: c.applications.include_applications.iter().any(|s| s == "All"),
+            client_apps,
+            platforms: c.platforms.as_ref().map(|p| {
+                (
+                    platform_mask(&p.include_platforms),
+                    platform_mask(&p.exclude_platforms),
+                )
+            }),
+            locations,
+            user_risk: risk_mask(&c.user_risk_levels),
+            sign_in_risk: risk_mask(&c.sign_in_risk_levels),
+            device_filter: c.devices.as_ref().map(|d| d.device_filter.clone()),
+            block,
+            grant,
+            token_protection: s.secure_sign_in_session.is_some_and(|t| t.is_enabled),
+            frequency,
+            cae: s.continuous_access_evaluation.map(|c| c.mode),
+            lifetime: s
+                .access_token_lifetime
+                .filter(|l| l.is_enabled)
+                .map(|l| l.minutes),
+            policy,
+        }
+    }
+
+    /// The policies, ordered by id.
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.iter().map(|c| &c.policy)
+    }
+
+    /// The policy at an index of [`PolicyResult::index`].
+    #[must_use]
+    pub fn policy(&self, index: u16) -> Option<&Policy> {
+        self.policies.get(usize::from(index)).map(|c| &c.policy)
+    }
+
+    /// The named locations.
+    #[must_use]
+    pub fn locations(&self) -> &[NamedLocation] {
+        &self.location_defs
+    }
+
+    /// Decides a sign-in or token request.
+    #[must_use]
+    pub fn evaluate(&self, ctx: &SignInContext) -> Decision {
+        self.run(ctx, false)
+    }
+
+    /// Decides a hypothetical sign-in, also evaluating disabled policies' conditions so an
+    /// administrator sees whether they would apply. The outcome is the same as
+    /// [`PolicySet::evaluate`]'s: disabled policies never take part in it.
+    #[must_use]
+    pub fn what_if(&self, ctx: &SignInContext) -> Decision {
+        self.run(ctx, true)
+    }
+
+    fn marks(&self, ctx: &SignInContext) -> Vec<Marks> {
+        let mut marks = vec![Marks::default(); self.policies.len()];
+        let user = ctx.user.id.as_str();
+        for (i, _) in self.include_user.get(user).into_iter().flatten() {
+            marks[usize::from(*i)].user_in = Some(Reason::UserIncluded);
+        }
+        for (i, _) in self.exclude_user.get(user).into_iter().flatten() {
+            marks[usize::from(*i)].user_out = Some(Reason::UserExcluded);
+        }
+        for group in &ctx.user.groups {
+            for (i, n) in self.include_group.get(group.as_str()).into_iter().flatten() {
+                let m = &mut marks[usize::from(*i)];
+                m.user_in = m.user_in.or(Some(Reason::UserInIncludedGroup(*n)));
+            }
+            for (i, n) in self.exclude_group.get(group.as_str()).into_iter().flatten() {
+                let m = &mut marks[usize::from(*i)];
+                m.user_out = m.user_out.or(Some(Reason::UserInExcludedGroup(*n)));
+            }
+        }
+        let app = ctx.application.as_str();
+        for (i, _) in self.include_app.get(app).into_iter().flatten() {
+            marks[usize::from(*i)].app_in = true;
+        }
+        for (i, _) in self.exclude_app.get(app).into_iter().flatten() {
+            marks[usize::from(*i)].app_out = true;
+        }
+        marks
+    }
+
+    fn run(&self, ctx: &SignInContext, what_if: bool) -> Decision {
+        let marks = self.marks(ctx);
+        let in_locations = self.locations.matching(ctx.ip);
+        let mut results = Vec::with_capacity(self.policies.len());
+        let mut session = SessionOutcome::default();
+        let mut blockers = Vec::new();
+        let mut requirements = Vec::new();
+
+        for (i, (p, m)) in self.policies.iter().zip(&marks).enumerate() {
+            let index = u16::try_from(i).unwrap_or(u16::MAX);
+            let state = p.policy.state;
+            if state == PolicyState::Disabled && !what_if {
+                results.push(PolicyResult {
+                    index,
+                    result: PolicyResultKind::NotEnabled,
+                    applies: false,
+                    conditions: None,
+                    blocks: false,
+                    unmet: Vec::new(),
+                });
+                continue;
+            }
+            let conditions = self.conditions(p, m, ctx, &in_locations);
+            let applies = conditions.iter().all(|c| c.matched);
+            let unmet = if applies { unmet(p, ctx) } else { Vec::new() };
+            let blocks = applies && p.block;
+            let result = match (state, applies) {
+                (PolicyState::Disabled, _) => PolicyResultKind::NotEnabled,
+                (PolicyState::Enabled, false) => PolicyResultKind::NotApplied,
+                (PolicyState::Enabled, true) if blocks || !unmet.is_empty() => PolicyResultKind::Failure,
+                (PolicyState::Enabled, true) => PolicyResultKind::Success,
+                (PolicyState::EnabledForReportingButNotEnforced, false) => {
+                    PolicyResultKind::ReportOnlyNotApplied
+                }
+                (PolicyState::EnabledForReportingButNotEnforced, true) => {
+                    if blocks {
+                        PolicyResultKind::ReportOnlyFailure
+                    } else if unmet.is_empty() {
+                        PolicyResultKind::ReportOnlySuccess
+                    } else if unmet.iter().all(|r| r.any_of.iter().any(|n| n.is_interactive())) {
+                        PolicyResultKind::ReportOnlyInterrupted
+                    } else {
+                        PolicyResultKind::ReportOnlyFailure
+                    }
+                }
+            };
+            if state == PolicyState::Enabled && applies {
+                if blocks {
+                    blockers.push(p.policy.id.clone());
+                } else {
+                    requirements.extend(unmet.iter().cloned());
+                    merge_session(&mut session, p);
+                }
+            }
+            results.push(PolicyResult {
+                index,
+                result,
+                applies,
+                conditions: Some(conditions),
+                blocks,
+                unmet,
+            });
+        }
+
+        let outcome = if !blockers.is_empty() {
+            Outcome::Block { policies: blockers }
+        } else if !requirements.is_empty() {
+            Outcome::Interrupt { requirements }
+        } else {
+            Outcome::Allow
+        };
+        Decision {
+            outcome,
+            session,
+            results,
+            matched_locations: in_locations,
+        }
+    }
+
+    fn conditions(
+        &self,
+        p: &Compiled,
+        m: &Marks,
+        ctx: &SignInContext,
+        in_locations: &[u16],
+    ) -> [ConditionCheck; 8] {
+        let users = match (m.user_out, m.user_in) {
+            (Some(out), _) => ConditionCheck::no(out),
+            (None, Some(r)) => ConditionCheck::yes(r),
+            (None, None) if p.users_all => ConditionCheck::yes(Reason::AllUsers),
+            (None, None) => ConditionCheck::no(Reason::UserNotIncluded),
+        };
+        let applications = if m.app_out {
+            ConditionCheck::no(Reason::ApplicationExcluded)
+        } else if m.app_in {
+            ConditionCheck::yes(Reason::ApplicationIncluded)
+        } else if p.apps_all {
+            ConditionCheck::yes(Reason::AllApplications)
+        } else {
+            ConditionCheck::no(Reason::ApplicationNotIncluded)
+        };
+        let client_apps = match p.client_apps {
+            None => ConditionCheck::yes(Reason::NotConfigured),
+            Some(mask) => {
+                let bit = match ctx.client_app_type {
+                    ClientAppType::Browser => 1,
+                    ClientAppType::MobileAppsAndDesktopClients => 2,
+                    ClientAppType::Other => 4,
+                };
+                if mask & bit != 0 {
+                    ConditionCheck::yes(Reason::ClientAppIncluded)
+                } else {
+                    ConditionCheck::no(Reason::ClientAppNotIncluded)
+                }
+            }
+        };
+        let platforms = match (p.platforms, ctx.platform()) {
+            (None, _) => ConditionCheck::yes(Reason::NotConfigured),
+            (Some(_), None) => ConditionCheck::no(Reason::PlatformUnknown),
+            (Some((inc, exc)), Some(pl)) => {
+                let bit = platform_bit(pl);
+                if exc & bit != 0 {
+                    ConditionCheck::no(Reason::PlatformExcluded)
+                } else if inc & bit != 0 {
+                    ConditionCheck::yes(Reason::PlatformIncluded)
+                } else {
+                    ConditionCheck::no(Reason::PlatformNotIncluded)
+                }
+            }
+        };
+        let locations = match &p.locations {
+            None => ConditionCheck::yes(Reason::NotConfigured),
+            Some(rule) => self.location_check(rule, in_locations),
+        };
+        let risk = |mask: Option<u8>, level: RiskLevel| match mask {
+            None => ConditionCheck::yes(Reason::NotConfigured),
+            Some(m) if m & (1 << level as u8) != 0 => ConditionCheck::yes(Reason::RiskIncluded),
+            Some(_) => ConditionCheck::no(Reason::RiskNotIncluded),
+        };
+        let devices = match &p.device_filter {
+            None => ConditionCheck::yes(Reason::NotConfigured),
+            Some(filter) => {
+                let hit = device_matches(filter, ctx);
+                match (filter.mode, hit) {
+                    (FilterMode::Include, true) => ConditionCheck::yes(Reason::DeviceFilterIncluded),
+                    (FilterMode::Include, false) => ConditionCheck::no(Reason::DeviceFilterNotMatched),
+                    (FilterMode::Exclude, true) => ConditionCheck::no(Reason::DeviceFilterExcluded),
+                    (FilterMode::Exclude, false) => ConditionCheck::yes(Reason::DeviceFilterNotExcluded),
+                }
+            }
+        };
+        [
+            users,
+            applications,
+            client_apps,
+            platforms,
+            locations,
+            risk(p.user_risk, ctx.user.risk),
+            risk(p.sign_in_risk, ctx.sign_in_risk),
+            devices,
+        ]
+    }
+
+    fn location_check(&self, rule: &LocationRule, in_locations: &[u16]) -> ConditionCheck {
+        if let Some(l) = in_locations.iter().find(|l| rule.exclude.contains(l)) {
+            return ConditionCheck::no(Reason::InExcludedLocation(*l));
+        }
+        let trusted = in_locations
+            .iter()
+            .find(|l| self.locations.is_trusted(**l))
+            .copied();
+        if let (true, Some(t)) = (rule.exclude_trusted, trusted) {
+            return ConditionCheck::no(Reason::InExcludedTrustedLocation(t));
+        }
+        if let Some(l) = in_locations.iter().find(|l| rule.include.contains(l)) {
+            return ConditionCheck::yes(Reason::InLocation(*l));
+        }
+        if let (true, Some(t)) = (rule.include_trusted, trusted) {
+            return ConditionCheck::yes(Reason::InTrustedLocation(t));
+        }
+        if rule.include_all {
+            return ConditionCheck::yes(Reason::AnyLocation);
+        }
+        ConditionCheck::no(Reason::LocationNotIncluded)
+    }
+}
+
+fn device_matches(filter: &DeviceFilter, ctx: &SignInContext) -> bool {
+    let rule = &filter.rule;
+    let (registered, compliant, trust) = match &ctx.device {
+        Some(d) => (d.registered, d.compliant, Some(d.trust_type)),
+        None => (false, false, None),
+    };
+    rule.is_registered.is_none_or(|want| want == registered)
+        && rule.is_compliant.is_none_or(|want| want == compliant)
+        && (rule.trust_types.is_empty() || trust.is_some_and(|t| rule.trust_types.contains(&t)))
+}
+
+fn unmet(p: &Compiled, ctx: &SignInContext) -> Vec<Requirement> {
+    let mut out = Vec::new();
+    let met = |n: Need| match n {
+        Need::Mfa => ctx.satisfied.mfa,
+        Need::CompliantDevice => ctx.device.as_ref().is_some_and(|d| d.registered && d.compliant),
+        Need::RegisteredDevice => ctx.device.as_ref().is_some_and(|d| d.registered),
+        Need::DeviceBoundToken => ctx.satisfied.token_binding != TokenBinding::Missing,
+    };
+    if let Some((op, needs)) = &p.grant {
+        match op {
+            Operator::And => {
+                for n in needs.iter().filter(|n| !met(**n)) {
+                    out.push(Requirement {
+                        policy: p.policy.id.clone(),
+                        any_of: vec![*n],
+                    });
+                }
+            }
+            Operator::Or => {
+                if !needs.is_empty() && !needs.iter().any(|n| met(*n)) {
+                    out.push(Requirement {
+                        policy: p.policy.id.clone(),
+                        any_of: needs.clone(),
+                    });
+                }
+            }
+        }
+    }
+    if p.token_protection && !met(Need::DeviceBoundToken) {
+        out.push(Requirement {
+            policy: p.policy.id.clone(),
+            any_of: vec![Need::DeviceBoundToken],
+        });
+    }
+    out
+}
+
+fn merge_session(s: &mut SessionOutcome, p: &Compiled) {
+    s.token_protection |= p.token_protection;
+    if let Some(f) = p.frequency {
+        s.sign_in_frequency = Some(s.sign_in_frequency.map_or(f, |cur| cur.min(f)));
+    }
+    match p.cae {
+        Some(CaeMode::StrictEnforcement | CaeMode::StrictLocation) => s.cae_strict_location = true,
+        Some(CaeMode::Disabled) => s.cae_disabled = true,
+        None => {}
+    }
+    if let Some(l) = p.lifetime {
+        s.access_token_lifetime_minutes = Some(s.access_token_lifetime_minutes.map_or(l, |cur| cur.min(l)));
+    }
+}
