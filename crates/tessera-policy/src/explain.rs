@@ -1,6 +1,8 @@
 //! Turning a [`Decision`] into words: the per-policy, per-condition report that sign-in logs
 //! store and the what-if tool shows. Built only on demand, never on the evaluation hot path.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::evaluate::{
@@ -9,41 +11,43 @@ use crate::evaluate::{
 };
 use crate::model::{PolicyId, PolicyState};
 
-/// A decision, explained.
+/// A decision, explained. Borrows names from the [`PolicySet`] it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Report {
+pub struct Report<'a> {
     /// Allow, block or interrupt.
     #[serde(flatten)]
     pub outcome: Outcome,
     /// Merged session controls.
     pub session: SessionOutcome,
     /// Named locations containing the client's IP.
-    pub locations: Vec<String>,
+    pub locations: Vec<&'a str>,
     /// One entry per policy, ordered by id.
-    pub policies: Vec<PolicyReport>,
+    pub policies: Vec<PolicyReport<'a>>,
 }
 
 /// One policy's result, explained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PolicyReport {
+pub struct PolicyReport<'a> {
     /// The policy id.
-    pub id: PolicyId,
+    pub id: &'a PolicyId,
     /// Its name.
-    pub display_name: String,
+    pub display_name: &'a str,
     /// Its state.
     pub state: PolicyState,
     /// Its result.
     pub result: PolicyResultKind,
     /// Whether all its conditions matched.
     pub applies: bool,
-    /// Each condition with its verdict and reason.
-    pub conditions: Vec<ConditionReport>,
+    /// Each condition with its verdict and reason, in [`ConditionKind::ALL`] order; absent for
+    /// disabled policies outside what-if.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<[ConditionReport; 8]>,
     /// Whether it blocks.
     pub blocks: bool,
     /// What it still requires.
-    pub unmet: Vec<Requirement>,
+    pub unmet: &'a [Requirement],
 }
 
 /// One condition's verdict, explained.
@@ -55,43 +59,39 @@ pub struct ConditionReport {
     /// Whether it matched.
     pub matched: bool,
     /// Why, in words.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
 }
 
 impl Decision {
     /// Explains the decision with the names from `set`.
     #[must_use]
-    pub fn explain(&self, set: &PolicySet) -> Report {
+    pub fn explain<'a>(&'a self, set: &'a PolicySet) -> Report<'a> {
         let locations = self
             .matched_locations
             .iter()
-            .filter_map(|i| set.locations().get(usize::from(*i)).map(|l| l.id.0.clone()))
+            .filter_map(|i| set.locations().get(usize::from(*i)).map(|l| l.id.as_str()))
             .collect();
         let policies = self
             .results
             .iter()
             .filter_map(|r| {
                 let p = set.policy(r.index)?;
-                let conditions = r
-                    .conditions
-                    .iter()
-                    .flatten()
-                    .zip(ConditionKind::ALL)
-                    .map(|(c, kind)| ConditionReport {
-                        condition: kind,
-                        matched: c.matched,
-                        reason: words(set, r.index, c),
+                let conditions = r.conditions.as_ref().map(|checks| {
+                    std::array::from_fn(|i| ConditionReport {
+                        condition: ConditionKind::ALL[i],
+                        matched: checks[i].matched,
+                        reason: words(set, r.index, &checks[i]),
                     })
-                    .collect();
+                });
                 Some(PolicyReport {
-                    id: p.id.clone(),
-                    display_name: p.display_name.clone(),
+                    id: &p.id,
+                    display_name: &p.display_name,
                     state: p.state,
                     result: r.result,
                     applies: r.applies,
                     conditions,
                     blocks: r.blocks,
-                    unmet: r.unmet.clone(),
+                    unmet: &r.unmet,
                 })
             })
             .collect();
@@ -104,9 +104,9 @@ impl Decision {
     }
 }
 
-fn words(set: &PolicySet, policy: u16, check: &ConditionCheck) -> String {
+fn words(set: &PolicySet, policy: u16, check: &ConditionCheck) -> Cow<'static, str> {
     let Some(p) = set.policy(policy) else {
-        return String::new();
+        return Cow::Borrowed("");
     };
     let u = &p.conditions.users;
     let group = |list: &[crate::model::GroupId], n: u16| {
@@ -119,43 +119,43 @@ fn words(set: &PolicySet, policy: u16, check: &ConditionCheck) -> String {
             .map_or_else(|| "?".to_owned(), |l| l.id.0.clone())
     };
     match check.reason {
-        Reason::NotConfigured => "not configured".into(),
-        Reason::AllUsers => "all users are included".into(),
-        Reason::UserIncluded => "user is included by id".into(),
-        Reason::UserInIncludedGroup(n) => format!(
+        Reason::NotConfigured => Cow::Borrowed("not configured"),
+        Reason::AllUsers => Cow::Borrowed("all users are included"),
+        Reason::UserIncluded => Cow::Borrowed("user is included by id"),
+        Reason::UserInIncludedGroup(n) => Cow::Owned(format!(
             "user is a member of included group {}",
             group(&u.include_groups, n)
-        ),
-        Reason::UserExcluded => "user is excluded by id".into(),
-        Reason::UserInExcludedGroup(n) => format!(
+        )),
+        Reason::UserExcluded => Cow::Borrowed("user is excluded by id"),
+        Reason::UserInExcludedGroup(n) => Cow::Owned(format!(
             "user is a member of excluded group {}",
             group(&u.exclude_groups, n)
-        ),
-        Reason::UserNotIncluded => "user is not in any included user or group".into(),
-        Reason::AllApplications => "all applications are included".into(),
-        Reason::ApplicationIncluded => "application is included".into(),
-        Reason::ApplicationExcluded => "application is excluded".into(),
-        Reason::ApplicationNotIncluded => "application is not included".into(),
-        Reason::ClientAppIncluded => "client app type is included".into(),
-        Reason::ClientAppNotIncluded => "client app type is not included".into(),
-        Reason::PlatformIncluded => "device platform is included".into(),
-        Reason::PlatformExcluded => "device platform is excluded".into(),
-        Reason::PlatformNotIncluded => "device platform is not included".into(),
-        Reason::PlatformUnknown => "device platform is unknown".into(),
-        Reason::AnyLocation => "any location is included".into(),
-        Reason::InTrustedLocation(n) => format!("IP is in trusted location {}", location(n)),
-        Reason::InLocation(n) => format!("IP is in included location {}", location(n)),
-        Reason::InExcludedLocation(n) => format!("IP is in excluded location {}", location(n)),
-        Reason::InExcludedTrustedLocation(n) => format!(
+        )),
+        Reason::UserNotIncluded => Cow::Borrowed("user is not in any included user or group"),
+        Reason::AllApplications => Cow::Borrowed("all applications are included"),
+        Reason::ApplicationIncluded => Cow::Borrowed("application is included"),
+        Reason::ApplicationExcluded => Cow::Borrowed("application is excluded"),
+        Reason::ApplicationNotIncluded => Cow::Borrowed("application is not included"),
+        Reason::ClientAppIncluded => Cow::Borrowed("client app type is included"),
+        Reason::ClientAppNotIncluded => Cow::Borrowed("client app type is not included"),
+        Reason::PlatformIncluded => Cow::Borrowed("device platform is included"),
+        Reason::PlatformExcluded => Cow::Borrowed("device platform is excluded"),
+        Reason::PlatformNotIncluded => Cow::Borrowed("device platform is not included"),
+        Reason::PlatformUnknown => Cow::Borrowed("device platform is unknown"),
+        Reason::AnyLocation => Cow::Borrowed("any location is included"),
+        Reason::InTrustedLocation(n) => Cow::Owned(format!("IP is in trusted location {}", location(n))),
+        Reason::InLocation(n) => Cow::Owned(format!("IP is in included location {}", location(n))),
+        Reason::InExcludedLocation(n) => Cow::Owned(format!("IP is in excluded location {}", location(n))),
+        Reason::InExcludedTrustedLocation(n) => Cow::Owned(format!(
             "IP is in trusted location {}, and trusted locations are excluded",
             location(n)
-        ),
-        Reason::LocationNotIncluded => "IP is in no included location".into(),
-        Reason::RiskIncluded => "risk level is included".into(),
-        Reason::RiskNotIncluded => "risk level is not included".into(),
-        Reason::DeviceFilterIncluded => "device matches the include filter".into(),
-        Reason::DeviceFilterExcluded => "device matches the exclude filter".into(),
-        Reason::DeviceFilterNotMatched => "device does not match the include filter".into(),
-        Reason::DeviceFilterNotExcluded => "device does not match the exclude filter".into(),
+        )),
+        Reason::LocationNotIncluded => Cow::Borrowed("IP is in no included location"),
+        Reason::RiskIncluded => Cow::Borrowed("risk level is included"),
+        Reason::RiskNotIncluded => Cow::Borrowed("risk level is not included"),
+        Reason::DeviceFilterIncluded => Cow::Borrowed("device matches the include filter"),
+        Reason::DeviceFilterExcluded => Cow::Borrowed("device matches the exclude filter"),
+        Reason::DeviceFilterNotMatched => Cow::Borrowed("device does not match the include filter"),
+        Reason::DeviceFilterNotExcluded => Cow::Borrowed("device does not match the exclude filter"),
     }
 }

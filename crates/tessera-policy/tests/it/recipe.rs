@@ -83,14 +83,17 @@ fn scoping_spares_browsers_other_platforms_outsiders_and_break_glass() {
 #[test]
 fn explanation_names_the_group_and_the_excluded_user() {
     let set = set(vec![token_protection("enabled")]);
-    let report = set.evaluate(&ctx(json!({}))).explain(&set);
-    let users = &report.policies[0].conditions[0];
+    let decision = set.evaluate(&ctx(json!({})));
+    let report = decision.explain(&set);
+    let users = &report.policies[0].conditions.as_ref().unwrap()[0];
     assert!(users.matched);
     assert_eq!(users.reason, "user is a member of included group engineering");
-    let report = set
-        .evaluate(&ctx(json!({"user": {"id": "break-glass"}})))
-        .explain(&set);
-    assert_eq!(report.policies[0].conditions[0].reason, "user is excluded by id");
+    let decision = set.evaluate(&ctx(json!({"user": {"id": "break-glass"}})));
+    let report = decision.explain(&set);
+    assert_eq!(
+        report.policies[0].conditions.as_ref().unwrap()[0].reason,
+        "user is excluded by id"
+    );
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["outcome"], "allow");
     assert_eq!(json["policies"][0]["result"], "notApplied");
