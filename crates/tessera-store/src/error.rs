@@ -1,0 +1,57 @@
+//! The store's error: typed, so callers can tell "not found" from "already exists" from "the
+//! database is unreachable", and never a panic.
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such record.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique value is taken (a username, a group name, an id).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A reference points at nothing (a membership of a user that does not exist, …).
+    #[error("{0} refers to a record that does not exist")]
+    MissingReference(&'static str),
+    /// A value the database refused (a check constraint).
+    #[error("invalid value: {0}")]
+    Invalid(String),
+    /// The database was written by a newer Tessera, or its schema history does not match.
+    #[error("{0}")]
+    SchemaVersion(String),
+    /// The file is not a Tessera database (or not a database at all).
+    #[error("{0}")]
+    Corrupt(String),
+    /// An earlier operation in this unit of work failed, so it can only be rolled back.
+    #[error("the transaction was aborted by an earlier error and was rolled back")]
+    Aborted,
+    /// The database could not be reached or failed.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+/// Shorthand.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// Maps a database error for an operation on `what`.
+    pub(crate) fn from_sqlx(what: &'static str, e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => Self::NotFound(what),
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what),
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self::MissingReference(what),
+            sqlx::Error::Database(db) if db.is_check_violation() => Self::Invalid(db.message().to_owned()),
+            _ => Self::Database(e),
+        }
+    }
+}
+
+pub(crate) trait Context<T> {
+    fn ctx(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
+    fn ctx(self, what: &'static str) -> Result<T> {
+        self.map_err(|e| StoreError::from_sqlx(what, e))
+    }
+}

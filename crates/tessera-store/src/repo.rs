@@ -1,0 +1,138 @@
+//! The repository traits. Each is narrow; a backend implements all of them, and nothing above
+//! the store knows which backend it talks to.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::Result;
+use crate::types::{
+    ClaimedDelivery, EventId, Family, FamilyId, Group, GroupId, NewEvent, NewFamily, NewSession, NewUser,
+    Rotate, Rotation, StreamId, StreamStatus, SubjectKind, Timestamp, User, UserChange, UserId,
+};
+
+/// Reading users and groups. Writes go through a [`UnitOfWork`], so they can carry events.
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    /// A user by id.
+    async fn user(&self, id: &UserId) -> Result<User>;
+    /// A user by sign-in name.
+    async fn user_by_username(&self, username: &str) -> Result<User>;
+    /// Users ordered by id, after `after`, at most `limit`.
+    async fn list_users(&self, after: Option<&UserId>, limit: u32) -> Result<Vec<User>>;
+    /// A group by id.
+    async fn group(&self, id: &GroupId) -> Result<Group>;
+    /// The groups a user is a member of, ordered by id.
+    async fn groups_of(&self, user: &UserId) -> Result<Vec<GroupId>>;
+    /// The members of a group, ordered by id.
+    async fn members_of(&self, group: &GroupId) -> Result<Vec<UserId>>;
+}
+
+/// Sign-in sessions, refresh-token families and revocation instants.
+#[async_trait]
+pub trait TokenRepo: Send + Sync {
+    /// Starts a session with the first token of its refresh-token family.
+    async fn start_session(&self, session: &NewSession, family: &NewFamily) -> Result<Family>;
+    /// The family a refresh token (by hash) belongs to.
+    async fn family_by_token(&self, hash: &[u8]) -> Result<Family>;
+    /// Rotates a refresh token, atomically: of two uses of the same token at most one
+    /// rotates; the other is treated as reuse, and the family is revoked.
+    async fn rotate(&self, rotate: &Rotate<'_>) -> Result<Rotation>;
+    /// Revokes a family (and so every token in it). Returns whether it was live.
+    async fn revoke_family(&self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool>;
+    /// The "not before" instant of a subject: tokens issued earlier are refused.
+    async fn not_before(&self, kind: SubjectKind, id: &str) -> Result<Option<Timestamp>>;
+}
+
+/// The event outbox, seen by delivery workers.
+#[async_trait]
+pub trait OutboxRepo: Send + Sync {
+    /// Claims up to `limit` due deliveries for `worker`, leased for `lease`. A claim is
+    /// exclusive until acknowledged, retried, or its lease expires; several workers (and
+    /// several nodes) can claim at once without overlap.
+    async fn claim(
+        &self,
+        worker: &str,
+        limit: u32,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>>;
+    /// Marks a delivery done (push answered 202, or poll acknowledged). Returns whether it was
+    /// pending.
+    async fn acknowledge(&self, stream: &StreamId, event: EventId, now: Timestamp) -> Result<bool>;
+    /// Releases a claimed delivery to be tried again at `next_attempt_at`, recording the error.
+    async fn retry_later(
+        &self,
+        stream: &StreamId,
+        event: EventId,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<()>;
+    /// How many deliveries a stream has not had acknowledged.
+    async fn pending(&self, stream: &StreamId) -> Result<u64>;
+    /// Waits until an event is appended (by any node) or `timeout` passes.
+    async fn wait_for_events(&self, timeout: Duration) -> Result<()>;
+    /// Records a received SET's `jti` from `issuer`. Returns `true` the first time only, so a
+    /// redelivered SET is acknowledged but not applied twice.
+    async fn first_receipt(&self, issuer: &str, jti: &str, now: Timestamp) -> Result<bool>;
+}
+
+/// A transaction: directory changes and the outbox events that describe them, committed
+/// together or not at all. Dropping it without [`UnitOfWork::commit`] rolls everything back.
+///
+/// Once an operation fails, the unit of work is poisoned: later operations and `commit` return
+/// [`crate::StoreError::Aborted`] and nothing is written. (PostgreSQL aborts a transaction on
+/// the first error; SQLite would carry on. Tessera makes both behave the same way.)
+#[async_trait]
+pub trait UnitOfWork: Send {
+    /// Creates a user.
+    async fn insert_user(&mut self, user: &NewUser) -> Result<()>;
+    /// Changes a user; returns the user as changed.
+    async fn update_user(&mut self, id: &UserId, change: &UserChange, now: Timestamp) -> Result<User>;
+    /// Deletes a user (with memberships and sessions).
+    async fn delete_user(&mut self, id: &UserId) -> Result<()>;
+    /// Creates a group.
+    async fn insert_group(&mut self, group: &Group) -> Result<()>;
+    /// Adds a member; returns whether they were not a member before.
+    async fn add_member(&mut self, group: &GroupId, user: &UserId) -> Result<bool>;
+    /// Removes a member; returns whether they were a member.
+    async fn remove_member(&mut self, group: &GroupId, user: &UserId) -> Result<bool>;
+    /// Raises a subject's "not before" instant (never lowers it).
+    async fn set_not_before(&mut self, kind: SubjectKind, id: &str, at: Timestamp) -> Result<()>;
+    /// Revokes every live session and refresh-token family of a user; returns how many
+    /// families were revoked.
+    async fn revoke_user_sessions(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64>;
+    /// Creates or replaces a stream's record.
+    async fn put_stream(
+        &mut self,
+        id: &StreamId,
+        receiver: &str,
+        status: StreamStatus,
+        config: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Changes a stream's status. A disabled stream drops its undelivered events.
+    async fn set_stream_status(&mut self, id: &StreamId, status: StreamStatus, now: Timestamp) -> Result<()>;
+    /// Appends an event, with one delivery per enabled or paused stream.
+    async fn append_event(&mut self, event: &NewEvent) -> Result<EventId>;
+    /// Commits.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Which database a store uses; for start-up summaries and metrics labels only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Everything Tessera keeps.
+#[async_trait]
+pub trait Store: UserRepo + TokenRepo + OutboxRepo {
+    /// Starts a unit of work.
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>>;
+    /// The backend.
+    fn backend(&self) -> Backend;
+}

@@ -1,0 +1,748 @@
+//! The SQL both backends share, written once. Every statement uses `$n` placeholders in
+//! ascending order of first use, which PostgreSQL and SQLite both read the same way, and only
+//! portable SQL (`ON CONFLICT`, `RETURNING`, row-value `IN`). The macro instantiates it for a
+//! backend's concrete pool and transaction types; what differs between the backends (row
+//! locking when claiming, wake-ups, how writes are serialised) stays in the backend modules.
+
+use std::time::Duration;
+
+use crate::types::{Family, FamilyId, Group, GroupId, SessionId, Timestamp, User, UserId};
+use crate::{Result, RiskLevel, StoreError, UserStatus};
+
+pub(crate) const USER_COLUMNS: &str =
+    "id, username, email, display_name, status, password_hash, risk_level, created_at, changed_at";
+
+pub(crate) const FAMILY_SELECT: &str = "SELECT f.id, f.session_id, s.user_id, s.client_id, s.device_id, s.jkt, \
+     f.generation, f.created_at, f.rotated_at, f.expires_at, f.revoked_at, f.revoked_reason \
+     FROM refresh_families f JOIN sessions s ON s.id = f.session_id";
+
+/// The deliveries a claim may take: unacknowledged, due, unclaimed or with an expired lease, on
+/// an enabled stream; oldest event first. Backends append their locking clause.
+pub(crate) const CLAIMABLE: &str = "SELECT d.stream_id, d.event_id FROM outbox_deliveries d \
+     JOIN ssf_streams s ON s.id = d.stream_id \
+     WHERE d.acknowledged_at IS NULL AND s.status = 'enabled' AND d.next_attempt_at <= $3 \
+     AND (d.claim_expires_at IS NULL OR d.claim_expires_at <= $3) \
+     ORDER BY d.event_id LIMIT $4";
+
+pub(crate) fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn user_from_row<R: sqlx::Row>(row: &R) -> Result<User>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let get_s = |c: &str| {
+        row.try_get::<String, _>(c)
+            .map_err(|e| StoreError::from_sqlx("user", e))
+    };
+    let get_i = |c: &str| {
+        row.try_get::<i64, _>(c)
+            .map_err(|e| StoreError::from_sqlx("user", e))
+    };
+    let get_o = |c: &str| {
+        row.try_get::<Option<String>, _>(c)
+            .map_err(|e| StoreError::from_sqlx("user", e))
+    };
+    Ok(User {
+        id: UserId(get_s("id")?),
+        username: get_s("username")?,
+        email: get_o("email")?,
+        display_name: get_s("display_name")?,
+        status: UserStatus::parse(&get_s("status")?)?,
+        password_hash: get_o("password_hash")?,
+        risk: RiskLevel::parse(&get_s("risk_level")?)?,
+        created_at: Timestamp(get_i("created_at")?),
+        changed_at: Timestamp(get_i("changed_at")?),
+    })
+}
+
+pub(crate) fn group_from_row<R: sqlx::Row>(row: &R) -> Result<Group>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let e = |e| StoreError::from_sqlx("group", e);
+    Ok(Group {
+        id: GroupId(row.try_get("id").map_err(e)?),
+        name: row.try_get("name").map_err(e)?,
+        created_at: Timestamp(row.try_get("created_at").map_err(e)?),
+    })
+}
+
+pub(crate) fn family_from_row<R: sqlx::Row>(row: &R) -> Result<Family>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let e = |e| StoreError::from_sqlx("refresh-token family", e);
+    Ok(Family {
+        id: FamilyId(row.try_get("id").map_err(e)?),
+        session_id: SessionId(row.try_get("session_id").map_err(e)?),
+        user_id: UserId(row.try_get("user_id").map_err(e)?),
+        client_id: row.try_get("client_id").map_err(e)?,
+        device_id: row.try_get("device_id").map_err(e)?,
+        jkt: row.try_get("jkt").map_err(e)?,
+        generation: row.try_get("generation").map_err(e)?,
+        created_at: Timestamp(row.try_get("created_at").map_err(e)?),
+        rotated_at: Timestamp(row.try_get("rotated_at").map_err(e)?),
+        expires_at: Timestamp(row.try_get("expires_at").map_err(e)?),
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")
+            .map_err(e)?
+            .map(Timestamp),
+        revoked_reason: row.try_get("revoked_reason").map_err(e)?,
+    })
+}
+
+/// Implements the repository traits and the unit of work for one backend.
+///
+/// `$store` must have `read` and `write` pools and inherent `claim_sql()`, `wait(timeout)` and
+/// `after_commit(appended)` hooks; `$uow` wraps a `sqlx::Transaction<'static, $db>`.
+macro_rules! shared_impl {
+    ($store:ty, $uow:ident, $db:ty) => {
+        use std::time::Duration as __Duration;
+
+        use async_trait::async_trait;
+        use sqlx::Row as _;
+
+        use crate::error::Context as _;
+        use crate::repo::{OutboxRepo, TokenRepo, UnitOfWork, UserRepo};
+        use crate::shared::{
+            lease_ms, family_from_row, group_from_row, user_from_row, FAMILY_SELECT, USER_COLUMNS,
+        };
+        use crate::types::*;
+        use crate::{Result, StoreError};
+
+        #[async_trait]
+        impl UserRepo for $store {
+            async fn user(&self, id: &UserId) -> Result<User> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                let row = sqlx::query(&sql).bind(&id.0).fetch_one(&self.read).await.ctx("user")?;
+                user_from_row(&row)
+            }
+
+            async fn user_by_username(&self, username: &str) -> Result<User> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+                let row = sqlx::query(&sql).bind(username).fetch_one(&self.read).await.ctx("user")?;
+                user_from_row(&row)
+            }
+
+            async fn list_users(&self, after: Option<&UserId>, limit: u32) -> Result<Vec<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2");
+                let rows = sqlx::query(&sql)
+                    .bind(after.map_or("", |a| a.0.as_str()))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await
+                    .ctx("user")?;
+                rows.iter().map(user_from_row).collect()
+            }
+
+            async fn group(&self, id: &GroupId) -> Result<Group> {
+                let row = sqlx::query("SELECT id, name, created_at FROM user_groups WHERE id = $1")
+                    .bind(&id.0)
+                    .fetch_one(&self.read)
+                    .await
+                    .ctx("group")?;
+                group_from_row(&row)
+            }
+
+            async fn groups_of(&self, user: &UserId) -> Result<Vec<GroupId>> {
+                let rows = sqlx::query("SELECT group_id FROM group_members WHERE user_id = $1 ORDER BY group_id")
+                    .bind(&user.0)
+                    .fetch_all(&self.read)
+                    .await
+                    .ctx("group membership")?;
+                rows.iter().map(|r| r.try_get::<String, _>(0).map(GroupId).ctx("group membership")).collect()
+            }
+
+            async fn members_of(&self, group: &GroupId) -> Result<Vec<UserId>> {
+                let rows = sqlx::query("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id")
+                    .bind(&group.0)
+                    .fetch_all(&self.read)
+                    .await
+                    .ctx("group membership")?;
+                rows.iter().map(|r| r.try_get::<String, _>(0).map(UserId).ctx("group membership")).collect()
+            }
+        }
+
+        impl $store {
+            async fn family_in<'c, E>(executor: E, id: &str) -> Result<Family>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                let sql = format!("{FAMILY_SELECT} WHERE f.id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_one(executor).await.ctx("refresh-token family")?;
+                family_from_row(&row)
+            }
+        }
+
+        async fn revoke_family_in(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            id: &str,
+            reason: &str,
+            now: Timestamp,
+        ) -> Result<bool> {
+            let done = sqlx::query(
+                "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now.0)
+            .bind(reason)
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .ctx("refresh-token family")?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn set_not_before_in(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            kind: SubjectKind,
+            id: &str,
+            at: Timestamp,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO not_before (subject_kind, subject_id, not_before) VALUES ($1, $2, $3) \
+                 ON CONFLICT (subject_kind, subject_id) DO UPDATE SET not_before = excluded.not_before \
+                 WHERE excluded.not_before > not_before.not_before",
+            )
+            .bind(kind.as_str())
+            .bind(id)
+            .bind(at.0)
+            .execute(&mut **tx)
+            .await
+            .ctx("not-before instant")?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl TokenRepo for $store {
+            async fn start_session(&self, session: &NewSession, family: &NewFamily) -> Result<Family> {
+                let mut tx = self.write.begin().await.ctx("session")?;
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, client_id, device_id, jkt, created_at, last_seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                )
+                .bind(&session.id.0)
+                .bind(&session.user_id.0)
+                .bind(&session.client_id)
+                .bind(&session.device_id)
+                .bind(&session.jkt)
+                .bind(session.created_at.0)
+                .execute(&mut *tx)
+                .await
+                .ctx("session")?;
+                sqlx::query(
+                    "INSERT INTO refresh_families (id, session_id, generation, created_at, rotated_at, expires_at) \
+                     VALUES ($1, $2, 0, $3, $3, $4)",
+                )
+                .bind(&family.id.0)
+                .bind(&session.id.0)
+                .bind(session.created_at.0)
+                .bind(family.expires_at.0)
+                .execute(&mut *tx)
+                .await
+                .ctx("refresh-token family")?;
+                sqlx::query("INSERT INTO refresh_tokens (hash, family_id, generation, created_at) VALUES ($1, $2, 0, $3)")
+                    .bind(&family.token_hash)
+                    .bind(&family.id.0)
+                    .bind(session.created_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("refresh token")?;
+                let created = Self::family_in(&mut *tx, &family.id.0).await?;
+                tx.commit().await.ctx("session")?;
+                Ok(created)
+            }
+
+            async fn family_by_token(&self, hash: &[u8]) -> Result<Family> {
+                let sql = format!("{FAMILY_SELECT} JOIN refresh_tokens t ON t.family_id = f.id WHERE t.hash = $1");
+                let row = sqlx::query(&sql).bind(hash).fetch_one(&self.read).await.ctx("refresh token")?;
+                family_from_row(&row)
+            }
+
+            async fn rotate(&self, r: &Rotate<'_>) -> Result<Rotation> {
+                let mut tx = self.write.begin().await.ctx("refresh token")?;
+                let Some(token) = sqlx::query("SELECT family_id, generation FROM refresh_tokens WHERE hash = $1")
+                    .bind(r.presented)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .ctx("refresh token")?
+                else {
+                    return Ok(Rotation::Unknown);
+                };
+                let family_id: String = token.try_get(0).ctx("refresh token")?;
+                let token_generation: i64 = token.try_get(1).ctx("refresh token")?;
+                let family = Self::family_in(&mut *tx, &family_id).await?;
+                if family.revoked_at.is_some() {
+                    return Ok(Rotation::Revoked(family));
+                }
+                if token_generation != family.generation {
+                    revoke_family_in(&mut tx, &family_id, "refresh token reuse", r.now).await?;
+                    let family = Self::family_in(&mut *tx, &family_id).await?;
+                    tx.commit().await.ctx("refresh-token family")?;
+                    return Ok(Rotation::Reused(family));
+                }
+                if r.now > family.expires_at {
+                    return Ok(Rotation::Expired(family));
+                }
+                // The compare-and-swap: only the use that still sees the current generation wins.
+                let swapped = sqlx::query(
+                    "UPDATE refresh_families SET generation = generation + 1, rotated_at = $1, expires_at = $2 \
+                     WHERE id = $3 AND generation = $4 AND revoked_at IS NULL",
+                )
+                .bind(r.now.0)
+                .bind(r.expires_at.0)
+                .bind(&family_id)
+                .bind(family.generation)
+                .execute(&mut *tx)
+                .await
+                .ctx("refresh-token family")?;
+                if swapped.rows_affected() != 1 {
+                    revoke_family_in(&mut tx, &family_id, "refresh token reuse", r.now).await?;
+                    let family = Self::family_in(&mut *tx, &family_id).await?;
+                    tx.commit().await.ctx("refresh-token family")?;
+                    return Ok(Rotation::Reused(family));
+                }
+                sqlx::query("INSERT INTO refresh_tokens (hash, family_id, generation, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(r.next)
+                    .bind(&family_id)
+                    .bind(family.generation + 1)
+                    .bind(r.now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("refresh token")?;
+                sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+                    .bind(r.now.0)
+                    .bind(&family.session_id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("session")?;
+                tx.commit().await.ctx("refresh token")?;
+                Ok(Rotation::Rotated(Family {
+                    generation: family.generation + 1,
+                    rotated_at: r.now,
+                    expires_at: r.expires_at,
+                    ..family
+                }))
+            }
+
+            async fn revoke_family(&self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool> {
+                let mut tx = self.write.begin().await.ctx("refresh-token family")?;
+                let revoked = revoke_family_in(&mut tx, &id.0, reason, now).await?;
+                tx.commit().await.ctx("refresh-token family")?;
+                Ok(revoked)
+            }
+
+            async fn not_before(&self, kind: SubjectKind, id: &str) -> Result<Option<Timestamp>> {
+                let row = sqlx::query("SELECT not_before FROM not_before WHERE subject_kind = $1 AND subject_id = $2")
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await
+                    .ctx("not-before instant")?;
+                row.map(|r| r.try_get::<i64, _>(0).map(Timestamp).ctx("not-before instant")).transpose()
+            }
+        }
+
+        #[async_trait]
+        impl OutboxRepo for $store {
+            async fn claim(
+                &self,
+                worker: &str,
+                limit: u32,
+                now: Timestamp,
+                lease: __Duration,
+            ) -> Result<Vec<ClaimedDelivery>> {
+                let token = self.claim_token(worker);
+                let until = now.plus_ms(lease_ms(lease));
+                let mut tx = self.write.begin().await.ctx("outbox delivery")?;
+                sqlx::query(self.claim_sql())
+                    .bind(&token)
+                    .bind(until.0)
+                    .bind(now.0)
+                    .bind(i64::from(limit))
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("outbox delivery")?;
+                let rows = sqlx::query(
+                    "SELECT d.stream_id, d.event_id, d.attempts, o.event_type, o.subject, o.payload, o.created_at \
+                     FROM outbox_deliveries d JOIN outbox o ON o.id = d.event_id \
+                     WHERE d.claimed_by = $1 ORDER BY d.event_id, d.stream_id",
+                )
+                .bind(&token)
+                .fetch_all(&mut *tx)
+                .await
+                .ctx("outbox delivery")?;
+                tx.commit().await.ctx("outbox delivery")?;
+                rows.iter()
+                    .map(|row| {
+                        let json = |c: &str| -> Result<serde_json::Value> {
+                            let text: String = row.try_get(c).ctx("outbox event")?;
+                            serde_json::from_str(&text)
+                                .map_err(|e| StoreError::Corrupt(format!("outbox event {c} is not JSON: {e}")))
+                        };
+                        Ok(ClaimedDelivery {
+                            stream_id: StreamId(row.try_get("stream_id").ctx("outbox delivery")?),
+                            event_id: EventId(row.try_get("event_id").ctx("outbox delivery")?),
+                            attempts: row.try_get("attempts").ctx("outbox delivery")?,
+                            event_type: row.try_get("event_type").ctx("outbox event")?,
+                            subject: json("subject")?,
+                            payload: json("payload")?,
+                            created_at: Timestamp(row.try_get("created_at").ctx("outbox event")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn acknowledge(&self, stream: &StreamId, event: EventId, now: Timestamp) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE outbox_deliveries SET acknowledged_at = $1, claimed_by = NULL, claim_expires_at = NULL \
+                     WHERE stream_id = $2 AND event_id = $3 AND acknowledged_at IS NULL",
+                )
+                .bind(now.0)
+                .bind(&stream.0)
+                .bind(event.0)
+                .execute(&self.write)
+                .await
+                .ctx("outbox delivery")?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn retry_later(
+                &self,
+                stream: &StreamId,
+                event: EventId,
+                next_attempt_at: Timestamp,
+                error: &str,
+            ) -> Result<()> {
+                sqlx::query(
+                    "UPDATE outbox_deliveries SET next_attempt_at = $1, last_error = $2, claimed_by = NULL, \
+                     claim_expires_at = NULL WHERE stream_id = $3 AND event_id = $4 AND acknowledged_at IS NULL",
+                )
+                .bind(next_attempt_at.0)
+                .bind(error)
+                .bind(&stream.0)
+                .bind(event.0)
+                .execute(&self.write)
+                .await
+                .ctx("outbox delivery")?;
+                Ok(())
+            }
+
+            async fn pending(&self, stream: &StreamId) -> Result<u64> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM outbox_deliveries WHERE stream_id = $1 AND acknowledged_at IS NULL",
+                )
+                .bind(&stream.0)
+                .fetch_one(&self.read)
+                .await
+                .ctx("outbox delivery")?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn wait_for_events(&self, timeout: __Duration) -> Result<()> {
+                self.wait(timeout).await
+            }
+
+            async fn first_receipt(&self, issuer: &str, jti: &str, now: Timestamp) -> Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO received_sets (issuer, jti, received_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (issuer, jti) DO NOTHING",
+                )
+                .bind(issuer)
+                .bind(jti)
+                .bind(now.0)
+                .execute(&self.write)
+                .await
+                .ctx("received SET")?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        impl $uow {
+            /// Refuses further work once an operation failed: the transaction is poisoned.
+            fn check(&self) -> Result<()> {
+                if self.failed { Err(StoreError::Aborted) } else { Ok(()) }
+            }
+
+            async fn insert_user_inner(&mut self, u: &NewUser) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO users (id, username, email, display_name, status, password_hash, risk_level, \
+                     created_at, changed_at) VALUES ($1, $2, $3, $4, 'enabled', $5, 'none', $6, $6)",
+                )
+                .bind(&u.id.0)
+                .bind(&u.username)
+                .bind(&u.email)
+                .bind(&u.display_name)
+                .bind(&u.password_hash)
+                .bind(u.created_at.0)
+                .execute(&mut *self.tx)
+                .await
+                .ctx("user")?;
+                Ok(())
+            }
+
+            async fn update_user_inner(&mut self, id: &UserId, c: &UserChange, now: Timestamp) -> Result<User> {
+                let sql = format!(
+                    "UPDATE users SET status = COALESCE($1, status), risk_level = COALESCE($2, risk_level), \
+                     password_hash = CASE WHEN $3 = 1 THEN $4 ELSE password_hash END, \
+                     display_name = COALESCE($5, display_name), changed_at = $6 WHERE id = $7 \
+                     RETURNING {USER_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(c.status.map(UserStatus::as_str))
+                    .bind(c.risk.map(RiskLevel::as_str))
+                    .bind(i64::from(c.password_hash.is_some()))
+                    .bind(c.password_hash.clone().flatten())
+                    .bind(&c.display_name)
+                    .bind(now.0)
+                    .bind(&id.0)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .ctx("user")?;
+                user_from_row(&row)
+            }
+
+            async fn delete_user_inner(&mut self, id: &UserId) -> Result<()> {
+                let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(&id.0).execute(&mut *self.tx).await.ctx("user")?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("user"));
+                }
+                Ok(())
+            }
+
+            async fn insert_group_inner(&mut self, g: &Group) -> Result<()> {
+                sqlx::query("INSERT INTO user_groups (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(&g.id.0)
+                    .bind(&g.name)
+                    .bind(g.created_at.0)
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("group")?;
+                Ok(())
+            }
+
+            async fn add_member_inner(&mut self, group: &GroupId, user: &UserId) -> Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT (group_id, user_id) DO NOTHING",
+                )
+                .bind(&group.0)
+                .bind(&user.0)
+                .execute(&mut *self.tx)
+                .await
+                .ctx("group membership")?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn remove_member_inner(&mut self, group: &GroupId, user: &UserId) -> Result<bool> {
+                let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+                    .bind(&group.0)
+                    .bind(&user.0)
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("group membership")?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_not_before_inner(&mut self, kind: SubjectKind, id: &str, at: Timestamp) -> Result<()> {
+                set_not_before_in(&mut self.tx, kind, id, at).await
+            }
+
+            async fn revoke_user_sessions_inner(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64> {
+                let families = sqlx::query(
+                    "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL \
+                     AND session_id IN (SELECT id FROM sessions WHERE user_id = $3)",
+                )
+                .bind(now.0)
+                .bind(reason)
+                .bind(&user.0)
+                .execute(&mut *self.tx)
+                .await
+                .ctx("refresh-token family")?;
+                sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                    .bind(now.0)
+                    .bind(&user.0)
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("session")?;
+                set_not_before_in(&mut self.tx, SubjectKind::User, &user.0, now).await?;
+                Ok(families.rows_affected())
+            }
+
+            async fn put_stream_inner(
+                &mut self,
+                id: &StreamId,
+                receiver: &str,
+                status: StreamStatus,
+                config: &serde_json::Value,
+                now: Timestamp,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO ssf_streams (id, receiver, status, config, created_at, changed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO UPDATE SET receiver = excluded.receiver, \
+                     status = excluded.status, config = excluded.config, changed_at = excluded.changed_at",
+                )
+                .bind(&id.0)
+                .bind(receiver)
+                .bind(status.as_str())
+                .bind(config.to_string())
+                .bind(now.0)
+                .execute(&mut *self.tx)
+                .await
+                .ctx("stream")?;
+                Ok(())
+            }
+
+            async fn set_stream_status_inner(&mut self, id: &StreamId, status: StreamStatus, now: Timestamp) -> Result<()> {
+                let done = sqlx::query("UPDATE ssf_streams SET status = $1, changed_at = $2 WHERE id = $3")
+                    .bind(status.as_str())
+                    .bind(now.0)
+                    .bind(&id.0)
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("stream")?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("stream"));
+                }
+                if status == StreamStatus::Disabled {
+                    sqlx::query("DELETE FROM outbox_deliveries WHERE stream_id = $1 AND acknowledged_at IS NULL")
+                        .bind(&id.0)
+                        .execute(&mut *self.tx)
+                        .await
+                        .ctx("outbox delivery")?;
+                }
+                Ok(())
+            }
+
+            async fn append_event_inner(&mut self, e: &NewEvent) -> Result<EventId> {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO outbox (event_type, subject, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(&e.event_type)
+                .bind(e.subject.to_string())
+                .bind(e.payload.to_string())
+                .bind(e.created_at.0)
+                .fetch_one(&mut *self.tx)
+                .await
+                .ctx("outbox event")?;
+                sqlx::query(
+                    "INSERT INTO outbox_deliveries (stream_id, event_id, next_attempt_at) \
+                     SELECT id, $1, $2 FROM ssf_streams WHERE status IN ('enabled', 'paused')",
+                )
+                .bind(id)
+                .bind(e.created_at.0)
+                .execute(&mut *self.tx)
+                .await
+                .ctx("outbox delivery")?;
+                self.on_append().await?;
+                Ok(EventId(id))
+            }
+
+        }
+
+        #[async_trait]
+        impl UnitOfWork for $uow {
+            async fn insert_user(&mut self, user: &NewUser) -> Result<()> {
+                self.check()?;
+                let r = self.insert_user_inner(user).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn update_user(&mut self, id: &UserId, change: &UserChange, now: Timestamp) -> Result<User> {
+                self.check()?;
+                let r = self.update_user_inner(id, change, now).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn delete_user(&mut self, id: &UserId) -> Result<()> {
+                self.check()?;
+                let r = self.delete_user_inner(id).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn insert_group(&mut self, group: &Group) -> Result<()> {
+                self.check()?;
+                let r = self.insert_group_inner(group).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn add_member(&mut self, group: &GroupId, user: &UserId) -> Result<bool> {
+                self.check()?;
+                let r = self.add_member_inner(group, user).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn remove_member(&mut self, group: &GroupId, user: &UserId) -> Result<bool> {
+                self.check()?;
+                let r = self.remove_member_inner(group, user).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn set_not_before(&mut self, kind: SubjectKind, id: &str, at: Timestamp) -> Result<()> {
+                self.check()?;
+                let r = self.set_not_before_inner(kind, id, at).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn revoke_user_sessions(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64> {
+                self.check()?;
+                let r = self.revoke_user_sessions_inner(user, reason, now).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn put_stream(&mut self, id: &StreamId, receiver: &str, status: StreamStatus, config: &serde_json::Value, now: Timestamp) -> Result<()> {
+                self.check()?;
+                let r = self.put_stream_inner(id, receiver, status, config, now).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn set_stream_status(&mut self, id: &StreamId, status: StreamStatus, now: Timestamp) -> Result<()> {
+                self.check()?;
+                let r = self.set_stream_status_inner(id, status, now).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn append_event(&mut self, event: &NewEvent) -> Result<EventId> {
+                self.check()?;
+                let r = self.append_event_inner(event).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn commit(self: Box<Self>) -> Result<()> {
+                let this = *self;
+                if this.failed {
+                    // Dropping the transaction rolls it back.
+                    return Err(StoreError::Aborted);
+                }
+                let appended = this.appended;
+                this.tx.commit().await.ctx("transaction")?;
+                if appended {
+                    this.waker.wake();
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use shared_impl;

@@ -1,0 +1,138 @@
+//! The embedded SQLite backend: one file in WAL mode, a single writer connection (SQLite
+//! allows one writer at a time; serialising writes in-process avoids busy-lock retries and
+//! makes rotations and outbox claims trivially exclusive) and a pool of readers.
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::repo::{Backend, Store};
+use crate::{StoreOptions, Waker, migration_error};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE outbox_deliveries SET claimed_by = $1, claim_expires_at = $2, attempts = attempts + 1 \
+         WHERE (stream_id, event_id) IN ({})",
+        crate::shared::CLAIMABLE
+    )
+});
+
+/// A Tessera store in a SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+    waker: Waker,
+    claims: AtomicU64,
+}
+
+/// A unit of work on the writer connection.
+pub struct SqliteUnitOfWork {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    appended: bool,
+    failed: bool,
+    waker: Waker,
+}
+
+impl std::fmt::Debug for SqliteUnitOfWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteUnitOfWork")
+            .field("appended", &self.appended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Corrupt`] when the file is not a SQLite database,
+    /// [`crate::StoreError::SchemaVersion`] when a newer Tessera wrote it.
+    pub async fn open(path: &Path, options: &StoreOptions) -> crate::Result<Self> {
+        let connect = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(crate::StoreError::Database)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .foreign_keys(true);
+        let not_sqlite = |e: sqlx::Error| match &e {
+            sqlx::Error::Database(db) if db.message().contains("not a database") => {
+                crate::StoreError::Corrupt(format!(
+                    "{} is not a Tessera database: SQLite says \"{}\"; move it away or choose another --data-dir",
+                    path.display(),
+                    db.message()
+                ))
+            }
+            _ => crate::StoreError::Database(e),
+        };
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.connect_timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(not_sqlite)?;
+        MIGRATOR
+            .run(&write)
+            .await
+            .map_err(|e| migration_error(&path.display().to_string(), e))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect.read_only(true))
+            .await
+            .map_err(not_sqlite)?;
+        Ok(Self {
+            read,
+            write,
+            waker: Waker::local(),
+            claims: AtomicU64::new(0),
+        })
+    }
+
+    fn claim_sql(&self) -> &'static str {
+        &CLAIM_SQL
+    }
+
+    fn claim_token(&self, worker: &str) -> String {
+        format!("{worker}#{}", self.claims.fetch_add(1, Ordering::Relaxed))
+    }
+
+    async fn wait(&self, timeout: std::time::Duration) -> crate::Result<()> {
+        self.waker.wait(timeout).await;
+        Ok(())
+    }
+}
+
+impl SqliteUnitOfWork {
+    async fn on_append(&mut self) -> crate::Result<()> {
+        self.appended = true;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn begin(&self) -> crate::Result<Box<dyn crate::UnitOfWork>> {
+        let tx = self.write.begin().await.map_err(crate::StoreError::Database)?;
+        Ok(Box::new(SqliteUnitOfWork {
+            tx,
+            appended: false,
+            failed: false,
+            waker: self.waker.clone(),
+        }))
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+}
+
+crate::shared::shared_impl!(SqliteStore, SqliteUnitOfWork, sqlx::Sqlite);

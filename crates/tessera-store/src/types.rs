@@ -1,0 +1,315 @@
+//! The records the store keeps.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A Unix time in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// `ms` milliseconds later.
+    #[must_use]
+    pub const fn plus_ms(self, ms: i64) -> Self {
+        Self(self.0.saturating_add(ms))
+    }
+}
+
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// The id text.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_id!(
+    /// A user id.
+    UserId
+);
+text_id!(
+    /// A group id.
+    GroupId
+);
+text_id!(
+    /// A sign-in session id.
+    SessionId
+);
+text_id!(
+    /// A refresh-token family id.
+    FamilyId
+);
+text_id!(
+    /// An SSF stream id.
+    StreamId
+);
+
+/// An outbox event's id; ids grow with time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub i64);
+
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// The stored text.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            #[allow(dead_code, reason = "not every enum is read back from the database yet")]
+            pub(crate) fn parse(s: &str) -> crate::Result<Self> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(crate::StoreError::Corrupt(format!(
+                        concat!("unexpected ", stringify!($name), " {:?} in the database"), other
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Whether a user may sign in.
+    UserStatus { /** May sign in. */ Enabled = "enabled", /** May not. */ Disabled = "disabled" }
+);
+text_enum!(
+    /// A user's risk level.
+    RiskLevel {
+        /// No risk.
+        None = "none",
+        /// Low.
+        Low = "low",
+        /// Medium.
+        Medium = "medium",
+        /// High.
+        High = "high",
+    }
+);
+text_enum!(
+    /// What a "not before" instant applies to.
+    SubjectKind { /** A user. */ User = "user", /** A session. */ Session = "session", /** A device. */ Device = "device" }
+);
+text_enum!(
+    /// An SSF stream's status.
+    StreamStatus {
+        /// Delivering.
+        Enabled = "enabled",
+        /// Keeping events, not delivering.
+        Paused = "paused",
+        /// Dropping events.
+        Disabled = "disabled",
+    }
+);
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Unique sign-in name.
+    pub username: String,
+    /// Email address.
+    pub email: Option<String>,
+    /// Name for people.
+    pub display_name: String,
+    /// Enabled or disabled.
+    pub status: UserStatus,
+    /// The argon2id hash (PHC string), if the user has a password.
+    pub password_hash: Option<String>,
+    /// Risk level.
+    pub risk: RiskLevel,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub changed_at: Timestamp,
+}
+
+/// A user to create (enabled, no risk).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Id.
+    pub id: UserId,
+    /// Unique sign-in name.
+    pub username: String,
+    /// Email address.
+    pub email: Option<String>,
+    /// Name for people.
+    pub display_name: String,
+    /// Password hash, if any.
+    pub password_hash: Option<String>,
+    /// Now.
+    pub created_at: Timestamp,
+}
+
+/// Changes to a user; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    /// New status.
+    pub status: Option<UserStatus>,
+    /// New risk level.
+    pub risk: Option<RiskLevel>,
+    /// New password hash (`Some(None)` removes the password).
+    pub password_hash: Option<Option<String>>,
+    /// New display name.
+    pub display_name: Option<String>,
+}
+
+/// A group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Id.
+    pub id: GroupId,
+    /// Unique name.
+    pub name: String,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+/// A sign-in session to start.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Id.
+    pub id: SessionId,
+    /// The user.
+    pub user_id: UserId,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The registered device the session is bound to, if any.
+    pub device_id: Option<String>,
+    /// The DPoP key thumbprint the session's tokens are bound to, if any.
+    pub jkt: Option<String>,
+    /// Now.
+    pub created_at: Timestamp,
+}
+
+/// The first refresh token of a session's family.
+#[derive(Debug, Clone)]
+pub struct NewFamily {
+    /// Family id.
+    pub id: FamilyId,
+    /// Hash of the first refresh token.
+    pub token_hash: Vec<u8>,
+    /// When the family expires unless rotated.
+    pub expires_at: Timestamp,
+}
+
+/// A refresh-token family with its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    /// Family id.
+    pub id: FamilyId,
+    /// The session.
+    pub session_id: SessionId,
+    /// The user.
+    pub user_id: UserId,
+    /// The client.
+    pub client_id: String,
+    /// The bound device, if any.
+    pub device_id: Option<String>,
+    /// The bound key thumbprint, if any.
+    pub jkt: Option<String>,
+    /// How many rotations so far (the current token's generation).
+    pub generation: i64,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last rotated.
+    pub rotated_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+    /// When revoked, if revoked.
+    pub revoked_at: Option<Timestamp>,
+    /// Why revoked.
+    pub revoked_reason: Option<String>,
+}
+
+/// A rotation request: the presented token's hash and the next token's.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotate<'a> {
+    /// Hash of the presented refresh token.
+    pub presented: &'a [u8],
+    /// Hash of the refresh token to issue next.
+    pub next: &'a [u8],
+    /// Now.
+    pub now: Timestamp,
+    /// The family's new expiry.
+    pub expires_at: Timestamp,
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token was current; the next one is now current.
+    Rotated(Family),
+    /// The presented token was already used (or lost a race to a concurrent use): the whole
+    /// family is now revoked.
+    Reused(Family),
+    /// The family had been revoked before.
+    Revoked(Family),
+    /// The family expired.
+    Expired(Family),
+    /// No such token.
+    Unknown,
+}
+
+/// An event to append to the outbox, in the same transaction as the change it describes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The event type URI (CAEP/RISC/SSF).
+    pub event_type: String,
+    /// The subject (a subject identifier document).
+    pub subject: serde_json::Value,
+    /// The event's members.
+    pub payload: serde_json::Value,
+    /// When the change happened.
+    pub created_at: Timestamp,
+}
+
+/// A delivery claimed by a worker: one event for one stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    /// The stream.
+    pub stream_id: StreamId,
+    /// The event.
+    pub event_id: EventId,
+    /// Earlier attempts.
+    pub attempts: i64,
+    /// The event type URI.
+    pub event_type: String,
+    /// The subject.
+    pub subject: serde_json::Value,
+    /// The event's members.
+    pub payload: serde_json::Value,
+    /// When the change happened.
+    pub created_at: Timestamp,
+}

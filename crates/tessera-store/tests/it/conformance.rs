@@ -1,0 +1,656 @@
+//! Behaviour every backend must have.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tessera_store::*;
+
+use crate::fixture::conformance;
+
+conformance!(
+    users_crud,
+    groups_and_memberships,
+    unit_of_work_rolls_back_when_dropped,
+    not_before_only_rises,
+    rotation_chain_and_reuse_detection,
+    rotation_of_expired_and_unknown_tokens,
+    concurrent_rotation_has_one_winner_and_revokes_the_family,
+    revoking_a_users_sessions,
+    events_fan_out_by_stream_status,
+    claim_lease_retry_and_acknowledge,
+    concurrent_claims_are_disjoint,
+    received_sets_are_recorded_once,
+    appending_an_event_wakes_waiting_workers,
+);
+
+const T0: Timestamp = Timestamp(1_700_000_000_000);
+
+fn new_user(id: &str) -> NewUser {
+    NewUser {
+        id: id.into(),
+        username: format!("{id}@example.com"),
+        email: Some(format!("{id}@example.com")),
+        display_name: id.to_uppercase(),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        created_at: T0,
+    }
+}
+
+async fn with_users(s: &Arc<dyn Store>, ids: &[&str]) {
+    let mut uow = s.begin().await.unwrap();
+    for id in ids {
+        uow.insert_user(&new_user(id)).await.unwrap();
+    }
+    uow.commit().await.unwrap();
+}
+
+async fn users_crud(s: Arc<dyn Store>) {
+    with_users(&s, &["alice", "bob", "carol"]).await;
+    let alice = s.user(&"alice".into()).await.unwrap();
+    assert_eq!(alice.status, UserStatus::Enabled);
+    assert_eq!(alice.risk, RiskLevel::None);
+    assert_eq!(alice.created_at, T0);
+    assert_eq!(
+        s.user_by_username("bob@example.com").await.unwrap().id,
+        "bob".into()
+    );
+    assert!(matches!(
+        s.user(&"nobody".into()).await,
+        Err(StoreError::NotFound("user"))
+    ));
+    assert!(matches!(
+        s.user_by_username("nobody").await,
+        Err(StoreError::NotFound("user"))
+    ));
+
+    // A taken username is a conflict, and the failed insert leaves nothing behind.
+    let mut uow = s.begin().await.unwrap();
+    let mut dup = new_user("alice2");
+    dup.username = "alice@example.com".into();
+    assert!(matches!(
+        uow.insert_user(&dup).await,
+        Err(StoreError::Conflict("user"))
+    ));
+    drop(uow);
+
+    let mut uow = s.begin().await.unwrap();
+    let later = T0.plus_ms(5_000);
+    let changed = uow
+        .update_user(
+            &"alice".into(),
+            &UserChange {
+                status: Some(UserStatus::Disabled),
+                risk: Some(RiskLevel::High),
+                ..UserChange::default()
+            },
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (changed.status, changed.risk, changed.changed_at),
+        (UserStatus::Disabled, RiskLevel::High, later)
+    );
+    assert_eq!(
+        changed.password_hash, alice.password_hash,
+        "untouched fields stay"
+    );
+    let cleared = uow
+        .update_user(
+            &"alice".into(),
+            &UserChange {
+                password_hash: Some(None),
+                ..UserChange::default()
+            },
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cleared.password_hash, None);
+    assert_eq!(cleared.status, UserStatus::Disabled);
+    uow.commit().await.unwrap();
+    assert_eq!(
+        s.user(&"alice".into()).await.unwrap().status,
+        UserStatus::Disabled
+    );
+    let mut uow = s.begin().await.unwrap();
+    assert!(matches!(
+        uow.update_user(&"ghost".into(), &UserChange::default(), later)
+            .await,
+        Err(StoreError::NotFound("user"))
+    ));
+    drop(uow);
+
+    let page1 = s.list_users(None, 2).await.unwrap();
+    let page2 = s.list_users(Some(&page1[1].id), 2).await.unwrap();
+    let ids: Vec<_> = page1.iter().chain(&page2).map(|u| u.id.0.clone()).collect();
+    assert_eq!(ids, ["alice", "bob", "carol"]);
+
+    let mut uow = s.begin().await.unwrap();
+    uow.delete_user(&"bob".into()).await.unwrap();
+    uow.commit().await.unwrap();
+    let mut uow = s.begin().await.unwrap();
+    assert!(matches!(
+        uow.delete_user(&"bob".into()).await,
+        Err(StoreError::NotFound("user"))
+    ));
+    drop(uow);
+    assert!(matches!(
+        s.user(&"bob".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn groups_and_memberships(s: Arc<dyn Store>) {
+    with_users(&s, &["alice", "bob"]).await;
+    let mut uow = s.begin().await.unwrap();
+    for g in ["engineering", "admins"] {
+        uow.insert_group(&Group {
+            id: g.into(),
+            name: g.to_uppercase(),
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+    }
+    assert!(
+        uow.add_member(&"engineering".into(), &"alice".into())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !uow.add_member(&"engineering".into(), &"alice".into())
+            .await
+            .unwrap(),
+        "already a member"
+    );
+    assert!(uow.add_member(&"admins".into(), &"alice".into()).await.unwrap());
+    assert!(
+        uow.add_member(&"engineering".into(), &"bob".into())
+            .await
+            .unwrap()
+    );
+    uow.commit().await.unwrap();
+
+    // A failed operation poisons the unit of work: nothing of it is written.
+    let mut uow = s.begin().await.unwrap();
+    uow.add_member(&"admins".into(), &"bob".into()).await.unwrap();
+    assert!(matches!(
+        uow.add_member(&"engineering".into(), &"ghost".into()).await,
+        Err(StoreError::MissingReference("group membership"))
+    ));
+    assert!(matches!(
+        uow.add_member(&"admins".into(), &"bob".into()).await,
+        Err(StoreError::Aborted)
+    ));
+    assert!(matches!(uow.commit().await, Err(StoreError::Aborted)));
+    assert_eq!(
+        s.groups_of(&"bob".into()).await.unwrap(),
+        [GroupId::from("engineering")]
+    );
+
+    let mut uow = s.begin().await.unwrap();
+    let same_name = Group {
+        id: "eng2".into(),
+        name: "ENGINEERING".into(),
+        created_at: T0,
+    };
+    let dup = uow.insert_group(&same_name).await;
+    assert!(matches!(dup, Err(StoreError::Conflict("group"))), "{dup:?}");
+    drop(uow);
+
+    assert_eq!(s.group(&"admins".into()).await.unwrap().name, "ADMINS");
+    assert_eq!(
+        s.groups_of(&"alice".into()).await.unwrap(),
+        ["admins".into(), "engineering".into()]
+    );
+    assert_eq!(
+        s.members_of(&"engineering".into()).await.unwrap(),
+        ["alice".into(), "bob".into()]
+    );
+
+    let mut uow = s.begin().await.unwrap();
+    assert!(
+        uow.remove_member(&"admins".into(), &"alice".into())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !uow.remove_member(&"admins".into(), &"alice".into())
+            .await
+            .unwrap()
+    );
+    uow.delete_user(&"bob".into()).await.unwrap();
+    uow.commit().await.unwrap();
+    assert_eq!(
+        s.groups_of(&"alice".into()).await.unwrap(),
+        [GroupId::from("engineering")]
+    );
+    assert_eq!(
+        s.members_of(&"engineering".into()).await.unwrap(),
+        [UserId::from("alice")],
+        "deleting a user removes memberships"
+    );
+}
+
+async fn unit_of_work_rolls_back_when_dropped(s: Arc<dyn Store>) {
+    stream(&s, "s1", StreamStatus::Enabled).await;
+    let mut uow = s.begin().await.unwrap();
+    uow.insert_user(&new_user("alice")).await.unwrap();
+    uow.append_event(&event("account-disabled", "alice"))
+        .await
+        .unwrap();
+    drop(uow);
+    assert!(matches!(
+        s.user(&"alice".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        s.pending(&"s1".into()).await.unwrap(),
+        0,
+        "no event without its change"
+    );
+
+    let mut uow = s.begin().await.unwrap();
+    uow.insert_user(&new_user("alice")).await.unwrap();
+    uow.append_event(&event("account-enabled", "alice"))
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    assert!(s.user(&"alice".into()).await.is_ok());
+    assert_eq!(
+        s.pending(&"s1".into()).await.unwrap(),
+        1,
+        "the change and its event together"
+    );
+}
+
+async fn not_before_only_rises(s: Arc<dyn Store>) {
+    assert_eq!(s.not_before(SubjectKind::User, "alice").await.unwrap(), None);
+    for (at, want) in [(T0, T0), (T0.plus_ms(10), T0.plus_ms(10)), (T0, T0.plus_ms(10))] {
+        let mut uow = s.begin().await.unwrap();
+        uow.set_not_before(SubjectKind::User, "alice", at).await.unwrap();
+        uow.commit().await.unwrap();
+        assert_eq!(
+            s.not_before(SubjectKind::User, "alice").await.unwrap(),
+            Some(want)
+        );
+    }
+    assert_eq!(
+        s.not_before(SubjectKind::Device, "alice").await.unwrap(),
+        None,
+        "kinds are separate"
+    );
+}
+
+fn hash(n: u32) -> Vec<u8> {
+    let mut h = vec![0u8; 32];
+    h[..4].copy_from_slice(&n.to_be_bytes());
+    h
+}
+
+async fn session(s: &Arc<dyn Store>, user: &str, id: &str, first: u32) -> Family {
+    let new = NewSession {
+        id: id.into(),
+        user_id: user.into(),
+        client_id: "desktop-app".into(),
+        device_id: Some("laptop-1".into()),
+        jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+        created_at: T0,
+    };
+    let family = NewFamily {
+        id: format!("fam-{id}").as_str().into(),
+        token_hash: hash(first),
+        expires_at: T0.plus_ms(86_400_000),
+    };
+    s.start_session(&new, &family).await.unwrap()
+}
+
+fn rotate<'a>(presented: &'a [u8], next: &'a [u8], now: Timestamp) -> Rotate<'a> {
+    Rotate {
+        presented,
+        next,
+        now,
+        expires_at: now.plus_ms(86_400_000),
+    }
+}
+
+async fn rotation_chain_and_reuse_detection(s: Arc<dyn Store>) {
+    with_users(&s, &["alice"]).await;
+    let family = session(&s, "alice", "s1", 0).await;
+    assert_eq!(family.generation, 0);
+    assert_eq!(
+        family.jkt.as_deref(),
+        Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")
+    );
+    assert_eq!(family.device_id.as_deref(), Some("laptop-1"));
+    for n in 0..3u32 {
+        let now = T0.plus_ms(i64::from(n + 1) * 1000);
+        match s.rotate(&rotate(&hash(n), &hash(n + 1), now)).await.unwrap() {
+            Rotation::Rotated(f) => {
+                assert_eq!(f.generation, i64::from(n + 1));
+                assert_eq!(f.rotated_at, now);
+            }
+            other => panic!("rotation {n}: {other:?}"),
+        }
+    }
+    assert_eq!(s.family_by_token(&hash(3)).await.unwrap().generation, 3);
+    assert_eq!(
+        s.family_by_token(&hash(1)).await.unwrap().id,
+        family.id,
+        "old tokens still name their family"
+    );
+
+    // Presenting an already-rotated token is reuse: the whole family is revoked...
+    let reused = s
+        .rotate(&rotate(&hash(1), &hash(99), T0.plus_ms(9_000)))
+        .await
+        .unwrap();
+    let Rotation::Reused(f) = reused else {
+        panic!("{reused:?}")
+    };
+    assert_eq!(f.revoked_at, Some(T0.plus_ms(9_000)));
+    assert_eq!(f.revoked_reason.as_deref(), Some("refresh token reuse"));
+    // ...so even the current token no longer works.
+    assert!(matches!(
+        s.rotate(&rotate(&hash(3), &hash(100), T0.plus_ms(10_000)))
+            .await
+            .unwrap(),
+        Rotation::Revoked(_)
+    ));
+    assert!(
+        matches!(s.family_by_token(&hash(99)).await, Err(StoreError::NotFound(_))),
+        "nothing was issued"
+    );
+}
+
+async fn rotation_of_expired_and_unknown_tokens(s: Arc<dyn Store>) {
+    with_users(&s, &["alice"]).await;
+    session(&s, "alice", "s1", 0).await;
+    assert_eq!(
+        s.rotate(&rotate(&hash(7), &hash(8), T0)).await.unwrap(),
+        Rotation::Unknown
+    );
+    let late = T0.plus_ms(86_400_001);
+    assert!(matches!(
+        s.rotate(&rotate(&hash(0), &hash(1), late)).await.unwrap(),
+        Rotation::Expired(_)
+    ));
+    assert!(s.revoke_family(&"fam-s1".into(), "admin", T0).await.unwrap());
+    assert!(
+        !s.revoke_family(&"fam-s1".into(), "admin", T0).await.unwrap(),
+        "already revoked"
+    );
+    let f = s.family_by_token(&hash(0)).await.unwrap();
+    assert_eq!(f.revoked_reason.as_deref(), Some("admin"));
+}
+
+async fn concurrent_rotation_has_one_winner_and_revokes_the_family(s: Arc<dyn Store>) {
+    with_users(&s, &["alice"]).await;
+    session(&s, "alice", "s1", 0).await;
+    let tasks: Vec<_> = (1..=16u32)
+        .map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.rotate(&rotate(&hash(0), &hash(n), T0.plus_ms(1)))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let winners = outcomes
+        .iter()
+        .filter(|o| matches!(o, Rotation::Rotated(_)))
+        .count();
+    assert_eq!(winners, 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        Rotation::Rotated(_) | Rotation::Reused(_) | Rotation::Revoked(_)
+    )));
+    assert!(
+        s.family_by_token(&hash(0)).await.unwrap().revoked_at.is_some(),
+        "a losing use revokes the family"
+    );
+}
+
+async fn revoking_a_users_sessions(s: Arc<dyn Store>) {
+    with_users(&s, &["alice", "bob"]).await;
+    session(&s, "alice", "a1", 0).await;
+    session(&s, "alice", "a2", 10).await;
+    session(&s, "bob", "b1", 20).await;
+    let mut uow = s.begin().await.unwrap();
+    assert_eq!(
+        uow.revoke_user_sessions(&"alice".into(), "admin revoked all sessions", T0.plus_ms(5))
+            .await
+            .unwrap(),
+        2
+    );
+    uow.commit().await.unwrap();
+    for h in [0, 10] {
+        assert_eq!(
+            s.family_by_token(&hash(h)).await.unwrap().revoked_at,
+            Some(T0.plus_ms(5))
+        );
+    }
+    assert_eq!(s.family_by_token(&hash(20)).await.unwrap().revoked_at, None);
+    assert_eq!(
+        s.not_before(SubjectKind::User, "alice").await.unwrap(),
+        Some(T0.plus_ms(5))
+    );
+}
+
+async fn stream(s: &Arc<dyn Store>, id: &str, status: StreamStatus) {
+    let mut uow = s.begin().await.unwrap();
+    let config = json!({"delivery": {"method": "urn:ietf:rfc:8935"}});
+    uow.put_stream(&id.into(), "receiver-1", status, &config, T0)
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+}
+
+fn event(kind: &str, user: &str) -> NewEvent {
+    NewEvent {
+        event_type: format!("https://schemas.openid.net/secevent/risc/event-type/{kind}"),
+        subject: json!({"format": "opaque", "id": user}),
+        payload: json!({"reason": "test"}),
+        created_at: T0,
+    }
+}
+
+async fn append(s: &Arc<dyn Store>, n: usize) -> Vec<EventId> {
+    let mut uow = s.begin().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            uow.append_event(&event("account-disabled", &format!("u{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    uow.commit().await.unwrap();
+    ids
+}
+
+async fn events_fan_out_by_stream_status(s: Arc<dyn Store>) {
+    stream(&s, "on", StreamStatus::Enabled).await;
+    stream(&s, "paused", StreamStatus::Paused).await;
+    stream(&s, "off", StreamStatus::Disabled).await;
+    let ids = append(&s, 2).await;
+    assert!(ids[0] < ids[1]);
+    assert_eq!(s.pending(&"on".into()).await.unwrap(), 2);
+    assert_eq!(
+        s.pending(&"paused".into()).await.unwrap(),
+        2,
+        "a paused stream keeps events"
+    );
+    assert_eq!(
+        s.pending(&"off".into()).await.unwrap(),
+        0,
+        "a disabled stream gets none"
+    );
+
+    let claimed = s.claim("w", 10, T0, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        2,
+        "only the enabled stream's deliveries are claimable"
+    );
+    assert!(claimed.iter().all(|c| c.stream_id.0 == "on"));
+    assert_eq!(
+        claimed[0].event_type,
+        "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
+    );
+    assert_eq!(claimed[0].subject, json!({"format": "opaque", "id": "u0"}));
+    assert_eq!(claimed[0].payload, json!({"reason": "test"}));
+
+    let mut uow = s.begin().await.unwrap();
+    uow.set_stream_status(&"paused".into(), StreamStatus::Enabled, T0)
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    let resumed = s.claim("w", 10, T0, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        resumed.iter().map(|c| c.event_id).collect::<Vec<_>>(),
+        ids,
+        "resumed stream gets what it kept"
+    );
+
+    let mut uow = s.begin().await.unwrap();
+    uow.set_stream_status(&"on".into(), StreamStatus::Disabled, T0)
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    let mut uow = s.begin().await.unwrap();
+    assert!(matches!(
+        uow.set_stream_status(&"nope".into(), StreamStatus::Enabled, T0)
+            .await,
+        Err(StoreError::NotFound("stream"))
+    ));
+    drop(uow);
+    assert_eq!(
+        s.pending(&"on".into()).await.unwrap(),
+        0,
+        "disabling drops undelivered events"
+    );
+}
+
+async fn claim_lease_retry_and_acknowledge(s: Arc<dyn Store>) {
+    stream(&s, "s", StreamStatus::Enabled).await;
+    let ids = append(&s, 1).await;
+    let lease = Duration::from_secs(30);
+    let first = s.claim("w1", 10, T0, lease).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].attempts, 1);
+    assert!(
+        s.claim("w2", 10, T0.plus_ms(29_999), lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased to w1"
+    );
+    // w1 died: after the lease, another worker takes it over.
+    let again = s.claim("w2", 10, T0.plus_ms(30_000), lease).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    // The push failed: try again later.
+    let next = T0.plus_ms(60_000);
+    s.retry_later(&"s".into(), ids[0], next, "503 from receiver")
+        .await
+        .unwrap();
+    assert!(
+        s.claim("w2", 10, T0.plus_ms(59_999), lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let due = s.claim("w2", 10, next, lease).await.unwrap();
+    assert_eq!(due[0].attempts, 3);
+    assert!(s.acknowledge(&"s".into(), ids[0], next).await.unwrap());
+    assert!(
+        !s.acknowledge(&"s".into(), ids[0], next).await.unwrap(),
+        "acknowledged once"
+    );
+    assert_eq!(s.pending(&"s".into()).await.unwrap(), 0);
+    assert!(
+        s.claim("w2", 10, T0.plus_ms(999_999), lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn concurrent_claims_are_disjoint(s: Arc<dyn Store>) {
+    stream(&s, "a", StreamStatus::Enabled).await;
+    stream(&s, "b", StreamStatus::Enabled).await;
+    append(&s, 100).await;
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = s
+                        .claim(&format!("w{w}"), 7, T0, Duration::from_secs(60))
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        break mine;
+                    }
+                    for d in batch {
+                        s.acknowledge(&d.stream_id, d.event_id, T0).await.unwrap();
+                        mine.push((d.stream_id.0, d.event_id.0));
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().cloned().collect();
+    assert_eq!(all.len(), 200, "every delivery claimed");
+    assert_eq!(unique.len(), 200, "none claimed twice");
+}
+
+async fn received_sets_are_recorded_once(s: Arc<dyn Store>) {
+    assert!(s.first_receipt("https://api.example", "jti-1", T0).await.unwrap());
+    assert!(!s.first_receipt("https://api.example", "jti-1", T0).await.unwrap());
+    assert!(
+        s.first_receipt("https://other.example", "jti-1", T0)
+            .await
+            .unwrap(),
+        "scoped by issuer"
+    );
+}
+
+async fn appending_an_event_wakes_waiting_workers(s: Arc<dyn Store>) {
+    stream(&s, "s", StreamStatus::Enabled).await;
+    // Make sure the listener is in place, then wait in the background.
+    s.wait_for_events(Duration::from_millis(10)).await.unwrap();
+    let waiter = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            s.wait_for_events(Duration::from_secs(60)).await.unwrap();
+            started.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    append(&s, 1).await;
+    let waited = tokio::time::timeout(Duration::from_secs(30), waiter)
+        .await
+        .expect("the waiter woke")
+        .unwrap();
+    assert!(
+        waited < Duration::from_secs(30),
+        "woken by the append, not the 60 s timeout"
+    );
+}
