@@ -12,9 +12,8 @@ use crate::{Result, RiskLevel, StoreError, UserStatus};
 pub(crate) const USER_COLUMNS: &str =
     "id, username, email, display_name, status, password_hash, risk_level, created_at, changed_at";
 
-pub(crate) const FAMILY_SELECT: &str = "SELECT f.id, f.session_id, s.user_id, s.client_id, s.device_id, s.jkt, \
-     f.generation, f.created_at, f.rotated_at, f.expires_at, f.revoked_at, f.revoked_reason \
-     FROM refresh_families f JOIN sessions s ON s.id = f.session_id";
+pub(crate) const FAMILY_COLUMNS: &str = "id, session_id, user_id, client_id, device_id, jkt, generation, \
+     created_at, rotated_at, expires_at, revoked_at, revoked_reason";
 
 /// The deliveries a claim may take: unacknowledged, due, unclaimed or with an expired lease, on
 /// an enabled stream; oldest event first. Backends append their locking clause.
@@ -116,7 +115,7 @@ macro_rules! shared_impl {
         use crate::error::Context as _;
         use crate::repo::{OutboxRepo, TokenRepo, UnitOfWork, UserRepo};
         use crate::shared::{
-            lease_ms, family_from_row, group_from_row, user_from_row, FAMILY_SELECT, USER_COLUMNS,
+            lease_ms, family_from_row, group_from_row, user_from_row, FAMILY_COLUMNS, USER_COLUMNS,
         };
         use crate::types::*;
         use crate::{Result, StoreError};
@@ -175,11 +174,19 @@ macro_rules! shared_impl {
         }
 
         impl $store {
+            async fn revoke_for_reuse(&self, id: &FamilyId, now: Timestamp) -> Result<Rotation> {
+                let mut tx = self.write.begin().await.ctx("refresh-token family")?;
+                revoke_family_in(&mut tx, &id.0, "refresh token reuse", now).await?;
+                let family = Self::family_in(&mut *tx, &id.0).await?;
+                tx.commit().await.ctx("refresh-token family")?;
+                Ok(Rotation::Reused(family))
+            }
+
             async fn family_in<'c, E>(executor: E, id: &str) -> Result<Family>
             where
                 E: sqlx::Executor<'c, Database = $db>,
             {
-                let sql = format!("{FAMILY_SELECT} WHERE f.id = $1");
+                let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = $1");
                 let row = sqlx::query(&sql).bind(id).fetch_one(executor).await.ctx("refresh-token family")?;
                 family_from_row(&row)
             }
@@ -240,99 +247,80 @@ macro_rules! shared_impl {
                 .execute(&mut *tx)
                 .await
                 .ctx("session")?;
+                // The insert trigger records the first refresh token.
                 sqlx::query(
-                    "INSERT INTO refresh_families (id, session_id, generation, created_at, rotated_at, expires_at) \
-                     VALUES ($1, $2, 0, $3, $3, $4)",
+                    "INSERT INTO refresh_families (id, session_id, user_id, client_id, device_id, jkt, generation, \
+                     current_hash, created_at, rotated_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $8, $9)",
                 )
                 .bind(&family.id.0)
                 .bind(&session.id.0)
+                .bind(&session.user_id.0)
+                .bind(&session.client_id)
+                .bind(&session.device_id)
+                .bind(&session.jkt)
+                .bind(&family.token_hash)
                 .bind(session.created_at.0)
                 .bind(family.expires_at.0)
                 .execute(&mut *tx)
                 .await
                 .ctx("refresh-token family")?;
-                sqlx::query("INSERT INTO refresh_tokens (hash, family_id, generation, created_at) VALUES ($1, $2, 0, $3)")
-                    .bind(&family.token_hash)
-                    .bind(&family.id.0)
-                    .bind(session.created_at.0)
-                    .execute(&mut *tx)
-                    .await
-                    .ctx("refresh token")?;
                 let created = Self::family_in(&mut *tx, &family.id.0).await?;
                 tx.commit().await.ctx("session")?;
                 Ok(created)
             }
 
             async fn family_by_token(&self, hash: &[u8]) -> Result<Family> {
-                let sql = format!("{FAMILY_SELECT} JOIN refresh_tokens t ON t.family_id = f.id WHERE t.hash = $1");
+                let sql = format!(
+                    "SELECT {FAMILY_COLUMNS} FROM refresh_families \
+                     WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1)"
+                );
                 let row = sqlx::query(&sql).bind(hash).fetch_one(&self.read).await.ctx("refresh token")?;
                 family_from_row(&row)
             }
 
             async fn rotate(&self, r: &Rotate<'_>) -> Result<Rotation> {
-                let mut tx = self.write.begin().await.ctx("refresh token")?;
-                let Some(token) = sqlx::query("SELECT family_id, generation FROM refresh_tokens WHERE hash = $1")
+                // The happy path is one statement: find the family through the presented token
+                // and swap in the next token only if the presented one is still the current
+                // generation, the family is live and unexpired. The rotate trigger records the
+                // new token and the session's activity inside the same statement. Of two uses of
+                // one token, only one can see its generation current.
+                let sql = format!(
+                    "UPDATE refresh_families SET generation = generation + 1, current_hash = $1, rotated_at = $2, \
+                     expires_at = $3 WHERE (id, generation) = (SELECT family_id, generation FROM refresh_tokens \
+                     WHERE hash = $4) AND revoked_at IS NULL AND expires_at >= $2 RETURNING {FAMILY_COLUMNS}"
+                );
+                let swapped = sqlx::query(&sql)
+                    .bind(r.next)
+                    .bind(r.now.0)
+                    .bind(r.expires_at.0)
                     .bind(r.presented)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&self.write)
                     .await
-                    .ctx("refresh token")?
+                    .ctx("refresh token")?;
+                if let Some(row) = swapped {
+                    return Ok(Rotation::Rotated(family_from_row(&row)?));
+                }
+                // Nothing swapped: find out why.
+                let sql = format!(
+                    "SELECT t.generation AS token_generation, f.{} FROM refresh_tokens t \
+                     JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1",
+                    FAMILY_COLUMNS.replace(", ", ", f.")
+                );
+                let Some(row) = sqlx::query(&sql).bind(r.presented).fetch_optional(&self.write).await.ctx("refresh token")?
                 else {
                     return Ok(Rotation::Unknown);
                 };
-                let family_id: String = token.try_get(0).ctx("refresh token")?;
-                let token_generation: i64 = token.try_get(1).ctx("refresh token")?;
-                let family = Self::family_in(&mut *tx, &family_id).await?;
+                let token_generation: i64 = row.try_get("token_generation").ctx("refresh token")?;
+                let family = family_from_row(&row)?;
                 if family.revoked_at.is_some() {
-                    return Ok(Rotation::Revoked(family));
+                    Ok(Rotation::Revoked(family))
+                } else if token_generation == family.generation && r.now > family.expires_at {
+                    Ok(Rotation::Expired(family))
+                } else {
+                    // An old token presented again, or this use lost the swap to a concurrent use
+                    // of the same token: reuse either way.
+                    self.revoke_for_reuse(&family.id, r.now).await
                 }
-                if token_generation != family.generation {
-                    revoke_family_in(&mut tx, &family_id, "refresh token reuse", r.now).await?;
-                    let family = Self::family_in(&mut *tx, &family_id).await?;
-                    tx.commit().await.ctx("refresh-token family")?;
-                    return Ok(Rotation::Reused(family));
-                }
-                if r.now > family.expires_at {
-                    return Ok(Rotation::Expired(family));
-                }
-                // The compare-and-swap: only the use that still sees the current generation wins.
-                let swapped = sqlx::query(
-                    "UPDATE refresh_families SET generation = generation + 1, rotated_at = $1, expires_at = $2 \
-                     WHERE id = $3 AND generation = $4 AND revoked_at IS NULL",
-                )
-                .bind(r.now.0)
-                .bind(r.expires_at.0)
-                .bind(&family_id)
-                .bind(family.generation)
-                .execute(&mut *tx)
-                .await
-                .ctx("refresh-token family")?;
-                if swapped.rows_affected() != 1 {
-                    revoke_family_in(&mut tx, &family_id, "refresh token reuse", r.now).await?;
-                    let family = Self::family_in(&mut *tx, &family_id).await?;
-                    tx.commit().await.ctx("refresh-token family")?;
-                    return Ok(Rotation::Reused(family));
-                }
-                sqlx::query("INSERT INTO refresh_tokens (hash, family_id, generation, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(r.next)
-                    .bind(&family_id)
-                    .bind(family.generation + 1)
-                    .bind(r.now.0)
-                    .execute(&mut *tx)
-                    .await
-                    .ctx("refresh token")?;
-                sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
-                    .bind(r.now.0)
-                    .bind(&family.session_id.0)
-                    .execute(&mut *tx)
-                    .await
-                    .ctx("session")?;
-                tx.commit().await.ctx("refresh token")?;
-                Ok(Rotation::Rotated(Family {
-                    generation: family.generation + 1,
-                    rotated_at: r.now,
-                    expires_at: r.expires_at,
-                    ..family
-                }))
             }
 
             async fn revoke_family(&self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool> {
@@ -560,7 +548,7 @@ macro_rules! shared_impl {
             async fn revoke_user_sessions_inner(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64> {
                 let families = sqlx::query(
                     "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL \
-                     AND session_id IN (SELECT id FROM sessions WHERE user_id = $3)",
+                     AND user_id = $3",
                 )
                 .bind(now.0)
                 .bind(reason)

@@ -39,7 +39,14 @@ CREATE INDEX sessions_by_user ON sessions (user_id);
 CREATE TABLE refresh_families (
     id             TEXT PRIMARY KEY,
     session_id     TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    -- The binding is kept on the family (as well as the session) so a rotation reads and
+    -- writes one row.
+    user_id        TEXT NOT NULL,
+    client_id      TEXT NOT NULL,
+    device_id      TEXT,
+    jkt            TEXT,
     generation     BIGINT NOT NULL,
+    current_hash   BYTEA NOT NULL,
     created_at     BIGINT NOT NULL,
     rotated_at     BIGINT NOT NULL,
     expires_at     BIGINT NOT NULL,
@@ -47,6 +54,7 @@ CREATE TABLE refresh_families (
     revoked_reason TEXT
 );
 CREATE INDEX refresh_families_by_session ON refresh_families (session_id);
+CREATE INDEX refresh_families_by_user ON refresh_families (user_id);
 
 CREATE TABLE refresh_tokens (
     hash       BYTEA PRIMARY KEY,
@@ -55,6 +63,23 @@ CREATE TABLE refresh_tokens (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);
+
+-- Issuing and rotating a refresh token is one statement on refresh_families (an INSERT, or the
+-- compare-and-swap UPDATE of generation and current_hash); this trigger records the issued
+-- token and the session's activity inside that same statement, so it stays atomic.
+CREATE FUNCTION tessera_record_refresh_token() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO refresh_tokens (hash, family_id, generation, created_at)
+    VALUES (NEW.current_hash, NEW.id, NEW.generation, NEW.rotated_at);
+    IF TG_OP = 'UPDATE' THEN
+        UPDATE sessions SET last_seen_at = NEW.rotated_at WHERE id = NEW.session_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER refresh_families_record AFTER INSERT OR UPDATE OF generation ON refresh_families
+FOR EACH ROW EXECUTE FUNCTION tessera_record_refresh_token();
 
 CREATE TABLE not_before (
     subject_kind TEXT NOT NULL CHECK (subject_kind IN ('user', 'session', 'device')),

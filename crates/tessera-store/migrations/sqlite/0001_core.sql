@@ -39,7 +39,14 @@ CREATE INDEX sessions_by_user ON sessions (user_id);
 CREATE TABLE refresh_families (
     id             TEXT PRIMARY KEY,
     session_id     TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    -- The binding is kept on the family (as well as the session) so a rotation reads and
+    -- writes one row.
+    user_id        TEXT NOT NULL,
+    client_id      TEXT NOT NULL,
+    device_id      TEXT,
+    jkt            TEXT,
     generation     INTEGER NOT NULL,
+    current_hash   BLOB NOT NULL,
     created_at     INTEGER NOT NULL,
     rotated_at     INTEGER NOT NULL,
     expires_at     INTEGER NOT NULL,
@@ -47,14 +54,31 @@ CREATE TABLE refresh_families (
     revoked_reason TEXT
 );
 CREATE INDEX refresh_families_by_session ON refresh_families (session_id);
+CREATE INDEX refresh_families_by_user ON refresh_families (user_id);
 
 CREATE TABLE refresh_tokens (
     hash       BLOB PRIMARY KEY,
     family_id  TEXT NOT NULL REFERENCES refresh_families (id) ON DELETE CASCADE,
     generation INTEGER NOT NULL,
     created_at INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);
+
+-- Issuing and rotating a refresh token is one statement on refresh_families (an INSERT, or the
+-- compare-and-swap UPDATE of generation and current_hash); these triggers record the issued
+-- token and the session's activity inside that same statement, so it stays atomic.
+CREATE TRIGGER refresh_families_issue AFTER INSERT ON refresh_families
+BEGIN
+    INSERT INTO refresh_tokens (hash, family_id, generation, created_at)
+    VALUES (NEW.current_hash, NEW.id, NEW.generation, NEW.rotated_at);
+END;
+
+CREATE TRIGGER refresh_families_rotate AFTER UPDATE OF generation ON refresh_families
+BEGIN
+    INSERT INTO refresh_tokens (hash, family_id, generation, created_at)
+    VALUES (NEW.current_hash, NEW.id, NEW.generation, NEW.rotated_at);
+    UPDATE sessions SET last_seen_at = NEW.rotated_at WHERE id = NEW.session_id;
+END;
 
 CREATE TABLE not_before (
     subject_kind TEXT NOT NULL CHECK (subject_kind IN ('user', 'session', 'device')),
