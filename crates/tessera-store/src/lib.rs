@@ -1,5 +1,6 @@
 //! Persistence for Tessera: narrow repository traits ([`UserRepo`], [`TokenRepo`],
-//! [`OutboxRepo`]) and a [`UnitOfWork`] that commits a directory change together with the
+//! [`OutboxRepo`], [`ClientRepo`], [`DeviceRepo`], [`CredentialRepo`], [`PolicyRepo`],
+//! [`KeyRepo`], [`CodeRepo`], [`SignInLogRepo`], [`StreamRepo`]) and a [`UnitOfWork`] that commits a directory change together with the
 //! outbox events describing it, with two backends behind them: embedded SQLite (the default)
 //! and PostgreSQL (production, several nodes). Each backend has its own migrations, embedded in
 //! the binary and applied on open; the SQL they share is written once (`shared`).
@@ -7,19 +8,27 @@
 //! Nothing outside this crate knows which backend it talks to: [`open`] returns a
 //! `dyn Store`.
 
+mod directory_repo;
+mod directory_types;
 mod error;
 mod postgres;
 mod repo;
 mod shared;
+mod shared_directory;
 mod sqlite;
 mod types;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use directory_repo::{
+    ClientRepo, CodeRepo, CredentialRepo, DeviceRepo, KeyRepo, PolicyRepo, SignInLogRepo, StreamRepo,
+};
+pub use directory_types::*;
 pub use error::{Result, StoreError};
 pub use postgres::{OUTBOX_CHANNEL, PgStore, PgUnitOfWork};
 pub use repo::{Backend, OutboxRepo, Store, TokenRepo, UnitOfWork, UserRepo};
+pub use shared_directory::Table;
 pub use sqlite::{SqliteStore, SqliteUnitOfWork};
 pub use types::*;
 

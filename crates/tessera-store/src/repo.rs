@@ -6,6 +6,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::Result;
+use crate::directory_repo::{
+    ClientRepo, CodeRepo, CredentialRepo, DeviceRepo, KeyRepo, PolicyRepo, SignInLogRepo, StreamRepo,
+};
+use crate::directory_types::{
+    Application, Device, DeviceChange, MfaMethod, NamedLocationRecord, PolicyRecord,
+};
+use crate::shared_directory::Table;
 use crate::types::{
     ClaimedDelivery, EventId, Family, FamilyId, Group, GroupId, NewEvent, NewFamily, NewSession, NewUser,
     Rotate, Rotation, StreamId, StreamStatus, SubjectKind, Timestamp, User, UserChange, UserId,
@@ -115,6 +122,20 @@ pub trait UnitOfWork: Send {
     async fn set_stream_status(&mut self, id: &StreamId, status: StreamStatus, now: Timestamp) -> Result<()>;
     /// Appends an event, with one delivery per enabled or paused stream.
     async fn append_event(&mut self, event: &NewEvent) -> Result<EventId>;
+    /// Creates or replaces an application (client).
+    async fn put_application(&mut self, app: &Application) -> Result<()>;
+    /// Registers a device. A key (`jkt`) can be registered once.
+    async fn insert_device(&mut self, device: &Device) -> Result<()>;
+    /// Changes a device's status or compliance; returns the device as changed.
+    async fn update_device(&mut self, id: &str, change: DeviceChange) -> Result<Device>;
+    /// Adds an MFA method.
+    async fn add_mfa_method(&mut self, method: &MfaMethod) -> Result<()>;
+    /// Creates or replaces a named location.
+    async fn put_named_location(&mut self, location: &NamedLocationRecord) -> Result<()>;
+    /// Creates or replaces a policy.
+    async fn put_policy(&mut self, policy: &PolicyRecord) -> Result<()>;
+    /// Deletes an application, device, MFA method, named location, policy or stream by id.
+    async fn delete(&mut self, table: Table, id: &str) -> Result<()>;
     /// Commits.
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -130,7 +151,19 @@ pub enum Backend {
 
 /// Everything Tessera keeps.
 #[async_trait]
-pub trait Store: UserRepo + TokenRepo + OutboxRepo {
+pub trait Store:
+    UserRepo
+    + TokenRepo
+    + OutboxRepo
+    + ClientRepo
+    + DeviceRepo
+    + CredentialRepo
+    + PolicyRepo
+    + KeyRepo
+    + CodeRepo
+    + SignInLogRepo
+    + StreamRepo
+{
     /// Starts a unit of work.
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>>;
     /// The backend.

@@ -716,6 +716,55 @@ macro_rules! shared_impl {
                 r
             }
 
+            async fn put_application(&mut self, app: &crate::directory_types::Application) -> Result<()> {
+                self.check()?;
+                let r = self.put_application_inner(app).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn insert_device(&mut self, device: &crate::directory_types::Device) -> Result<()> {
+                self.check()?;
+                let r = self.insert_device_inner(device).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn update_device(&mut self, id: &str, change: crate::directory_types::DeviceChange) -> Result<crate::directory_types::Device> {
+                self.check()?;
+                let r = self.update_device_inner(id, change).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn add_mfa_method(&mut self, method: &crate::directory_types::MfaMethod) -> Result<()> {
+                self.check()?;
+                let r = self.add_mfa_method_inner(method).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn put_named_location(&mut self, location: &crate::directory_types::NamedLocationRecord) -> Result<()> {
+                self.check()?;
+                let r = self.put_named_location_inner(location).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn put_policy(&mut self, policy: &crate::directory_types::PolicyRecord) -> Result<()> {
+                self.check()?;
+                let r = self.put_policy_inner(policy).await;
+                self.failed |= r.is_err();
+                r
+            }
+
+            async fn delete(&mut self, table: crate::shared_directory::Table, id: &str) -> Result<()> {
+                self.check()?;
+                let r = self.delete_row_inner(table, id).await;
+                self.failed |= r.is_err();
+                r
+            }
+
             async fn commit(self: Box<Self>) -> Result<()> {
                 let this = *self;
                 if this.failed {

@@ -313,3 +313,5 @@ pub struct ClaimedDelivery {
     /// When the change happened.
     pub created_at: Timestamp,
 }
+
+pub(crate) use text_enum;

@@ -181,3 +181,4 @@ impl Store for PgStore {
 }
 
 crate::shared::shared_impl!(PgStore, PgUnitOfWork, sqlx::Postgres);
+crate::shared_directory::directory_impl!(PgStore, PgUnitOfWork, sqlx::Postgres);

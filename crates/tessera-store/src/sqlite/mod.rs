@@ -136,3 +136,4 @@ impl Store for SqliteStore {
 }
 
 crate::shared::shared_impl!(SqliteStore, SqliteUnitOfWork, sqlx::Sqlite);
+crate::shared_directory::directory_impl!(SqliteStore, SqliteUnitOfWork, sqlx::Sqlite);

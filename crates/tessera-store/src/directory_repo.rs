@@ -1,0 +1,120 @@
+//! The narrow traits for the directory beyond users and groups. Changes that other systems must
+//! hear about (devices, MFA methods, applications, locations, policies) are written through the
+//! [`crate::UnitOfWork`]; bookkeeping that carries no event (last seen, codes, logs, keys,
+//! stream subjects) is written here directly.
+
+use async_trait::async_trait;
+
+use crate::Result;
+use crate::directory_types::{
+    Application, Device, MfaMethod, NamedLocationRecord, NewCode, PolicyRecord, Redemption, SignInFilter,
+    SignInLog, SigningKeyRecord, StreamRecord,
+};
+use crate::types::{SessionId, StreamId, Timestamp, UserId};
+
+/// OAuth clients.
+#[async_trait]
+pub trait ClientRepo: Send + Sync {
+    /// A client by `client_id`.
+    async fn application(&self, id: &str) -> Result<Application>;
+    /// Every client, ordered by id.
+    async fn applications(&self) -> Result<Vec<Application>>;
+}
+
+/// Registered devices.
+#[async_trait]
+pub trait DeviceRepo: Send + Sync {
+    /// A device by id.
+    async fn device(&self, id: &str) -> Result<Device>;
+    /// The device whose key has this thumbprint.
+    async fn device_by_jkt(&self, jkt: &str) -> Result<Device>;
+    /// A user's devices, ordered by id.
+    async fn devices_of(&self, user: &UserId) -> Result<Vec<Device>>;
+    /// Records that a device was seen.
+    async fn touch_device(&self, id: &str, now: Timestamp) -> Result<()>;
+}
+
+/// MFA methods.
+#[async_trait]
+pub trait CredentialRepo: Send + Sync {
+    /// A user's MFA methods, ordered by id.
+    async fn mfa_methods_of(&self, user: &UserId) -> Result<Vec<MfaMethod>>;
+    /// Records use of a TOTP time step. Returns `false` if this step (or a later one) was used
+    /// already, so a code cannot be replayed within its window.
+    async fn use_totp_step(&self, method: &str, step: i64, now: Timestamp) -> Result<bool>;
+}
+
+/// Conditional Access policies and named locations.
+#[async_trait]
+pub trait PolicyRepo: Send + Sync {
+    /// Every policy, ordered by id.
+    async fn policies(&self) -> Result<Vec<PolicyRecord>>;
+    /// A policy by id.
+    async fn policy(&self, id: &str) -> Result<PolicyRecord>;
+    /// Every named location, ordered by id.
+    async fn named_locations(&self) -> Result<Vec<NamedLocationRecord>>;
+}
+
+/// Token-signing keys.
+#[async_trait]
+pub trait KeyRepo: Send + Sync {
+    /// Stores a new key (`next` or `active`; at most one key is active).
+    async fn insert_key(&self, key: &SigningKeyRecord) -> Result<()>;
+    /// Every key, oldest first.
+    async fn keys(&self) -> Result<Vec<SigningKeyRecord>>;
+    /// Retires the active key and activates the oldest `next` one, atomically. Returns the newly
+    /// active key id, or `None` when there is no `next` key (nothing changes then).
+    async fn promote_next_key(&self, now: Timestamp) -> Result<Option<String>>;
+    /// Deletes keys retired before `cutoff`; returns how many.
+    async fn delete_retired_keys(&self, cutoff: Timestamp) -> Result<u64>;
+}
+
+/// Authorization codes: single use, short-lived.
+#[async_trait]
+pub trait CodeRepo: Send + Sync {
+    /// Stores a code (by hash).
+    async fn insert_code(&self, code: &NewCode) -> Result<()>;
+    /// Redeems a code, atomically: exactly one redemption of a code can succeed.
+    async fn redeem_code(&self, hash: &[u8], now: Timestamp) -> Result<Redemption>;
+    /// Records the session a redeemed code started, so a second redemption can revoke it.
+    async fn attach_session(&self, hash: &[u8], session: &SessionId) -> Result<()>;
+}
+
+/// The sign-in log.
+#[async_trait]
+pub trait SignInLogRepo: Send + Sync {
+    /// Appends an entry.
+    async fn append_sign_in(&self, entry: &SignInLog) -> Result<()>;
+    /// Entries matching the filter, newest first.
+    async fn sign_ins(&self, filter: &SignInFilter) -> Result<Vec<SignInLog>>;
+    /// One entry.
+    async fn sign_in(&self, id: &str) -> Result<SignInLog>;
+}
+
+/// SSF streams as receivers see them.
+#[async_trait]
+pub trait StreamRepo: Send + Sync {
+    /// A stream by id.
+    async fn stream(&self, id: &StreamId) -> Result<StreamRecord>;
+    /// A receiver's streams, ordered by id.
+    async fn streams_of(&self, receiver: &str) -> Result<Vec<StreamRecord>>;
+    /// Adds a subject (a subject identifier document); returns whether it was new.
+    async fn add_subject(
+        &self,
+        stream: &StreamId,
+        subject: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<bool>;
+    /// Removes a subject; returns whether it was there.
+    async fn remove_subject(&self, stream: &StreamId, subject: &serde_json::Value) -> Result<bool>;
+    /// A stream's subjects.
+    async fn subjects(&self, stream: &StreamId) -> Result<Vec<serde_json::Value>>;
+    /// Records a verification request unless one was recorded less than `min_interval_ms`
+    /// ago. Returns whether it was recorded (`false` means: too soon, answer 429).
+    async fn record_verification(
+        &self,
+        stream: &StreamId,
+        now: Timestamp,
+        min_interval_ms: i64,
+    ) -> Result<bool>;
+}

@@ -1,0 +1,284 @@
+//! Records for the directory beyond users and groups: applications, devices, MFA methods,
+//! named locations, policies, signing keys, authorization codes, sign-in logs and streams.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{SessionId, StreamId, StreamStatus, Timestamp, UserId, text_enum};
+
+/// A secret kept in the store (a private key, a TOTP seed). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    /// The secret text; use it, don't print it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+text_enum!(
+    /// Whether a client can keep a secret.
+    AppKind { /** A native or browser app: no secret. */ Public = "public", /** A server: has a secret or keys. */ Confidential = "confidential" }
+);
+text_enum!(
+    /// How a device is known.
+    TrustType { /** Registered by its user. */ Registered = "registered", /** Joined. */ Joined = "joined", /** Managed. */ Managed = "managed" }
+);
+text_enum!(
+    /// A device's compliance state.
+    Compliance { /** Not assessed. */ Unknown = "unknown", /** Compliant. */ Compliant = "compliant", /** Not compliant. */ NotCompliant = "not-compliant" }
+);
+text_enum!(
+    /// Whether a device may be used.
+    DeviceStatus { /** Usable. */ Enabled = "enabled", /** Not usable. */ Disabled = "disabled" }
+);
+text_enum!(
+    /// An MFA method's kind.
+    MfaKind { /** Time-based one-time passwords (RFC 6238). */ Totp = "totp", /** A WebAuthn passkey. */ Passkey = "passkey" }
+);
+text_enum!(
+    /// Where a signing key is in its life.
+    KeyStatus { /** Published ahead, not yet signing. */ Next = "next", /** Signing. */ Active = "active", /** Published until tokens it signed expire. */ Retired = "retired" }
+);
+
+/// An OAuth client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    /// The `client_id`.
+    pub id: String,
+    /// Name for people.
+    pub name: String,
+    /// Public or confidential.
+    pub kind: AppKind,
+    /// Hash of the client secret (`client_secret_basic`/`_post`).
+    pub secret_hash: Option<Secret>,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// The client's JWKS for `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+    /// Access-token lifetime for clients without CAE, in minutes.
+    pub access_token_minutes: i64,
+    /// Whether the client may declare the `cp1` capability.
+    pub cae_capable: bool,
+    /// Whether the client's access tokens must be DPoP-bound.
+    pub require_dpop: bool,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub changed_at: Timestamp,
+}
+
+/// A registered device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Id.
+    pub id: String,
+    /// Owner.
+    pub user_id: UserId,
+    /// Name for people.
+    pub display_name: String,
+    /// Platform (`windows`, `macOS`, …).
+    pub platform: String,
+    /// OS version.
+    pub os_version: Option<String>,
+    /// How it is known.
+    pub trust_type: TrustType,
+    /// Compliance.
+    pub compliance: Compliance,
+    /// Enabled or disabled.
+    pub status: DeviceStatus,
+    /// The device key's public JWK.
+    pub public_jwk: serde_json::Value,
+    /// The key's RFC 7638 thumbprint.
+    pub jkt: String,
+    /// Registered.
+    pub created_at: Timestamp,
+    /// Last seen at a sign-in or refresh.
+    pub last_seen_at: Option<Timestamp>,
+}
+
+/// Changes to a device; `None` leaves a field alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeviceChange {
+    /// New status.
+    pub status: Option<DeviceStatus>,
+    /// New compliance.
+    pub compliance: Option<Compliance>,
+}
+
+/// An MFA method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaMethod {
+    /// Id.
+    pub id: String,
+    /// Owner.
+    pub user_id: UserId,
+    /// TOTP or passkey.
+    pub kind: MfaKind,
+    /// Name for people.
+    pub label: String,
+    /// The TOTP seed, or the passkey credential (JSON).
+    pub secret: Secret,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last used.
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// A named location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedLocationRecord {
+    /// Id.
+    pub id: String,
+    /// Name for people.
+    pub display_name: String,
+    /// CIDR ranges.
+    pub ip_ranges: Vec<String>,
+    /// Counts as trusted.
+    pub trusted: bool,
+    /// Last changed.
+    pub changed_at: Timestamp,
+}
+
+/// A Conditional Access policy as stored (the document is validated by `tessera-policy`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRecord {
+    /// Id.
+    pub id: String,
+    /// `enabled`, `disabled` or `enabledForReportingButNotEnforced`.
+    pub state: String,
+    /// The policy document.
+    pub document: serde_json::Value,
+    /// Last changed.
+    pub changed_at: Timestamp,
+}
+
+/// A token-signing key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: String,
+    /// The private JWK.
+    pub private_jwk: Secret,
+    /// The public JWK.
+    pub public_jwk: serde_json::Value,
+    /// Next, active or retired.
+    pub status: KeyStatus,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last status change.
+    pub changed_at: Timestamp,
+}
+
+/// An authorization code to store (by hash; the code itself is never stored).
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    /// Hash of the code.
+    pub hash: Vec<u8>,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who signed in.
+    pub user_id: UserId,
+    /// Everything the token request needs (redirect URI, PKCE challenge, scope, nonce, claims,
+    /// authentication time and methods), as the server defines it.
+    pub grant: serde_json::Value,
+    /// Now.
+    pub created_at: Timestamp,
+    /// Expiry (short: a minute or so).
+    pub expires_at: Timestamp,
+}
+
+/// What redeeming a code found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Redemption {
+    /// The code was valid and is now used up.
+    Redeemed {
+        /// The client.
+        client_id: String,
+        /// The user.
+        user_id: UserId,
+        /// The stored grant.
+        grant: serde_json::Value,
+    },
+    /// The code was used before; tokens issued from it (this session) must be revoked.
+    Reused {
+        /// The session the first redemption started, if it got that far.
+        session_id: Option<SessionId>,
+    },
+    /// The code expired unused.
+    Expired,
+    /// No such code.
+    Unknown,
+}
+
+/// One sign-in or token request, as the log keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignInLog {
+    /// Id.
+    pub id: String,
+    /// When.
+    pub at: Timestamp,
+    /// The user, when known.
+    pub user_id: Option<UserId>,
+    /// The client, when known.
+    pub client_id: Option<String>,
+    /// The client's IP address.
+    pub ip: String,
+    /// `success`, `failure`, `interrupted`, …
+    pub outcome: String,
+    /// `notApplicable`, `bound`, `replayBlocked`, `unbound`, `reportOnlyWouldFail`, …
+    pub token_protection: String,
+    /// The device, when one was proven.
+    pub device_id: Option<String>,
+    /// The key thumbprint presented, if any.
+    pub jkt: Option<String>,
+    /// The OAuth error returned, if any.
+    pub error: Option<String>,
+    /// The Conditional Access report and anything else worth keeping.
+    pub details: serde_json::Value,
+}
+
+/// Which sign-in logs to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct SignInFilter {
+    /// Only this user's.
+    pub user_id: Option<UserId>,
+    /// Only with this outcome.
+    pub outcome: Option<String>,
+    /// Only older than this entry (`at`, `id`), for paging.
+    pub before: Option<(Timestamp, String)>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// An SSF stream's stored record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamRecord {
+    /// Id.
+    pub id: StreamId,
+    /// The receiver (client id) that owns it.
+    pub receiver: String,
+    /// Status.
+    pub status: StreamStatus,
+    /// The stream configuration document.
+    pub config: serde_json::Value,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub changed_at: Timestamp,
+    /// Last verification request.
+    pub last_verification_at: Option<Timestamp>,
+}

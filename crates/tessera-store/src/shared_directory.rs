@@ -1,0 +1,683 @@
+//! The directory repositories' SQL, written once for both backends (see `shared.rs` for the
+//! placeholder convention). Lists are JSON arrays in text columns; booleans are 0/1 integers,
+//! which both databases store the same way.
+
+/// Implements the directory traits and the unit-of-work helpers for one backend.
+macro_rules! directory_impl {
+    ($store:ty, $uow:ident, $db:ty) => {
+        mod directory {
+            use async_trait::async_trait;
+            use sqlx::Row as _;
+
+            use super::{$store as Backend, $uow as Uow};
+            use crate::directory_repo::*;
+            use crate::directory_types::*;
+            use crate::error::Context as _;
+            use crate::shared_directory::Table;
+            use crate::types::*;
+            use crate::{Result, StoreError};
+
+            type Row = <$db as sqlx::Database>::Row;
+
+            fn text(row: &Row, col: &str) -> Result<String> {
+                row.try_get(col).ctx("record")
+            }
+            fn opt_text(row: &Row, col: &str) -> Result<Option<String>> {
+                row.try_get(col).ctx("record")
+            }
+            fn int(row: &Row, col: &str) -> Result<i64> {
+                row.try_get(col).ctx("record")
+            }
+            fn opt_int(row: &Row, col: &str) -> Result<Option<i64>> {
+                row.try_get(col).ctx("record")
+            }
+            fn json(row: &Row, col: &str) -> Result<serde_json::Value> {
+                serde_json::from_str(&text(row, col)?)
+                    .map_err(|e| StoreError::Corrupt(format!("column {col} holds invalid JSON: {e}")))
+            }
+            fn list(row: &Row, col: &str) -> Result<Vec<String>> {
+                serde_json::from_str(&text(row, col)?)
+                    .map_err(|e| StoreError::Corrupt(format!("column {col} holds an invalid list: {e}")))
+            }
+            fn to_list(v: &[String]) -> String {
+                serde_json::Value::from(v.to_vec()).to_string()
+            }
+
+            const APP: &str = "id, name, kind, secret_hash, redirect_uris, grant_types, jwks, access_token_minutes, \
+                 cae_capable, require_dpop, created_at, changed_at";
+            fn app(row: &Row) -> Result<Application> {
+                Ok(Application {
+                    id: text(row, "id")?,
+                    name: text(row, "name")?,
+                    kind: AppKind::parse(&text(row, "kind")?)?,
+                    secret_hash: opt_text(row, "secret_hash")?.map(Secret),
+                    redirect_uris: list(row, "redirect_uris")?,
+                    grant_types: list(row, "grant_types")?,
+                    jwks: opt_text(row, "jwks")?
+                        .map(|t| serde_json::from_str(&t))
+                        .transpose()
+                        .map_err(|e| StoreError::Corrupt(format!("client jwks is invalid JSON: {e}")))?,
+                    access_token_minutes: int(row, "access_token_minutes")?,
+                    cae_capable: int(row, "cae_capable")? != 0,
+                    require_dpop: int(row, "require_dpop")? != 0,
+                    created_at: Timestamp(int(row, "created_at")?),
+                    changed_at: Timestamp(int(row, "changed_at")?),
+                })
+            }
+
+            const DEVICE: &str = "id, user_id, display_name, platform, os_version, trust_type, compliance, status, \
+                 public_jwk, jkt, created_at, last_seen_at";
+            fn device(row: &Row) -> Result<Device> {
+                Ok(Device {
+                    id: text(row, "id")?,
+                    user_id: UserId(text(row, "user_id")?),
+                    display_name: text(row, "display_name")?,
+                    platform: text(row, "platform")?,
+                    os_version: opt_text(row, "os_version")?,
+                    trust_type: TrustType::parse(&text(row, "trust_type")?)?,
+                    compliance: Compliance::parse(&text(row, "compliance")?)?,
+                    status: DeviceStatus::parse(&text(row, "status")?)?,
+                    public_jwk: json(row, "public_jwk")?,
+                    jkt: text(row, "jkt")?,
+                    created_at: Timestamp(int(row, "created_at")?),
+                    last_seen_at: opt_int(row, "last_seen_at")?.map(Timestamp),
+                })
+            }
+
+            fn mfa(row: &Row) -> Result<MfaMethod> {
+                Ok(MfaMethod {
+                    id: text(row, "id")?,
+                    user_id: UserId(text(row, "user_id")?),
+                    kind: MfaKind::parse(&text(row, "kind")?)?,
+                    label: text(row, "label")?,
+                    secret: Secret(text(row, "secret")?),
+                    created_at: Timestamp(int(row, "created_at")?),
+                    last_used_at: opt_int(row, "last_used_at")?.map(Timestamp),
+                })
+            }
+
+            fn key(row: &Row) -> Result<SigningKeyRecord> {
+                Ok(SigningKeyRecord {
+                    kid: text(row, "kid")?,
+                    alg: text(row, "alg")?,
+                    private_jwk: Secret(text(row, "private_jwk")?),
+                    public_jwk: json(row, "public_jwk")?,
+                    status: KeyStatus::parse(&text(row, "status")?)?,
+                    created_at: Timestamp(int(row, "created_at")?),
+                    changed_at: Timestamp(int(row, "changed_at")?),
+                })
+            }
+
+            const LOG: &str = "id, at, user_id, client_id, ip, outcome, token_protection, device_id, jkt, error, details";
+            fn log(row: &Row) -> Result<SignInLog> {
+                Ok(SignInLog {
+                    id: text(row, "id")?,
+                    at: Timestamp(int(row, "at")?),
+                    user_id: opt_text(row, "user_id")?.map(UserId),
+                    client_id: opt_text(row, "client_id")?,
+                    ip: text(row, "ip")?,
+                    outcome: text(row, "outcome")?,
+                    token_protection: text(row, "token_protection")?,
+                    device_id: opt_text(row, "device_id")?,
+                    jkt: opt_text(row, "jkt")?,
+                    error: opt_text(row, "error")?,
+                    details: json(row, "details")?,
+                })
+            }
+
+            const STREAM: &str = "id, receiver, status, config, created_at, changed_at, last_verification_at";
+            fn stream(row: &Row) -> Result<StreamRecord> {
+                Ok(StreamRecord {
+                    id: StreamId(text(row, "id")?),
+                    receiver: text(row, "receiver")?,
+                    status: StreamStatus::parse(&text(row, "status")?)?,
+                    config: json(row, "config")?,
+                    created_at: Timestamp(int(row, "created_at")?),
+                    changed_at: Timestamp(int(row, "changed_at")?),
+                    last_verification_at: opt_int(row, "last_verification_at")?.map(Timestamp),
+                })
+            }
+
+            #[async_trait]
+            impl ClientRepo for Backend {
+                async fn application(&self, id: &str) -> Result<Application> {
+                    let sql = format!("SELECT {APP} FROM applications WHERE id = $1");
+                    app(&sqlx::query(&sql).bind(id).fetch_one(&self.read).await.ctx("application")?)
+                }
+
+                async fn applications(&self) -> Result<Vec<Application>> {
+                    let sql = format!("SELECT {APP} FROM applications ORDER BY id");
+                    sqlx::query(&sql).fetch_all(&self.read).await.ctx("application")?.iter().map(app).collect()
+                }
+            }
+
+            #[async_trait]
+            impl DeviceRepo for Backend {
+                async fn device(&self, id: &str) -> Result<Device> {
+                    let sql = format!("SELECT {DEVICE} FROM devices WHERE id = $1");
+                    device(&sqlx::query(&sql).bind(id).fetch_one(&self.read).await.ctx("device")?)
+                }
+
+                async fn device_by_jkt(&self, jkt: &str) -> Result<Device> {
+                    let sql = format!("SELECT {DEVICE} FROM devices WHERE jkt = $1");
+                    device(&sqlx::query(&sql).bind(jkt).fetch_one(&self.read).await.ctx("device")?)
+                }
+
+                async fn devices_of(&self, user: &UserId) -> Result<Vec<Device>> {
+                    let sql = format!("SELECT {DEVICE} FROM devices WHERE user_id = $1 ORDER BY id");
+                    sqlx::query(&sql).bind(&user.0).fetch_all(&self.read).await.ctx("device")?.iter().map(device).collect()
+                }
+
+                async fn touch_device(&self, id: &str, now: Timestamp) -> Result<()> {
+                    let done = sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2")
+                        .bind(now.0)
+                        .bind(id)
+                        .execute(&self.write)
+                        .await
+                        .ctx("device")?;
+                    if done.rows_affected() == 0 { Err(StoreError::NotFound("device")) } else { Ok(()) }
+                }
+            }
+
+            #[async_trait]
+            impl CredentialRepo for Backend {
+                async fn mfa_methods_of(&self, user: &UserId) -> Result<Vec<MfaMethod>> {
+                    sqlx::query(
+                        "SELECT id, user_id, kind, label, secret, created_at, last_used_at FROM mfa_methods \
+                         WHERE user_id = $1 ORDER BY id",
+                    )
+                    .bind(&user.0)
+                    .fetch_all(&self.read)
+                    .await
+                    .ctx("MFA method")?
+                    .iter()
+                    .map(mfa)
+                    .collect()
+                }
+
+                async fn use_totp_step(&self, method: &str, step: i64, now: Timestamp) -> Result<bool> {
+                    let done = sqlx::query(
+                        "UPDATE mfa_methods SET last_used_step = $1, last_used_at = $2 \
+                         WHERE id = $3 AND kind = 'totp' AND last_used_step < $1",
+                    )
+                    .bind(step)
+                    .bind(now.0)
+                    .bind(method)
+                    .execute(&self.write)
+                    .await
+                    .ctx("MFA method")?;
+                    Ok(done.rows_affected() == 1)
+                }
+            }
+
+            #[async_trait]
+            impl PolicyRepo for Backend {
+                async fn policies(&self) -> Result<Vec<PolicyRecord>> {
+                    let rows = sqlx::query("SELECT id, state, document, changed_at FROM policies ORDER BY id")
+                        .fetch_all(&self.read)
+                        .await
+                        .ctx("policy")?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(PolicyRecord {
+                                id: text(r, "id")?,
+                                state: text(r, "state")?,
+                                document: json(r, "document")?,
+                                changed_at: Timestamp(int(r, "changed_at")?),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn policy(&self, id: &str) -> Result<PolicyRecord> {
+                    let r = sqlx::query("SELECT id, state, document, changed_at FROM policies WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&self.read)
+                        .await
+                        .ctx("policy")?;
+                    Ok(PolicyRecord {
+                        id: text(&r, "id")?,
+                        state: text(&r, "state")?,
+                        document: json(&r, "document")?,
+                        changed_at: Timestamp(int(&r, "changed_at")?),
+                    })
+                }
+
+                async fn named_locations(&self) -> Result<Vec<NamedLocationRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT id, display_name, ip_ranges, trusted, changed_at FROM named_locations ORDER BY id",
+                    )
+                    .fetch_all(&self.read)
+                    .await
+                    .ctx("named location")?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(NamedLocationRecord {
+                                id: text(r, "id")?,
+                                display_name: text(r, "display_name")?,
+                                ip_ranges: list(r, "ip_ranges")?,
+                                trusted: int(r, "trusted")? != 0,
+                                changed_at: Timestamp(int(r, "changed_at")?),
+                            })
+                        })
+                        .collect()
+                }
+            }
+
+            #[async_trait]
+            impl KeyRepo for Backend {
+                async fn insert_key(&self, k: &SigningKeyRecord) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, status, created_at, changed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&k.kid)
+                    .bind(&k.alg)
+                    .bind(k.private_jwk.expose())
+                    .bind(k.public_jwk.to_string())
+                    .bind(k.status.as_str())
+                    .bind(k.created_at.0)
+                    .bind(k.changed_at.0)
+                    .execute(&self.write)
+                    .await
+                    .ctx("signing key")?;
+                    Ok(())
+                }
+
+                async fn keys(&self) -> Result<Vec<SigningKeyRecord>> {
+                    sqlx::query(
+                        "SELECT kid, alg, private_jwk, public_jwk, status, created_at, changed_at FROM signing_keys \
+                         ORDER BY created_at, kid",
+                    )
+                    .fetch_all(&self.read)
+                    .await
+                    .ctx("signing key")?
+                    .iter()
+                    .map(key)
+                    .collect()
+                }
+
+                async fn promote_next_key(&self, now: Timestamp) -> Result<Option<String>> {
+                    let mut tx = self.write.begin().await.ctx("signing key")?;
+                    let next: Option<String> = sqlx::query_scalar(
+                        "SELECT kid FROM signing_keys WHERE status = 'next' ORDER BY created_at, kid LIMIT 1",
+                    )
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .ctx("signing key")?;
+                    let Some(next) = next else { return Ok(None) };
+                    sqlx::query("UPDATE signing_keys SET status = 'retired', changed_at = $1 WHERE status = 'active'")
+                        .bind(now.0)
+                        .execute(&mut *tx)
+                        .await
+                        .ctx("signing key")?;
+                    sqlx::query("UPDATE signing_keys SET status = 'active', changed_at = $1 WHERE kid = $2")
+                        .bind(now.0)
+                        .bind(&next)
+                        .execute(&mut *tx)
+                        .await
+                        .ctx("signing key")?;
+                    tx.commit().await.ctx("signing key")?;
+                    Ok(Some(next))
+                }
+
+                async fn delete_retired_keys(&self, cutoff: Timestamp) -> Result<u64> {
+                    let done = sqlx::query("DELETE FROM signing_keys WHERE status = 'retired' AND changed_at < $1")
+                        .bind(cutoff.0)
+                        .execute(&self.write)
+                        .await
+                        .ctx("signing key")?;
+                    Ok(done.rows_affected())
+                }
+            }
+
+            #[async_trait]
+            impl CodeRepo for Backend {
+                async fn insert_code(&self, c: &NewCode) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO authorization_codes (code_hash, client_id, user_id, grant_data, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&c.hash)
+                    .bind(&c.client_id)
+                    .bind(&c.user_id.0)
+                    .bind(c.grant.to_string())
+                    .bind(c.created_at.0)
+                    .bind(c.expires_at.0)
+                    .execute(&self.write)
+                    .await
+                    .ctx("authorization code")?;
+                    Ok(())
+                }
+
+                async fn redeem_code(&self, hash: &[u8], now: Timestamp) -> Result<Redemption> {
+                    let redeemed = sqlx::query(
+                        "UPDATE authorization_codes SET consumed_at = $1 WHERE code_hash = $2 \
+                         AND consumed_at IS NULL AND expires_at >= $1 RETURNING client_id, user_id, grant_data",
+                    )
+                    .bind(now.0)
+                    .bind(hash)
+                    .fetch_optional(&self.write)
+                    .await
+                    .ctx("authorization code")?;
+                    if let Some(r) = redeemed {
+                        return Ok(Redemption::Redeemed {
+                            client_id: text(&r, "client_id")?,
+                            user_id: UserId(text(&r, "user_id")?),
+                            grant: json(&r, "grant_data")?,
+                        });
+                    }
+                    let found = sqlx::query("SELECT consumed_at, session_id FROM authorization_codes WHERE code_hash = $1")
+                        .bind(hash)
+                        .fetch_optional(&self.write)
+                        .await
+                        .ctx("authorization code")?;
+                    Ok(match found {
+                        None => Redemption::Unknown,
+                        Some(r) if opt_int(&r, "consumed_at")?.is_some() => {
+                            Redemption::Reused { session_id: opt_text(&r, "session_id")?.map(SessionId) }
+                        }
+                        Some(_) => Redemption::Expired,
+                    })
+                }
+
+                async fn attach_session(&self, hash: &[u8], session: &SessionId) -> Result<()> {
+                    let done = sqlx::query("UPDATE authorization_codes SET session_id = $1 WHERE code_hash = $2")
+                        .bind(&session.0)
+                        .bind(hash)
+                        .execute(&self.write)
+                        .await
+                        .ctx("authorization code")?;
+                    if done.rows_affected() == 0 { Err(StoreError::NotFound("authorization code")) } else { Ok(()) }
+                }
+            }
+
+            #[async_trait]
+            impl SignInLogRepo for Backend {
+                async fn append_sign_in(&self, e: &SignInLog) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO sign_in_logs (id, at, user_id, client_id, ip, outcome, token_protection, device_id, \
+                         jkt, error, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .bind(&e.id)
+                    .bind(e.at.0)
+                    .bind(e.user_id.as_ref().map(|u| u.0.as_str()))
+                    .bind(&e.client_id)
+                    .bind(&e.ip)
+                    .bind(&e.outcome)
+                    .bind(&e.token_protection)
+                    .bind(&e.device_id)
+                    .bind(&e.jkt)
+                    .bind(&e.error)
+                    .bind(e.details.to_string())
+                    .execute(&self.write)
+                    .await
+                    .ctx("sign-in log entry")?;
+                    Ok(())
+                }
+
+                async fn sign_ins(&self, f: &SignInFilter) -> Result<Vec<SignInLog>> {
+                    let (before_at, before_id) = match &f.before {
+                        Some((at, id)) => (at.0, id.clone()),
+                        None => (i64::MAX, String::new()),
+                    };
+                    let sql = format!(
+                        "SELECT {LOG} FROM sign_in_logs WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR outcome = $2) \
+                         AND (at < $3 OR (at = $3 AND ($4 = '' OR id < $4))) ORDER BY at DESC, id DESC LIMIT $5"
+                    );
+                    sqlx::query(&sql)
+                        .bind(f.user_id.as_ref().map_or("", |u| u.0.as_str()))
+                        .bind(f.outcome.as_deref().unwrap_or(""))
+                        .bind(before_at)
+                        .bind(before_id)
+                        .bind(i64::from(f.limit.clamp(1, 1000)))
+                        .fetch_all(&self.read)
+                        .await
+                        .ctx("sign-in log entry")?
+                        .iter()
+                        .map(log)
+                        .collect()
+                }
+
+                async fn sign_in(&self, id: &str) -> Result<SignInLog> {
+                    let sql = format!("SELECT {LOG} FROM sign_in_logs WHERE id = $1");
+                    log(&sqlx::query(&sql).bind(id).fetch_one(&self.read).await.ctx("sign-in log entry")?)
+                }
+            }
+
+            #[async_trait]
+            impl StreamRepo for Backend {
+                async fn stream(&self, id: &StreamId) -> Result<StreamRecord> {
+                    let sql = format!("SELECT {STREAM} FROM ssf_streams WHERE id = $1");
+                    stream(&sqlx::query(&sql).bind(&id.0).fetch_one(&self.read).await.ctx("stream")?)
+                }
+
+                async fn streams_of(&self, receiver: &str) -> Result<Vec<StreamRecord>> {
+                    let sql = format!("SELECT {STREAM} FROM ssf_streams WHERE receiver = $1 ORDER BY id");
+                    sqlx::query(&sql).bind(receiver).fetch_all(&self.read).await.ctx("stream")?.iter().map(stream).collect()
+                }
+
+                async fn add_subject(&self, s: &StreamId, subject: &serde_json::Value, now: Timestamp) -> Result<bool> {
+                    // serde_json orders object members, so equal subjects have one text form.
+                    let done = sqlx::query(
+                        "INSERT INTO stream_subjects (stream_id, subject, added_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (stream_id, subject) DO NOTHING",
+                    )
+                    .bind(&s.0)
+                    .bind(subject.to_string())
+                    .bind(now.0)
+                    .execute(&self.write)
+                    .await
+                    .ctx("stream subject")?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn remove_subject(&self, s: &StreamId, subject: &serde_json::Value) -> Result<bool> {
+                    let done = sqlx::query("DELETE FROM stream_subjects WHERE stream_id = $1 AND subject = $2")
+                        .bind(&s.0)
+                        .bind(subject.to_string())
+                        .execute(&self.write)
+                        .await
+                        .ctx("stream subject")?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn subjects(&self, s: &StreamId) -> Result<Vec<serde_json::Value>> {
+                    let rows = sqlx::query("SELECT subject FROM stream_subjects WHERE stream_id = $1 ORDER BY subject")
+                        .bind(&s.0)
+                        .fetch_all(&self.read)
+                        .await
+                        .ctx("stream subject")?;
+                    rows.iter().map(|r| json(r, "subject")).collect()
+                }
+
+                async fn record_verification(&self, s: &StreamId, now: Timestamp, min_interval_ms: i64) -> Result<bool> {
+                    let done = sqlx::query(
+                        "UPDATE ssf_streams SET last_verification_at = $1 WHERE id = $2 \
+                         AND (last_verification_at IS NULL OR last_verification_at <= $3)",
+                    )
+                    .bind(now.0)
+                    .bind(&s.0)
+                    .bind(now.0.saturating_sub(min_interval_ms))
+                    .execute(&self.write)
+                    .await
+                    .ctx("stream")?;
+                    if done.rows_affected() == 1 {
+                        return Ok(true);
+                    }
+                    // Distinguish "too soon" from "no such stream".
+                    self.stream(s).await.map(|_| false)
+                }
+            }
+
+            impl Uow {
+                pub(super) async fn put_application_inner(&mut self, a: &Application) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO applications (id, name, kind, secret_hash, redirect_uris, grant_types, jwks, \
+                         access_token_minutes, cae_capable, require_dpop, created_at, changed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO UPDATE SET \
+                         name = excluded.name, kind = excluded.kind, secret_hash = excluded.secret_hash, \
+                         redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, jwks = excluded.jwks, \
+                         access_token_minutes = excluded.access_token_minutes, cae_capable = excluded.cae_capable, \
+                         require_dpop = excluded.require_dpop, changed_at = excluded.changed_at",
+                    )
+                    .bind(&a.id)
+                    .bind(&a.name)
+                    .bind(a.kind.as_str())
+                    .bind(a.secret_hash.as_ref().map(Secret::expose))
+                    .bind(to_list(&a.redirect_uris))
+                    .bind(to_list(&a.grant_types))
+                    .bind(a.jwks.as_ref().map(serde_json::Value::to_string))
+                    .bind(a.access_token_minutes)
+                    .bind(i64::from(a.cae_capable))
+                    .bind(i64::from(a.require_dpop))
+                    .bind(a.created_at.0)
+                    .bind(a.changed_at.0)
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("application")?;
+                    Ok(())
+                }
+
+                pub(super) async fn delete_row_inner(&mut self, table: Table, id: &str) -> Result<()> {
+                    let sql = format!("DELETE FROM {} WHERE id = $1", table.name());
+                    let done = sqlx::query(&sql).bind(id).execute(&mut *self.tx).await.ctx(table.what())?;
+                    if done.rows_affected() == 0 { Err(StoreError::NotFound(table.what())) } else { Ok(()) }
+                }
+
+                pub(super) async fn insert_device_inner(&mut self, d: &Device) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO devices (id, user_id, display_name, platform, os_version, trust_type, compliance, \
+                         status, public_jwk, jkt, created_at, last_seen_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    )
+                    .bind(&d.id)
+                    .bind(&d.user_id.0)
+                    .bind(&d.display_name)
+                    .bind(&d.platform)
+                    .bind(&d.os_version)
+                    .bind(d.trust_type.as_str())
+                    .bind(d.compliance.as_str())
+                    .bind(d.status.as_str())
+                    .bind(d.public_jwk.to_string())
+                    .bind(&d.jkt)
+                    .bind(d.created_at.0)
+                    .bind(d.last_seen_at.map(|t| t.0))
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("device")?;
+                    Ok(())
+                }
+
+                pub(super) async fn update_device_inner(&mut self, id: &str, c: DeviceChange) -> Result<Device> {
+                    let sql = format!(
+                        "UPDATE devices SET status = COALESCE($1, status), compliance = COALESCE($2, compliance) \
+                         WHERE id = $3 RETURNING {DEVICE}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(c.status.map(DeviceStatus::as_str))
+                        .bind(c.compliance.map(Compliance::as_str))
+                        .bind(id)
+                        .fetch_one(&mut *self.tx)
+                        .await
+                        .ctx("device")?;
+                    device(&row)
+                }
+
+                pub(super) async fn add_mfa_method_inner(&mut self, m: &MfaMethod) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO mfa_methods (id, user_id, kind, label, secret, created_at, last_used_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&m.id)
+                    .bind(&m.user_id.0)
+                    .bind(m.kind.as_str())
+                    .bind(&m.label)
+                    .bind(m.secret.expose())
+                    .bind(m.created_at.0)
+                    .bind(m.last_used_at.map(|t| t.0))
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("MFA method")?;
+                    Ok(())
+                }
+
+                pub(super) async fn put_named_location_inner(&mut self, l: &NamedLocationRecord) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO named_locations (id, display_name, ip_ranges, trusted, changed_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, \
+                         ip_ranges = excluded.ip_ranges, trusted = excluded.trusted, changed_at = excluded.changed_at",
+                    )
+                    .bind(&l.id)
+                    .bind(&l.display_name)
+                    .bind(to_list(&l.ip_ranges))
+                    .bind(i64::from(l.trusted))
+                    .bind(l.changed_at.0)
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("named location")?;
+                    Ok(())
+                }
+
+                pub(super) async fn put_policy_inner(&mut self, p: &PolicyRecord) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO policies (id, state, document, changed_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (id) DO UPDATE SET state = excluded.state, document = excluded.document, \
+                         changed_at = excluded.changed_at",
+                    )
+                    .bind(&p.id)
+                    .bind(&p.state)
+                    .bind(p.document.to_string())
+                    .bind(p.changed_at.0)
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("policy")?;
+                    Ok(())
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use directory_impl;
+
+/// Tables whose rows a unit of work deletes by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// `applications`
+    Applications,
+    /// `devices`
+    Devices,
+    /// `mfa_methods`
+    MfaMethods,
+    /// `named_locations`
+    NamedLocations,
+    /// `policies`
+    Policies,
+    /// `ssf_streams`
+    Streams,
+}
+
+impl Table {
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::Applications => "applications",
+            Self::Devices => "devices",
+            Self::MfaMethods => "mfa_methods",
+            Self::NamedLocations => "named_locations",
+            Self::Policies => "policies",
+            Self::Streams => "ssf_streams",
+        }
+    }
+
+    pub(crate) const fn what(self) -> &'static str {
+        match self {
+            Self::Applications => "application",
+            Self::Devices => "device",
+            Self::MfaMethods => "MFA method",
+            Self::NamedLocations => "named location",
+            Self::Policies => "policy",
+            Self::Streams => "stream",
+        }
+    }
+}
