@@ -69,6 +69,8 @@ pub struct Application {
     pub jwks: Option<serde_json::Value>,
     /// Access-token lifetime for clients without CAE, in minutes.
     pub access_token_minutes: i64,
+    /// How long a refresh-token family lives without being used, in days.
+    pub refresh_token_days: i64,
     /// Whether the client may declare the `cp1` capability.
     pub cae_capable: bool,
     /// Whether the client's access tokens must be DPoP-bound.

@@ -44,7 +44,7 @@ macro_rules! directory_impl {
             }
 
             const APP: &str = "id, name, kind, secret_hash, redirect_uris, grant_types, jwks, access_token_minutes, \
-                 cae_capable, require_dpop, created_at, changed_at";
+                 refresh_token_days, cae_capable, require_dpop, created_at, changed_at";
             fn app(row: &Row) -> Result<Application> {
                 Ok(Application {
                     id: text(row, "id")?,
@@ -58,6 +58,7 @@ macro_rules! directory_impl {
                         .transpose()
                         .map_err(|e| StoreError::Corrupt(format!("client jwks is invalid JSON: {e}")))?,
                     access_token_minutes: int(row, "access_token_minutes")?,
+                    refresh_token_days: int(row, "refresh_token_days")?,
                     cae_capable: int(row, "cae_capable")? != 0,
                     require_dpop: int(row, "require_dpop")? != 0,
                     created_at: Timestamp(int(row, "created_at")?),
@@ -514,11 +515,12 @@ macro_rules! directory_impl {
                 pub(super) async fn put_application_inner(&mut self, a: &Application) -> Result<()> {
                     sqlx::query(
                         "INSERT INTO applications (id, name, kind, secret_hash, redirect_uris, grant_types, jwks, \
-                         access_token_minutes, cae_capable, require_dpop, created_at, changed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO UPDATE SET \
+                         access_token_minutes, refresh_token_days, cae_capable, require_dpop, created_at, changed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO UPDATE SET \
                          name = excluded.name, kind = excluded.kind, secret_hash = excluded.secret_hash, \
                          redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, jwks = excluded.jwks, \
-                         access_token_minutes = excluded.access_token_minutes, cae_capable = excluded.cae_capable, \
+                         access_token_minutes = excluded.access_token_minutes, \
+                         refresh_token_days = excluded.refresh_token_days, cae_capable = excluded.cae_capable, \
                          require_dpop = excluded.require_dpop, changed_at = excluded.changed_at",
                     )
                     .bind(&a.id)
@@ -529,6 +531,7 @@ macro_rules! directory_impl {
                     .bind(to_list(&a.grant_types))
                     .bind(a.jwks.as_ref().map(serde_json::Value::to_string))
                     .bind(a.access_token_minutes)
+                    .bind(a.refresh_token_days)
                     .bind(i64::from(a.cae_capable))
                     .bind(i64::from(a.require_dpop))
                     .bind(a.created_at.0)

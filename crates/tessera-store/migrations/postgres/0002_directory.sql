@@ -9,6 +9,7 @@ CREATE TABLE applications (
     grant_types          TEXT NOT NULL,
     jwks                 TEXT,
     access_token_minutes BIGINT NOT NULL,
+    refresh_token_days   BIGINT NOT NULL,
     cae_capable          BIGINT NOT NULL,
     require_dpop         BIGINT NOT NULL,
     created_at           BIGINT NOT NULL,

@@ -9,6 +9,7 @@ CREATE TABLE applications (
     grant_types          TEXT NOT NULL,
     jwks                 TEXT,
     access_token_minutes INTEGER NOT NULL,
+    refresh_token_days   INTEGER NOT NULL,
     cae_capable          INTEGER NOT NULL,
     require_dpop         INTEGER NOT NULL,
     created_at           INTEGER NOT NULL,

@@ -48,6 +48,7 @@ fn app(id: &str, kind: AppKind, secret: Option<&str>) -> Application {
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         jwks: None,
         access_token_minutes: 60,
+        refresh_token_days: 90,
         cae_capable: true,
         require_dpop: kind == AppKind::Public,
         created_at: T0,
@@ -74,6 +75,7 @@ async fn applications_round_trip(s: Arc<dyn Store>) {
 
     let mut changed = app("desktop", AppKind::Public, None);
     changed.redirect_uris = vec!["http://127.0.0.1:8400/cb".into()];
+    changed.refresh_token_days = 14;
     changed.changed_at = T0.plus_ms(1);
     let mut uow = s.begin().await.unwrap();
     uow.put_application(&changed).await.unwrap();
