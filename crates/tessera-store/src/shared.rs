@@ -113,7 +113,7 @@ macro_rules! shared_impl {
         use sqlx::Row as _;
 
         use crate::error::Context as _;
-        use crate::repo::{OutboxRepo, TokenRepo, UnitOfWork, UserRepo};
+        use crate::repo::{OutboxRepo, TokenRepo, UserRepo};
         use crate::shared::{
             lease_ms, family_from_row, group_from_row, user_from_row, FAMILY_COLUMNS, USER_COLUMNS,
         };
@@ -637,144 +637,37 @@ macro_rules! shared_impl {
 
         }
 
-        #[async_trait]
-        impl UnitOfWork for $uow {
-            async fn insert_user(&mut self, user: &NewUser) -> Result<()> {
-                self.check()?;
-                let r = self.insert_user_inner(user).await;
-                self.failed |= r.is_err();
-                r
-            }
+        crate::shared::guarded_unit_of_work!($uow {
+                fn insert_user(user: &NewUser) -> () => insert_user_inner;
+                fn update_user(id: &UserId, change: &UserChange, now: Timestamp) -> User => update_user_inner;
+                fn delete_user(id: &UserId) -> () => delete_user_inner;
+                fn insert_group(group: &Group) -> () => insert_group_inner;
+                fn add_member(group: &GroupId, user: &UserId) -> bool => add_member_inner;
+                fn remove_member(group: &GroupId, user: &UserId) -> bool => remove_member_inner;
+                fn set_not_before(kind: SubjectKind, id: &str, at: Timestamp) -> () => set_not_before_inner;
+                fn revoke_user_sessions(user: &UserId, reason: &str, now: Timestamp) -> u64 => revoke_user_sessions_inner;
+                fn put_stream(id: &StreamId, receiver: &str, status: StreamStatus, config: &serde_json::Value, now: Timestamp) -> () => put_stream_inner;
+                fn set_stream_status(id: &StreamId, status: StreamStatus, now: Timestamp) -> () => set_stream_status_inner;
+                fn append_event(event: &NewEvent) -> EventId => append_event_inner;
+                fn put_application(app: &crate::directory_types::Application) -> () => put_application_inner;
+                fn insert_device(device: &crate::directory_types::Device) -> () => insert_device_inner;
+                fn update_device(id: &str, change: crate::directory_types::DeviceChange) -> crate::directory_types::Device => update_device_inner;
+                fn add_mfa_method(method: &crate::directory_types::MfaMethod) -> () => add_mfa_method_inner;
+                fn put_named_location(location: &crate::directory_types::NamedLocationRecord) -> () => put_named_location_inner;
+                fn put_policy(policy: &crate::directory_types::PolicyRecord) -> () => put_policy_inner;
+                fn delete(table: crate::shared_directory::Table, id: &str) -> () => delete_row_inner;
+        });
 
-            async fn update_user(&mut self, id: &UserId, change: &UserChange, now: Timestamp) -> Result<User> {
-                self.check()?;
-                let r = self.update_user_inner(id, change, now).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn delete_user(&mut self, id: &UserId) -> Result<()> {
-                self.check()?;
-                let r = self.delete_user_inner(id).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn insert_group(&mut self, group: &Group) -> Result<()> {
-                self.check()?;
-                let r = self.insert_group_inner(group).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn add_member(&mut self, group: &GroupId, user: &UserId) -> Result<bool> {
-                self.check()?;
-                let r = self.add_member_inner(group, user).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn remove_member(&mut self, group: &GroupId, user: &UserId) -> Result<bool> {
-                self.check()?;
-                let r = self.remove_member_inner(group, user).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn set_not_before(&mut self, kind: SubjectKind, id: &str, at: Timestamp) -> Result<()> {
-                self.check()?;
-                let r = self.set_not_before_inner(kind, id, at).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn revoke_user_sessions(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64> {
-                self.check()?;
-                let r = self.revoke_user_sessions_inner(user, reason, now).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn put_stream(&mut self, id: &StreamId, receiver: &str, status: StreamStatus, config: &serde_json::Value, now: Timestamp) -> Result<()> {
-                self.check()?;
-                let r = self.put_stream_inner(id, receiver, status, config, now).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn set_stream_status(&mut self, id: &StreamId, status: StreamStatus, now: Timestamp) -> Result<()> {
-                self.check()?;
-                let r = self.set_stream_status_inner(id, status, now).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn append_event(&mut self, event: &NewEvent) -> Result<EventId> {
-                self.check()?;
-                let r = self.append_event_inner(event).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn put_application(&mut self, app: &crate::directory_types::Application) -> Result<()> {
-                self.check()?;
-                let r = self.put_application_inner(app).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn insert_device(&mut self, device: &crate::directory_types::Device) -> Result<()> {
-                self.check()?;
-                let r = self.insert_device_inner(device).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn update_device(&mut self, id: &str, change: crate::directory_types::DeviceChange) -> Result<crate::directory_types::Device> {
-                self.check()?;
-                let r = self.update_device_inner(id, change).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn add_mfa_method(&mut self, method: &crate::directory_types::MfaMethod) -> Result<()> {
-                self.check()?;
-                let r = self.add_mfa_method_inner(method).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn put_named_location(&mut self, location: &crate::directory_types::NamedLocationRecord) -> Result<()> {
-                self.check()?;
-                let r = self.put_named_location_inner(location).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn put_policy(&mut self, policy: &crate::directory_types::PolicyRecord) -> Result<()> {
-                self.check()?;
-                let r = self.put_policy_inner(policy).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn delete(&mut self, table: crate::shared_directory::Table, id: &str) -> Result<()> {
-                self.check()?;
-                let r = self.delete_row_inner(table, id).await;
-                self.failed |= r.is_err();
-                r
-            }
-
-            async fn commit(self: Box<Self>) -> Result<()> {
-                let this = *self;
-                if this.failed {
+        impl $uow {
+            async fn commit_inner(self) -> Result<()> {
+                if self.failed {
                     // Dropping the transaction rolls it back.
                     return Err(StoreError::Aborted);
                 }
-                let appended = this.appended;
-                this.tx.commit().await.ctx("transaction")?;
+                let appended = self.appended;
+                self.tx.commit().await.ctx("transaction")?;
                 if appended {
-                    this.waker.wake();
+                    self.waker.wake();
                 }
                 Ok(())
             }
@@ -783,3 +676,29 @@ macro_rules! shared_impl {
 }
 
 pub(crate) use shared_impl;
+
+/// Writes a backend's `UnitOfWork` impl from a list of operations, each forwarded to its
+/// `_inner` method: an operation refuses to run once the unit of work is poisoned, and poisons it
+/// when it fails. (The impl carries `#[async_trait]` itself, so the attribute sees the methods
+/// after this macro has written them.)
+macro_rules! guarded_unit_of_work {
+    ($uow:ty { $( fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty => $inner:ident; )* }) => {
+        #[async_trait::async_trait]
+        impl crate::repo::UnitOfWork for $uow {
+            $(
+                async fn $name(&mut self, $($arg: $ty),*) -> crate::Result<$ret> {
+                    self.check()?;
+                    let r = self.$inner($($arg),*).await;
+                    self.failed |= r.is_err();
+                    r
+                }
+            )*
+
+            async fn commit(self: Box<Self>) -> crate::Result<()> {
+                (*self).commit_inner().await
+            }
+        }
+    };
+}
+
+pub(crate) use guarded_unit_of_work;

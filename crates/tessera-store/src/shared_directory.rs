@@ -126,6 +126,15 @@ macro_rules! directory_impl {
                 })
             }
 
+            fn policy(row: &Row) -> Result<PolicyRecord> {
+                Ok(PolicyRecord {
+                    id: text(row, "id")?,
+                    state: text(row, "state")?,
+                    document: json(row, "document")?,
+                    changed_at: Timestamp(int(row, "changed_at")?),
+                })
+            }
+
             const STREAM: &str = "id, receiver, status, config, created_at, changed_at, last_verification_at";
             fn stream(row: &Row) -> Result<StreamRecord> {
                 Ok(StreamRecord {
@@ -218,16 +227,7 @@ macro_rules! directory_impl {
                         .fetch_all(&self.read)
                         .await
                         .ctx("policy")?;
-                    rows.iter()
-                        .map(|r| {
-                            Ok(PolicyRecord {
-                                id: text(r, "id")?,
-                                state: text(r, "state")?,
-                                document: json(r, "document")?,
-                                changed_at: Timestamp(int(r, "changed_at")?),
-                            })
-                        })
-                        .collect()
+                    rows.iter().map(policy).collect()
                 }
 
                 async fn policy(&self, id: &str) -> Result<PolicyRecord> {
@@ -236,12 +236,7 @@ macro_rules! directory_impl {
                         .fetch_one(&self.read)
                         .await
                         .ctx("policy")?;
-                    Ok(PolicyRecord {
-                        id: text(&r, "id")?,
-                        state: text(&r, "state")?,
-                        document: json(&r, "document")?,
-                        changed_at: Timestamp(int(&r, "changed_at")?),
-                    })
+                    policy(&r)
                 }
 
                 async fn named_locations(&self) -> Result<Vec<NamedLocationRecord>> {
