@@ -117,6 +117,9 @@ impl Waker {
     pub(crate) fn wake(&self) {
         if let Some(n) = &self.0 {
             n.notify_waiters();
+            // Also leave a permit, so a worker that starts waiting just after this append (it
+            // found the outbox empty a moment before) does not sleep through it.
+            n.notify_one();
         }
     }
 

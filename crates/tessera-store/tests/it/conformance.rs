@@ -23,6 +23,7 @@ conformance!(
     concurrent_claims_are_disjoint,
     received_sets_are_recorded_once,
     appending_an_event_wakes_waiting_workers,
+    a_wake_before_waiting_is_not_lost,
 );
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -652,5 +653,18 @@ async fn appending_an_event_wakes_waiting_workers(s: Arc<dyn Store>) {
     assert!(
         waited < Duration::from_secs(30),
         "woken by the append, not the 60 s timeout"
+    );
+}
+
+async fn a_wake_before_waiting_is_not_lost(s: Arc<dyn Store>) {
+    stream(&s, "s", StreamStatus::Enabled).await;
+    // A worker that is listening but busy (it found nothing a moment ago) when the event lands.
+    s.wait_for_events(Duration::from_millis(10)).await.unwrap();
+    append(&s, 1).await;
+    let started = std::time::Instant::now();
+    s.wait_for_events(Duration::from_secs(60)).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the append's wake-up was kept for it"
     );
 }
