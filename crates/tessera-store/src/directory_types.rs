@@ -65,6 +65,8 @@ pub struct Application {
     pub redirect_uris: Vec<String>,
     /// Allowed grant types.
     pub grant_types: Vec<String>,
+    /// Scopes the client may be granted.
+    pub scopes: Vec<String>,
     /// The client's JWKS for `private_key_jwt`.
     pub jwks: Option<serde_json::Value>,
     /// Access-token lifetime for clients without CAE, in minutes.

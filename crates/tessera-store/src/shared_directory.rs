@@ -43,7 +43,7 @@ macro_rules! directory_impl {
                 serde_json::Value::from(v.to_vec()).to_string()
             }
 
-            const APP: &str = "id, name, kind, secret_hash, redirect_uris, grant_types, jwks, access_token_minutes, \
+            const APP: &str = "id, name, kind, secret_hash, redirect_uris, grant_types, scopes, jwks, access_token_minutes, \
                  refresh_token_days, cae_capable, require_dpop, created_at, changed_at";
             fn app(row: &Row) -> Result<Application> {
                 Ok(Application {
@@ -53,6 +53,7 @@ macro_rules! directory_impl {
                     secret_hash: opt_text(row, "secret_hash")?.map(Secret),
                     redirect_uris: list(row, "redirect_uris")?,
                     grant_types: list(row, "grant_types")?,
+                    scopes: list(row, "scopes")?,
                     jwks: opt_text(row, "jwks")?
                         .map(|t| serde_json::from_str(&t))
                         .transpose()
@@ -509,11 +510,12 @@ macro_rules! directory_impl {
             impl Uow {
                 pub(super) async fn put_application_inner(&mut self, a: &Application) -> Result<()> {
                     sqlx::query(
-                        "INSERT INTO applications (id, name, kind, secret_hash, redirect_uris, grant_types, jwks, \
+                        "INSERT INTO applications (id, name, kind, secret_hash, redirect_uris, grant_types, scopes, jwks, \
                          access_token_minutes, refresh_token_days, cae_capable, require_dpop, created_at, changed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO UPDATE SET \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO UPDATE SET \
                          name = excluded.name, kind = excluded.kind, secret_hash = excluded.secret_hash, \
-                         redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, jwks = excluded.jwks, \
+                         redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, scopes = excluded.scopes, \
+                         jwks = excluded.jwks, \
                          access_token_minutes = excluded.access_token_minutes, \
                          refresh_token_days = excluded.refresh_token_days, cae_capable = excluded.cae_capable, \
                          require_dpop = excluded.require_dpop, changed_at = excluded.changed_at",
@@ -524,6 +526,7 @@ macro_rules! directory_impl {
                     .bind(a.secret_hash.as_ref().map(Secret::expose))
                     .bind(to_list(&a.redirect_uris))
                     .bind(to_list(&a.grant_types))
+                    .bind(to_list(&a.scopes))
                     .bind(a.jwks.as_ref().map(serde_json::Value::to_string))
                     .bind(a.access_token_minutes)
                     .bind(a.refresh_token_days)

@@ -7,6 +7,7 @@ CREATE TABLE applications (
     secret_hash          TEXT,
     redirect_uris        TEXT NOT NULL,
     grant_types          TEXT NOT NULL,
+    scopes               TEXT NOT NULL,
     jwks                 TEXT,
     access_token_minutes BIGINT NOT NULL,
     refresh_token_days   BIGINT NOT NULL,

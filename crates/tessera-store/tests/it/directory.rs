@@ -46,6 +46,7 @@ fn app(id: &str, kind: AppKind, secret: Option<&str>) -> Application {
             "https://app.example/cb".into(),
         ],
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: vec!["openid".into(), "mail.read".into()],
         jwks: None,
         access_token_minutes: 60,
         refresh_token_days: 90,
