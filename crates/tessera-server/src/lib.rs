@@ -1,3 +1,138 @@
-//! The Tessera identity provider: OAuth 2.0 / OpenID Connect authorization server, login and
-//! MFA, device registration, Conditional Access enforcement, admin console and API, SSF
-//! transmitter and receiver, event delivery and metrics.
+//! The Tessera identity provider: the HTTP service around the stores, policies and keys.
+//!
+//! Built so far: configuration (file, environment, flags), first-run bootstrap, signing-key
+//! management, authorization-server metadata (RFC 8414), the JWKS, the token endpoint with the
+//! client-credentials grant and DPoP (RFC 9449), and a health check. The authorization-code
+//! flow, login and MFA, refresh tokens, Conditional Access at sign-in, the admin API and SSF
+//! follow.
+
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod keys;
+pub mod oauth;
+pub mod secrets;
+pub mod state;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use config::{ConfigError, Overrides, ServerConfig};
+pub use error::OAuthError;
+pub use state::AppState;
+
+/// The HTTP routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata::authorization_server),
+        )
+        .route("/jwks", get(oauth::metadata::jwks))
+        .route("/token", post(oauth::token::token))
+        .route("/healthz", get(health::healthz))
+        .layer(DefaultBodyLimit::max(oauth::form::MAX_BODY))
+        .with_state(state)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Store(#[from] tessera_store::StoreError),
+    /// The signing keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyRingError),
+    /// The administrator could not be created.
+    #[error("first-run set-up: {0}")]
+    Bootstrap(String),
+    /// The data directory or the listening socket failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A server ready to accept connections.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The state.
+    pub state: Arc<AppState>,
+    /// What the first-run set-up did.
+    pub bootstrap: bootstrap::Bootstrap,
+    /// The listening socket.
+    pub listener: tokio::net::TcpListener,
+}
+
+/// Opens the database, loads keys, bootstraps the administrator and binds the socket.
+///
+/// # Errors
+/// [`StartError`] with a message for the operator.
+pub async fn prepare(mut config: ServerConfig) -> Result<Prepared, StartError> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            StartError::Io(format!(
+                "cannot create data directory {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    }
+    let store = tessera_store::open(&config.database_url, &tessera_store::StoreOptions::default()).await?;
+    let now = tessera_store::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    );
+    let keys = keys::KeyRing::load_or_create(store.as_ref(), now).await?;
+    let bootstrap = bootstrap::ensure_admin(
+        store.as_ref(),
+        config.admin_password.as_deref().map(String::as_str),
+        now,
+    )
+    .await
+    .map_err(StartError::Bootstrap)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
+    if config.issuer_derived {
+        // With port 0 the system picks the port; the issuer follows what was bound.
+        let bound = listener.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+        config.issuer = config::issuer_for(bound);
+    }
+    let state = Arc::new(AppState::new(config, store, keys));
+    Ok(Prepared {
+        state,
+        bootstrap,
+        listener,
+    })
+}
+
+/// Serves until Ctrl-C (or SIGTERM), then finishes in-flight requests.
+///
+/// # Errors
+/// When the socket fails.
+pub async fn serve(prepared: Prepared) -> Result<(), StartError> {
+    let app = router(prepared.state);
+    axum::serve(prepared.listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| StartError::Io(e.to_string()))
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

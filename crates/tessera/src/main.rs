@@ -1,6 +1,7 @@
 //! The `tessera` command line.
 
 mod keys;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the identity provider (embedded SQLite in the data directory unless
+    /// --database-url says otherwise).
+    Serve(serve::ServeArgs),
     /// Create and inspect signing keys and device keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -25,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

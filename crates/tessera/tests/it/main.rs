@@ -1,8 +1,9 @@
 //! End-to-end tests of the `tessera` command line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 fn tessera(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
@@ -81,5 +82,83 @@ fn bad_input_gives_a_clear_error() {
     assert!(
         err.starts_with("error: ") && err.contains("is not a private ES256/EdDSA JWK"),
         "{err}"
+    );
+}
+
+/// A minimal HTTP/1.1 GET over a plain socket, so the test needs no HTTP client.
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn serve_starts_answers_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("TESSERA_ADMIN_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    let mut addr = None;
+    while addr.is_none() {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "tessera serve exited early:\n{banner}"
+        );
+        banner.push_str(&line);
+        if let Some(rest) = line.trim().strip_prefix("listening on") {
+            addr = Some(rest.trim().to_owned());
+        }
+    }
+    let addr = addr.unwrap();
+    while !banner.contains("Press Ctrl-C") {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "banner ended early:\n{banner}"
+        );
+        banner.push_str(&line);
+    }
+    assert!(
+        banner.contains("administrator   admin (created; password: "),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!("issuer          http://{addr}")),
+        "the issuer follows the bound port:\n{banner}"
+    );
+
+    let response = http_get(&addr, "/.well-known/oauth-authorization-server");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"token_endpoint\""), "{response}");
+    assert!(http_get(&addr, "/healthz").contains("\"ok\""));
+
+    // SIGTERM: in-flight work finishes, the process says so and exits 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(exit.success(), "{exit:?}\n{stderr}");
+    assert!(stderr.contains("Tessera stopped."), "{stderr}");
+    assert!(
+        dir.path().join("tessera.db").exists(),
+        "the embedded database lives in the data directory"
     );
 }

@@ -1,0 +1,62 @@
+//! First run: an administrator account, so there is someone to sign in as.
+
+use tessera_store::{NewUser, Store, StoreError, Timestamp};
+
+/// The administrator's sign-in name.
+pub const ADMIN_USERNAME: &str = "admin";
+
+/// What the first-run bootstrap did.
+#[derive(Debug)]
+pub enum Bootstrap {
+    /// The administrator already existed; nothing was changed.
+    AlreadyDone,
+    /// The administrator was created with the password given in the configuration.
+    Created,
+    /// The administrator was created with this generated password, shown once.
+    CreatedWithPassword(zeroize::Zeroizing<String>),
+}
+
+/// Creates the administrator account unless it exists.
+///
+/// # Errors
+/// When the store fails or the password cannot be hashed.
+pub async fn ensure_admin(
+    store: &dyn Store,
+    password: Option<&str>,
+    now: Timestamp,
+) -> Result<Bootstrap, String> {
+    match store.user_by_username(ADMIN_USERNAME).await {
+        Ok(_) => return Ok(Bootstrap::AlreadyDone),
+        Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let generated = match password {
+        Some(_) => None,
+        None => Some(zeroize::Zeroizing::new(
+            crate::secrets::new_client_secret().map_err(|e| e.to_string())?[..20].to_owned(),
+        )),
+    };
+    let password = password
+        .or(generated.as_deref().map(String::as_str))
+        .unwrap_or_default();
+    if password.chars().count() < 12 {
+        return Err("the administrator password must be at least 12 characters".into());
+    }
+    let hash = crate::secrets::hash_password(password)?;
+    let mut uow = store.begin().await.map_err(|e| e.to_string())?;
+    uow.insert_user(&NewUser {
+        id: ADMIN_USERNAME.into(),
+        username: ADMIN_USERNAME.into(),
+        email: None,
+        display_name: "Administrator".into(),
+        password_hash: Some(hash),
+        created_at: now,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    uow.commit().await.map_err(|e| e.to_string())?;
+    Ok(match generated {
+        Some(p) => Bootstrap::CreatedWithPassword(p),
+        None => Bootstrap::Created,
+    })
+}

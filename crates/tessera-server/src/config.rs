@@ -1,0 +1,249 @@
+//! Server configuration: a TOML file, environment variables and flags, in rising precedence.
+//! Unknown keys in the file are refused with their name; the resolved settings are printed at
+//! start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration problem, for people.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for Tessera (unknown keys included).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the key.
+        message: String,
+    },
+    /// A value is not acceptable.
+    #[error("{setting}: {message}")]
+    Invalid {
+        /// The setting.
+        setting: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Token settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Access-token lifetime for clients without CAE, in minutes.
+    pub access_token_minutes: u32,
+    /// Access-token lifetime for CAE-capable (`cp1`) clients, in minutes.
+    pub cae_access_token_minutes: u32,
+    /// How old a DPoP proof may be, in seconds.
+    pub dpop_proof_max_age_seconds: u64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_token_minutes: 60,
+            cae_access_token_minutes: 24 * 60,
+            dpop_proof_max_age_seconds: 60,
+        }
+    }
+}
+
+/// The configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `ADDR:PORT` to listen on.
+    pub listen: Option<String>,
+    /// Where the embedded database lives.
+    pub data_dir: Option<PathBuf>,
+    /// The issuer URL.
+    pub issuer: Option<String>,
+    /// A database URL (`sqlite:…` or `postgres://…`).
+    pub database_url: Option<String>,
+    /// Token settings.
+    #[serde(default)]
+    pub tokens: TokenConfig,
+}
+
+/// Settings given on the command line or in the environment; they win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--issuer`.
+    pub issuer: Option<String>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--admin-password`: the first-run administrator's password.
+    pub admin_password: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The issuer, without a trailing slash.
+    pub issuer: String,
+    /// Whether the issuer was derived from the listen address (and so follows the bound port).
+    pub issuer_derived: bool,
+    /// The database URL.
+    pub database_url: String,
+    /// The first-run administrator's password, if given.
+    pub admin_password: Option<zeroize::Zeroizing<String>>,
+    /// Token settings.
+    pub tokens: TokenConfig,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("issuer", &self.issuer)
+            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "[redacted]"),
+            )
+            .field("tokens", &self.tokens)
+            .finish()
+    }
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl ServerConfig {
+    /// Reads `file` (if any) and applies `overrides`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting or file key at fault.
+    pub fn resolve(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let from_file = match file {
+            None => FileConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        let listen_text = overrides
+            .listen
+            .or(from_file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Invalid {
+            setting: "listen",
+            message: format!("{listen_text:?} is not ADDR:PORT (for example 127.0.0.1:8080)"),
+        })?;
+        let data_dir = overrides
+            .data_dir
+            .or(from_file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("tessera-data"));
+        let explicit = overrides.issuer.or(from_file.issuer);
+        let issuer_derived = explicit.is_none();
+        let issuer = explicit.unwrap_or_else(|| issuer_for(listen));
+        let issuer = check_issuer(&issuer)?;
+        let database_url = overrides
+            .database_url
+            .or(from_file.database_url)
+            .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("tessera.db").display()));
+        let tokens = from_file.tokens;
+        if tokens.access_token_minutes == 0 || tokens.cae_access_token_minutes == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "tokens",
+                message: "lifetimes must be at least a minute".into(),
+            });
+        }
+        Ok(Self {
+            listen,
+            data_dir,
+            issuer,
+            issuer_derived,
+            database_url,
+            admin_password: overrides.admin_password.map(zeroize::Zeroizing::new),
+            tokens,
+        })
+    }
+
+    /// A summary for the start-up banner (secrets left out).
+    #[must_use]
+    pub fn summary(&self, bound: SocketAddr) -> String {
+        format!(
+            "  issuer          {}\n  listening on    {bound}\n  database        {}\n  data directory  {}\n  access tokens   {} min ({} min for CAE clients)",
+            self.issuer,
+            redact_url(&self.database_url),
+            self.data_dir.display(),
+            self.tokens.access_token_minutes,
+            self.tokens.cae_access_token_minutes,
+        )
+    }
+}
+
+/// The issuer a server listening on `addr` has when none is configured.
+#[must_use]
+pub fn issuer_for(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
+fn check_issuer(issuer: &str) -> Result<String, ConfigError> {
+    let bad = |m: &str| ConfigError::Invalid {
+        setting: "issuer",
+        message: format!("{issuer:?}: {m}"),
+    };
+    let url = url::Url::parse(issuer).map_err(|_| bad("not an absolute URL"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("an issuer has no query or fragment"));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(bad("no host")),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(bad("must be https (http only on a loopback address)")),
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

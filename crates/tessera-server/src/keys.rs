@@ -1,0 +1,104 @@
+//! The token-signing keys: one active key signs; the next key is published ahead so verifiers
+//! already have it when it becomes active; retired keys stay published until tokens they signed
+//! have expired. Keys live in the store, so every node signs with the same key.
+
+use std::sync::Arc;
+
+use tessera_jose::{Algorithm, KeySet, PublicJwk, SigningKey};
+use tessera_store::{KeyStatus, Secret, SigningKeyRecord, Store, Timestamp};
+
+/// The keys loaded at start-up.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    active: Arc<SigningKey>,
+    published: Arc<KeySet>,
+}
+
+/// Why keys could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] tessera_store::StoreError),
+    /// A stored key does not parse.
+    #[error("signing key {kid} in the database is unusable: {message}")]
+    Unusable {
+        /// The key.
+        kid: String,
+        /// Why.
+        message: String,
+    },
+}
+
+fn record(key: &SigningKey, status: KeyStatus, now: Timestamp) -> Result<SigningKeyRecord, KeyRingError> {
+    let kid = key.kid().unwrap_or_default().to_owned();
+    let private = key.to_private_jwk().map_err(|e| KeyRingError::Unusable {
+        kid: kid.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(SigningKeyRecord {
+        kid,
+        alg: key.algorithm().as_str().into(),
+        private_jwk: Secret(private.to_string()),
+        public_jwk: key.public_jwk().to_json(),
+        status,
+        created_at: now,
+        changed_at: now,
+    })
+}
+
+impl KeyRing {
+    /// Loads the keys, creating an active and a next ES256 key on first run.
+    ///
+    /// # Errors
+    /// [`KeyRingError`] when the store fails or a stored key is unusable.
+    pub async fn load_or_create(store: &dyn Store, now: Timestamp) -> Result<Self, KeyRingError> {
+        let mut records = store.keys().await?;
+        for status in [KeyStatus::Active, KeyStatus::Next] {
+            if !records.iter().any(|r| r.status == status) {
+                let key = SigningKey::generate(Algorithm::Es256).map_err(|e| KeyRingError::Unusable {
+                    kid: "(new)".into(),
+                    message: e.to_string(),
+                })?;
+                let rec = record(&key, status, now)?;
+                store.insert_key(&rec).await?;
+                records.push(rec);
+            }
+        }
+        let mut active = None;
+        let mut published = KeySet::default();
+        for r in &records {
+            let unusable = |m: String| KeyRingError::Unusable {
+                kid: r.kid.clone(),
+                message: m,
+            };
+            let public = PublicJwk::from_value(&r.public_jwk).map_err(|e| unusable(e.to_string()))?;
+            published.push(public.with_kid(r.kid.clone()));
+            if r.status == KeyStatus::Active {
+                let key = SigningKey::from_private_jwk(r.private_jwk.expose().as_bytes())
+                    .map_err(|e| unusable(e.to_string()))?;
+                active = Some(key.with_kid(r.kid.clone()));
+            }
+        }
+        let active = active.ok_or_else(|| KeyRingError::Unusable {
+            kid: "(active)".into(),
+            message: "no active key".into(),
+        })?;
+        Ok(Self {
+            active: Arc::new(active),
+            published: Arc::new(published),
+        })
+    }
+
+    /// The key that signs.
+    #[must_use]
+    pub fn active(&self) -> &SigningKey {
+        &self.active
+    }
+
+    /// Every published key (active, next, retired).
+    #[must_use]
+    pub fn published(&self) -> &KeySet {
+        &self.published
+    }
+}

@@ -1,0 +1,83 @@
+//! `POST /token`: parse, authenticate the client, check the DPoP proof, dispatch by grant type.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use tessera_jose::dpop::{DpopError, DpopRequest};
+
+use super::{client_auth, client_credentials, form::Form};
+use crate::error::OAuthError;
+use crate::state::AppState;
+
+/// `POST /token`
+pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&state, &headers, &body).await {
+        Ok(json) => {
+            let mut response = axum::Json(json).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+                .headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let grant_type = form.require("grant_type")?;
+    let client = client_auth::authenticate(state, headers, &form).await?;
+    match grant_type {
+        "client_credentials" => client_credentials::check_client(&client)?,
+        other => {
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "grant type {other} is not supported"
+            )));
+        }
+    }
+
+    let proofs: Vec<&str> = headers
+        .get_all("dpop")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let jkt = if proofs.is_empty() {
+        if client.app.require_dpop {
+            return Err(OAuthError::invalid_dpop_proof(
+                "this client must send a DPoP proof",
+            ));
+        }
+        None
+    } else {
+        let uri = state.endpoint("/token");
+        let request = DpopRequest {
+            proofs: &proofs,
+            method: "POST",
+            uri: &uri,
+            access_token: None,
+            bound_jkt: None,
+            nonce: None,
+        };
+        let proof = state
+            .dpop
+            .verify(&request, state.clock.as_ref())
+            .map_err(|e| match e {
+                DpopError::MultipleHeaders => OAuthError::invalid_request("more than one DPoP header"),
+                other => OAuthError::from(other),
+            })?;
+        Some(proof.jkt)
+    };
+
+    match grant_type {
+        "client_credentials" => client_credentials::grant(state, &client, &form, jkt.as_ref()),
+        other => Err(OAuthError::unsupported_grant_type(format!(
+            "grant type {other} is not supported"
+        ))),
+    }
+}

@@ -1,0 +1,69 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use tessera_jose::dpop::{DpopConfig, DpopVerifier, MemoryReplayCache};
+use tessera_jose::{Clock, Random};
+use tessera_store::Store;
+
+use crate::config::ServerConfig;
+use crate::keys::KeyRing;
+
+/// The server's state.
+pub struct AppState {
+    /// Configuration.
+    pub config: ServerConfig,
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Signing keys.
+    pub keys: KeyRing,
+    /// DPoP proof verification, with this node's replay cache.
+    pub dpop: DpopVerifier<MemoryReplayCache>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness for identifiers.
+    pub rng: Arc<dyn Random>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State for `config` over `store` and `keys`, with the system clock and random source.
+    #[must_use]
+    pub fn new(config: ServerConfig, store: Arc<dyn Store>, keys: KeyRing) -> Self {
+        let dpop = DpopVerifier::new(
+            DpopConfig {
+                max_age: config.tokens.dpop_proof_max_age_seconds,
+                ..DpopConfig::default()
+            },
+            MemoryReplayCache::default(),
+        );
+        Self {
+            config,
+            store,
+            keys,
+            dpop,
+            clock: Arc::new(tessera_jose::SystemClock),
+            rng: Arc::new(tessera_jose::SystemRandom),
+        }
+    }
+
+    /// Now, for the store (milliseconds).
+    #[must_use]
+    pub fn now_ms(&self) -> tessera_store::Timestamp {
+        tessera_store::Timestamp(self.clock.now().as_secs().saturating_mul(1000))
+    }
+
+    /// An endpoint's absolute URL.
+    #[must_use]
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.config.issuer)
+    }
+}
