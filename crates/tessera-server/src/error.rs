@@ -64,6 +64,11 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
     }
 
+    /// `unsupported_token_type` (400) at the revocation endpoint.
+    pub fn unsupported_token_type(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_token_type", description)
+    }
+
     /// `invalid_dpop_proof` (400) at the token endpoint.
     pub fn invalid_dpop_proof(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)

@@ -2,7 +2,8 @@
 //!
 //! Built so far: configuration (file, environment, flags), first-run bootstrap, signing-key
 //! management, authorization-server metadata (RFC 8414), the JWKS, the token endpoint with the
-//! client-credentials grant and DPoP (RFC 9449), and a health check. The authorization-code
+//! client-credentials grant and DPoP (RFC 9449), introspection (RFC 7662), revocation
+//! (RFC 7009) and a health check. The authorization-code
 //! flow, login and MFA, refresh tokens, Conditional Access at sign-in, the admin API and SSF
 //! follow.
 
@@ -34,6 +35,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/jwks", get(oauth::metadata::jwks))
         .route("/token", post(oauth::token::token))
+        .route("/introspect", post(oauth::introspect::introspect))
+        .route("/revoke", post(oauth::revoke::revoke))
         .route("/healthz", get(health::healthz))
         .layer(DefaultBodyLimit::max(oauth::form::MAX_BODY))
         .with_state(state)

@@ -4,5 +4,7 @@ pub mod access_token;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod form;
+pub mod introspect;
 pub mod metadata;
+pub mod revoke;
 pub mod token;

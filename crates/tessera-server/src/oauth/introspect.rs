@@ -1,0 +1,100 @@
+//! `POST /introspect` (RFC 7662): whether a token is active, for authenticated clients.
+//! Anything unknown, malformed, expired, revoked or not issued here is `{"active": false}`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tessera_jose::jwt::{TokenKind, Validation, verify};
+use tessera_store::{AppKind, SubjectKind};
+
+use super::{client_auth, form::Form};
+use crate::error::OAuthError;
+use crate::state::AppState;
+
+/// `POST /introspect`
+pub async fn introspect(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&state, &headers, &body).await {
+        Ok(json) => {
+            let mut r = axum::Json(json).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let client = client_auth::authenticate(state, headers, &form).await?;
+    if client.app.kind != AppKind::Confidential {
+        return Err(OAuthError::invalid_client(
+            "introspection needs an authenticated client",
+            false,
+        ));
+    }
+    // Only access tokens exist so far; refresh tokens join with the refresh grant.
+    access(state, form.require("token")?).await
+}
+
+async fn access(state: &AppState, token: &str) -> Result<Value, OAuthError> {
+    let inactive = json!({"active": false});
+    // Audience is checked by the resource that asks, not here: accept any.
+    let mut rules = Validation::new(TokenKind::AccessToken, &state.config.issuer, "");
+    rules.leeway = 0;
+    let Ok(v) = verify_any_audience(token, state, &rules) else {
+        return Ok(inactive);
+    };
+    let claims: Value = v.claims().unwrap_or(Value::Null);
+    let (Some(sub), Some(iat)) = (v.registered.sub.as_deref(), v.registered.iat) else {
+        return Ok(inactive);
+    };
+    // A token issued before its subject's "not before" instant has been revoked.
+    if let Some(nb) = state.store.not_before(SubjectKind::User, sub).await?
+        && iat.as_secs().saturating_mul(1000) < nb.0
+    {
+        return Ok(inactive);
+    }
+    let mut out = json!({
+        "active": true,
+        "iss": state.config.issuer,
+        "sub": sub,
+        "client_id": v.registered.client_id,
+        "aud": claims["aud"],
+        "iat": iat,
+        "exp": v.registered.exp,
+        "jti": v.registered.jti,
+        "token_type": if claims.get("cnf").is_some() { "DPoP" } else { "Bearer" },
+    });
+    for member in ["scope", "cnf"] {
+        if let Some(value) = claims.get(member) {
+            out[member] = value.clone();
+        }
+    }
+    Ok(out)
+}
+
+fn verify_any_audience(
+    token: &str,
+    state: &AppState,
+    rules: &Validation,
+) -> Result<tessera_jose::jwt::VerifiedJwt, tessera_jose::jwt::JwtError> {
+    // Validation wants one audience; introspection accepts whatever the token names.
+    let jws = tessera_jose::jws::decode(token)?;
+    let aud: Option<tessera_jose::jwt::Audience> = serde_json::from_slice::<Value>(jws.unverified_payload())
+        .ok()
+        .and_then(|p| serde_json::from_value(p["aud"].clone()).ok());
+    let first = aud
+        .as_ref()
+        .and_then(|a| a.iter().next().map(str::to_owned))
+        .unwrap_or_default();
+    let rules = Validation {
+        audience: first,
+        ..rules.clone()
+    };
+    verify(token, state.keys.published(), &rules, state.clock.as_ref())
+}
