@@ -47,6 +47,42 @@ fn record(key: &SigningKey, status: KeyStatus, now: Timestamp) -> Result<Signing
     })
 }
 
+/// What a rotation did.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The key that signs from now on (the former next key).
+    pub active: String,
+    /// The new next key, published ahead.
+    pub next: String,
+}
+
+/// Rotates: the next key becomes active (the active one retires, still published), and a new
+/// next key is created. Running servers sign with the new key after a restart.
+///
+/// # Errors
+/// [`KeyRingError`] when the store fails or there is no next key to promote.
+pub async fn rotate(store: &dyn Store, now: Timestamp) -> Result<Rotated, KeyRingError> {
+    // Make sure there is a next key to promote (a database from before keys existed).
+    KeyRing::load_or_create(store, now).await?;
+    let active = store
+        .promote_next_key(now)
+        .await?
+        .ok_or_else(|| KeyRingError::Unusable {
+            kid: "(next)".into(),
+            message: "there is no next key to promote".into(),
+        })?;
+    let key = SigningKey::generate(Algorithm::Es256).map_err(|e| KeyRingError::Unusable {
+        kid: "(new)".into(),
+        message: e.to_string(),
+    })?;
+    let next = record(&key, KeyStatus::Next, now)?;
+    store.insert_key(&next).await?;
+    Ok(Rotated {
+        active,
+        next: next.kid,
+    })
+}
+
 impl KeyRing {
     /// Loads the keys, creating an active and a next ES256 key on first run.
     ///

@@ -162,3 +162,59 @@ fn serve_starts_answers_and_stops_gracefully() {
         "the embedded database lives in the data directory"
     );
 }
+
+#[test]
+fn keys_rotate_promotes_the_next_key_and_publishes_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = tessera(&["keys", "rotate", "--data-dir", data]);
+    assert_eq!(out.status.code(), Some(1), "no database yet");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run `tessera serve` once first"));
+
+    // Create the database (and the first keys) the way serve does, then rotate twice.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("sqlite:{data}/tessera.db");
+    let store = rt
+        .block_on(tessera_store::open(&url, &tessera_store::StoreOptions::default()))
+        .unwrap();
+    let ring = rt
+        .block_on(tessera_server::keys::KeyRing::load_or_create(
+            store.as_ref(),
+            tessera_store::Timestamp(0),
+        ))
+        .unwrap();
+    let first_active = ring.active().kid().unwrap().to_owned();
+    drop(store);
+    let out = tessera(&["keys", "rotate", "--data-dir", data]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let new_active = stdout
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("active key: ")
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_active, first_active);
+
+    let store = rt
+        .block_on(tessera_store::open(&url, &tessera_store::StoreOptions::default()))
+        .unwrap();
+    let keys = rt.block_on(tessera_store::KeyRepo::keys(store.as_ref())).unwrap();
+    let status = |kid: &str| keys.iter().find(|k| k.kid == kid).map(|k| k.status);
+    assert_eq!(
+        status(&first_active),
+        Some(tessera_store::KeyStatus::Retired),
+        "still published"
+    );
+    assert_eq!(status(&new_active), Some(tessera_store::KeyStatus::Active));
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.status == tessera_store::KeyStatus::Next)
+            .count(),
+        1
+    );
+}
