@@ -68,17 +68,8 @@ pub fn grant(
     form: &Form,
     jkt: Option<&tessera_jose::Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
+    check_client(client)?;
     let app = &client.app;
-    if app.kind != tessera_store::AppKind::Confidential {
-        return Err(OAuthError::unauthorized_client(
-            "public clients cannot use client credentials",
-        ));
-    }
-    if !app.grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use client credentials",
-        ));
-    }
     let scope = granted_scopes(&app.scopes, form.get("scope"))?;
     // RFC 8707: the audience is the resource asked for, an absolute URI without a fragment.
     let audience = match form.get("resource") {
