@@ -3,7 +3,7 @@
 //! Built so far: configuration (file, environment, flags), first-run bootstrap, signing-key
 //! management, authorization-server metadata (RFC 8414), the JWKS, the token endpoint with the
 //! client-credentials grant and DPoP (RFC 9449), introspection (RFC 7662), revocation
-//! (RFC 7009) and a health check. The authorization-code
+//! (RFC 7009), a health check and Prometheus metrics. The authorization-code
 //! flow, login and MFA, refresh tokens, Conditional Access at sign-in, the admin API and SSF
 //! follow.
 
@@ -15,6 +15,7 @@ pub mod keys;
 pub mod oauth;
 pub mod secrets;
 pub mod state;
+pub mod telemetry;
 
 use std::sync::Arc;
 
@@ -38,6 +39,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/introspect", post(oauth::introspect::introspect))
         .route("/revoke", post(oauth::revoke::revoke))
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(telemetry::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::track,
+        ))
         .layer(DefaultBodyLimit::max(oauth::form::MAX_BODY))
         .with_state(state)
 }

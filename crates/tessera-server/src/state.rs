@@ -23,6 +23,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Randomness for identifiers.
     pub rng: Arc<dyn Random>,
+    /// Metrics.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,6 +54,7 @@ impl AppState {
             dpop,
             clock: Arc::new(tessera_jose::SystemClock),
             rng: Arc::new(tessera_jose::SystemRandom),
+            telemetry: crate::telemetry::Telemetry::default(),
         }
     }
 

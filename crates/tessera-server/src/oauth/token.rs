@@ -15,7 +15,13 @@ use crate::state::AppState;
 /// `POST /token`
 pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {
-        Ok(json) => {
+        Ok((grant, json)) => {
+            let token_type = if json["token_type"] == "DPoP" {
+                "DPoP"
+            } else {
+                "Bearer"
+            };
+            state.telemetry.token_issued(grant, token_type);
             let mut response = axum::Json(json).into_response();
             response
                 .headers_mut()
@@ -25,11 +31,19 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
                 .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
             response
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            state.telemetry.oauth_error("token", e.code());
+            e.into_response()
+        }
     }
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, OAuthError> {
+/// Serves a token request; returns the grant type served and the response body.
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(&'static str, serde_json::Value), OAuthError> {
     let form = Form::parse(headers, body)?;
     let grant_type = form.require("grant_type")?;
     let client = client_auth::authenticate(state, headers, &form).await?;
@@ -75,7 +89,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<se
     };
 
     match grant_type {
-        "client_credentials" => client_credentials::grant(state, &client, &form, jkt.as_ref()),
+        "client_credentials" => Ok((
+            "client_credentials",
+            client_credentials::grant(state, &client, &form, jkt.as_ref())?,
+        )),
         other => Err(OAuthError::unsupported_grant_type(format!(
             "grant type {other} is not supported"
         ))),

@@ -3,6 +3,7 @@
 
 mod config;
 mod introspect;
+mod metrics;
 mod support;
 mod token;
 mod wellknown;
