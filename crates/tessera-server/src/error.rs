@@ -125,10 +125,8 @@ impl IntoResponse for OAuthError {
             tracing::debug!(error = self.code, description = %self.description, "request refused");
         }
         let body = serde_json::json!({"error": self.code, "error_description": self.description});
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut response = crate::oauth::no_store((self.status, axum::Json(body)).into_response());
         let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(challenge) = self.www_authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }

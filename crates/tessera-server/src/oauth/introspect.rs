@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tessera_jose::jwt::{TokenKind, Validation, verify};
@@ -18,12 +18,7 @@ use crate::state::AppState;
 /// `POST /introspect`
 pub async fn introspect(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {
-        Ok(json) => {
-            let mut r = axum::Json(json).into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
+        Ok(json) => super::no_store(axum::Json(json).into_response()),
         Err(e) => e.into_response(),
     }
 }

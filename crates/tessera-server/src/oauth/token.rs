@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use tessera_jose::dpop::{DpopError, DpopRequest};
 
@@ -22,14 +22,7 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
                 "Bearer"
             };
             state.telemetry.token_issued(grant, token_type);
-            let mut response = axum::Json(json).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-                .headers_mut()
-                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            response
+            super::no_store(axum::Json(json).into_response())
         }
         Err(e) => {
             state.telemetry.oauth_error("token", e.code());
