@@ -30,6 +30,15 @@ pub enum KeyRingError {
     },
 }
 
+/// A fresh ES256 key, as the record the store keeps.
+fn new_key_record(status: KeyStatus, now: Timestamp) -> Result<SigningKeyRecord, KeyRingError> {
+    let key = SigningKey::generate(Algorithm::Es256).map_err(|e| KeyRingError::Unusable {
+        kid: "(new)".into(),
+        message: e.to_string(),
+    })?;
+    record(&key, status, now)
+}
+
 fn record(key: &SigningKey, status: KeyStatus, now: Timestamp) -> Result<SigningKeyRecord, KeyRingError> {
     let kid = key.kid().unwrap_or_default().to_owned();
     let private = key.to_private_jwk().map_err(|e| KeyRingError::Unusable {
@@ -71,11 +80,7 @@ pub async fn rotate(store: &dyn Store, now: Timestamp) -> Result<Rotated, KeyRin
             kid: "(next)".into(),
             message: "there is no next key to promote".into(),
         })?;
-    let key = SigningKey::generate(Algorithm::Es256).map_err(|e| KeyRingError::Unusable {
-        kid: "(new)".into(),
-        message: e.to_string(),
-    })?;
-    let next = record(&key, KeyStatus::Next, now)?;
+    let next = new_key_record(KeyStatus::Next, now)?;
     store.insert_key(&next).await?;
     Ok(Rotated {
         active,
@@ -92,11 +97,7 @@ impl KeyRing {
         let mut records = store.keys().await?;
         for status in [KeyStatus::Active, KeyStatus::Next] {
             if !records.iter().any(|r| r.status == status) {
-                let key = SigningKey::generate(Algorithm::Es256).map_err(|e| KeyRingError::Unusable {
-                    kid: "(new)".into(),
-                    message: e.to_string(),
-                })?;
-                let rec = record(&key, status, now)?;
+                let rec = new_key_record(status, now)?;
                 store.insert_key(&rec).await?;
                 records.push(rec);
             }
