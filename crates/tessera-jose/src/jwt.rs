@@ -273,8 +273,9 @@ pub struct Validation {
     pub kind: TokenKind,
     /// The only accepted `iss`.
     pub issuer: String,
-    /// `aud` must contain this value.
-    pub audience: String,
+    /// `aud` must contain this value; `None` accepts any audience (for an authorization server
+    /// introspecting its own tokens). The `aud` claim stays required where the kind requires it.
+    pub audience: Option<String>,
     /// Algorithms accepted (each key further restricts to its own).
     pub algorithms: Vec<crate::alg::Algorithm>,
     /// Tolerance for clock skew on `exp`, `nbf` and `iat`, in seconds.
@@ -289,10 +290,18 @@ impl Validation {
         Self {
             kind,
             issuer: issuer.into(),
-            audience: audience.into(),
+            audience: Some(audience.into()),
             algorithms: vec![Es256, EdDsa, Rs256, Ps256],
             leeway: 30,
         }
+    }
+
+    /// The same rules, accepting any audience. Only for a party that is not itself the
+    /// audience, such as the issuer answering an introspection request.
+    #[must_use]
+    pub fn any_audience(mut self) -> Self {
+        self.audience = None;
+        self
     }
 }
 
@@ -376,10 +385,10 @@ fn check_claims(c: &RegisteredClaims, rules: &Validation, now: UnixTime) -> Resu
     {
         return Err(JwtError::WrongIssuer(iss.clone()));
     }
-    if let Some(aud) = &c.aud
-        && !aud.contains(&rules.audience)
+    if let (Some(aud), Some(want)) = (&c.aud, &rules.audience)
+        && !aud.contains(want)
     {
-        return Err(JwtError::WrongAudience(rules.audience.clone()));
+        return Err(JwtError::WrongAudience(want.clone()));
     }
     if let Some(exp) = c.exp
         && now > exp.plus(rules.leeway)

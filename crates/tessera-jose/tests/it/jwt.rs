@@ -267,3 +267,42 @@ fn id_token_required_claims() {
         JwtError::MissingClaim(Claim::Sub)
     );
 }
+
+#[test]
+fn any_audience_skips_only_the_audience_comparison() {
+    let (key, keys, clock) = setup();
+    let rules = Validation::new(TokenKind::AccessToken, ISS, AUD).any_audience();
+    let mut other = access_claims();
+    other["aud"] = json!(["https://elsewhere.example", "https://x.example"]);
+    verify(
+        &jws::sign(&key, Some("at+jwt"), &other).unwrap(),
+        &keys,
+        &rules,
+        &clock,
+    )
+    .unwrap();
+    // aud is still a required claim of an access token, and the other rules still apply.
+    let mut no_aud = access_claims();
+    no_aud.as_object_mut().unwrap().remove("aud");
+    assert_eq!(
+        verify(
+            &jws::sign(&key, Some("at+jwt"), &no_aud).unwrap(),
+            &keys,
+            &rules,
+            &clock
+        )
+        .unwrap_err(),
+        JwtError::MissingClaim(Claim::Aud)
+    );
+    let mut foreign = access_claims();
+    foreign["iss"] = json!("https://evil.example");
+    assert!(matches!(
+        verify(
+            &jws::sign(&key, Some("at+jwt"), &foreign).unwrap(),
+            &keys,
+            &rules,
+            &clock
+        ),
+        Err(JwtError::WrongIssuer(_))
+    ));
+}
