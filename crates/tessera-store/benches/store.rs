@@ -108,6 +108,7 @@ async fn workloads(store: Arc<dyn Store>, baseline: f64) -> Vec<(&'static str, f
             id: format!("f{t}").as_str().into(),
             token_hash: hash(t, 0),
             expires_at: now().plus_ms(86_400_000),
+            grant: serde_json::json!({"scope": "openid"}),
         };
         store.start_session(&session, &family).await.unwrap();
     }

@@ -42,6 +42,9 @@ pub trait TokenRepo: Send + Sync {
     async fn start_session(&self, session: &NewSession, family: &NewFamily) -> Result<Family>;
     /// The family a refresh token (by hash) belongs to.
     async fn family_by_token(&self, hash: &[u8]) -> Result<Family>;
+    /// The family a refresh token belongs to and whether the token is its current one (not
+    /// yet rotated out); `None` for a token never issued.
+    async fn presented_token(&self, hash: &[u8]) -> Result<Option<(Family, bool)>>;
     /// Rotates a refresh token, atomically: of two uses of the same token at most one
     /// rotates; the other is treated as reuse, and the family is revoked.
     async fn rotate(&self, rotate: &Rotate<'_>) -> Result<Rotation>;

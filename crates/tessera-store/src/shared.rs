@@ -13,7 +13,7 @@ pub(crate) const USER_COLUMNS: &str =
     "id, username, email, display_name, status, password_hash, risk_level, created_at, changed_at";
 
 pub(crate) const FAMILY_COLUMNS: &str = "id, session_id, user_id, client_id, device_id, jkt, generation, \
-     created_at, rotated_at, expires_at, revoked_at, revoked_reason";
+     created_at, rotated_at, expires_at, revoked_at, revoked_reason, grant_data";
 
 /// The deliveries a claim may take: unacknowledged, due, unclaimed or with an expired lease, on
 /// an enabled stream; oldest event first. Backends append their locking clause.
@@ -98,6 +98,8 @@ where
             .map_err(e)?
             .map(Timestamp),
         revoked_reason: row.try_get("revoked_reason").map_err(e)?,
+        grant: serde_json::from_str(&row.try_get::<String, _>("grant_data").map_err(e)?)
+            .map_err(|e| StoreError::Corrupt(format!("refresh-token family grant: {e}")))?,
     })
 }
 
@@ -250,7 +252,8 @@ macro_rules! shared_impl {
                 // The insert trigger records the first refresh token.
                 sqlx::query(
                     "INSERT INTO refresh_families (id, session_id, user_id, client_id, device_id, jkt, generation, \
-                     current_hash, created_at, rotated_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $8, $9)",
+                     current_hash, created_at, rotated_at, expires_at, grant_data) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $8, $9, $10)",
                 )
                 .bind(&family.id.0)
                 .bind(&session.id.0)
@@ -261,6 +264,7 @@ macro_rules! shared_impl {
                 .bind(&family.token_hash)
                 .bind(session.created_at.0)
                 .bind(family.expires_at.0)
+                .bind(family.grant.to_string())
                 .execute(&mut *tx)
                 .await
                 .ctx("refresh-token family")?;
@@ -276,6 +280,22 @@ macro_rules! shared_impl {
                 );
                 let row = sqlx::query(&sql).bind(hash).fetch_one(&self.read).await.ctx("refresh token")?;
                 family_from_row(&row)
+            }
+
+            async fn presented_token(&self, hash: &[u8]) -> Result<Option<(Family, bool)>> {
+                let sql = format!(
+                    "SELECT t.generation AS token_generation, f.{} FROM refresh_tokens t \
+                     JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1",
+                    FAMILY_COLUMNS.replace(", ", ", f.")
+                );
+                let Some(row) = sqlx::query(&sql).bind(hash).fetch_optional(&self.read).await.ctx("refresh token")?
+                else {
+                    return Ok(None);
+                };
+                let generation: i64 = row.try_get("token_generation").ctx("refresh token")?;
+                let family = family_from_row(&row)?;
+                let current = generation == family.generation;
+                Ok(Some((family, current)))
             }
 
             async fn rotate(&self, r: &Rotate<'_>) -> Result<Rotation> {

@@ -222,6 +222,8 @@ pub struct NewFamily {
     pub token_hash: Vec<u8>,
     /// When the family expires unless rotated.
     pub expires_at: Timestamp,
+    /// What the family grants (scope, resource, authentication), as the server defines it.
+    pub grant: serde_json::Value,
 }
 
 /// A refresh-token family with its session.
@@ -251,6 +253,8 @@ pub struct Family {
     pub revoked_at: Option<Timestamp>,
     /// Why revoked.
     pub revoked_reason: Option<String>,
+    /// What the family grants, as given at the start of the session.
+    pub grant: serde_json::Value,
 }
 
 /// A rotation request: the presented token's hash and the next token's.

@@ -305,6 +305,7 @@ async fn session(s: &Arc<dyn Store>, user: &str, id: &str, first: u32) -> Family
         id: format!("fam-{id}").as_str().into(),
         token_hash: hash(first),
         expires_at: T0.plus_ms(86_400_000),
+        grant: serde_json::json!({"scope": "openid"}),
     };
     s.start_session(&new, &family).await.unwrap()
 }
@@ -327,17 +328,24 @@ async fn rotation_chain_and_reuse_detection(s: Arc<dyn Store>) {
         Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")
     );
     assert_eq!(family.device_id.as_deref(), Some("laptop-1"));
+    assert_eq!(family.grant["scope"], "openid");
     for n in 0..3u32 {
         let now = T0.plus_ms(i64::from(n + 1) * 1000);
         match s.rotate(&rotate(&hash(n), &hash(n + 1), now)).await.unwrap() {
             Rotation::Rotated(f) => {
                 assert_eq!(f.generation, i64::from(n + 1));
                 assert_eq!(f.rotated_at, now);
+                assert_eq!(f.grant["scope"], "openid", "the grant survives rotation");
             }
             other => panic!("rotation {n}: {other:?}"),
         }
     }
     assert_eq!(s.family_by_token(&hash(3)).await.unwrap().generation, 3);
+    let (_, current) = s.presented_token(&hash(3)).await.unwrap().unwrap();
+    assert!(current, "the newest token is current");
+    let (_, current) = s.presented_token(&hash(1)).await.unwrap().unwrap();
+    assert!(!current, "a rotated-out token is not");
+    assert!(s.presented_token(b"never issued").await.unwrap().is_none());
     assert_eq!(
         s.family_by_token(&hash(1)).await.unwrap().id,
         family.id,
