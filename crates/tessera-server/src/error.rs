@@ -70,6 +70,25 @@ impl OAuthError {
     }
 
     /// `invalid_dpop_proof` (400) at the token endpoint.
+    /// `invalid_target` (RFC 8707): the resource is not acceptable.
+    pub fn invalid_target(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_target", description)
+    }
+
+    /// `invalid_token` (RFC 6750) with its challenge, for a resource such as `/userinfo`.
+    pub fn invalid_token(description: impl Into<String>, challenge: String) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description);
+        e.www_authenticate = Some(challenge);
+        e
+    }
+
+    /// `insufficient_scope` (RFC 6750) with its challenge.
+    pub fn insufficient_scope(description: impl Into<String>, challenge: String) -> Self {
+        let mut e = Self::new(StatusCode::FORBIDDEN, "insufficient_scope", description);
+        e.www_authenticate = Some(challenge);
+        e
+    }
+
     pub fn invalid_dpop_proof(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)
     }

@@ -1,12 +1,14 @@
 //! The Tessera identity provider: the HTTP service around the stores, policies and keys.
 //!
 //! Built so far: configuration (file, environment, flags), first-run bootstrap, signing-key
-//! management, authorization-server metadata (RFC 8414), the JWKS, the token endpoint with the
-//! client-credentials grant and DPoP (RFC 9449), introspection (RFC 7662), revocation
-//! (RFC 7009), a health check and Prometheus metrics. The authorization-code
-//! flow, login and MFA, refresh tokens, Conditional Access at sign-in, the admin API and SSF
-//! follow.
+//! management, discovery (RFC 8414 and OpenID Connect), the JWKS, `/authorize` with the sign-in
+//! pages (password, one-time codes), the token endpoint (authorization code with PKCE, refresh
+//! with rotation and reuse detection, client credentials; DPoP per RFC 9449), Conditional
+//! Access at `/authorize` and at every token request with sign-in logs, `/userinfo`,
+//! RP-initiated logout, introspection (RFC 7662), revocation (RFC 7009), a health check and
+//! Prometheus metrics. The admin API and SSF follow.
 
+pub mod access;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
@@ -16,6 +18,7 @@ pub mod oauth;
 pub mod secrets;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -34,7 +37,23 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata::authorization_server),
         )
+        .route(
+            "/.well-known/openid-configuration",
+            get(oauth::metadata::openid_configuration),
+        )
         .route("/jwks", get(oauth::metadata::jwks))
+        .route("/authorize", get(oauth::authorize::authorize))
+        .route("/login", post(web::login::password))
+        .route("/login/mfa", post(web::login::one_time_code))
+        .route(
+            "/userinfo",
+            get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo),
+        )
+        .route(
+            "/logout",
+            get(oauth::logout::logout_get).post(oauth::logout::logout_post),
+        )
+        .route("/assets/tessera.css", get(web::stylesheet))
         .route("/token", post(oauth::token::token))
         .route("/introspect", post(oauth::introspect::introspect))
         .route("/revoke", post(oauth::revoke::revoke))
@@ -80,7 +99,7 @@ pub struct Prepared {
 ///
 /// # Errors
 /// [`StartError`] with a message for the operator.
-pub async fn prepare(mut config: ServerConfig) -> Result<Prepared, StartError> {
+pub async fn prepare(config: ServerConfig) -> Result<Prepared, StartError> {
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             StartError::Io(format!(
@@ -90,6 +109,17 @@ pub async fn prepare(mut config: ServerConfig) -> Result<Prepared, StartError> {
         })?;
     }
     let store = tessera_store::open(&config.database_url, &tessera_store::StoreOptions::default()).await?;
+    prepare_with(config, store).await
+}
+
+/// As [`prepare`], over a store already opened (a PostgreSQL schema of its own, in tests).
+///
+/// # Errors
+/// [`StartError`] with a message for the operator.
+pub async fn prepare_with(
+    mut config: ServerConfig,
+    store: std::sync::Arc<dyn tessera_store::Store>,
+) -> Result<Prepared, StartError> {
     let now = tessera_store::Timestamp(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -124,7 +154,7 @@ pub async fn prepare(mut config: ServerConfig) -> Result<Prepared, StartError> {
 /// # Errors
 /// When the socket fails.
 pub async fn serve(prepared: Prepared) -> Result<(), StartError> {
-    let app = router(prepared.state);
+    let app = router(prepared.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(prepared.listener, app)
         .with_graceful_shutdown(shutdown())
         .await

@@ -25,6 +25,10 @@ pub struct AppState {
     pub rng: Arc<dyn Random>,
     /// Metrics.
     pub telemetry: crate::telemetry::Telemetry,
+    /// Conditional Access policies, compiled.
+    pub policies: crate::access::Policies,
+    /// Failed sign-in counters.
+    pub throttle: crate::web::throttle::Throttle,
 }
 
 impl std::fmt::Debug for AppState {
@@ -55,6 +59,8 @@ impl AppState {
             clock: Arc::new(tessera_jose::SystemClock),
             rng: Arc::new(tessera_jose::SystemRandom),
             telemetry: crate::telemetry::Telemetry::default(),
+            policies: crate::access::Policies::default(),
+            throttle: crate::web::throttle::Throttle::default(),
         }
     }
 

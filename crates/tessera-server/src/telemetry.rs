@@ -65,6 +65,13 @@ impl Telemetry {
         });
     }
 
+    /// Counts a Conditional Access decision by outcome (`allow`, `block`, `interrupt`).
+    pub fn policy_outcome(&self, outcome: &'static str) {
+        self.record(|| {
+            metrics::counter!("tessera_policy_decisions_total", "outcome" => outcome).increment(1)
+        });
+    }
+
     /// The Prometheus text exposition.
     #[must_use]
     pub fn render(&self) -> String {

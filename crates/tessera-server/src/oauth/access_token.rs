@@ -25,6 +25,12 @@ struct Claims<'a> {
     scope: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Confirmation<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    xms_cc: &'a [&'a str],
 }
 
 /// What an access token says.
@@ -42,6 +48,12 @@ pub struct Grant<'a> {
     pub lifetime: u64,
     /// The DPoP key it is bound to.
     pub jkt: Option<&'a Jkt>,
+    /// The sign-in session it belongs to (user tokens).
+    pub sid: Option<&'a str>,
+    /// The registered device whose key it is bound to.
+    pub device_id: Option<&'a str>,
+    /// Whether the client declared the CAE capability `cp1`.
+    pub cp1: bool,
 }
 
 /// A signed access token and its lifetime.
@@ -69,6 +81,9 @@ pub fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued, OAuthError> 
         jti: random_id::<16>(state.rng.as_ref()).map_err(OAuthError::server_error)?,
         scope: grant.scope,
         cnf: grant.jkt.map(|j| Confirmation { jkt: j.as_str() }),
+        sid: grant.sid,
+        device_id: grant.device_id,
+        xms_cc: if grant.cp1 { &["cp1"] } else { &[] },
     };
     let token = jws::sign(state.keys.active(), Some("at+jwt"), &claims).map_err(OAuthError::server_error)?;
     Ok(Issued {

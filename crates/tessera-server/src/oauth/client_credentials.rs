@@ -37,6 +37,19 @@ pub fn granted_scopes(allowed: &[String], requested: Option<&str>) -> Result<Str
     Ok(out.into_iter().collect::<Vec<_>>().join(" "))
 }
 
+/// Checks a `resource` parameter (RFC 8707 §2): an absolute URI without a fragment.
+///
+/// # Errors
+/// `invalid_target`.
+pub fn check_resource(resource: &str) -> Result<String, OAuthError> {
+    match url::Url::parse(resource) {
+        Ok(url) if url.fragment().is_none() => Ok(resource.to_owned()),
+        _ => Err(OAuthError::invalid_target(
+            "resource must be an absolute URI without a fragment",
+        )),
+    }
+}
+
 /// Whether the client may use this grant at all; checked before its DPoP proof, so the error
 /// says what is actually wrong.
 ///
@@ -74,14 +87,7 @@ pub fn grant(
     // RFC 8707: the audience is the resource asked for, an absolute URI without a fragment.
     let audience = match form.get("resource") {
         None => state.config.issuer.clone(),
-        Some(r) => {
-            let url = url::Url::parse(r)
-                .map_err(|_| OAuthError::invalid_request("resource must be an absolute URI"))?;
-            if url.fragment().is_some() {
-                return Err(OAuthError::invalid_request("resource must not have a fragment"));
-            }
-            r.to_owned()
-        }
+        Some(r) => check_resource(r)?,
     };
     let lifetime = u64::try_from(app.access_token_minutes.max(1)).unwrap_or(60) * 60;
     let issued = access_token::issue(
@@ -93,6 +99,9 @@ pub fn grant(
             scope: &scope,
             lifetime,
             jkt,
+            sid: None,
+            device_id: None,
+            cp1: false,
         },
     )?;
     let mut body = serde_json::json!({

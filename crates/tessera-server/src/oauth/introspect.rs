@@ -32,8 +32,40 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
             false,
         ));
     }
-    // Only access tokens exist so far; refresh tokens join with the refresh grant.
-    access(state, form.require("token")?).await
+    let token = form.require("token")?;
+    // JWTs are access tokens; anything else may be one of our refresh tokens.
+    if token.contains('.') {
+        access(state, token).await
+    } else {
+        refresh(state, token).await
+    }
+}
+
+async fn refresh(state: &AppState, token: &str) -> Result<Value, OAuthError> {
+    let Some((family, current)) = state.store.presented_token(&super::token_hash(token)).await? else {
+        return Ok(json!({"active": false}));
+    };
+    let now = state.now_ms();
+    if !current || family.revoked_at.is_some() || family.expires_at < now {
+        return Ok(json!({"active": false}));
+    }
+    let mut out = json!({
+        "active": true,
+        "iss": state.config.issuer,
+        "sub": family.user_id.0,
+        "client_id": family.client_id,
+        "exp": family.expires_at.0 / 1000,
+        "iat": family.rotated_at.0 / 1000,
+        "token_type": "refresh_token",
+        "sid": family.session_id.0,
+    });
+    if let Some(scope) = family.grant.get("scope") {
+        out["scope"] = scope.clone();
+    }
+    if let Some(jkt) = family.jkt {
+        out["cnf"] = json!({ "jkt": jkt });
+    }
+    Ok(out)
 }
 
 async fn access(state: &AppState, token: &str) -> Result<Value, OAuthError> {
@@ -50,7 +82,7 @@ async fn access(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     };
     // A token issued before its subject's "not before" instant has been revoked.
     if let Some(nb) = state.store.not_before(SubjectKind::User, sub).await?
-        && iat.as_secs().saturating_mul(1000) < nb.0
+        && iat.as_secs().saturating_mul(1000) <= nb.0
     {
         return Ok(inactive);
     }

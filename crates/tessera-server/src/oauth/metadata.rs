@@ -1,6 +1,5 @@
-//! Authorization-server metadata (RFC 8414) and the JWKS. Only what is implemented is
-//! advertised: the authorization endpoint and OpenID Connect discovery arrive together with
-//! the authorization-code flow.
+//! Authorization-server metadata (RFC 8414), OpenID Connect discovery (the same document) and
+//! the JWKS. Only what is implemented is advertised.
 
 use std::sync::Arc;
 
@@ -13,26 +12,54 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// `GET /.well-known/oauth-authorization-server`
-pub async fn authorization_server(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let doc = json!({
+fn document(state: &AppState) -> serde_json::Value {
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    json!({
         "issuer": state.config.issuer,
+        "authorization_endpoint": state.endpoint("/authorize"),
         "token_endpoint": state.endpoint("/token"),
+        "userinfo_endpoint": state.endpoint("/userinfo"),
+        "end_session_endpoint": state.endpoint("/logout"),
         "jwks_uri": state.endpoint("/jwks"),
         "introspection_endpoint": state.endpoint("/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint": state.endpoint("/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "scopes_supported": super::authorize::OIDC_SCOPES,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid",
+            "preferred_username", "name", "email"],
+        "claims_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256", "EdDSA"],
+        "token_endpoint_auth_methods_supported": auth_methods,
         "dpop_signing_alg_values_supported": ["ES256", "EdDSA"],
         "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,
-    });
-    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(doc))
+    })
 }
 
-/// `GET /jwks`
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414)
+pub async fn authorization_server(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(document(&state)),
+    )
+}
+
+/// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0)
+pub async fn openid_configuration(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(document(&state)),
+    )
+}
+
 pub async fn jwks(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [

@@ -1,13 +1,19 @@
 //! The OAuth 2.0 endpoints, one file per concern.
 
 pub mod access_token;
+pub mod authorization_code;
+pub mod authorize;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod form;
 pub mod introspect;
+pub mod logout;
 pub mod metadata;
+pub mod refresh;
 pub mod revoke;
 pub mod token;
+pub mod user_tokens;
+pub mod userinfo;
 
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
@@ -18,4 +24,12 @@ pub fn no_store(mut response: Response) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// How codes and refresh tokens are kept: SHA-256 of the token, never the token itself.
+#[must_use]
+pub fn token_hash(token: &str) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
 }

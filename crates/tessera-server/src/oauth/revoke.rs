@@ -1,6 +1,7 @@
-//! `POST /revoke` (RFC 7009). JWT access tokens are self-contained and short-lived; revoking one
-//! alone is not supported (`unsupported_token_type`; revoke the user's sessions to cut them off).
-//! Tokens this server does not know are answered with 200, as the RFC requires.
+//! `POST /revoke` (RFC 7009). A refresh token is revoked with its whole family (its sign-in
+//! session). JWT access tokens are self-contained and short-lived; revoking one alone is not
+//! supported (`unsupported_token_type`; revoke the sessions to cut them off). Tokens this server
+//! does not know are answered with 200, as the RFC requires.
 
 use std::sync::Arc;
 
@@ -41,6 +42,19 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         return Err(OAuthError::unsupported_token_type(
             "access tokens cannot be revoked one by one; revoke the sessions instead",
         ));
+    }
+    // One of our refresh tokens: revoking it revokes its family (RFC 7009 §2.1 allows it, and a
+    // family is one sign-in session).
+    if let Some((family, _)) = state.store.presented_token(&super::token_hash(token)).await? {
+        if family.client_id != client.app.id {
+            return Err(OAuthError::unauthorized_client(
+                "the token was not issued to this client",
+            ));
+        }
+        state
+            .store
+            .revoke_family(&family.id, "revoked by the client", state.now_ms())
+            .await?;
     }
     Ok(())
 }

@@ -4,17 +4,24 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use tessera_jose::dpop::{DpopError, DpopRequest};
 
-use super::{client_auth, client_credentials, form::Form};
+use super::user_tokens::Caller;
+use super::{authorization_code, client_auth, client_credentials, form::Form, refresh};
 use crate::error::OAuthError;
 use crate::state::AppState;
 
 /// `POST /token`
-pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&state, &headers, &body).await {
+pub async fn token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Bytes,
+) -> Response {
+    let ip = crate::web::client_ip(&extensions);
+    match handle(&state, &headers, ip, &body).await {
         Ok((grant, json)) => {
             let token_type = if json["token_type"] == "DPoP" {
                 "DPoP"
@@ -35,6 +42,7 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
+    ip: std::net::IpAddr,
     body: &[u8],
 ) -> Result<(&'static str, serde_json::Value), OAuthError> {
     let form = Form::parse(headers, body)?;
@@ -42,6 +50,8 @@ async fn handle(
     let client = client_auth::authenticate(state, headers, &form).await?;
     match grant_type {
         "client_credentials" => client_credentials::check_client(&client)?,
+        "authorization_code" => authorization_code::check_client(&client)?,
+        "refresh_token" => refresh::check_client(&client)?,
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "grant type {other} is not supported"
@@ -81,10 +91,23 @@ async fn handle(
         Some(proof.jkt)
     };
 
+    let caller = |stage| Caller {
+        ip,
+        jkt: jkt.as_ref(),
+        stage,
+    };
     match grant_type {
         "client_credentials" => Ok((
             "client_credentials",
             client_credentials::grant(state, &client, &form, jkt.as_ref())?,
+        )),
+        "authorization_code" => Ok((
+            "authorization_code",
+            authorization_code::grant(state, &client, &form, &caller("authorization_code")).await?,
+        )),
+        "refresh_token" => Ok((
+            "refresh_token",
+            refresh::grant(state, &client, &form, &caller("refresh_token")).await?,
         )),
         other => Err(OAuthError::unsupported_grant_type(format!(
             "grant type {other} is not supported"

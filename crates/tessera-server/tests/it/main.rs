@@ -1,7 +1,9 @@
 //! The server over HTTP, in-process (`tower::ServiceExt::oneshot`, no sockets).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod config;
+mod flow;
 mod introspect;
 mod metrics;
 mod support;

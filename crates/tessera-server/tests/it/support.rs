@@ -18,6 +18,57 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// Users every server has.
+pub const ALICE: (&str, &str) = ("alice", "alice-password-1");
+/// Bob has a one-time-code app registered with this base32 secret.
+pub const BOB: (&str, &str) = ("bob", "bob-password-1");
+pub const BOB_TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/// Redirect URIs of the web clients.
+pub const WEBAPP_CB: &str = "http://127.0.0.1:9999/cb";
+pub const PORTAL_CB: &str = "https://portal.example/cb";
+
+pub fn pg_url() -> String {
+    std::env::var("TESSERA_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+pub fn unique_schema() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "tessera_srv_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Which database a test server runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub async fn server_on(db: Db) -> Server {
+    match db {
+        Db::Sqlite => server().await,
+        Db::Postgres => {
+            let store = tessera_store::PgStore::open(
+                &pg_url(),
+                Some(&unique_schema()),
+                &tessera_store::StoreOptions::default(),
+            )
+            .await
+            .expect("PostgreSQL must be running for the PostgreSQL server tests");
+            build(Some(Arc::new(store))).await
+        }
+    }
+}
+
 pub fn config(dir: &std::path::Path) -> ServerConfig {
     ServerConfig::resolve(
         None,
@@ -31,12 +82,19 @@ pub fn config(dir: &std::path::Path) -> ServerConfig {
 }
 
 pub async fn server() -> Server {
+    build(None).await
+}
+
+async fn build(store: Option<Arc<dyn tessera_store::Store>>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.issuer = ISSUER.into();
     cfg.issuer_derived = false;
-    let prepared = tessera_server::prepare(cfg).await.unwrap();
+    let prepared = match store {
+        None => tessera_server::prepare(cfg).await.unwrap(),
+        Some(store) => tessera_server::prepare_with(cfg, store).await.unwrap(),
+    };
     let state = prepared.state;
     let mut uow = state.store.begin().await.unwrap();
     let app = |id: &str, kind: AppKind, dpop: bool, grants: &[&str]| Application {
@@ -80,12 +138,60 @@ pub async fn server() -> Server {
     ))
     .await
     .unwrap();
-    uow.put_application(&app(
-        "desktop",
-        AppKind::Public,
-        true,
-        &["authorization_code", "refresh_token"],
-    ))
+    uow.put_application(&Application {
+        redirect_uris: vec!["http://127.0.0.1/callback".into()],
+        ..app(
+            "desktop",
+            AppKind::Public,
+            true,
+            &["authorization_code", "refresh_token"],
+        )
+    })
+    .await
+    .unwrap();
+    uow.put_application(&Application {
+        redirect_uris: vec![WEBAPP_CB.into()],
+        ..app(
+            "webapp",
+            AppKind::Public,
+            false,
+            &["authorization_code", "refresh_token"],
+        )
+    })
+    .await
+    .unwrap();
+    uow.put_application(&Application {
+        redirect_uris: vec![PORTAL_CB.into()],
+        ..app(
+            "portal",
+            AppKind::Confidential,
+            false,
+            &["authorization_code", "refresh_token"],
+        )
+    })
+    .await
+    .unwrap();
+    for (i, (name, password)) in [ALICE, BOB].into_iter().enumerate() {
+        uow.insert_user(&tessera_store::NewUser {
+            id: format!("u-{name}").as_str().into(),
+            username: name.into(),
+            email: Some(format!("{name}@example.com")),
+            display_name: format!("User {i}"),
+            password_hash: Some(tessera_server::secrets::hash_password(password).unwrap()),
+            created_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    }
+    uow.add_mfa_method(&tessera_store::MfaMethod {
+        id: "totp-bob".into(),
+        user_id: "u-bob".into(),
+        kind: tessera_store::MfaKind::Totp,
+        label: "phone".into(),
+        secret: Secret(BOB_TOTP.into()),
+        created_at: Timestamp(0),
+        last_used_at: None,
+    })
     .await
     .unwrap();
     uow.commit().await.unwrap();
@@ -96,6 +202,16 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,
     pub json: serde_json::Value,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
 }
 
 impl Server {
@@ -112,6 +228,7 @@ impl Server {
             status,
             headers,
             json,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
 

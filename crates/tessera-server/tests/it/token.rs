@@ -233,7 +233,7 @@ async fn errors_table() {
             format!("{CC}&resource=/api"),
             vec![("authorization", &good)],
             400,
-            "invalid_request",
+            "invalid_target",
         ),
         (
             "garbage body",

@@ -22,13 +22,22 @@ async fn authorization_server_metadata_advertises_what_exists() {
     );
     assert_eq!(
         r.json["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
     );
-    assert!(
-        r.json.get("authorization_endpoint").is_none(),
-        "not advertised until it exists"
-    );
-    assert_eq!(s.get("/.well-known/openid-configuration").await.status, 404);
+    assert_eq!(r.json["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(r.json["authorization_endpoint"], format!("{ISSUER}/authorize"));
+    assert_eq!(r.json["authorization_response_iss_parameter_supported"], true);
+    // OpenID Connect discovery serves the same document.
+    let oidc = s.get("/.well-known/openid-configuration").await;
+    assert_eq!(oidc.status, 200);
+    assert_eq!(oidc.json, r.json);
+    for member in [
+        "userinfo_endpoint",
+        "end_session_endpoint",
+        "id_token_signing_alg_values_supported",
+    ] {
+        assert!(oidc.json.get(member).is_some(), "{member}");
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,246 @@
+//! Conditional Access at sign-in: the compiled policy set (cached, reloaded on change and every
+//! few seconds so other nodes' changes arrive), the sign-in context built from the directory,
+//! and the sign-in log entry that records the decision with every policy's result.
+
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tessera_policy::{
+    AnyDirectory, ClientAppType, Decision, DeviceContext, NamedLocation, Platform, PolicySet, Satisfied,
+    SignInContext, TokenBinding, UserContext,
+};
+use tessera_store::{Application, Compliance, Device, DeviceStatus, SignInLog, Store, User, UserId};
+
+use crate::error::OAuthError;
+use crate::state::AppState;
+
+/// How long a node trusts its compiled copy of the policies before reading them again.
+const RELOAD_AFTER: Duration = Duration::from_secs(5);
+
+/// The compiled policies, shared by every request.
+#[derive(Debug, Default)]
+pub struct Policies {
+    loaded: RwLock<Option<(Instant, Arc<PolicySet>)>>,
+}
+
+impl Policies {
+    /// The current set, read from the store when older than a few seconds.
+    ///
+    /// # Errors
+    /// `server_error` when the store fails or holds policies that no longer compile: evaluation
+    /// fails closed.
+    pub async fn current(&self, store: &dyn Store) -> Result<Arc<PolicySet>, OAuthError> {
+        if let Ok(guard) = self.loaded.read()
+            && let Some((at, set)) = guard.as_ref()
+            && at.elapsed() < RELOAD_AFTER
+        {
+            return Ok(set.clone());
+        }
+        self.reload(store).await
+    }
+
+    /// Reads and compiles the policies now (after a change made through this node).
+    ///
+    /// # Errors
+    /// As [`Policies::current`].
+    pub async fn reload(&self, store: &dyn Store) -> Result<Arc<PolicySet>, OAuthError> {
+        let set = Arc::new(load(store).await?);
+        if let Ok(mut guard) = self.loaded.write() {
+            *guard = Some((Instant::now(), set.clone()));
+        }
+        Ok(set)
+    }
+}
+
+async fn load(store: &dyn Store) -> Result<PolicySet, OAuthError> {
+    let mut policies = Vec::new();
+    for record in store.policies().await? {
+        let bytes = record.document.to_string();
+        let policy = tessera_policy::parse_policy(bytes.as_bytes())
+            .map_err(|e| OAuthError::server_error(format!("stored policy {}: {e:?}", record.id)))?;
+        policies.push(policy);
+    }
+    let mut locations = Vec::new();
+    for record in store.named_locations().await? {
+        let ip_ranges = record
+            .ip_ranges
+            .iter()
+            .map(|r| r.parse())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| OAuthError::server_error(format!("stored location {}: {e}", record.id)))?;
+        locations.push(NamedLocation {
+            id: tessera_policy::LocationId(record.id),
+            display_name: record.display_name,
+            ip_ranges,
+            is_trusted: record.trusted,
+        });
+    }
+    // References were checked when the policies were written.
+    PolicySet::new(policies, locations, &AnyDirectory)
+        .map_err(|errors| OAuthError::server_error(format!("stored policies do not compile: {errors:?}")))
+}
+
+/// Everything known about one sign-in or token request.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    /// The user.
+    pub user: &'a User,
+    /// The application.
+    pub app: &'a Application,
+    /// The device whose key signed the request's DPoP proof, when it is one of the user's.
+    pub device: Option<&'a Device>,
+    /// The client's address.
+    pub ip: IpAddr,
+    /// Whether the user has completed multi-factor authentication in this session.
+    pub mfa: bool,
+    /// Whether the request is bound to a device key (token endpoint) or cannot be (browser).
+    pub binding: TokenBinding,
+    /// Browser or native/desktop client.
+    pub client_app_type: ClientAppType,
+}
+
+/// What the application looks like to policy: a public client redirecting to a loopback or
+/// custom-scheme URI is a native or desktop app; everything else is a browser sign-in.
+#[must_use]
+pub fn client_app_type(app: &Application, redirect_uri: Option<&str>) -> ClientAppType {
+    let native = redirect_uri.is_some_and(|uri| {
+        url::Url::parse(uri).is_ok_and(|u| {
+            !matches!(u.scheme(), "http" | "https")
+                || matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+        })
+    });
+    if app.kind == tessera_store::AppKind::Public && native {
+        ClientAppType::MobileAppsAndDesktopClients
+    } else {
+        ClientAppType::Browser
+    }
+}
+
+/// Evaluates the policies for `attempt`.
+///
+/// # Errors
+/// `server_error` from the store.
+pub async fn evaluate(
+    state: &AppState,
+    attempt: &Attempt<'_>,
+) -> Result<(Decision, Arc<PolicySet>), OAuthError> {
+    let set = state.policies.current(state.store.as_ref()).await?;
+    let groups = state.store.groups_of(&attempt.user.id).await?;
+    let ctx = SignInContext {
+        user: UserContext {
+            id: tessera_policy::UserId(attempt.user.id.0.clone()),
+            groups: groups.into_iter().map(|g| tessera_policy::GroupId(g.0)).collect(),
+            risk: risk(attempt.user.risk),
+        },
+        application: tessera_policy::AppId(attempt.app.id.clone()),
+        device: attempt.device.map(device_context),
+        observed_platform: None,
+        client_app_type: attempt.client_app_type,
+        ip: attempt.ip,
+        sign_in_risk: tessera_policy::RiskLevel::None,
+        satisfied: Satisfied {
+            mfa: attempt.mfa,
+            token_binding: attempt.binding,
+        },
+    };
+    let decision = set.evaluate(&ctx);
+    state.telemetry.policy_outcome(outcome_label(&decision));
+    Ok((decision, set))
+}
+
+fn risk(r: tessera_store::RiskLevel) -> tessera_policy::RiskLevel {
+    match r {
+        tessera_store::RiskLevel::None => tessera_policy::RiskLevel::None,
+        tessera_store::RiskLevel::Low => tessera_policy::RiskLevel::Low,
+        tessera_store::RiskLevel::Medium => tessera_policy::RiskLevel::Medium,
+        tessera_store::RiskLevel::High => tessera_policy::RiskLevel::High,
+    }
+}
+
+fn device_context(d: &Device) -> DeviceContext {
+    let platform = serde_json::from_value::<Platform>(serde_json::Value::String(d.platform.clone()))
+        .unwrap_or(Platform::Linux);
+    DeviceContext {
+        id: d.id.clone(),
+        platform,
+        os_version: d.os_version.clone(),
+        registered: d.status == DeviceStatus::Enabled,
+        compliant: d.status == DeviceStatus::Enabled && d.compliance == Compliance::Compliant,
+        trust_type: match d.trust_type {
+            tessera_store::TrustType::Registered => tessera_policy::TrustType::Registered,
+            tessera_store::TrustType::Joined => tessera_policy::TrustType::Joined,
+            tessera_store::TrustType::Managed => tessera_policy::TrustType::Managed,
+        },
+    }
+}
+
+/// The decision in one word, for metrics and the log.
+#[must_use]
+pub fn outcome_label(decision: &Decision) -> &'static str {
+    match decision.outcome {
+        tessera_policy::Outcome::Allow => "allow",
+        tessera_policy::Outcome::Block { .. } => "block",
+        tessera_policy::Outcome::Interrupt { .. } => "interrupt",
+    }
+}
+
+/// One sign-in log entry about to be written.
+#[derive(Debug)]
+pub struct LogEntry<'a> {
+    /// Where in the flow: `authorize`, `authorization_code`, `refresh_token`, `login`.
+    pub stage: &'static str,
+    /// The user, when known.
+    pub user: Option<&'a UserId>,
+    /// The client, when known.
+    pub client_id: Option<&'a str>,
+    /// The client's address.
+    pub ip: IpAddr,
+    /// `success`, `failure`, `blocked`, `interrupted`, `replay`.
+    pub outcome: &'static str,
+    /// `notApplicable`, `missing`, `boundToDevice`.
+    pub token_protection: TokenBinding,
+    /// The device, when the request was signed by one.
+    pub device_id: Option<&'a str>,
+    /// The DPoP key thumbprint, when there was a proof.
+    pub jkt: Option<&'a str>,
+    /// The OAuth error returned, if any.
+    pub error: Option<&'a str>,
+}
+
+/// Writes a sign-in log entry, with the explained decision when there was one. A failure to
+/// write is logged and does not fail the sign-in (the decision was already made).
+pub async fn log(state: &AppState, entry: &LogEntry<'_>, decision: Option<(&Decision, &PolicySet)>) {
+    let id = match tessera_jose::random::random_id::<16>(state.rng.as_ref()) {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(%e, "no randomness for a sign-in log id");
+            return;
+        }
+    };
+    let mut details = serde_json::json!({ "stage": entry.stage });
+    if let Some((decision, set)) = decision {
+        details["conditionalAccess"] = serde_json::to_value(decision.explain(set)).unwrap_or_default();
+    }
+    let record = SignInLog {
+        id,
+        at: state.now_ms(),
+        user_id: entry.user.cloned(),
+        client_id: entry.client_id.map(str::to_owned),
+        ip: entry.ip.to_string(),
+        outcome: entry.outcome.to_owned(),
+        token_protection: match entry.token_protection {
+            TokenBinding::NotApplicable => "notApplicable",
+            TokenBinding::Missing => "missing",
+            TokenBinding::BoundToDevice => "boundToDevice",
+        }
+        .to_owned(),
+        device_id: entry.device_id.map(str::to_owned),
+        jkt: entry.jkt.map(str::to_owned),
+        error: entry.error.map(str::to_owned),
+        details,
+    };
+    if let Err(e) = state.store.append_sign_in(&record).await {
+        tracing::error!(%e, "could not write the sign-in log");
+    }
+}

@@ -1,0 +1,568 @@
+//! `GET /authorize`: the authorization-code flow (RFC 6749 §4.1) with PKCE S256 only
+//! (RFC 7636), exact redirect-URI matching, `iss` in every response (RFC 9207), OpenID Connect's
+//! `nonce`, `prompt`, `max_age`, `claims` and `login_hint`, and `dpop_jkt` (RFC 9449 §10).
+//!
+//! Until the client and redirect URI are known to be good, errors are shown to the user as a
+//! page; after that they go back to the client (RFC 6749 §4.1.2.1). The sign-in itself happens
+//! on the pages in [`crate::web`]; they return here with a session cookie, and this handler
+//! runs Conditional Access and issues the code.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use tessera_jose::b64;
+use tessera_policy::{Need, Outcome, TokenBinding};
+use tessera_store::{Application, MfaKind, NewCode, StoreError};
+
+use crate::access::{self, Attempt, LogEntry};
+use crate::state::AppState;
+use crate::web::{self, pages, session::BrowserSession};
+
+/// Longest query string accepted.
+const MAX_QUERY: usize = 8 * 1024;
+/// How long a code may wait to be redeemed.
+const CODE_SECONDS: i64 = 60;
+/// Scopes every client may ask for, on top of its registered ones.
+pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// A validated authorization request.
+#[derive(Debug)]
+pub struct AuthRequest {
+    /// The client.
+    pub app: Application,
+    /// Where to send the response (one of the client's registered URIs, exactly).
+    pub redirect_uri: String,
+    /// The client's `state`, returned verbatim.
+    pub state: Option<String>,
+    /// What is granted.
+    pub grant: CodeGrant,
+    /// `prompt=none`: never show a page.
+    pub prompt_none: bool,
+    /// `prompt=login`: authenticate again.
+    pub prompt_login: bool,
+    /// `max_age`, seconds.
+    pub max_age: Option<i64>,
+    /// `login_hint`.
+    pub login_hint: Option<String>,
+}
+
+/// What an authorization code stands for; stored with the code and, from it, with the session.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct CodeGrant {
+    /// The redirect URI the code was sent to.
+    pub redirect_uri: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// The OpenID Connect nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The PKCE challenge (S256).
+    #[serde(default)]
+    pub code_challenge: String,
+    /// The DPoP key the code is bound to (RFC 9449 §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
+    /// The resource (RFC 8707) the tokens are for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The client declared the CAE capability `cp1`.
+    #[serde(default)]
+    pub cp1: bool,
+    /// When the user authenticated (seconds).
+    #[serde(default)]
+    pub auth_time: i64,
+    /// How (RFC 8176).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The browser session.
+    #[serde(default)]
+    pub browser_sid: String,
+}
+
+impl CodeGrant {
+    /// Whether `scope` was granted.
+    #[must_use]
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.split(' ').any(|s| s == scope)
+    }
+
+    /// Whether a second factor was used.
+    #[must_use]
+    pub fn mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
+    }
+}
+
+/// Why an authorization request was refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The client or redirect URI cannot be trusted: tell the user, not the client.
+    Page {
+        /// What went wrong, for the user.
+        message: String,
+    },
+    /// Tell the client, at its redirect URI.
+    Redirect {
+        /// The redirect URI.
+        redirect_uri: String,
+        /// The client's state.
+        state: Option<String>,
+        /// The OAuth error code.
+        error: &'static str,
+        /// What was wrong.
+        description: String,
+    },
+}
+
+impl AuthRequest {
+    /// Parses and validates a query string.
+    ///
+    /// # Errors
+    /// A [`Refusal`] saying where the error goes.
+    pub async fn parse(state: &AppState, query: &str) -> Result<Self, Refusal> {
+        let page = |m: &str| Refusal::Page {
+            message: m.to_owned(),
+        };
+        if query.len() > MAX_QUERY {
+            return Err(page("The sign-in request is too long."));
+        }
+        let mut params: HashMap<String, String> = HashMap::new();
+        let mut repeated = None;
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            if v.is_empty() {
+                continue;
+            }
+            if params.insert(k.clone().into_owned(), v.into_owned()).is_some() {
+                repeated = Some(k.into_owned());
+            }
+        }
+        let get = |k: &str| params.get(k).map(String::as_str);
+        let Some(client_id) = get("client_id") else {
+            return Err(page(
+                "The application did not say who it is (client_id is missing).",
+            ));
+        };
+        if repeated.as_deref() == Some("client_id") || repeated.as_deref() == Some("redirect_uri") {
+            return Err(page("The sign-in request repeats client_id or redirect_uri."));
+        }
+        let app = match state.store.application(client_id).await {
+            Ok(app) => app,
+            Err(StoreError::NotFound(_)) => return Err(page("The application is not registered here.")),
+            Err(e) => {
+                tracing::error!(%e, "store failed during authorize");
+                return Err(page("The sign-in service is unavailable. Try again shortly."));
+            }
+        };
+        let Some(redirect_uri) = get("redirect_uri") else {
+            return Err(page(
+                "The application did not say where to return (redirect_uri is missing).",
+            ));
+        };
+        if !app.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(page(
+                "The application asked to return to an address it has not registered.",
+            ));
+        }
+        let client_state = get("state").map(str::to_owned);
+        let fail = |error: &'static str, description: &str| Refusal::Redirect {
+            redirect_uri: redirect_uri.to_owned(),
+            state: client_state.clone(),
+            error,
+            description: description.to_owned(),
+        };
+        if let Some(name) = repeated {
+            return Err(fail("invalid_request", &format!("parameter {name} is repeated")));
+        }
+        if get("request").is_some() {
+            return Err(fail("request_not_supported", "request objects are not supported"));
+        }
+        if get("request_uri").is_some() {
+            return Err(fail("request_uri_not_supported", "request_uri is not supported"));
+        }
+        match get("response_type") {
+            Some("code") => {}
+            None => return Err(fail("invalid_request", "response_type is missing")),
+            Some(_) => {
+                return Err(fail(
+                    "unsupported_response_type",
+                    "only response_type=code is supported",
+                ));
+            }
+        }
+        if get("response_mode").is_some_and(|m| m != "query") {
+            return Err(fail("invalid_request", "only response_mode=query is supported"));
+        }
+        if !app.grant_types.iter().any(|g| g == "authorization_code") {
+            return Err(fail(
+                "unauthorized_client",
+                "this client may not use the authorization code flow",
+            ));
+        }
+        let code_challenge = get("code_challenge")
+            .ok_or_else(|| fail("invalid_request", "code_challenge is required (PKCE with S256)"))?;
+        match get("code_challenge_method") {
+            Some("S256") => {}
+            Some("plain") | None => {
+                return Err(fail("invalid_request", "code_challenge_method must be S256"));
+            }
+            Some(_) => return Err(fail("invalid_request", "unsupported code_challenge_method")),
+        }
+        // base64url of a SHA-256 digest: exactly 43 characters.
+        if code_challenge.len() != 43 || b64::decode(code_challenge).is_err() {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge is not a base64url SHA-256 digest",
+            ));
+        }
+        let mut allowed = app.scopes.clone();
+        allowed.extend(OIDC_SCOPES.iter().map(|s| (*s).to_owned()));
+        let scope = super::client_credentials::granted_scopes(&allowed, get("scope"))
+            .map_err(|_| fail("invalid_scope", "the client may not request one of these scopes"))?;
+        let (mut prompt_none, mut prompt_login) = (false, false);
+        if let Some(prompt) = get("prompt") {
+            for p in prompt.split(' ').filter(|p| !p.is_empty()) {
+                match p {
+                    "none" => prompt_none = true,
+                    "login" => prompt_login = true,
+                    "consent" | "select_account" => {}
+                    _ => return Err(fail("invalid_request", "unknown prompt value")),
+                }
+            }
+            if prompt_none && prompt.split(' ').filter(|p| !p.is_empty()).count() > 1 {
+                return Err(fail(
+                    "invalid_request",
+                    "prompt=none cannot be combined with other values",
+                ));
+            }
+        }
+        let max_age = match get("max_age") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .map_err(|_| fail("invalid_request", "max_age must be a non-negative integer"))?,
+            ),
+        };
+        let cp1 = match get("claims") {
+            None => false,
+            Some(c) => parse_claims(c).map_err(|m| fail("invalid_request", m))?,
+        };
+        let dpop_jkt = match get("dpop_jkt") {
+            None => None,
+            Some(j) if j.len() == 43 && b64::decode(j).is_ok() => Some(j.to_owned()),
+            Some(_) => {
+                return Err(fail(
+                    "invalid_request",
+                    "dpop_jkt is not a JWK SHA-256 thumbprint",
+                ));
+            }
+        };
+        let resource = match get("resource") {
+            None => None,
+            Some(r) => Some(super::client_credentials::check_resource(r).map_err(|_| {
+                fail(
+                    "invalid_target",
+                    "resource must be an absolute URI without a fragment",
+                )
+            })?),
+        };
+        Ok(Self {
+            redirect_uri: redirect_uri.to_owned(),
+            state: client_state.clone(),
+            grant: CodeGrant {
+                redirect_uri: redirect_uri.to_owned(),
+                scope,
+                nonce: get("nonce").map(str::to_owned),
+                code_challenge: code_challenge.to_owned(),
+                dpop_jkt,
+                resource,
+                cp1: cp1 || app.cae_capable,
+                ..CodeGrant::default()
+            },
+            prompt_none,
+            prompt_login,
+            max_age: max_age.map(i64::from),
+            login_hint: get("login_hint").map(str::to_owned),
+            app,
+        })
+    }
+}
+
+/// Reads the `claims` request parameter (OIDC Core §5.5): a JSON object. Returns whether the
+/// client declared the CAE capability `cp1` (`access_token.xms_cc.values`).
+///
+/// # Errors
+/// A description when it is not a JSON object.
+pub fn parse_claims(claims: &str) -> Result<bool, &'static str> {
+    let value: serde_json::Value =
+        serde_json::from_str(claims).map_err(|_| "claims must be a JSON object")?;
+    if !value.is_object() {
+        return Err("claims must be a JSON object");
+    }
+    let values = &value["access_token"]["xms_cc"]["values"];
+    Ok(values
+        .as_array()
+        .is_some_and(|v| v.iter().any(|c| c.as_str() == Some("cp1"))))
+}
+
+/// The authorization response location: `redirect_uri` with the parameters added to its query.
+#[must_use]
+pub fn response_location(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        return redirect_uri.to_owned();
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+    }
+    url.into()
+}
+
+/// The response for a refusal.
+pub fn refuse(state: &AppState, refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Page { message } => pages::message(
+            StatusCode::BAD_REQUEST,
+            "Cannot sign in",
+            &message,
+            Some(
+                "Go back to the application and try again. If this keeps happening, tell its administrator.",
+            ),
+        ),
+        Refusal::Redirect {
+            redirect_uri,
+            state: client_state,
+            error,
+            description,
+        } => {
+            state.telemetry.oauth_error("authorize", error);
+            let mut params = vec![("error", error), ("error_description", description.as_str())];
+            if let Some(s) = client_state.as_deref() {
+                params.push(("state", s));
+            }
+            params.push(("iss", state.config.issuer.as_str()));
+            web::see_other(&response_location(&redirect_uri, &params), &[])
+        }
+    }
+}
+
+/// `GET /authorize`
+pub async fn authorize(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Response {
+    let query = query.unwrap_or_default();
+    match AuthRequest::parse(&state, &query).await {
+        Ok(request) => proceed(&state, &headers, &extensions, &query, request).await,
+        Err(refusal) => refuse(&state, refusal),
+    }
+}
+
+/// Given a valid request: sign the user in if needed, run Conditional Access, issue the code.
+pub async fn proceed(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    query: &str,
+    request: AuthRequest,
+) -> Response {
+    let to_client = |error: &'static str, description: &str| Refusal::Redirect {
+        redirect_uri: request.redirect_uri.clone(),
+        state: request.state.clone(),
+        error,
+        description: description.to_owned(),
+    };
+    let current = match web::session::current(state, headers).await {
+        Ok(c) => c,
+        Err(_) => return refuse(state, to_client("server_error", "the sign-in service failed")),
+    };
+    let now = state.clock.now().as_secs();
+    let usable = current
+        .filter(|(s, _)| !request.prompt_login && request.max_age.is_none_or(|max| now - s.auth_time <= max));
+    let Some((session, user)) = usable else {
+        if request.prompt_none {
+            return refuse(state, to_client("login_required", "the user is not signed in"));
+        }
+        return pages::login(
+            state,
+            headers,
+            StatusCode::OK,
+            &request.app.name,
+            query,
+            request.login_hint.as_deref().unwrap_or(""),
+            None,
+        );
+    };
+
+    let ip = web::client_ip(extensions);
+    let attempt = Attempt {
+        user: &user,
+        app: &request.app,
+        device: None,
+        ip,
+        mfa: session.mfa(),
+        binding: TokenBinding::NotApplicable,
+        client_app_type: access::client_app_type(&request.app, Some(&request.redirect_uri)),
+    };
+    let Ok((decision, set)) = access::evaluate(state, &attempt).await else {
+        return refuse(state, to_client("server_error", "policy evaluation failed"));
+    };
+    let log = |outcome: &'static str, error: Option<&'static str>| LogEntry {
+        stage: "authorize",
+        user: Some(&user.id),
+        client_id: Some(&request.app.id),
+        ip,
+        outcome,
+        token_protection: TokenBinding::NotApplicable,
+        device_id: None,
+        jkt: None,
+        error,
+    };
+
+    // Sign-in frequency: a session older than the policy allows signs in again.
+    if let Some(frequency) = decision.session.sign_in_frequency {
+        let max = match frequency {
+            tessera_policy::Frequency::EveryTime => 60,
+            tessera_policy::Frequency::Seconds(s) => i64::try_from(s).unwrap_or(i64::MAX),
+        };
+        if now - session.auth_time > max {
+            if request.prompt_none {
+                return refuse(
+                    state,
+                    to_client("login_required", "policy requires signing in again"),
+                );
+            }
+            return pages::login(
+                state,
+                headers,
+                StatusCode::OK,
+                &request.app.name,
+                query,
+                &user.username,
+                None,
+            );
+        }
+    }
+
+    // A user who registered a one-time-code app is always asked for it; policy may ask too.
+    let methods = match state.store.mfa_methods_of(&user.id).await {
+        Ok(m) => m,
+        Err(_) => return refuse(state, to_client("server_error", "the sign-in service failed")),
+    };
+    let has_totp = methods.iter().any(|m| m.kind == MfaKind::Totp);
+    let policy_wants_mfa = matches!(&decision.outcome, Outcome::Interrupt { requirements }
+        if requirements.iter().any(|r| r.any_of.contains(&Need::Mfa)));
+    match &decision.outcome {
+        Outcome::Block { .. } => {
+            access::log(
+                state,
+                &log("blocked", Some("access_denied")),
+                Some((&decision, &set)),
+            )
+            .await;
+            return refuse(state, to_client("access_denied", "access is blocked by policy"));
+        }
+        _ if !session.mfa() && (has_totp || policy_wants_mfa) => {
+            if !has_totp {
+                access::log(
+                    state,
+                    &log("blocked", Some("access_denied")),
+                    Some((&decision, &set)),
+                )
+                .await;
+                return refuse(
+                    state,
+                    to_client(
+                        "access_denied",
+                        "policy requires multi-factor authentication and the user has no method registered",
+                    ),
+                );
+            }
+            if request.prompt_none {
+                return refuse(
+                    state,
+                    to_client("interaction_required", "multi-factor authentication is required"),
+                );
+            }
+            access::log(state, &log("interrupted", None), Some((&decision, &set))).await;
+            return pages::mfa(
+                state,
+                headers,
+                StatusCode::OK,
+                &request.app.name,
+                query,
+                &user.username,
+                None,
+            );
+        }
+        // Other needs (device, token protection) are checked at the token endpoint, where the
+        // request carries the device's proof.
+        _ => {}
+    }
+
+    match issue_code(state, &request, &user.id, &session).await {
+        Ok(code) => {
+            access::log(state, &log("success", None), Some((&decision, &set))).await;
+            let mut params = vec![("code", code.as_str())];
+            if let Some(s) = request.state.as_deref() {
+                params.push(("state", s));
+            }
+            params.push(("iss", state.config.issuer.as_str()));
+            web::see_other(&response_location(&request.redirect_uri, &params), &[])
+        }
+        Err(e) => {
+            tracing::error!(?e, "could not issue a code");
+            refuse(state, to_client("server_error", "the code could not be issued"))
+        }
+    }
+}
+
+async fn issue_code(
+    state: &AppState,
+    request: &AuthRequest,
+    user: &tessera_store::UserId,
+    session: &BrowserSession,
+) -> Result<String, crate::OAuthError> {
+    let code =
+        tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(crate::OAuthError::server_error)?;
+    let grant = CodeGrant {
+        auth_time: session.auth_time,
+        amr: session.amr.clone(),
+        browser_sid: session.sid.clone(),
+        ..request.grant.clone()
+    };
+    let now = state.now_ms();
+    state
+        .store
+        .insert_code(&NewCode {
+            hash: super::token_hash(&code),
+            client_id: request.app.id.clone(),
+            user_id: user.clone(),
+            grant: serde_json::to_value(&grant).map_err(crate::OAuthError::server_error)?,
+            created_at: now,
+            expires_at: now.plus_ms(CODE_SECONDS * 1000),
+        })
+        .await?;
+    Ok(code)
+}
+
+/// The header a response sets to keep the session.
+#[must_use]
+pub fn session_cookie(state: &AppState, value: &str) -> (header::HeaderName, axum::http::HeaderValue) {
+    (
+        header::SET_COOKIE,
+        web::set_cookie(
+            web::SESSION_COOKIE,
+            value,
+            u64::try_from(web::session::LIFETIME_SECONDS).unwrap_or(0),
+            state.config.issuer.starts_with("https:"),
+        ),
+    )
+}

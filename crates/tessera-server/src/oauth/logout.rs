@@ -1,0 +1,150 @@
+//! `GET`/`POST /logout`: OpenID Connect RP-Initiated Logout 1.0.
+//!
+//! With a valid `id_token_hint` (one of our ID tokens, expired or not) the browser session ends,
+//! the token session named by the hint's `sid` is revoked, and the user returns to
+//! `post_logout_redirect_uri` when it is one of that client's registered redirect URIs.
+//! Without a hint the user is asked to confirm (so a third-party page cannot sign them out).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use tessera_jose::jws;
+use tessera_store::{SessionId, SubjectKind};
+
+use crate::state::AppState;
+use crate::web::{self, pages};
+
+struct Hint {
+    client_id: String,
+    sid: Option<String>,
+}
+
+fn read_hint(state: &AppState, token: &str) -> Option<Hint> {
+    let jws = jws::decode(token).ok()?;
+    if !matches!(jws.header().typ.as_deref(), None | Some("JWT")) {
+        return None;
+    }
+    jws.verify_with_set(state.keys.published()).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(jws.unverified_payload()).ok()?;
+    if claims["iss"] != state.config.issuer.as_str() {
+        return None;
+    }
+    Some(Hint {
+        client_id: claims["aud"].as_str()?.to_owned(),
+        sid: claims["sid"].as_str().map(str::to_owned),
+    })
+}
+
+/// `GET /logout`
+pub async fn logout_get(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    handle(&state, &headers, query.unwrap_or_default().as_bytes(), false).await
+}
+
+/// `POST /logout` (the confirmation form, or a client posting the same parameters)
+pub async fn logout_post(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(&state, &headers, &body, true).await
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bool) -> Response {
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(params).into_owned().collect();
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let hint = match get("id_token_hint") {
+        Some(token) => match read_hint(state, token) {
+            Some(h) => Some(h),
+            None => {
+                return pages::message(
+                    StatusCode::BAD_REQUEST,
+                    "Cannot sign out",
+                    "The application's sign-out request is not valid.",
+                    None,
+                );
+            }
+        },
+        None => None,
+    };
+    if let (Some(h), Some(client_id)) = (&hint, get("client_id"))
+        && h.client_id != client_id
+    {
+        return pages::message(
+            StatusCode::BAD_REQUEST,
+            "Cannot sign out",
+            "The sign-out request names two different applications.",
+            None,
+        );
+    }
+    let current = web::session::current(state, headers).await.ok().flatten();
+    let confirmed = hint.is_some() || (posted && pages::csrf_ok(headers, get("csrf")));
+    if !confirmed {
+        return match &current {
+            Some((_, user)) => pages::logout(state, headers, &user.username),
+            None => signed_out(&[]),
+        };
+    }
+
+    let now = state.now_ms();
+    let mut ended = Vec::new();
+    if let Some((session, _)) = &current {
+        ended.push(session.sid.clone());
+    }
+    if let Some(sid) = hint.as_ref().and_then(|h| h.sid.clone())
+        && let Err(e) =
+            crate::oauth::authorization_code::revoke_session(state, &SessionId(sid), "signed out").await
+    {
+        tracing::error!(?e, "could not revoke the session at sign-out");
+    }
+    if !ended.is_empty() {
+        let result = async {
+            let mut uow = state.store.begin().await?;
+            for sid in &ended {
+                uow.set_not_before(SubjectKind::Session, sid, now).await?;
+            }
+            uow.commit().await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(%e, "could not end the browser session");
+        }
+    }
+    let clear = (
+        header::SET_COOKIE,
+        web::set_cookie(
+            web::SESSION_COOKIE,
+            "",
+            0,
+            state.config.issuer.starts_with("https:"),
+        ),
+    );
+    // Return to the client only at an address it registered.
+    if let (Some(h), Some(uri)) = (&hint, get("post_logout_redirect_uri"))
+        && let Ok(app) = state.store.application(&h.client_id).await
+        && app.redirect_uris.iter().any(|r| r == uri)
+    {
+        let mut params = Vec::new();
+        if let Some(s) = get("state") {
+            params.push(("state", s));
+        }
+        return web::see_other(&super::authorize::response_location(uri, &params), &[clear]);
+    }
+    signed_out(&[clear])
+}
+
+fn signed_out(extra: &[(header::HeaderName, HeaderValue)]) -> Response {
+    let mut response = pages::message(
+        StatusCode::OK,
+        "Signed out",
+        "You have signed out. You can close this window.",
+        None,
+    );
+    for (k, v) in extra {
+        response.headers_mut().append(k.clone(), v.clone());
+    }
+    response
+}

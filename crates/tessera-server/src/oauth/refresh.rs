@@ -1,0 +1,178 @@
+//! `grant_type=refresh_token` (RFC 6749 §6): every use rotates the token; an old token used
+//! again revokes its whole family. A token bound to a DPoP key is refused without a proof by
+//! that key, before anything changes, and the attempt is logged as a replay. Conditional Access
+//! runs again on every refresh.
+
+use tessera_jose::Jkt;
+use tessera_policy::TokenBinding;
+use tessera_store::{Rotate, Rotation, StoreError, SubjectKind, UserStatus};
+
+use super::authorize::{CodeGrant, parse_claims};
+use super::client_auth::Client;
+use super::form::Form;
+use super::user_tokens::{self, Caller, Issue};
+use crate::access::{self, LogEntry};
+use crate::error::OAuthError;
+use crate::state::AppState;
+
+/// Whether the client may use the grant; checked before its DPoP proof.
+///
+/// # Errors
+/// `unauthorized_client`.
+pub fn check_client(client: &Client) -> Result<(), OAuthError> {
+    if client.app.grant_types.iter().any(|g| g == "refresh_token") {
+        Ok(())
+    } else {
+        Err(OAuthError::unauthorized_client(
+            "this client may not use refresh tokens",
+        ))
+    }
+}
+
+/// Handles the grant.
+///
+/// # Errors
+/// `invalid_grant` for an unknown, expired, revoked, reused or foreign token, a missing or
+/// wrong DPoP key, a disabled user, revoked sessions, or a policy refusal; `invalid_scope` for
+/// a scope beyond the original grant.
+pub async fn grant(
+    state: &AppState,
+    client: &Client,
+    form: &Form,
+    caller: &Caller<'_>,
+) -> Result<serde_json::Value, OAuthError> {
+    let presented = form.require("refresh_token")?;
+    let hash = super::token_hash(presented);
+    let Some((family, _)) = state.store.presented_token(&hash).await? else {
+        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
+    };
+    if family.client_id != client.app.id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if let Some(bound) = family.jkt.as_deref()
+        && caller.jkt.map(Jkt::as_str) != Some(bound)
+    {
+        let entry = LogEntry {
+            stage: caller.stage,
+            user: Some(&family.user_id),
+            client_id: Some(&client.app.id),
+            ip: caller.ip,
+            outcome: "replay",
+            token_protection: TokenBinding::Missing,
+            device_id: family.device_id.as_deref(),
+            jkt: caller.jkt.map(Jkt::as_str),
+            error: Some("invalid_grant"),
+        };
+        access::log(state, &entry, None).await;
+        tracing::warn!(user = %family.user_id, family = %family.id, "bound refresh token presented without its key");
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is bound to a DPoP key; the request must carry a proof made with it",
+        ));
+    }
+    let mut grant: CodeGrant =
+        serde_json::from_value(family.grant.clone()).map_err(OAuthError::server_error)?;
+    if let Some(requested) = form.get("scope") {
+        let allowed: Vec<String> = grant.scope.split(' ').map(str::to_owned).collect();
+        grant.scope = super::client_credentials::granted_scopes(&allowed, Some(requested))
+            .map_err(|_| OAuthError::invalid_scope("a refresh cannot widen the original scope"))?;
+    }
+    if let Some(claims) = form.get("claims") {
+        grant.cp1 |= parse_claims(claims).map_err(OAuthError::invalid_request)?;
+        check_claims_challenge(state, claims)?;
+    }
+
+    let user = match state.store.user(&family.user_id).await {
+        Ok(u) => u,
+        Err(StoreError::NotFound(_)) => return Err(OAuthError::invalid_grant("the user no longer exists")),
+        Err(e) => return Err(e.into()),
+    };
+    if user.status != UserStatus::Enabled {
+        return Err(OAuthError::invalid_grant("the user account is disabled"));
+    }
+    for (kind, id) in [
+        (SubjectKind::User, &user.id.0),
+        (SubjectKind::Session, &family.session_id.0),
+    ] {
+        if let Some(nb) = state.store.not_before(kind, id).await?
+            && family.created_at <= nb
+        {
+            return Err(OAuthError::invalid_grant(
+                "the session was revoked; sign in again",
+            ));
+        }
+    }
+    let device = user_tokens::device_of(state, &user, caller.jkt).await?;
+    let (decision, _) =
+        user_tokens::enforce(state, caller, &user, &client.app, &grant, device.as_ref()).await?;
+
+    let next = tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
+    let now = state.now_ms();
+    let rotation = state
+        .store
+        .rotate(&Rotate {
+            presented: &hash,
+            next: &super::token_hash(&next),
+            now,
+            expires_at: now.plus_ms(client.app.refresh_token_days.max(1).saturating_mul(86_400_000)),
+        })
+        .await?;
+    let family = match rotation {
+        Rotation::Rotated(f) => f,
+        Rotation::Reused(f) => {
+            tracing::warn!(user = %f.user_id, family = %f.id, "refresh token reused; family revoked");
+            let entry = LogEntry {
+                stage: caller.stage,
+                user: Some(&f.user_id),
+                client_id: Some(&client.app.id),
+                ip: caller.ip,
+                outcome: "reuse",
+                token_protection: if caller.jkt.is_some() {
+                    TokenBinding::BoundToDevice
+                } else {
+                    TokenBinding::Missing
+                },
+                device_id: f.device_id.as_deref(),
+                jkt: caller.jkt.map(Jkt::as_str),
+                error: Some("invalid_grant"),
+            };
+            access::log(state, &entry, None).await;
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; the session is revoked",
+            ));
+        }
+        Rotation::Revoked(_) => return Err(OAuthError::invalid_grant("the session was revoked")),
+        Rotation::Expired(_) => return Err(OAuthError::invalid_grant("the refresh token has expired")),
+        Rotation::Unknown => return Err(OAuthError::invalid_grant("the refresh token is not valid")),
+    };
+    user_tokens::respond(
+        state,
+        &Issue {
+            user: &user,
+            app: &client.app,
+            grant: &grant,
+            sid: &family.session_id.0,
+            jkt: caller.jkt,
+            device: device.as_ref(),
+            decision: &decision,
+            with_nonce: false,
+            refresh_token: Some(&next),
+        },
+    )
+}
+
+/// A claims challenge returned by a resource asks for a token issued no earlier than
+/// `access_token.nbf.value`; this token is issued now, which satisfies any instant up to now.
+/// An instant in the future cannot be met.
+fn check_claims_challenge(state: &AppState, claims: &str) -> Result<(), OAuthError> {
+    let value: serde_json::Value = serde_json::from_str(claims).unwrap_or_default();
+    let nbf = &value["access_token"]["nbf"]["value"];
+    let instant = nbf.as_i64().or_else(|| nbf.as_str().and_then(|s| s.parse().ok()));
+    match instant {
+        Some(t) if t > state.clock.now().as_secs() + 60 => Err(OAuthError::invalid_grant(
+            "the claims challenge asks for a token from the future",
+        )),
+        _ => Ok(()),
+    }
+}

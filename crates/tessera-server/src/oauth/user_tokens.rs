@@ -1,0 +1,249 @@
+//! What the authorization-code and refresh grants share: Conditional Access at the token
+//! endpoint with the device behind the DPoP proof, and the response with the access token, the
+//! ID token and the refresh token.
+
+use serde::Serialize;
+use tessera_jose::{Jkt, jws};
+use tessera_policy::{Decision, Need, Outcome, PolicySet, TokenBinding};
+use tessera_store::{Application, Device, DeviceStatus, StoreError, User};
+
+use super::access_token::{self, Grant};
+use super::authorize::CodeGrant;
+use crate::access::{self, Attempt, LogEntry};
+use crate::error::OAuthError;
+use crate::state::AppState;
+
+/// The request as the token endpoint saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The client's address.
+    pub ip: std::net::IpAddr,
+    /// The DPoP proof's key, when there was a proof.
+    pub jkt: Option<&'a Jkt>,
+    /// The grant being served, for the log.
+    pub stage: &'static str,
+}
+
+/// The device whose key signed the proof, when it is one of `user`'s registered devices.
+///
+/// # Errors
+/// `server_error` from the store.
+pub async fn device_of(
+    state: &AppState,
+    user: &User,
+    jkt: Option<&Jkt>,
+) -> Result<Option<Device>, OAuthError> {
+    let Some(jkt) = jkt else { return Ok(None) };
+    match state.store.device_by_jkt(jkt.as_str()).await {
+        Ok(d) if d.user_id == user.id && d.status == DeviceStatus::Enabled => {
+            if let Err(e) = state.store.touch_device(&d.id, state.now_ms()).await {
+                tracing::warn!(%e, "could not record device activity");
+            }
+            Ok(Some(d))
+        }
+        Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs Conditional Access for a token request and logs the result. Anything but "allow"
+/// (after what the grant already satisfied) refuses the request with `invalid_grant`.
+///
+/// # Errors
+/// `invalid_grant` saying what policy requires.
+pub async fn enforce(
+    state: &AppState,
+    caller: &Caller<'_>,
+    user: &User,
+    app: &Application,
+    grant: &CodeGrant,
+    device: Option<&Device>,
+) -> Result<(Decision, std::sync::Arc<PolicySet>), OAuthError> {
+    let binding = if device.is_some() {
+        TokenBinding::BoundToDevice
+    } else {
+        TokenBinding::Missing
+    };
+    let attempt = Attempt {
+        user,
+        app,
+        device,
+        ip: caller.ip,
+        mfa: grant.mfa(),
+        binding,
+        client_app_type: access::client_app_type(app, Some(&grant.redirect_uri)),
+    };
+    let (decision, set) = access::evaluate(state, &attempt).await?;
+    let refusal = match &decision.outcome {
+        Outcome::Allow => None,
+        Outcome::Block { .. } => Some((
+            "blocked",
+            "access is blocked by Conditional Access policy".to_owned(),
+        )),
+        Outcome::Interrupt { requirements } => {
+            let mut needs: Vec<Need> = requirements
+                .iter()
+                .flat_map(|r| r.any_of.iter().copied())
+                .collect();
+            needs.sort();
+            needs.dedup();
+            let words: Vec<&str> = needs.iter().map(|n| describe(*n)).collect();
+            Some((
+                "interrupted",
+                format!("Conditional Access policy requires {}", words.join(" or ")),
+            ))
+        }
+    };
+    let entry = LogEntry {
+        stage: caller.stage,
+        user: Some(&user.id),
+        client_id: Some(&app.id),
+        ip: caller.ip,
+        outcome: refusal.as_ref().map_or("success", |(o, _)| *o),
+        token_protection: binding,
+        device_id: device.map(|d| d.id.as_str()),
+        jkt: caller.jkt.map(Jkt::as_str),
+        error: refusal.as_ref().map(|_| "invalid_grant"),
+    };
+    access::log(state, &entry, Some((&decision, &set))).await;
+    match refusal {
+        Some((_, description)) => Err(OAuthError::invalid_grant(description)),
+        None => Ok((decision, set)),
+    }
+}
+
+fn describe(need: Need) -> &'static str {
+    match need {
+        Need::Mfa => "multi-factor authentication (sign in again)",
+        Need::CompliantDevice => "a compliant device",
+        Need::RegisteredDevice => "a registered device",
+        Need::DeviceBoundToken => {
+            "token protection (a DPoP proof signed by the key of one of the user's registered devices)"
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct IdClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    amr: &'a [String],
+    sid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+}
+
+/// Lifetime of an ID token, seconds.
+const ID_TOKEN_SECONDS: u64 = 3600;
+
+/// What the response is made of.
+#[derive(Debug)]
+pub struct Issue<'a> {
+    /// The user.
+    pub user: &'a User,
+    /// The client.
+    pub app: &'a Application,
+    /// The grant (scope, authentication, capabilities).
+    pub grant: &'a CodeGrant,
+    /// The session id.
+    pub sid: &'a str,
+    /// The DPoP key the tokens are bound to.
+    pub jkt: Option<&'a Jkt>,
+    /// The device behind that key.
+    pub device: Option<&'a Device>,
+    /// The policy decision (session controls).
+    pub decision: &'a Decision,
+    /// Include the nonce (only in the ID token of the code grant).
+    pub with_nonce: bool,
+    /// The refresh token to return, if any.
+    pub refresh_token: Option<&'a str>,
+}
+
+/// Builds the token response.
+///
+/// # Errors
+/// `server_error` when signing fails.
+pub fn respond(state: &AppState, issue: &Issue<'_>) -> Result<serde_json::Value, OAuthError> {
+    let grant = issue.grant;
+    let cp1 = grant.cp1 && !issue.decision.session.cae_disabled;
+    let minutes = issue
+        .decision
+        .session
+        .access_token_lifetime_minutes
+        .map(i64::from)
+        .unwrap_or(if cp1 {
+            i64::from(state.config.tokens.cae_access_token_minutes)
+        } else {
+            issue.app.access_token_minutes
+        });
+    let lifetime = u64::try_from(minutes.max(1)).unwrap_or(60) * 60;
+    let audience = grant
+        .resource
+        .clone()
+        .unwrap_or_else(|| state.config.issuer.clone());
+    let access = access_token::issue(
+        state,
+        &Grant {
+            subject: &issue.user.id.0,
+            client_id: &issue.app.id,
+            audience: &audience,
+            scope: &grant.scope,
+            lifetime,
+            jkt: issue.jkt,
+            sid: Some(issue.sid),
+            device_id: issue.device.map(|d| d.id.as_str()),
+            cp1,
+        },
+    )?;
+    let mut body = serde_json::json!({
+        "access_token": access.token,
+        "token_type": if issue.jkt.is_some() { "DPoP" } else { "Bearer" },
+        "expires_in": access.expires_in,
+        "scope": grant.scope,
+    });
+    if grant.has_scope("openid") {
+        let now = state.clock.now().as_secs();
+        let profile = grant.has_scope("profile");
+        let claims = IdClaims {
+            iss: &state.config.issuer,
+            sub: &issue.user.id.0,
+            aud: &issue.app.id,
+            iat: now,
+            exp: now.saturating_add_unsigned(ID_TOKEN_SECONDS),
+            auth_time: grant.auth_time,
+            nonce: if issue.with_nonce {
+                grant.nonce.as_deref()
+            } else {
+                None
+            },
+            amr: &grant.amr,
+            sid: issue.sid,
+            preferred_username: profile.then_some(issue.user.username.as_str()),
+            name: profile
+                .then_some(issue.user.display_name.as_str())
+                .filter(|n| !n.is_empty()),
+            email: if grant.has_scope("email") {
+                issue.user.email.as_deref()
+            } else {
+                None
+            },
+        };
+        body["id_token"] = jws::sign(state.keys.active(), Some("JWT"), &claims)
+            .map_err(OAuthError::server_error)?
+            .into();
+    }
+    if let Some(rt) = issue.refresh_token {
+        body["refresh_token"] = rt.into();
+    }
+    Ok(body)
+}

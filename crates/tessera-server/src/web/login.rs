@@ -1,0 +1,244 @@
+//! `POST /login` (password) and `POST /login/mfa` (one-time code). Both carry the original
+//! authorization request back, re-validate it, and on success return to `/authorize` with a
+//! session cookie, where Conditional Access runs and the code is issued.
+
+use std::sync::{Arc, LazyLock};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::response::Response;
+use tessera_store::{MfaKind, StoreError, UserStatus};
+
+use super::{client_ip, pages, see_other, session};
+use crate::oauth::authorize::{AuthRequest, refuse, session_cookie};
+use crate::state::AppState;
+
+/// A hash to verify against when the username is unknown, so the answer takes as long either
+/// way and does not reveal which usernames exist.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| crate::secrets::hash_password("tessera-dummy-password").unwrap_or_default());
+
+const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
+const LOCKED: &str = "Too many failed attempts. Wait 15 minutes, then try again.";
+
+fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// The query to return to `/authorize` with: the original one without `prompt=login`, which
+/// the sign-in that just happened has satisfied.
+fn return_query(request: &str) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(request.as_bytes()) {
+        if k == "prompt" {
+            let rest: Vec<&str> = v.split(' ').filter(|p| !p.is_empty() && *p != "login").collect();
+            if !rest.is_empty() {
+                out.append_pair(&k, &rest.join(" "));
+            }
+        } else {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
+}
+
+/// `POST /login`
+pub async fn password(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let field = |k: &str| f.get(k).map(String::as_str);
+    if !pages::csrf_ok(&headers, field("csrf")) {
+        return pages::message(
+            StatusCode::FORBIDDEN,
+            "Cannot sign in",
+            "The sign-in form expired or was not sent from this site.",
+            Some("Go back to the application and start again."),
+        );
+    }
+    let request_query = field("request").unwrap_or("");
+    let request = match AuthRequest::parse(&state, request_query).await {
+        Ok(r) => r,
+        Err(refusal) => return refuse(&state, refusal),
+    };
+    let username = field("username").unwrap_or("").trim();
+    let password = field("password").unwrap_or("");
+    let ip = client_ip(&extensions);
+    let again = |status, error| {
+        pages::login(
+            &state,
+            &headers,
+            status,
+            &request.app.name,
+            request_query,
+            username,
+            Some(error),
+        )
+    };
+    if username.is_empty() || password.is_empty() || username.len() > 256 || password.len() > 1024 {
+        return again(StatusCode::BAD_REQUEST, BAD_CREDENTIALS);
+    }
+    if !state.throttle.allows(username, ip) {
+        return again(StatusCode::TOO_MANY_REQUESTS, LOCKED);
+    }
+    let user = match state.store.user_by_username(username).await {
+        Ok(u) => Some(u),
+        Err(StoreError::NotFound(_)) => None,
+        Err(e) => {
+            tracing::error!(%e, "store failed during sign-in");
+            return pages::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Cannot sign in",
+                "The sign-in service is unavailable. Try again shortly.",
+                None,
+            );
+        }
+    };
+    let stored = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.clone());
+    let password = password.to_owned();
+    let verified = tokio::task::spawn_blocking(move || crate::secrets::verify_password(&stored, &password))
+        .await
+        .unwrap_or(false);
+    let user = match user {
+        Some(u) if verified && u.password_hash.is_some() => u,
+        other => {
+            state.throttle.failed(username, ip);
+            let entry = crate::access::LogEntry {
+                stage: "login",
+                user: other.as_ref().map(|u| &u.id),
+                client_id: Some(&request.app.id),
+                ip,
+                outcome: "failure",
+                token_protection: tessera_policy::TokenBinding::NotApplicable,
+                device_id: None,
+                jkt: None,
+                error: Some("invalid_credentials"),
+            };
+            crate::access::log(&state, &entry, None).await;
+            return again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS);
+        }
+    };
+    if user.status != UserStatus::Enabled {
+        return again(
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Contact your administrator.",
+        );
+    }
+    state.throttle.succeeded(username);
+    let Ok(cookie) =
+        session::start(&state, &user.id, vec!["pwd".into()]).and_then(|s| session::issue(&state, &s))
+    else {
+        return refuse(
+            &state,
+            crate::oauth::authorize::Refusal::Page {
+                message: "The session could not be started.".into(),
+            },
+        );
+    };
+    see_other(
+        &format!("/authorize?{}", return_query(request_query)),
+        &[session_cookie(&state, &cookie)],
+    )
+}
+
+/// `POST /login/mfa`
+pub async fn one_time_code(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let field = |k: &str| f.get(k).map(String::as_str);
+    if !pages::csrf_ok(&headers, field("csrf")) {
+        return pages::message(
+            StatusCode::FORBIDDEN,
+            "Cannot verify",
+            "The form expired or was not sent from this site.",
+            Some("Go back to the application and start again."),
+        );
+    }
+    let request_query = field("request").unwrap_or("");
+    let request = match AuthRequest::parse(&state, request_query).await {
+        Ok(r) => r,
+        Err(refusal) => return refuse(&state, refusal),
+    };
+    let Ok(Some((current, user))) = session::current(&state, &headers).await else {
+        // The password step's session is gone: start over.
+        return see_other(&format!("/authorize?{request_query}"), &[]);
+    };
+    let ip = client_ip(&extensions);
+    let again = |status, error| {
+        pages::mfa(
+            &state,
+            &headers,
+            status,
+            &request.app.name,
+            request_query,
+            &user.username,
+            Some(error),
+        )
+    };
+    if !state.throttle.allows(&user.username, ip) {
+        return again(StatusCode::TOO_MANY_REQUESTS, LOCKED);
+    }
+    let code = field("code").unwrap_or("");
+    let methods = state.store.mfa_methods_of(&user.id).await.unwrap_or_default();
+    let now = state.clock.now().as_secs();
+    let mut accepted = false;
+    for method in methods.iter().filter(|m| m.kind == MfaKind::Totp) {
+        let Some(secret) = super::totp::decode_secret(method.secret.expose()) else {
+            continue;
+        };
+        if let Some(step) = super::totp::matching_step(&secret, code, now) {
+            // A code works once: the store refuses a step not newer than the last one used.
+            accepted = state
+                .store
+                .use_totp_step(&method.id, step, state.now_ms())
+                .await
+                .unwrap_or(false);
+            break;
+        }
+    }
+    if !accepted {
+        state.throttle.failed(&user.username, ip);
+        return again(
+            StatusCode::UNAUTHORIZED,
+            "That code is not right. Enter the current code.",
+        );
+    }
+    state.throttle.succeeded(&user.username);
+    let mut amr = current.amr.clone();
+    for m in ["otp", "mfa"] {
+        if !amr.iter().any(|a| a == m) {
+            amr.push(m.to_owned());
+        }
+    }
+    let upgraded = session::BrowserSession { amr, ..current };
+    let Ok(cookie) = session::issue(&state, &upgraded) else {
+        return see_other(&format!("/authorize?{request_query}"), &[]);
+    };
+    see_other(
+        &format!("/authorize?{}", return_query(request_query)),
+        &[session_cookie(&state, &cookie)],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn return_query_drops_only_prompt_login() {
+        assert_eq!(
+            super::return_query("client_id=a&prompt=login+consent&state=x%20y"),
+            "client_id=a&prompt=consent&state=x+y"
+        );
+        assert_eq!(super::return_query("prompt=login&a=b"), "a=b");
+    }
+}

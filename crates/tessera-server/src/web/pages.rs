@@ -1,0 +1,157 @@
+//! The pages, as askama templates (escaped by default), and the CSRF token every form carries.
+//!
+//! CSRF protection is a double submit: a random token in a `SameSite=Lax` HttpOnly cookie and
+//! the same token in the form; a POST is refused unless the two are equal.
+
+use askama::Template;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use super::{CSRF_COOKIE, cookie, html, set_cookie};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct Login<'a> {
+    app_name: &'a str,
+    csrf: &'a str,
+    request: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct Mfa<'a> {
+    app_name: &'a str,
+    csrf: &'a str,
+    request: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct Message<'a> {
+    title: &'a str,
+    message: &'a str,
+    detail: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct Logout<'a> {
+    csrf: &'a str,
+    username: &'a str,
+}
+
+/// The request's CSRF token, or a new one (with the cookie to set).
+fn csrf(state: &AppState, headers: &HeaderMap) -> (String, Vec<(header::HeaderName, HeaderValue)>) {
+    if let Some(existing) = cookie(headers, CSRF_COOKIE).filter(|v| v.len() >= 22) {
+        return (existing.to_owned(), Vec::new());
+    }
+    let token = tessera_jose::random::random_id::<24>(state.rng.as_ref()).unwrap_or_default();
+    let set = set_cookie(
+        CSRF_COOKIE,
+        &token,
+        3600,
+        state.config.issuer.starts_with("https:"),
+    );
+    (token, vec![(header::SET_COOKIE, set)])
+}
+
+/// Whether a submitted form's CSRF token matches the cookie.
+#[must_use]
+pub fn csrf_ok(headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    match (cookie(headers, CSRF_COOKIE), submitted) {
+        (Some(c), Some(s)) if c.len() >= 22 => {
+            aws_lc_rs::constant_time::verify_slices_are_equal(c.as_bytes(), s.as_bytes()).is_ok()
+        }
+        _ => false,
+    }
+}
+
+fn render(status: StatusCode, page: &impl Template, extra: &[(header::HeaderName, HeaderValue)]) -> Response {
+    match page.render() {
+        Ok(body) => html(status, body, extra),
+        Err(e) => {
+            tracing::error!(%e, "a page failed to render");
+            html(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into(), &[])
+        }
+    }
+}
+
+/// The password form for an authorization request.
+pub fn login(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    app_name: &str,
+    request: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let (csrf, cookies) = csrf(state, headers);
+    render(
+        status,
+        &Login {
+            app_name,
+            csrf: &csrf,
+            request,
+            username,
+            error,
+        },
+        &cookies,
+    )
+}
+
+/// The one-time-code form.
+pub fn mfa(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    app_name: &str,
+    request: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let (csrf, cookies) = csrf(state, headers);
+    render(
+        status,
+        &Mfa {
+            app_name,
+            csrf: &csrf,
+            request,
+            username,
+            error,
+        },
+        &cookies,
+    )
+}
+
+/// A page that only explains something (an error that cannot go back to the client, or a
+/// confirmation).
+pub fn message(status: StatusCode, title: &str, message: &str, detail: Option<&str>) -> Response {
+    render(
+        status,
+        &Message {
+            title,
+            message,
+            detail,
+        },
+        &[],
+    )
+}
+
+/// The sign-out confirmation.
+pub fn logout(state: &AppState, headers: &HeaderMap, username: &str) -> Response {
+    let (csrf, cookies) = csrf(state, headers);
+    render(
+        StatusCode::OK,
+        &Logout {
+            csrf: &csrf,
+            username,
+        },
+        &cookies,
+    )
+}

@@ -1,0 +1,114 @@
+//! The browser session: a JWS in an HttpOnly cookie, signed with the server's active key and
+//! checked against the published keys, so any node can read it. It is refused once its user is
+//! disabled or deleted, once the user's sessions are revoked (their "not before" instant), and
+//! once it is signed out (the session's own "not before").
+
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use tessera_jose::{UnixTime, jws};
+use tessera_store::{StoreError, SubjectKind, User, UserId, UserStatus};
+
+use crate::error::OAuthError;
+use crate::state::AppState;
+
+/// The `typ` of a session cookie's JWS; nothing else Tessera signs carries it.
+const TYP: &str = "tessera-session+jwt";
+
+/// How long a browser session lasts without signing in again.
+pub const LIFETIME_SECONDS: i64 = 12 * 3600;
+
+/// What the session cookie says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BrowserSession {
+    /// The issuer.
+    pub iss: String,
+    /// The user.
+    pub sub: String,
+    /// The session's id.
+    pub sid: String,
+    /// When the user authenticated (seconds).
+    pub auth_time: i64,
+    /// How: `pwd`, `otp`, `mfa` (RFC 8176).
+    pub amr: Vec<String>,
+    /// When the cookie stops being accepted.
+    pub exp: i64,
+}
+
+impl BrowserSession {
+    /// Whether a second factor was used.
+    #[must_use]
+    pub fn mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
+    }
+}
+
+/// Signs a session cookie value.
+///
+/// # Errors
+/// `server_error` when signing fails.
+pub fn issue(state: &AppState, session: &BrowserSession) -> Result<String, OAuthError> {
+    jws::sign(state.keys.active(), Some(TYP), session).map_err(OAuthError::server_error)
+}
+
+/// A new session for `user`, authenticated now by `amr`.
+///
+/// # Errors
+/// `server_error` when the random source fails.
+pub fn start(state: &AppState, user: &UserId, amr: Vec<String>) -> Result<BrowserSession, OAuthError> {
+    let now = state.clock.now().as_secs();
+    Ok(BrowserSession {
+        iss: state.config.issuer.clone(),
+        sub: user.0.clone(),
+        sid: tessera_jose::random::random_id::<16>(state.rng.as_ref()).map_err(OAuthError::server_error)?,
+        auth_time: now,
+        amr,
+        exp: now + LIFETIME_SECONDS,
+    })
+}
+
+/// The request's session and its user, when the cookie is present and still good.
+///
+/// # Errors
+/// `server_error` from the store.
+pub async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(BrowserSession, User)>, OAuthError> {
+    let Some(value) = super::cookie(headers, super::SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(session) = decode(state, value) else {
+        return Ok(None);
+    };
+    let user = match state.store.user(&UserId(session.sub.clone())).await {
+        Ok(u) => u,
+        Err(StoreError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if user.status != UserStatus::Enabled {
+        return Ok(None);
+    }
+    let auth_ms = session.auth_time.saturating_mul(1000);
+    for (kind, id) in [
+        (SubjectKind::User, &session.sub),
+        (SubjectKind::Session, &session.sid),
+    ] {
+        if let Some(nb) = state.store.not_before(kind, id).await?
+            && auth_ms <= nb.0
+        {
+            return Ok(None);
+        }
+    }
+    Ok(Some((session, user)))
+}
+
+fn decode(state: &AppState, value: &str) -> Option<BrowserSession> {
+    let token = jws::decode(value).ok()?;
+    if token.header().typ.as_deref() != Some(TYP) {
+        return None;
+    }
+    token.verify_with_set(state.keys.published()).ok()?;
+    let session: BrowserSession = serde_json::from_slice(token.unverified_payload()).ok()?;
+    let now: UnixTime = state.clock.now();
+    (session.iss == state.config.issuer && session.exp > now.as_secs()).then_some(session)
+}
