@@ -33,12 +33,8 @@ pub enum KeysCommand {
     /// retires (still published, so tokens it signed stay valid), and a new next key is made.
     /// Restart the servers to sign with the new key.
     Rotate {
-        /// The data directory of an embedded database [default: ./tessera-data].
-        #[arg(long, env = "TESSERA_DATA_DIR", default_value = "tessera-data")]
-        data_dir: PathBuf,
-        /// A database URL (sqlite:PATH or postgres://…); overrides --data-dir.
-        #[arg(long, env = "TESSERA_DATABASE_URL")]
-        database_url: Option<String>,
+        #[command(flatten)]
+        db: crate::db::DbArgs,
     },
 }
 
@@ -69,38 +65,17 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             eprintln!("wrote private key to {} (mode 0600)", out.display());
             print_public(&key)
         }
-        KeysCommand::Rotate {
-            data_dir,
-            database_url,
-        } => {
-            let url =
-                database_url.unwrap_or_else(|| format!("sqlite:{}", data_dir.join("tessera.db").display()));
-            if url.starts_with("sqlite:") && !data_dir.join("tessera.db").exists() {
-                bail!(
-                    "no database at {}; run `tessera serve` once first, or pass --database-url",
-                    data_dir.display()
-                );
-            }
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let store = tessera_store::open(&url, &tessera_store::StoreOptions::default()).await?;
-                let now = tessera_store::Timestamp(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)?
-                        .as_millis() as i64,
-                );
-                let rotated = tessera_server::keys::rotate(store.as_ref(), now).await?;
-                println!("active key: {}", rotated.active);
-                println!(
-                    "next key:   {} (published now, active at the next rotation)",
-                    rotated.next
-                );
-                println!("Restart the servers to sign with the new active key.");
-                anyhow::Ok(())
-            })
-        }
+        KeysCommand::Rotate { db } => crate::db::block_on(async {
+            let store = crate::db::open(&db.data_dir, db.database_url).await?;
+            let rotated = tessera_server::keys::rotate(store.as_ref(), crate::db::now()).await?;
+            println!("active key: {}", rotated.active);
+            println!(
+                "next key:   {} (published now, active at the next rotation)",
+                rotated.next
+            );
+            println!("Restart the servers to sign with the new active key.");
+            Ok(())
+        }),
         KeysCommand::Show { file } => {
             let text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let key = SigningKey::from_private_jwk(&text)

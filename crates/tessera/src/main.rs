@@ -1,5 +1,7 @@
 //! The `tessera` command line.
 
+mod apps;
+mod db;
 mod keys;
 mod serve;
 
@@ -23,6 +25,12 @@ enum Command {
     /// Create and inspect signing keys and device keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Register and list applications (OAuth clients).
+    #[command(subcommand)]
+    Apps(apps::AppsCommand),
+    /// Create users.
+    #[command(subcommand)]
+    Users(apps::UsersCommand),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +38,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Serve(args) => serve::run(args),
+        Command::Apps(cmd) => apps::run_apps(cmd),
+        Command::Users(cmd) => apps::run_users(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,9 +19,21 @@ async fn authorization_request_errors_table() {
     );
     // (name, query, Some(error) = redirect with that error, None = a page with 400)
     let cases: Vec<(&str, String, Option<&str>)> = vec![
-        ("no client_id", format!("response_type=code&redirect_uri={cb}"), None),
-        ("unknown client", ok.replace("client_id=webapp", "client_id=nobody"), None),
-        ("no redirect_uri", ok.replace(&format!("redirect_uri={cb}"), ""), None),
+        (
+            "no client_id",
+            format!("response_type=code&redirect_uri={cb}"),
+            None,
+        ),
+        (
+            "unknown client",
+            ok.replace("client_id=webapp", "client_id=nobody"),
+            None,
+        ),
+        (
+            "no redirect_uri",
+            ok.replace(&format!("redirect_uri={cb}"), ""),
+            None,
+        ),
         (
             "redirect not registered",
             ok.replace(&cb, &urlencode("http://127.0.0.1:9999/cb/evil")),
@@ -33,7 +45,11 @@ async fn authorization_request_errors_table() {
             None,
         ),
         ("repeated redirect_uri", format!("{ok}&redirect_uri={cb}"), None),
-        ("no response_type", ok.replace("response_type=code&", ""), Some("invalid_request")),
+        (
+            "no response_type",
+            ok.replace("response_type=code&", ""),
+            Some("invalid_request"),
+        ),
         (
             "implicit flow",
             ok.replace("response_type=code", "response_type=token"),
@@ -60,26 +76,66 @@ async fn authorization_request_errors_table() {
             Some("invalid_request"),
         ),
         ("repeated state", format!("{ok}&state=t"), Some("invalid_request")),
-        ("scope not allowed", format!("{ok}&scope=openid%20admin"), Some("invalid_scope")),
-        ("unknown prompt", format!("{ok}&prompt=maybe"), Some("invalid_request")),
+        (
+            "scope not allowed",
+            format!("{ok}&scope=openid%20admin"),
+            Some("invalid_scope"),
+        ),
+        (
+            "unknown prompt",
+            format!("{ok}&prompt=maybe"),
+            Some("invalid_request"),
+        ),
         (
             "prompt none with login",
             format!("{ok}&prompt=none%20login"),
             Some("invalid_request"),
         ),
-        ("max_age not a number", format!("{ok}&max_age=soon"), Some("invalid_request")),
-        ("claims not JSON", format!("{ok}&claims=%7Bnope"), Some("invalid_request")),
-        ("claims not an object", format!("{ok}&claims=%5B%5D"), Some("invalid_request")),
-        ("request object", format!("{ok}&request=eyJ"), Some("request_not_supported")),
+        (
+            "max_age not a number",
+            format!("{ok}&max_age=soon"),
+            Some("invalid_request"),
+        ),
+        (
+            "claims not JSON",
+            format!("{ok}&claims=%7Bnope"),
+            Some("invalid_request"),
+        ),
+        (
+            "claims not an object",
+            format!("{ok}&claims=%5B%5D"),
+            Some("invalid_request"),
+        ),
+        (
+            "request object",
+            format!("{ok}&request=eyJ"),
+            Some("request_not_supported"),
+        ),
         (
             "request_uri",
             format!("{ok}&request_uri=urn%3Ax"),
             Some("request_uri_not_supported"),
         ),
-        ("resource relative", format!("{ok}&resource=%2Fapi"), Some("invalid_target")),
-        ("dpop_jkt malformed", format!("{ok}&dpop_jkt=abc"), Some("invalid_request")),
-        ("fragment response mode", format!("{ok}&response_mode=fragment"), Some("invalid_request")),
-        ("prompt none, not signed in", format!("{ok}&prompt=none"), Some("login_required")),
+        (
+            "resource relative",
+            format!("{ok}&resource=%2Fapi"),
+            Some("invalid_target"),
+        ),
+        (
+            "dpop_jkt malformed",
+            format!("{ok}&dpop_jkt=abc"),
+            Some("invalid_request"),
+        ),
+        (
+            "fragment response mode",
+            format!("{ok}&response_mode=fragment"),
+            Some("invalid_request"),
+        ),
+        (
+            "prompt none, not signed in",
+            format!("{ok}&prompt=none"),
+            Some("login_required"),
+        ),
         (
             "client without the code grant",
             format!(
@@ -94,7 +150,10 @@ async fn authorization_request_errors_table() {
             None => {
                 assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.location());
                 assert!(r.body.contains("Cannot sign in"), "{name}");
-                assert!(r.headers.get("location").is_none(), "{name}: never redirect to an untrusted URI");
+                assert!(
+                    r.headers.get("location").is_none(),
+                    "{name}: never redirect to an untrusted URI"
+                );
             }
             Some(error) => {
                 assert_eq!(r.status, StatusCode::SEE_OTHER, "{name}: {}", r.body);
@@ -142,7 +201,12 @@ async fn pages_forbid_framing_and_scripts_and_forms_need_their_csrf_token() {
         let r = b
             .post(
                 "/login",
-                &[("csrf", csrf), ("request", &request), ("username", ALICE.0), ("password", ALICE.1)],
+                &[
+                    ("csrf", csrf),
+                    ("request", &request),
+                    ("username", ALICE.0),
+                    ("password", ALICE.1),
+                ],
             )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "csrf {csrf:?}");
@@ -177,15 +241,20 @@ async fn wrong_passwords_lock_the_account_and_say_nothing_about_which_part_was_w
     let unknown = b
         .submit(&page, &[("username", "nobody"), ("password", "whatever")])
         .await;
-    let wrong = b.submit(&page, &[("username", ALICE.0), ("password", "nope")]).await;
+    let wrong = b
+        .submit(&page, &[("username", ALICE.0), ("password", "nope")])
+        .await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(unknown.body.contains("The username or password is incorrect."));
     assert!(wrong.body.contains("The username or password is incorrect."));
     for _ in 0..4 {
-        b.submit(&page, &[("username", ALICE.0), ("password", "nope")]).await;
+        b.submit(&page, &[("username", ALICE.0), ("password", "nope")])
+            .await;
     }
-    let locked = b.submit(&page, &[("username", ALICE.0), ("password", ALICE.1)]).await;
+    let locked = b
+        .submit(&page, &[("username", ALICE.0), ("password", ALICE.1)])
+        .await;
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "{}", locked.body);
     assert!(locked.body.contains("Too many failed attempts"));
     let failures = s
@@ -240,7 +309,12 @@ async fn code_redemption_errors_table() {
 
     let code = fresh_code("").await;
     let r = send(
-        body(&code, &c.verifier, &urlencode("http://127.0.0.1:9999/other"), "webapp"),
+        body(
+            &code,
+            &c.verifier,
+            &urlencode("http://127.0.0.1:9999/other"),
+            "webapp",
+        ),
         Some(proof()),
     )
     .await;
@@ -248,7 +322,11 @@ async fn code_redemption_errors_table() {
 
     let code = fresh_code("").await;
     let r = send(body(&code, &c.verifier, &cb, "desktop"), Some(proof())).await;
-    assert_eq!(r.json["error"], "invalid_grant", "another client's code: {}", r.json);
+    assert_eq!(
+        r.json["error"], "invalid_grant",
+        "another client's code: {}",
+        r.json
+    );
 
     let r = send(body("made-up-code", &c.verifier, &cb, "webapp"), Some(proof())).await;
     assert_eq!(r.json["error"], "invalid_grant", "unknown code");

@@ -1,0 +1,50 @@
+//! Opening the database an offline command works on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::bail;
+use clap::Args;
+
+/// Where the database is.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The data directory of an embedded database [default: ./tessera-data].
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value = "tessera-data")]
+    pub data_dir: PathBuf,
+    /// A database URL (sqlite:PATH or postgres://…); overrides --data-dir.
+    #[arg(long, env = "TESSERA_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// Opens the database, refusing to create an embedded one that `tessera serve` never made.
+pub async fn open(
+    data_dir: &Path,
+    database_url: Option<String>,
+) -> anyhow::Result<Arc<dyn tessera_store::Store>> {
+    let url = database_url.unwrap_or_else(|| format!("sqlite:{}", data_dir.join("tessera.db").display()));
+    if url.starts_with("sqlite:") && !data_dir.join("tessera.db").exists() {
+        bail!(
+            "no database at {}; run `tessera serve` once first, or pass --database-url",
+            data_dir.display()
+        );
+    }
+    Ok(tessera_store::open(&url, &tessera_store::StoreOptions::default()).await?)
+}
+
+/// Runs `f` on a single-threaded runtime.
+pub fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+/// Now, in the store's milliseconds.
+pub fn now() -> tessera_store::Timestamp {
+    tessera_store::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    )
+}

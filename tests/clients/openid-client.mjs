@@ -1,0 +1,126 @@
+// A newcomer's app on openid-client, against a running Tessera: discovery, authorization code
+// with PKCE and DPoP, ID token validation, refresh with DPoP, userinfo, and a standard error.
+// Nothing here knows Tessera except the issuer URL, the client id and the user's credentials;
+// the "user" fills in the sign-in form the way a browser would.
+//
+//   TESSERA_ISSUER=http://127.0.0.1:8080 TESSERA_USER=admin TESSERA_PASSWORD=… node openid-client.mjs
+
+import assert from 'node:assert/strict';
+import * as client from 'openid-client';
+
+const issuer = new URL(process.env.TESSERA_ISSUER ?? 'http://127.0.0.1:8080');
+const clientId = process.env.TESSERA_CLIENT_ID ?? 'interop-app';
+const redirectUri = process.env.TESSERA_REDIRECT_URI ?? 'http://127.0.0.1:9999/callback';
+const username = process.env.TESSERA_USER ?? 'admin';
+const password = process.env.TESSERA_PASSWORD;
+assert.ok(password, 'set TESSERA_PASSWORD');
+
+const step = (what) => console.log(`openid-client: ${what}`);
+
+// --- the app -----------------------------------------------------------------------------
+const config = await client.discovery(issuer, clientId, undefined, client.None(), {
+  execute: [client.allowInsecureRequests], // the test server listens on plain http://127.0.0.1
+});
+step(`discovered ${config.serverMetadata().issuer}`);
+
+const dpopKey = await client.randomDPoPKeyPair('ES256');
+const DPoP = client.getDPoPHandle(config, dpopKey);
+const codeVerifier = client.randomPKCECodeVerifier();
+const state = client.randomState();
+const nonce = client.randomNonce();
+const authorizationUrl = client.buildAuthorizationUrl(config, {
+  redirect_uri: redirectUri,
+  scope: 'openid profile offline_access',
+  code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+  code_challenge_method: 'S256',
+  state,
+  nonce,
+});
+
+// --- the user, in a browser ---------------------------------------------------------------
+const callback = await signIn(authorizationUrl);
+step('signed in; back at the redirect URI');
+
+// --- the app again ------------------------------------------------------------------------
+const tokens = await client.authorizationCodeGrant(
+  config,
+  callback,
+  { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true },
+  undefined,
+  { DPoP },
+);
+assert.equal(tokens.token_type.toLowerCase(), 'dpop');
+assert.ok(tokens.refresh_token, 'a refresh token');
+const claims = tokens.claims();
+assert.equal(claims.preferred_username, username);
+step(`code redeemed: DPoP-bound access token, ID token for ${claims.sub}`);
+
+const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP });
+assert.notEqual(refreshed.refresh_token, tokens.refresh_token, 'rotated');
+assert.equal(refreshed.token_type.toLowerCase(), 'dpop');
+step('refreshed with DPoP; the refresh token rotated');
+
+const info = await client.fetchUserInfo(config, refreshed.access_token, claims.sub, { DPoP });
+assert.equal(info.sub, claims.sub);
+step(`userinfo: ${info.preferred_username}`);
+
+// The old refresh token again is reuse: a standard OAuth error, which the library surfaces as-is.
+await assert.rejects(
+  client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP }),
+  (err) => err.error === 'invalid_grant',
+);
+step('reused refresh token refused with invalid_grant');
+
+// A stolen refresh token replayed from another machine (another key) is refused too.
+const thief = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
+await assert.rejects(
+  client.refreshTokenGrant(config, refreshed.refresh_token, undefined, { DPoP: thief }),
+  (err) => err.error === 'invalid_grant',
+);
+step('refresh token replayed with another DPoP key refused with invalid_grant');
+console.log('openid-client: ok');
+
+// A browser, reduced to what signing in needs: cookies, one form, redirects.
+async function signIn(url) {
+  const jar = new Map();
+  const remember = (response) => {
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const at = pair.indexOf('=');
+      jar.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+  };
+  const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  let response = await fetch(url, { redirect: 'manual' });
+  remember(response);
+  const page = await response.text();
+  assert.equal(response.status, 200, page);
+  const form = new URLSearchParams();
+  for (const [, name, value] of page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+    form.set(name, decodeEntities(value));
+  }
+  form.set('username', username);
+  form.set('password', password);
+  response = await fetch(new URL('/login', url), {
+    method: 'POST',
+    body: form,
+    headers: { cookie: cookieHeader() },
+    redirect: 'manual',
+  });
+  remember(response);
+  for (let hops = 0; hops < 5; hops++) {
+    assert.equal(response.status, 303, await response.text());
+    const location = new URL(response.headers.get('location'), url);
+    if (location.href.startsWith(redirectUri)) return location;
+    response = await fetch(location, { headers: { cookie: cookieHeader() }, redirect: 'manual' });
+    remember(response);
+  }
+  throw new Error('too many redirects');
+}
+
+function decodeEntities(s) {
+  return s
+    .replace(/&#(\d+);/g, (_, n) => String.fromCodePoint(Number(n)))
+    .replace(/&#x([0-9a-f]+);/gi, (_, n) => String.fromCodePoint(parseInt(n, 16)))
+    .replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
