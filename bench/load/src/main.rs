@@ -31,6 +31,10 @@ struct Args {
     /// The `tessera` binary to start [default: next to this one].
     #[arg(long)]
     tessera: Option<PathBuf>,
+    /// Run on PostgreSQL: a server URL such as postgres://postgres@127.0.0.1:5432 (a database
+    /// is created for the run and dropped after). Default: SQLite in a temporary directory.
+    #[arg(long)]
+    postgres: Option<String>,
 }
 
 const SECRET: &str = "load-test-secret-load-test-secret-1234567";
@@ -49,7 +53,11 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let duration = Duration::from_secs(args.duration.clamp(1, 120));
     let dir = tempfile::tempdir()?;
-    prepare(dir.path()).await?;
+    let database = Database::new(dir.path(), args.postgres.as_deref())?;
+    let keys: Vec<SigningKey> = (0..args.concurrency)
+        .map(|_| SigningKey::generate(Algorithm::Es256))
+        .collect::<Result<_, _>>()?;
+    prepare(&database.url, &keys).await?;
 
     let tessera = match args.tessera {
         Some(p) => p,
@@ -59,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let mut child = Command::new(&tessera)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
+        .args(["--database-url", &database.url])
         .env("TESSERA_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -88,9 +97,11 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
+    let keys = Arc::new(keys);
     let run = |name: &'static str, kind: Kind| {
         let client = client.clone();
         let base = base.clone();
+        let keys = keys.clone();
         async move {
             load(
                 name,
@@ -98,8 +109,8 @@ async fn main() -> anyhow::Result<()> {
                 &client,
                 &base,
                 duration,
-                args.concurrency,
                 args.max_requests,
+                &keys,
             )
             .await
         }
@@ -108,16 +119,19 @@ async fn main() -> anyhow::Result<()> {
         run("GET /healthz (baseline)", Kind::Health).await,
         run("client_credentials, Bearer", Kind::Bearer).await,
         run("client_credentials, DPoP-bound", Kind::Dpop).await,
+        run("refresh_token, DPoP-bound, CA", Kind::Refresh).await,
     ];
 
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+    database.drop();
 
     let baseline = results[0].requests as f64 / results[0].seconds;
     println!(
-        "\ntessera serve on SQLite, {} connections, {} s per workload, client and server on the same 2 cores",
+        "\ntessera serve on {}, {} connections, {} s per workload, client and server on the same 2 cores",
+        if args.postgres.is_some() { "PostgreSQL" } else { "SQLite" },
         args.concurrency,
         duration.as_secs()
     );
@@ -140,20 +154,63 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A confidential client allowed to use client credentials.
-async fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
-    let url = format!("sqlite:{}", dir.join("tessera.db").display());
-    let store = tessera_store::open(&url, &tessera_store::StoreOptions::default()).await?;
-    let mut uow = store.begin().await?;
-    uow.put_application(&tessera_store::Application {
-        id: "load".into(),
+/// The database of one run: a SQLite file in the temporary directory, or a PostgreSQL database
+/// created for the run and dropped after it.
+struct Database {
+    url: String,
+    admin: Option<(String, String)>,
+}
+
+impl Database {
+    fn new(dir: &std::path::Path, postgres: Option<&str>) -> anyhow::Result<Self> {
+        let Some(server) = postgres else {
+            return Ok(Self {
+                url: format!("sqlite:{}", dir.join("tessera.db").display()),
+                admin: None,
+            });
+        };
+        let server = server.trim_end_matches('/');
+        let name = format!("tessera_load_{}", std::process::id());
+        let status = Command::new("psql")
+            .args([&format!("{server}/postgres"), "-qc", &format!("CREATE DATABASE {name}")])
+            .status()
+            .context("running psql to create the load-test database")?;
+        if !status.success() {
+            bail!("could not create database {name} on {server}");
+        }
+        Ok(Self {
+            url: format!("{server}/{name}"),
+            admin: Some((format!("{server}/postgres"), name)),
+        })
+    }
+
+    fn drop(&self) {
+        if let Some((admin, name)) = &self.admin {
+            let _ = Command::new("psql")
+                .args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .status();
+        }
+    }
+}
+
+/// The first refresh token of worker `n`'s session.
+fn first_refresh_token(n: usize) -> String {
+    format!("load-refresh-token-{n:04}-0123456789abcdefghijklmnop")
+}
+
+/// A confidential client for client credentials; a public client with one DPoP-bound session
+/// per worker (each bound to that worker's key) for refresh; and Conditional Access policies
+/// that are evaluated on every refresh without blocking it.
+async fn prepare(url: &str, keys: &[SigningKey]) -> anyhow::Result<()> {
+    let store = tessera_store::open(url, &tessera_store::StoreOptions::default()).await?;
+    let app = |id: &str, kind, grants: &[&str]| tessera_store::Application {
+        id: id.into(),
         name: "load test".into(),
-        kind: tessera_store::AppKind::Confidential,
-        secret_hash: Some(tessera_store::Secret(
-            tessera_server::secrets::hash_client_secret(SECRET),
-        )),
-        redirect_uris: vec![],
-        grant_types: vec!["client_credentials".into()],
+        kind,
+        secret_hash: (kind == tessera_store::AppKind::Confidential)
+            .then(|| tessera_store::Secret(tessera_server::secrets::hash_client_secret(SECRET))),
+        redirect_uris: vec!["http://127.0.0.1/cb".into()],
+        grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
         scopes: vec!["load".into()],
         jwks: None,
         access_token_minutes: 5,
@@ -162,9 +219,68 @@ async fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
         require_dpop: false,
         created_at: tessera_store::Timestamp(0),
         changed_at: tessera_store::Timestamp(0),
+    };
+    let mut uow = store.begin().await?;
+    uow.put_application(&app("load", tessera_store::AppKind::Confidential, &["client_credentials"]))
+        .await?;
+    uow.put_application(&app(
+        "load-public",
+        tessera_store::AppKind::Public,
+        &["authorization_code", "refresh_token"],
+    ))
+    .await?;
+    uow.insert_user(&tessera_store::NewUser {
+        id: "load-user".into(),
+        username: "load-user".into(),
+        email: None,
+        display_name: String::new(),
+        password_hash: None,
+        created_at: tessera_store::Timestamp(0),
     })
     .await?;
+    for n in 0..20 {
+        uow.put_policy(&tessera_store::PolicyRecord {
+            id: format!("p{n:02}"),
+            state: "enabled".into(),
+            document: serde_json::json!({
+                "id": format!("p{n:02}"), "displayName": format!("MFA for team {n}"), "state": "enabled",
+                "conditions": {
+                    "users": {"includeUsers": [format!("someone-{n}")]},
+                    "applications": {"includeApplications": ["All"]}
+                },
+                "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}
+            }),
+            changed_at: tessera_store::Timestamp(0),
+        })
+        .await?;
+    }
     uow.commit().await?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let now_ms = tessera_store::Timestamp(i64::try_from(now.as_millis())?);
+    for (n, key) in keys.iter().enumerate() {
+        let id = format!("load-session-{n}");
+        store
+            .start_session(
+                &tessera_store::NewSession {
+                    id: id.as_str().into(),
+                    user_id: "load-user".into(),
+                    client_id: "load-public".into(),
+                    device_id: None,
+                    jkt: Some(key.thumbprint().as_str().to_owned()),
+                    created_at: now_ms,
+                },
+                &tessera_store::NewFamily {
+                    id: id.as_str().into(),
+                    token_hash: tessera_server::oauth::token_hash(&first_refresh_token(n)),
+                    expires_at: now_ms.plus_ms(86_400_000),
+                    grant: serde_json::json!({
+                        "redirect_uri": "http://127.0.0.1/cb", "scope": "openid load",
+                        "auth_time": now.as_secs(), "amr": ["pwd"]
+                    }),
+                },
+            )
+            .await?;
+    }
     Ok(())
 }
 
@@ -173,6 +289,7 @@ enum Kind {
     Health,
     Bearer,
     Dpop,
+    Refresh,
 }
 
 async fn load(
@@ -181,19 +298,20 @@ async fn load(
     client: &reqwest::Client,
     base: &str,
     duration: Duration,
-    concurrency: usize,
     max_requests: u64,
+    keys: &Arc<Vec<SigningKey>>,
 ) -> Workload {
     let issued = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + duration;
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (client, base) = (client.clone(), base.to_owned());
+    let tasks: Vec<_> = (0..keys.len())
+        .map(|n| {
+            let (client, base, keys) = (client.clone(), base.to_owned(), keys.clone());
             let (issued, failures) = (issued.clone(), failures.clone());
             tokio::spawn(async move {
-                let key = SigningKey::generate(Algorithm::Es256).ok();
+                let key = &keys[n];
+                let mut refresh_token = first_refresh_token(n);
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max_requests {
                     let t = Instant::now();
@@ -205,7 +323,7 @@ async fn load(
                                 .basic_auth("load", Some(SECRET))
                                 .header("content-type", "application/x-www-form-urlencoded")
                                 .body("grant_type=client_credentials");
-                            if let (Kind::Dpop, Some(key)) = (kind, &key) {
+                            if let Kind::Dpop = kind {
                                 let htu = format!("{base}/token");
                                 if let Ok(proof) = create_proof(
                                     key,
@@ -220,11 +338,46 @@ async fn load(
                             }
                             r
                         }
+                        Kind::Refresh => {
+                            let htu = format!("{base}/token");
+                            let proof = create_proof(
+                                key,
+                                "POST",
+                                &htu,
+                                ProofOptions::default(),
+                                &SystemClock,
+                                &SystemRandom,
+                            )
+                            .unwrap_or_default();
+                            client
+                                .post(htu)
+                                .header("content-type", "application/x-www-form-urlencoded")
+                                .header("dpop", proof)
+                                .body(format!(
+                                    "grant_type=refresh_token&client_id=load-public&refresh_token={refresh_token}"
+                                ))
+                        }
                     };
                     match request.send().await {
                         Ok(resp) if resp.status().is_success() => {
-                            let _ = resp.bytes().await;
+                            let body = resp.bytes().await.unwrap_or_default();
+                            if let Kind::Refresh = kind {
+                                // Rotation: the next request must use the new token.
+                                let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                                match json["refresh_token"].as_str() {
+                                    Some(next) => refresh_token = next.to_owned(),
+                                    None => {
+                                        failures.fetch_add(1, Ordering::Relaxed);
+                                        break;
+                                    }
+                                }
+                            }
                             latencies.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                        }
+                        Ok(_) if matches!(kind, Kind::Refresh) => {
+                            // A refused refresh ends this worker's session.
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            break;
                         }
                         _ => {
                             failures.fetch_add(1, Ordering::Relaxed);
