@@ -102,18 +102,7 @@ async fn main() -> anyhow::Result<()> {
         let client = client.clone();
         let base = base.clone();
         let keys = keys.clone();
-        async move {
-            load(
-                name,
-                kind,
-                &client,
-                &base,
-                duration,
-                args.max_requests,
-                &keys,
-            )
-            .await
-        }
+        async move { load(name, kind, &client, &base, duration, args.max_requests, &keys).await }
     };
     let results = vec![
         run("GET /healthz (baseline)", Kind::Health).await,
@@ -131,7 +120,11 @@ async fn main() -> anyhow::Result<()> {
     let baseline = results[0].requests as f64 / results[0].seconds;
     println!(
         "\ntessera serve on {}, {} connections, {} s per workload, client and server on the same 2 cores",
-        if args.postgres.is_some() { "PostgreSQL" } else { "SQLite" },
+        if args.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         args.concurrency,
         duration.as_secs()
     );
@@ -172,7 +165,11 @@ impl Database {
         let server = server.trim_end_matches('/');
         let name = format!("tessera_load_{}", std::process::id());
         let status = Command::new("psql")
-            .args([&format!("{server}/postgres"), "-qc", &format!("CREATE DATABASE {name}")])
+            .args([
+                &format!("{server}/postgres"),
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
             .status()
             .context("running psql to create the load-test database")?;
         if !status.success() {
@@ -187,7 +184,11 @@ impl Database {
     fn drop(&self) {
         if let Some((admin, name)) = &self.admin {
             let _ = Command::new("psql")
-                .args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .args([
+                    admin.as_str(),
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
                 .status();
         }
     }
@@ -221,8 +222,12 @@ async fn prepare(url: &str, keys: &[SigningKey]) -> anyhow::Result<()> {
         changed_at: tessera_store::Timestamp(0),
     };
     let mut uow = store.begin().await?;
-    uow.put_application(&app("load", tessera_store::AppKind::Confidential, &["client_credentials"]))
-        .await?;
+    uow.put_application(&app(
+        "load",
+        tessera_store::AppKind::Confidential,
+        &["client_credentials"],
+    ))
+    .await?;
     uow.put_application(&app(
         "load-public",
         tessera_store::AppKind::Public,
