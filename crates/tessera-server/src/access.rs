@@ -126,8 +126,20 @@ pub async fn evaluate(
     attempt: &Attempt<'_>,
 ) -> Result<(Decision, Arc<PolicySet>), OAuthError> {
     let set = state.policies.current(state.store.as_ref()).await?;
-    let groups = state.store.groups_of(&attempt.user.id).await?;
-    let ctx = SignInContext {
+    let ctx = context(state.store.as_ref(), attempt).await?;
+    let decision = set.evaluate(&ctx);
+    state.telemetry.policy_outcome(outcome_label(&decision));
+    Ok((decision, set))
+}
+
+/// What the policies see of `attempt`: the user's groups and risk come from the directory, the
+/// device's platform and compliance from its registration.
+///
+/// # Errors
+/// `server_error` from the store.
+pub async fn context(store: &dyn Store, attempt: &Attempt<'_>) -> Result<SignInContext, OAuthError> {
+    let groups = store.groups_of(&attempt.user.id).await?;
+    Ok(SignInContext {
         user: UserContext {
             id: tessera_policy::UserId(attempt.user.id.0.clone()),
             groups: groups.into_iter().map(|g| tessera_policy::GroupId(g.0)).collect(),
@@ -143,10 +155,7 @@ pub async fn evaluate(
             mfa: attempt.mfa,
             token_binding: attempt.binding,
         },
-    };
-    let decision = set.evaluate(&ctx);
-    state.telemetry.policy_outcome(outcome_label(&decision));
-    Ok((decision, set))
+    })
 }
 
 fn risk(r: tessera_store::RiskLevel) -> tessera_policy::RiskLevel {

@@ -16,7 +16,7 @@ pub enum Bootstrap {
     CreatedWithPassword(zeroize::Zeroizing<String>),
 }
 
-/// Creates the administrator account unless it exists.
+/// Creates the administrator account, a member of the `admins` group, unless it exists.
 ///
 /// # Errors
 /// When the store fails or the password cannot be hashed.
@@ -54,6 +54,19 @@ pub async fn ensure_admin(
     })
     .await
     .map_err(|e| e.to_string())?;
+    let admins = tessera_store::GroupId(crate::admin::ADMINS_GROUP.into());
+    if matches!(store.group(&admins).await, Err(StoreError::NotFound(_))) {
+        uow.insert_group(&tessera_store::Group {
+            id: admins.clone(),
+            name: "Administrators".into(),
+            created_at: now,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    uow.add_member(&admins, &ADMIN_USERNAME.into())
+        .await
+        .map_err(|e| e.to_string())?;
     uow.commit().await.map_err(|e| e.to_string())?;
     Ok(match generated {
         Some(p) => Bootstrap::CreatedWithPassword(p),

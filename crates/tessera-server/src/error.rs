@@ -69,7 +69,6 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "unsupported_token_type", description)
     }
 
-    /// `invalid_dpop_proof` (400) at the token endpoint.
     /// `invalid_target` (RFC 8707): the resource is not acceptable.
     pub fn invalid_target(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_target", description)
@@ -89,6 +88,7 @@ impl OAuthError {
         e
     }
 
+    /// `invalid_dpop_proof` (400) at the token endpoint.
     pub fn invalid_dpop_proof(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)
     }

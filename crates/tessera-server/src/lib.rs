@@ -9,8 +9,10 @@
 //! Prometheus metrics. The admin API and SSF follow.
 
 pub mod access;
+pub mod admin;
 pub mod bootstrap;
 pub mod config;
+pub mod directory;
 pub mod error;
 pub mod health;
 pub mod keys;
@@ -59,6 +61,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/revoke", post(oauth::revoke::revoke))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(telemetry::metrics))
+        .route("/openapi.json", get(admin::openapi::openapi))
+        .nest("/admin/api", admin::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::track,

@@ -29,6 +29,8 @@ pub trait UserRepo: Send + Sync {
     async fn list_users(&self, after: Option<&UserId>, limit: u32) -> Result<Vec<User>>;
     /// A group by id.
     async fn group(&self, id: &GroupId) -> Result<Group>;
+    /// Every group, ordered by id.
+    async fn groups(&self) -> Result<Vec<Group>>;
     /// The groups a user is a member of, ordered by id.
     async fn groups_of(&self, user: &UserId) -> Result<Vec<GroupId>>;
     /// The members of a group, ordered by id.
@@ -137,7 +139,8 @@ pub trait UnitOfWork: Send {
     async fn put_named_location(&mut self, location: &NamedLocationRecord) -> Result<()>;
     /// Creates or replaces a policy.
     async fn put_policy(&mut self, policy: &PolicyRecord) -> Result<()>;
-    /// Deletes an application, device, MFA method, named location, policy or stream by id.
+    /// Deletes an application, device, group (with its memberships), MFA method, named location,
+    /// policy or stream by id.
     async fn delete(&mut self, table: Table, id: &str) -> Result<()>;
     /// Commits.
     async fn commit(self: Box<Self>) -> Result<()>;

@@ -156,6 +156,14 @@ macro_rules! shared_impl {
                 group_from_row(&row)
             }
 
+            async fn groups(&self) -> Result<Vec<Group>> {
+                let rows = sqlx::query("SELECT id, name, created_at FROM user_groups ORDER BY id")
+                    .fetch_all(&self.read)
+                    .await
+                    .ctx("group")?;
+                rows.iter().map(group_from_row).collect()
+            }
+
             async fn groups_of(&self, user: &UserId) -> Result<Vec<GroupId>> {
                 let rows = sqlx::query("SELECT group_id FROM group_members WHERE user_id = $1 ORDER BY group_id")
                     .bind(&user.0)

@@ -649,6 +649,8 @@ pub enum Table {
     Applications,
     /// `devices`
     Devices,
+    /// `user_groups` (memberships go with it)
+    Groups,
     /// `mfa_methods`
     MfaMethods,
     /// `named_locations`
@@ -664,6 +666,7 @@ impl Table {
         match self {
             Self::Applications => "applications",
             Self::Devices => "devices",
+            Self::Groups => "user_groups",
             Self::MfaMethods => "mfa_methods",
             Self::NamedLocations => "named_locations",
             Self::Policies => "policies",
@@ -675,6 +678,7 @@ impl Table {
         match self {
             Self::Applications => "application",
             Self::Devices => "device",
+            Self::Groups => "group",
             Self::MfaMethods => "MFA method",
             Self::NamedLocations => "named location",
             Self::Policies => "policy",

@@ -3,9 +3,10 @@
 
 use std::io::BufRead as _;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::{Subcommand, ValueEnum};
-use tessera_store::{AppKind, Application, NewUser, Secret};
+use tessera_server::directory::{ApplicationSpec, Directory, DirectoryError, UserSpec};
+use tessera_store::AppKind;
 
 use crate::db::{self, DbArgs};
 
@@ -65,7 +66,7 @@ pub enum UsersCommand {
         /// The email address.
         #[arg(long)]
         email: Option<String>,
-        /// A display name.
+        /// A display name [default: the username].
         #[arg(long, default_value = "")]
         display_name: String,
         #[command(flatten)]
@@ -73,7 +74,10 @@ pub enum UsersCommand {
     },
 }
 
-const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+/// The directory as an administrator at this terminal changes it.
+fn directory(store: std::sync::Arc<dyn tessera_store::Store>, db: &DbArgs) -> Directory {
+    Directory::by_admin(store, db.issuer.trim_end_matches('/'), db::now())
+}
 
 pub fn run_apps(cmd: AppsCommand) -> anyhow::Result<()> {
     match cmd {
@@ -82,72 +86,36 @@ pub fn run_apps(cmd: AppsCommand) -> anyhow::Result<()> {
             name,
             kind,
             redirect_uris,
-            mut grants,
+            grants,
             scopes,
             require_dpop,
             cae_capable,
             db,
         } => {
-            if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                bail!("--id must be 1 to 128 characters without spaces");
-            }
-            if grants.is_empty() {
-                grants = vec!["authorization_code".into(), "refresh_token".into()];
-            }
-            for g in &grants {
-                if !GRANTS.contains(&g.as_str()) {
-                    bail!("unknown grant {g}; use one of {}", GRANTS.join(", "));
-                }
-            }
-            if grants.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
-                bail!("the authorization_code grant needs at least one --redirect-uri");
-            }
-            for uri in &redirect_uris {
-                let parsed = url::Url::parse(uri).with_context(|| format!("{uri} is not an absolute URI"))?;
-                if parsed.fragment().is_some() {
-                    bail!("{uri}: a redirect URI must not have a fragment");
-                }
-            }
-            if matches!(kind, Kind::Public) && grants.iter().any(|g| g == "client_credentials") {
-                bail!("public clients cannot use client_credentials");
-            }
-            let secret = match kind {
-                Kind::Confidential => Some(tessera_server::secrets::new_client_secret()?),
-                Kind::Public => None,
-            };
-            let now = db::now();
-            let app = Application {
-                name: name.unwrap_or_else(|| id.clone()),
-                id: id.clone(),
+            let spec = ApplicationSpec {
+                name,
                 kind: match kind {
                     Kind::Public => AppKind::Public,
                     Kind::Confidential => AppKind::Confidential,
                 },
-                secret_hash: secret
-                    .as_deref()
-                    .map(|s| Secret(tessera_server::secrets::hash_client_secret(s))),
                 redirect_uris,
                 grant_types: grants,
                 scopes,
-                jwks: None,
-                access_token_minutes: 60,
-                refresh_token_days: 30,
                 cae_capable,
                 require_dpop,
-                created_at: now,
-                changed_at: now,
+                ..ApplicationSpec::new(&id)
             };
+            // Check the input before touching the database, so a typo never needs a data dir.
+            spec.validate().map_err(explain)?;
             db::block_on(async {
-                let store = db::open(&db.data_dir, db.database_url).await?;
-                if store.application(&id).await.is_ok() {
-                    bail!("an application with id {id} exists already");
-                }
-                let mut uow = store.begin().await?;
-                uow.put_application(&app).await?;
-                uow.commit().await?;
+                let store = db::open(&db.data_dir, db.database_url.clone()).await?;
+                let made = directory(store, &db)
+                    .create_application(&spec)
+                    .await
+                    .map_err(explain)?;
                 println!("created application {id}");
-                if let Some(secret) = &secret {
-                    println!("client secret (shown once, keep it safe): {secret}");
+                if let Some(secret) = &made.secret {
+                    println!("client secret (shown once, keep it safe): {}", secret.as_str());
                 }
                 Ok(())
             })
@@ -168,6 +136,30 @@ pub fn run_apps(cmd: AppsCommand) -> anyhow::Result<()> {
     }
 }
 
+/// A directory error as a CLI error, one line per field, named as the flags are.
+fn explain(e: DirectoryError) -> anyhow::Error {
+    match e {
+        DirectoryError::Invalid(errors) => anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(|e| {
+                    let flag = e.field.split('[').next().unwrap_or_default();
+                    let flag = match flag {
+                        "redirect_uris" => "--redirect-uri",
+                        "grant_types" => "--grant",
+                        "scopes" => "--scope",
+                        other => other,
+                    };
+                    format!("{flag}: {}", e.message)
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        other => other.into(),
+    }
+}
+
 pub fn run_users(cmd: UsersCommand) -> anyhow::Result<()> {
     match cmd {
         UsersCommand::Create {
@@ -178,29 +170,21 @@ pub fn run_users(cmd: UsersCommand) -> anyhow::Result<()> {
         } => {
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            if password.chars().count() < 8 {
-                bail!("the password (on standard input) must be at least 8 characters");
+            let password =
+                tessera_server::directory::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
+            if password.is_empty() {
+                bail!("give the password on the first line of standard input");
             }
-            let hash = tessera_server::secrets::hash_password(password).map_err(anyhow::Error::msg)?;
+            let spec = UserSpec {
+                username,
+                email,
+                display_name: (!display_name.is_empty()).then_some(display_name),
+                password: Some(password),
+            };
             db::block_on(async {
-                let store = db::open(&db.data_dir, db.database_url).await?;
-                let id = format!(
-                    "u-{}",
-                    tessera_jose::random::random_id::<12>(&tessera_jose::SystemRandom)?
-                );
-                let mut uow = store.begin().await?;
-                uow.insert_user(&NewUser {
-                    id: id.as_str().into(),
-                    username: username.clone(),
-                    email,
-                    display_name,
-                    password_hash: Some(hash),
-                    created_at: db::now(),
-                })
-                .await?;
-                uow.commit().await?;
-                println!("created user {username} ({id})");
+                let store = db::open(&db.data_dir, db.database_url.clone()).await?;
+                let user = directory(store, &db).create_user(&spec).await.map_err(explain)?;
+                println!("created user {} ({})", user.username, user.id.0);
                 Ok(())
             })
         }

@@ -15,6 +15,9 @@ pub struct DbArgs {
     /// A database URL (sqlite:PATH or postgres://…); overrides --data-dir.
     #[arg(long, env = "TESSERA_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The server's issuer URL, which the security events a change raises name.
+    #[arg(long, env = "TESSERA_ISSUER", default_value = "http://127.0.0.1:8080")]
+    pub issuer: String,
 }
 
 /// Opens the database, refusing to create an embedded one that `tessera serve` never made.

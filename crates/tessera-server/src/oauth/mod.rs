@@ -3,6 +3,7 @@
 pub mod access_token;
 pub mod authorization_code;
 pub mod authorize;
+pub mod bearer;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod form;

@@ -130,6 +130,12 @@ async fn build(store: Option<Arc<dyn tessera_store::Store>>) -> Server {
     ))
     .await
     .unwrap();
+    uow.put_application(&Application {
+        scopes: vec!["tessera.admin".into()],
+        ..app("admin-cli", AppKind::Confidential, false, &["client_credentials"])
+    })
+    .await
+    .unwrap();
     uow.put_application(&app(
         "no-cc",
         AppKind::Confidential,
@@ -234,6 +240,39 @@ impl Server {
 
     pub async fn get(&self, path: &str) -> Reply {
         self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+}
+
+impl Server {
+    /// A client-credentials token of `admin-cli`, which may use the admin API.
+    pub async fn admin_token(&self) -> String {
+        let reply = self
+            .send(token_request(
+                "grant_type=client_credentials&scope=tessera.admin",
+                &[("authorization", &basic("admin-cli", SECRET))],
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.json["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An admin API call with a Bearer token and an optional JSON body.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let mut r = Request::builder()
+            .method(method)
+            .uri(format!("/admin/api{path}"))
+            .header("authorization", format!("Bearer {token}"));
+        if body.is_some() {
+            r = r.header("content-type", "application/json");
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        self.send(r.body(body).unwrap()).await
     }
 }
 

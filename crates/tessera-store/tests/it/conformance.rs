@@ -234,6 +234,23 @@ async fn groups_and_memberships(s: Arc<dyn Store>) {
         [UserId::from("alice")],
         "deleting a user removes memberships"
     );
+
+    let names: Vec<String> = s.groups().await.unwrap().into_iter().map(|g| g.name).collect();
+    assert_eq!(names, ["ADMINS", "ENGINEERING"]);
+    let mut uow = s.begin().await.unwrap();
+    uow.delete(tessera_store::Table::Groups, "engineering")
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    assert!(
+        s.groups_of(&"alice".into()).await.unwrap().is_empty(),
+        "deleting a group removes its memberships"
+    );
+    let mut uow = s.begin().await.unwrap();
+    assert!(matches!(
+        uow.delete(tessera_store::Table::Groups, "engineering").await,
+        Err(StoreError::NotFound("group"))
+    ));
 }
 
 async fn unit_of_work_rolls_back_when_dropped(s: Arc<dyn Store>) {

@@ -218,3 +218,84 @@ fn keys_rotate_promotes_the_next_key_and_publishes_a_new_one() {
         1
     );
 }
+
+#[test]
+fn apps_and_users_create_validate_then_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    // Bad input is refused before the database is even looked for, naming the flag.
+    let out = tessera(&[
+        "apps",
+        "create",
+        "--data-dir",
+        data,
+        "--id",
+        "web",
+        "--redirect-uri",
+        "http://web.example/cb",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--redirect-uri: plain http is allowed only for loopback"),
+        "{err}"
+    );
+
+    let url = format!("sqlite:{data}/tessera.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    drop(
+        rt.block_on(tessera_store::open(&url, &tessera_store::StoreOptions::default()))
+            .unwrap(),
+    );
+    let out = tessera(&[
+        "apps",
+        "create",
+        "--data-dir",
+        data,
+        "--id",
+        "reports",
+        "--kind",
+        "confidential",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "reports.read",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("client secret (shown once"));
+    let out = tessera(&[
+        "apps",
+        "create",
+        "--data-dir",
+        data,
+        "--id",
+        "reports",
+        "--kind",
+        "confidential",
+        "--grant",
+        "client_credentials",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+
+    let create_user = |password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["users", "create", "--data-dir", data, "--username", "carol"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = create_user("short");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password: must be 8 to 256 characters"));
+    let out = create_user("carol-password-1");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("created user carol (u-"));
+    let out = create_user("carol-password-1");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the username carol is taken"));
+}

@@ -1,0 +1,433 @@
+//! Applications (OAuth clients). A confidential client authenticates with a secret, generated
+//! here and shown once, or, when it registers a JWK Set, with `private_key_jwt`.
+
+use serde::Deserialize;
+use tessera_store::{AppKind, Application, Secret, Table};
+use zeroize::Zeroizing;
+
+use super::{Directory, DirectoryError, FieldError, Result, check_id, check_name, finish};
+
+/// The grant types an application may be given.
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+
+/// Access tokens live between 5 minutes and 28 hours (CAE-capable clients get day-long ones).
+const ACCESS_TOKEN_MINUTES: std::ops::RangeInclusive<i64> = 5..=1680;
+/// Refresh-token families live between 1 and 365 days.
+const REFRESH_TOKEN_DAYS: std::ops::RangeInclusive<i64> = 1..=365;
+
+/// An application as an administrator describes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationSpec {
+    /// The `client_id`.
+    pub id: String,
+    /// A name shown on the sign-in page [default: the id].
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `public` or `confidential`.
+    #[serde(default = "public")]
+    pub kind: AppKind,
+    /// Redirect URIs, matched exactly.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Grant types [default: `authorization_code` and `refresh_token`].
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// API scopes the client may request; OpenID scopes are always allowed.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// A JWK Set of the client's public keys, for `private_key_jwt`.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// Access-token lifetime for clients that are not CAE-capable.
+    #[serde(default = "sixty")]
+    pub access_token_minutes: i64,
+    /// Refresh-token family lifetime.
+    #[serde(default = "thirty")]
+    pub refresh_token_days: i64,
+    /// Treat the client as CAE-capable (`cp1`) even when it does not say so.
+    #[serde(default)]
+    pub cae_capable: bool,
+    /// Refuse token requests without a DPoP proof.
+    #[serde(default)]
+    pub require_dpop: bool,
+}
+
+const fn public() -> AppKind {
+    AppKind::Public
+}
+const fn sixty() -> i64 {
+    60
+}
+const fn thirty() -> i64 {
+    30
+}
+
+/// An application just written, with its new client secret when one was made.
+#[derive(Debug)]
+pub struct CreatedApplication {
+    /// The record.
+    pub app: Application,
+    /// The client secret, to be shown once.
+    pub secret: Option<Zeroizing<String>>,
+}
+
+impl ApplicationSpec {
+    /// A spec with the defaults for `id`.
+    #[must_use]
+    pub fn new(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: None,
+            kind: AppKind::Public,
+            redirect_uris: Vec::new(),
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            jwks: None,
+            access_token_minutes: sixty(),
+            refresh_token_days: thirty(),
+            cae_capable: false,
+            require_dpop: false,
+        }
+    }
+
+    /// Every problem with the spec, or the grant types to use.
+    ///
+    /// # Errors
+    /// [`DirectoryError::Invalid`].
+    pub fn validate(&self) -> Result<Vec<String>> {
+        let mut errors = Vec::new();
+        check_id("id", &self.id, &mut errors);
+        if let Some(name) = &self.name {
+            check_name("name", name, &mut errors);
+        }
+        let grants = if self.grant_types.is_empty() {
+            vec!["authorization_code".to_owned(), "refresh_token".to_owned()]
+        } else {
+            self.grant_types.clone()
+        };
+        for (i, g) in grants.iter().enumerate() {
+            if !GRANT_TYPES.contains(&g.as_str()) {
+                errors.push(FieldError::new(
+                    format!("grant_types[{i}]"),
+                    format!("unknown grant type {g}; use one of {}", GRANT_TYPES.join(", ")),
+                ));
+            }
+        }
+        let code = grants.iter().any(|g| g == "authorization_code");
+        if code && self.redirect_uris.is_empty() {
+            errors.push(FieldError::new(
+                "redirect_uris",
+                "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        for (i, uri) in self.redirect_uris.iter().enumerate() {
+            if let Some(problem) = redirect_uri_problem(uri) {
+                errors.push(FieldError::new(format!("redirect_uris[{i}]"), problem));
+            }
+        }
+        if self.kind == AppKind::Public && grants.iter().any(|g| g == "client_credentials") {
+            errors.push(FieldError::new(
+                "grant_types",
+                "a public client cannot use client_credentials",
+            ));
+        }
+        for (i, s) in self.scopes.iter().enumerate() {
+            // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+            let valid = !s.is_empty()
+                && s.bytes()
+                    .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+            if !valid {
+                errors.push(FieldError::new(
+                    format!("scopes[{i}]"),
+                    "is not a valid scope token",
+                ));
+            }
+        }
+        if let Some(jwks) = &self.jwks {
+            if self.kind == AppKind::Public {
+                errors.push(FieldError::new(
+                    "jwks",
+                    "a public client cannot authenticate with keys",
+                ));
+            }
+            if let Some(problem) = jwks_problem(jwks) {
+                errors.push(FieldError::new("jwks", problem));
+            }
+        }
+        if !ACCESS_TOKEN_MINUTES.contains(&self.access_token_minutes) {
+            errors.push(FieldError::new(
+                "access_token_minutes",
+                format!(
+                    "must be from {} to {}",
+                    ACCESS_TOKEN_MINUTES.start(),
+                    ACCESS_TOKEN_MINUTES.end()
+                ),
+            ));
+        }
+        if !REFRESH_TOKEN_DAYS.contains(&self.refresh_token_days) {
+            errors.push(FieldError::new(
+                "refresh_token_days",
+                format!(
+                    "must be from {} to {}",
+                    REFRESH_TOKEN_DAYS.start(),
+                    REFRESH_TOKEN_DAYS.end()
+                ),
+            ));
+        }
+        finish(errors)?;
+        Ok(grants)
+    }
+}
+
+/// Why a redirect URI cannot be registered: it must be absolute, without a fragment
+/// (RFC 6749 §3.1.2), and plain `http` only for loopback (RFC 8252 §7.3; OAuth 2.1).
+fn redirect_uri_problem(uri: &str) -> Option<String> {
+    let Ok(parsed) = url::Url::parse(uri) else {
+        return Some("is not an absolute URI".into());
+    };
+    if parsed.fragment().is_some() {
+        return Some("must not have a fragment".into());
+    }
+    if parsed.scheme() == "http" && !matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")) {
+        return Some("plain http is allowed only for loopback addresses; use https".into());
+    }
+    None
+}
+
+/// Why a JWK Set cannot be used for `private_key_jwt`.
+fn jwks_problem(jwks: &serde_json::Value) -> Option<String> {
+    let bytes = jwks.to_string();
+    match tessera_jose::KeySet::from_jwks(bytes.as_bytes()) {
+        Err(e) => Some(format!("is not a usable JWK Set: {e}")),
+        Ok(set) if set.is_empty() => Some("holds no key Tessera can verify with".into()),
+        Ok(set) if set.skipped() > 0 => Some(format!(
+            "{} of its keys are not public EC, OKP or RSA signing keys",
+            set.skipped()
+        )),
+        Ok(_) => None,
+    }
+}
+
+impl Directory {
+    /// Registers a new application. A confidential client without keys gets a secret.
+    ///
+    /// # Errors
+    /// [`DirectoryError::Invalid`]; [`DirectoryError::Conflict`] when the id is taken.
+    pub async fn create_application(&self, spec: &ApplicationSpec) -> Result<CreatedApplication> {
+        let grants = spec.validate()?;
+        if self.store.application(&spec.id).await.is_ok() {
+            return Err(DirectoryError::Conflict(format!(
+                "an application with id {} exists already",
+                spec.id
+            )));
+        }
+        let secret = (spec.kind == AppKind::Confidential && spec.jwks.is_none())
+            .then(new_secret)
+            .transpose()?;
+        let app = self.record(spec, grants, secret.as_deref().map(|s| hashed(s)), self.now);
+        let mut uow = self.store.begin().await?;
+        uow.put_application(&app).await?;
+        uow.commit().await?;
+        Ok(CreatedApplication { app, secret })
+    }
+
+    /// Replaces an application's settings; its secret stays (see [`Directory::rotate_secret`]).
+    ///
+    /// # Errors
+    /// [`DirectoryError::Invalid`], [`DirectoryError::NotFound`].
+    pub async fn replace_application(&self, spec: &ApplicationSpec) -> Result<Application> {
+        let grants = spec.validate()?;
+        let existing = self.store.application(&spec.id).await?;
+        if existing.kind != spec.kind {
+            return Err(DirectoryError::field(
+                "kind",
+                "cannot change between public and confidential; register a new application",
+            ));
+        }
+        let app = self.record(spec, grants, existing.secret_hash, existing.created_at);
+        let mut uow = self.store.begin().await?;
+        uow.put_application(&app).await?;
+        uow.commit().await?;
+        Ok(app)
+    }
+
+    /// Gives a confidential application a new secret; the old one stops working at once.
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotFound`]; [`DirectoryError::Invalid`] for a public client.
+    pub async fn rotate_secret(&self, id: &str) -> Result<Zeroizing<String>> {
+        let mut app = self.store.application(id).await?;
+        if app.kind == AppKind::Public {
+            return Err(DirectoryError::field("kind", "a public client has no secret"));
+        }
+        let secret = new_secret()?;
+        app.secret_hash = Some(hashed(&secret));
+        app.changed_at = self.now;
+        let mut uow = self.store.begin().await?;
+        uow.put_application(&app).await?;
+        uow.commit().await?;
+        Ok(secret)
+    }
+
+    /// Deletes an application.
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotFound`].
+    pub async fn delete_application(&self, id: &str) -> Result<()> {
+        let mut uow = self.store.begin().await?;
+        uow.delete(Table::Applications, id).await?;
+        uow.commit().await?;
+        Ok(())
+    }
+
+    fn record(
+        &self,
+        spec: &ApplicationSpec,
+        grants: Vec<String>,
+        secret_hash: Option<Secret>,
+        created_at: tessera_store::Timestamp,
+    ) -> Application {
+        Application {
+            id: spec.id.clone(),
+            name: spec.name.clone().unwrap_or_else(|| spec.id.clone()),
+            kind: spec.kind,
+            secret_hash,
+            redirect_uris: spec.redirect_uris.clone(),
+            grant_types: grants,
+            scopes: spec.scopes.clone(),
+            jwks: spec.jwks.clone(),
+            access_token_minutes: spec.access_token_minutes,
+            refresh_token_days: spec.refresh_token_days,
+            cae_capable: spec.cae_capable,
+            require_dpop: spec.require_dpop,
+            created_at,
+            changed_at: self.now,
+        }
+    }
+}
+
+fn new_secret() -> Result<Zeroizing<String>> {
+    crate::secrets::new_client_secret()
+        .map(Zeroizing::new)
+        .map_err(|e| DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string())))
+}
+
+fn hashed(secret: &str) -> Secret {
+    Secret(crate::secrets::hash_client_secret(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(spec: &ApplicationSpec) -> Vec<String> {
+        match spec.validate() {
+            Ok(_) => vec![],
+            Err(DirectoryError::Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn negative_table() {
+        let ok = ApplicationSpec {
+            redirect_uris: vec!["https://app.example/cb".into()],
+            ..ApplicationSpec::new("app")
+        };
+        assert!(problems(&ok).is_empty());
+        let native = ApplicationSpec {
+            redirect_uris: vec!["http://127.0.0.1/cb".into(), "com.example.app:/cb".into()],
+            ..ApplicationSpec::new("app")
+        };
+        assert!(problems(&native).is_empty());
+        let cases: Vec<(ApplicationSpec, &str)> = vec![
+            (ApplicationSpec::new("app"), "redirect_uris"),
+            (
+                ApplicationSpec {
+                    id: "a b".into(),
+                    ..ok.clone()
+                },
+                "id",
+            ),
+            (
+                ApplicationSpec {
+                    redirect_uris: vec!["/cb".into()],
+                    ..ok.clone()
+                },
+                "redirect_uris[0]",
+            ),
+            (
+                ApplicationSpec {
+                    redirect_uris: vec!["https://app.example/cb#x".into()],
+                    ..ok.clone()
+                },
+                "redirect_uris[0]",
+            ),
+            (
+                ApplicationSpec {
+                    redirect_uris: vec!["http://app.example/cb".into()],
+                    ..ok.clone()
+                },
+                "redirect_uris[0]",
+            ),
+            (
+                ApplicationSpec {
+                    grant_types: vec!["password".into()],
+                    ..ok.clone()
+                },
+                "grant_types[0]",
+            ),
+            (
+                ApplicationSpec {
+                    grant_types: vec!["client_credentials".into()],
+                    ..ok.clone()
+                },
+                "grant_types",
+            ),
+            (
+                ApplicationSpec {
+                    scopes: vec!["mail read".into()],
+                    ..ok.clone()
+                },
+                "scopes[0]",
+            ),
+            (
+                ApplicationSpec {
+                    kind: AppKind::Confidential,
+                    jwks: Some(serde_json::json!({"keys": [{"kty": "oct", "k": "AAAA"}]})),
+                    ..ok.clone()
+                },
+                "jwks",
+            ),
+            (
+                ApplicationSpec {
+                    jwks: Some(serde_json::json!({"keys": []})),
+                    ..ok.clone()
+                },
+                "jwks",
+            ),
+            (
+                ApplicationSpec {
+                    access_token_minutes: 0,
+                    ..ok.clone()
+                },
+                "access_token_minutes",
+            ),
+            (
+                ApplicationSpec {
+                    refresh_token_days: 1000,
+                    ..ok.clone()
+                },
+                "refresh_token_days",
+            ),
+        ];
+        for (spec, field) in cases {
+            let found = problems(&spec);
+            assert!(
+                found.iter().any(|f| f == field),
+                "{field}: {found:?} for {spec:?}"
+            );
+        }
+    }
+}

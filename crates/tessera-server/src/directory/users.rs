@@ -1,0 +1,315 @@
+//! Users and groups. Disabling, deleting, resetting a password and revoking sessions all end the
+//! user's sessions at once (their refresh tokens stop working and a "not before" instant makes
+//! resource servers refuse earlier access tokens) and raise the matching CAEP/RISC events.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tessera_signals::DirectoryChange;
+use tessera_store::{
+    Group, GroupId, NewUser, RiskLevel, SubjectKind, Table, UnitOfWork, User, UserChange, UserId, UserStatus,
+};
+use zeroize::Zeroizing;
+
+use super::{Directory, DirectoryError, FieldError, Result, check_id, check_name, finish};
+
+/// Shortest and longest password accepted (NIST SP 800-63B §5.1.1.2 asks for at least 8).
+const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=256;
+
+/// A user to create.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    /// The sign-in name.
+    pub username: String,
+    /// An email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// A name for people [default: the username].
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The initial password; without one the user cannot sign in with a password.
+    #[serde(default)]
+    pub password: Option<Zeroizing<String>>,
+}
+
+/// A change to a user; absent members stay as they are.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// Enable or disable sign-in.
+    #[serde(default)]
+    pub status: Option<UserStatus>,
+    /// Set the risk level (by an administrator; CA policies read it).
+    #[serde(default)]
+    pub risk: Option<RiskLevel>,
+    /// Rename.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Reset the password.
+    #[serde(default)]
+    pub password: Option<Zeroizing<String>>,
+}
+
+fn check_password(field: &str, password: &str, errors: &mut Vec<FieldError>) {
+    if !PASSWORD_CHARS.contains(&password.chars().count()) {
+        errors.push(FieldError::new(
+            field,
+            format!(
+                "must be {} to {} characters",
+                PASSWORD_CHARS.start(),
+                PASSWORD_CHARS.end()
+            ),
+        ));
+    }
+}
+
+fn hash(password: &str) -> Result<String> {
+    crate::secrets::hash_password(password)
+        .map_err(|e| DirectoryError::Store(tessera_store::StoreError::Invalid(e)))
+}
+
+fn signal_risk(r: RiskLevel) -> Option<tessera_signals::events::RiskLevel> {
+    use tessera_signals::events::RiskLevel as R;
+    match r {
+        RiskLevel::None => None,
+        RiskLevel::Low => Some(R::Low),
+        RiskLevel::Medium => Some(R::Medium),
+        RiskLevel::High => Some(R::High),
+    }
+}
+
+impl Directory {
+    /// Creates a user with a new id.
+    ///
+    /// # Errors
+    /// [`DirectoryError::Invalid`] for a bad username, email, name or password;
+    /// [`DirectoryError::Conflict`] when the username is taken.
+    pub async fn create_user(&self, spec: &UserSpec) -> Result<User> {
+        let mut errors = Vec::new();
+        let username = spec.username.trim();
+        if username.is_empty() || username.chars().count() > 64 {
+            errors.push(FieldError::new("username", "must be 1 to 64 characters"));
+        } else if username.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            errors.push(FieldError::new(
+                "username",
+                "must not contain spaces or control characters",
+            ));
+        }
+        if let Some(email) = &spec.email {
+            let well_formed = email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !domain.contains('@')
+            });
+            if !well_formed || email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                errors.push(FieldError::new("email", "is not an email address"));
+            }
+        }
+        if let Some(name) = &spec.display_name {
+            check_name("display_name", name, &mut errors);
+        }
+        if let Some(p) = &spec.password {
+            check_password("password", p, &mut errors);
+        }
+        finish(errors)?;
+        let password_hash = spec.password.as_deref().map(|p| hash(p)).transpose()?;
+        let id = tessera_jose::random::random_id::<12>(&tessera_jose::SystemRandom)
+            .map_err(|e| DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string())))?;
+        let user = NewUser {
+            id: UserId(format!("u-{id}")),
+            username: username.to_owned(),
+            email: spec.email.clone(),
+            display_name: spec.display_name.clone().unwrap_or_else(|| username.to_owned()),
+            password_hash,
+            created_at: self.now,
+        };
+        let mut uow = self.store.begin().await?;
+        match uow.insert_user(&user).await {
+            Err(tessera_store::StoreError::Conflict(_)) => {
+                return Err(DirectoryError::Conflict(format!(
+                    "the username {username} is taken"
+                )));
+            }
+            other => other?,
+        }
+        uow.commit().await?;
+        Ok(self.store.user(&user.id).await?)
+    }
+
+    /// Changes a user. Disabling, or resetting the password, ends every session of the user.
+    ///
+    /// # Errors
+    /// [`DirectoryError::Invalid`], [`DirectoryError::NotFound`].
+    pub async fn update_user(&self, id: &UserId, patch: &UserPatch) -> Result<User> {
+        let mut errors = Vec::new();
+        if let Some(name) = &patch.display_name {
+            check_name("display_name", name, &mut errors);
+        }
+        if let Some(p) = &patch.password {
+            check_password("password", p, &mut errors);
+        }
+        finish(errors)?;
+        let before = self.store.user(id).await?;
+        let change = UserChange {
+            status: patch.status,
+            risk: patch.risk,
+            password_hash: patch.password.as_deref().map(|p| hash(p).map(Some)).transpose()?,
+            display_name: patch.display_name.clone(),
+        };
+        let mut uow = self.store.begin().await?;
+        let after = uow.update_user(id, &change, self.now).await?;
+        let mut end_sessions = false;
+        if before.status != after.status {
+            let change = match after.status {
+                UserStatus::Disabled => DirectoryChange::UserDisabled { hijacked: false },
+                UserStatus::Enabled => DirectoryChange::UserEnabled,
+            };
+            end_sessions |= after.status == UserStatus::Disabled;
+            self.emit(uow.as_mut(), id, &change).await?;
+        }
+        if before.risk != after.risk {
+            let change = DirectoryChange::RiskChanged {
+                from: signal_risk(before.risk),
+                to: signal_risk(after.risk),
+            };
+            self.emit(uow.as_mut(), id, &change).await?;
+        }
+        if patch.password.is_some() {
+            end_sessions = true;
+            let change = DirectoryChange::PasswordChanged { reset_by_admin: true };
+            self.emit(uow.as_mut(), id, &change).await?;
+        }
+        if end_sessions {
+            self.end_sessions(uow.as_mut(), id, "user changed by an administrator")
+                .await?;
+        }
+        uow.commit().await?;
+        Ok(after)
+    }
+
+    /// Deletes a user, with their memberships, sessions and devices.
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotFound`].
+    pub async fn delete_user(&self, id: &UserId) -> Result<()> {
+        self.store.user(id).await?;
+        let mut uow = self.store.begin().await?;
+        self.emit(uow.as_mut(), id, &DirectoryChange::UserDeleted).await?;
+        uow.set_not_before(SubjectKind::User, &id.0, self.now).await?;
+        uow.delete_user(id).await?;
+        uow.commit().await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user: refresh tokens stop working, and access tokens issued until
+    /// now are refused by Tessera and by every API that hears the `session-revoked` event.
+    /// Returns how many refresh-token families were live.
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotFound`].
+    pub async fn revoke_sessions(&self, id: &UserId) -> Result<u64> {
+        self.store.user(id).await?;
+        let mut uow = self.store.begin().await?;
+        let revoked = self
+            .end_sessions(uow.as_mut(), id, "revoked by an administrator")
+            .await?;
+        self.emit(uow.as_mut(), id, &DirectoryChange::SessionsRevoked)
+            .await?;
+        uow.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn end_sessions(&self, uow: &mut dyn UnitOfWork, id: &UserId, reason: &str) -> Result<u64> {
+        uow.set_not_before(SubjectKind::User, &id.0, self.now).await?;
+        Ok(uow.revoke_user_sessions(id, reason, self.now).await?)
+    }
+
+    /// Creates a group.
+    ///
+    /// # Errors
+    /// [`DirectoryError::Invalid`]; [`DirectoryError::Conflict`] when the id is taken.
+    pub async fn create_group(&self, id: &str, name: &str) -> Result<Group> {
+        let mut errors = Vec::new();
+        check_id("id", id, &mut errors);
+        check_name("name", name, &mut errors);
+        finish(errors)?;
+        let group = Group {
+            id: GroupId(id.to_owned()),
+            name: name.trim().to_owned(),
+            created_at: self.now,
+        };
+        let mut uow = self.store.begin().await?;
+        match uow.insert_group(&group).await {
+            Err(tessera_store::StoreError::Conflict(_)) => {
+                return Err(DirectoryError::Conflict(format!(
+                    "a group with id {id} exists already"
+                )));
+            }
+            other => other?,
+        }
+        uow.commit().await?;
+        Ok(group)
+    }
+
+    /// Deletes a group. Its members' `groups` claim changes, so each gets a
+    /// `token-claims-change` event.
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotFound`].
+    pub async fn delete_group(&self, id: &GroupId) -> Result<()> {
+        self.store.group(id).await?;
+        let members = self.store.members_of(id).await?;
+        let mut uow = self.store.begin().await?;
+        for member in &members {
+            let groups = self.groups_after(member, id, false).await?;
+            self.emit(uow.as_mut(), member, &claims_change(groups)).await?;
+        }
+        uow.delete(Table::Groups, &id.0).await?;
+        uow.commit().await?;
+        Ok(())
+    }
+
+    /// Adds (`member = true`) or removes a user from a group. Returns whether anything changed;
+    /// a change raises `token-claims-change` with the user's groups.
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotFound`] for an unknown group or user.
+    pub async fn set_membership(&self, group: &GroupId, user: &UserId, member: bool) -> Result<bool> {
+        self.store.group(group).await?;
+        self.store.user(user).await?;
+        let groups = self.groups_after(user, group, member).await?;
+        let mut uow = self.store.begin().await?;
+        let changed = if member {
+            uow.add_member(group, user).await?
+        } else {
+            uow.remove_member(group, user).await?
+        };
+        if changed {
+            self.emit(uow.as_mut(), user, &claims_change(groups)).await?;
+        }
+        uow.commit().await?;
+        Ok(changed)
+    }
+
+    /// The user's group ids once `group` is added or removed.
+    async fn groups_after(&self, user: &UserId, group: &GroupId, member: bool) -> Result<Vec<String>> {
+        let mut groups: Vec<String> = self
+            .store
+            .groups_of(user)
+            .await?
+            .into_iter()
+            .map(|g| g.0)
+            .filter(|g| *g != group.0)
+            .collect();
+        if member {
+            groups.push(group.0.clone());
+            groups.sort();
+        }
+        Ok(groups)
+    }
+}
+
+fn claims_change(groups: Vec<String>) -> DirectoryChange {
+    let mut claims = Map::new();
+    claims.insert("groups".into(), Value::from(groups));
+    DirectoryChange::ClaimsChanged(claims)
+}
