@@ -421,7 +421,7 @@ fn schemas() -> Value {
         "LocationList": list_of("Location"),
         "Policy": {
             "type": "object",
-            "description": "A Conditional Access policy in Microsoft Graph's conditionalAccessPolicy shape: id, displayName, state (enabled, disabled, enabledForReportingButNotEnforced), conditions, grantControls, sessionControls. docs/policies.md lists every member Tessera implements.",
+            "description": "A Conditional Access policy in Microsoft Graph's conditionalAccessPolicy shape: id, displayName, state (enabled, disabled, enabledForReportingButNotEnforced), conditions, grantControls, sessionControls. docs/admin-api.md has an example; the tessera-policy crate documents every member Tessera implements.",
             "required": ["displayName", "state", "conditions"]
         },
         "PolicyList": list_of("Policy"),
