@@ -9,6 +9,7 @@
 //! | [`TokenKind::Logout`] (OIDC Back-Channel Logout §2.4) | `logout+jwt` | iss, aud, iat, exp, jti, events, sub or sid; no nonce |
 //! | [`TokenKind::SecurityEvent`] (RFC 8417) | `secevent+jwt` | iss, aud, iat, jti |
 //! | [`TokenKind::DpopProof`] (RFC 9449) | `dpop+jwt` | see [`crate::dpop`] |
+//! | [`TokenKind::ClientAssertion`] (RFC 7523 §3) | absent, `JWT` or `client-authentication+jwt` | iss, sub, aud, exp, jti |
 //!
 //! `typ` is compared case-insensitively and with an optional `application/` prefix, as
 //! RFC 7515 §4.1.9 allows.
@@ -34,6 +35,9 @@ pub enum TokenKind {
     SecurityEvent,
     /// A back-channel logout token, `typ: logout+jwt`.
     Logout,
+    /// A client's authentication assertion (`private_key_jwt`, RFC 7523 §2.2): `typ` absent,
+    /// `JWT`, or `client-authentication+jwt` as RFC 7523bis recommends.
+    ClientAssertion,
 }
 
 impl TokenKind {
@@ -46,6 +50,7 @@ impl TokenKind {
             Self::DpopProof => Some("dpop+jwt"),
             Self::SecurityEvent => Some("secevent+jwt"),
             Self::Logout => Some("logout+jwt"),
+            Self::ClientAssertion => Some("client-authentication+jwt"),
         }
     }
 
@@ -53,7 +58,10 @@ impl TokenKind {
     #[must_use]
     pub fn accepts_typ(self, typ: Option<&str>) -> bool {
         match (self, typ) {
-            (Self::IdToken, None) => true,
+            (Self::IdToken | Self::ClientAssertion, None) => true,
+            (Self::ClientAssertion, Some(t)) if strip_application_prefix(t).eq_ignore_ascii_case("JWT") => {
+                true
+            }
             (_, None) => false,
             (kind, Some(t)) => {
                 let t = strip_application_prefix(t);
@@ -70,6 +78,7 @@ impl TokenKind {
             Self::Logout => &[Iss, Aud, Iat, Exp, Jti],
             Self::SecurityEvent => &[Iss, Aud, Iat, Jti],
             Self::DpopProof => &[Jti, Iat],
+            Self::ClientAssertion => &[Iss, Sub, Aud, Exp, Jti],
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct AppState {
     pub policies: crate::access::Policies,
     /// Failed sign-in counters.
     pub throttle: crate::web::throttle::Throttle,
+    /// The `jti`s of client assertions (`private_key_jwt`) seen on this node, so each is used
+    /// once.
+    pub assertion_ids: MemoryReplayCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -61,6 +64,7 @@ impl AppState {
             telemetry: crate::telemetry::Telemetry::default(),
             policies: crate::access::Policies::default(),
             throttle: crate::web::throttle::Throttle::default(),
+            assertion_ids: MemoryReplayCache::new(100_000),
         }
     }
 

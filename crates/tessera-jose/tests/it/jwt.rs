@@ -306,3 +306,42 @@ fn any_audience_skips_only_the_audience_comparison() {
         Err(JwtError::WrongIssuer(_))
     ));
 }
+
+#[test]
+fn client_assertions_accept_their_types_only_and_need_their_claims() {
+    let (key, keys, clock) = setup();
+    let claims = json!({"iss": "mail", "sub": "mail", "aud": AUD, "exp": NOW + 60, "jti": "a1"});
+    let rules = Validation::new(TokenKind::ClientAssertion, "mail", AUD);
+    for typ in [
+        None,
+        Some("JWT"),
+        Some("jwt"),
+        Some("client-authentication+jwt"),
+        Some("application/client-authentication+jwt"),
+    ] {
+        let token = jws::sign(&key, typ, &claims).unwrap();
+        verify(&token, &keys, &rules, &clock).unwrap_or_else(|e| panic!("{typ:?}: {e}"));
+    }
+    for typ in ["at+jwt", "dpop+jwt", "secevent+jwt", "logout+jwt"] {
+        let token = jws::sign(&key, Some(typ), &claims).unwrap();
+        assert!(
+            matches!(
+                verify(&token, &keys, &rules, &clock),
+                Err(JwtError::WrongType { .. })
+            ),
+            "{typ}"
+        );
+    }
+    for missing in ["iss", "sub", "aud", "exp", "jti"] {
+        let mut c = claims.clone();
+        c.as_object_mut().unwrap().remove(missing);
+        let token = jws::sign(&key, None, &c).unwrap();
+        assert!(
+            matches!(
+                verify(&token, &keys, &rules, &clock),
+                Err(JwtError::MissingClaim(_) | JwtError::WrongIssuer(_))
+            ),
+            "{missing}"
+        );
+    }
+}

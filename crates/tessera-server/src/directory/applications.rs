@@ -197,6 +197,12 @@ fn redirect_uri_problem(uri: &str) -> Option<String> {
 
 /// Why a JWK Set cannot be used for `private_key_jwt`.
 fn jwks_problem(jwks: &serde_json::Value) -> Option<String> {
+    let private = jwks["keys"]
+        .as_array()
+        .is_some_and(|keys| keys.iter().any(|k| k.get("d").is_some() || k.get("k").is_some()));
+    if private {
+        return Some("holds private or symmetric key material; register public keys only".into());
+    }
     let bytes = jwks.to_string();
     match tessera_jose::KeySet::from_jwks(bytes.as_bytes()) {
         Err(e) => Some(format!("is not a usable JWK Set: {e}")),
@@ -396,6 +402,16 @@ mod tests {
                 ApplicationSpec {
                     kind: AppKind::Confidential,
                     jwks: Some(serde_json::json!({"keys": [{"kty": "oct", "k": "AAAA"}]})),
+                    ..ok.clone()
+                },
+                "jwks",
+            ),
+            (
+                ApplicationSpec {
+                    kind: AppKind::Confidential,
+                    jwks: Some(
+                        serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA", "d": "AAAA"}]}),
+                    ),
                     ..ok.clone()
                 },
                 "jwks",

@@ -13,7 +13,8 @@ use crate::state::AppState;
 
 /// `GET /.well-known/oauth-authorization-server`
 fn document(state: &AppState) -> serde_json::Value {
-    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    let auth_methods = super::client_auth::METHODS;
+    let assertion_algs = ["ES256", "EdDSA", "RS256", "PS256"];
     json!({
         "issuer": state.config.issuer,
         "authorization_endpoint": state.endpoint("/authorize"),
@@ -22,9 +23,11 @@ fn document(state: &AppState) -> serde_json::Value {
         "end_session_endpoint": state.endpoint("/logout"),
         "jwks_uri": state.endpoint("/jwks"),
         "introspection_endpoint": state.endpoint("/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "revocation_endpoint": state.endpoint("/revoke"),
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -37,6 +40,7 @@ fn document(state: &AppState) -> serde_json::Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256", "EdDSA"],
         "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "dpop_signing_alg_values_supported": ["ES256", "EdDSA"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],

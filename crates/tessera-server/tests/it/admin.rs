@@ -507,6 +507,23 @@ async fn applications_secrets_are_shown_once_and_rotate() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "a public client has no secret");
 
+    // A confidential client with keys authenticates with private_key_jwt and gets no secret.
+    let key = tessera_jose::SigningKey::generate(tessera_jose::Algorithm::Es256).unwrap();
+    let r = server
+        .admin(
+            "POST",
+            "/applications",
+            &token,
+            Some(json!({
+                "id": "keyed", "kind": "confidential", "grant_types": ["client_credentials"],
+                "jwks": {"keys": [key.public_jwk().to_json()]}
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.json["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(r.json.get("client_secret").is_none());
+
     let r = server
         .admin("DELETE", "/applications/reports", &token, None)
         .await;

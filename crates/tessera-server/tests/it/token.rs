@@ -273,3 +273,277 @@ async fn errors_table() {
         }
     }
 }
+
+mod private_key_jwt {
+    use serde_json::{Value, json};
+    use tessera_jose::{Algorithm, SigningKey, b64, jws};
+    use tessera_store::{AppKind, Application, Timestamp};
+
+    use crate::support::{ISSUER, SECRET, Server, basic, server, token_request};
+
+    const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+    /// Name, body, headers, expected status, expected error code.
+    type Case = (
+        &'static str,
+        String,
+        Vec<(&'static str, String)>,
+        u16,
+        &'static str,
+    );
+
+    async fn keyed_server(key: &SigningKey) -> Server {
+        let s = server().await;
+        let mut uow = s.state.store.begin().await.unwrap();
+        uow.put_application(&Application {
+            id: "keyed".into(),
+            name: "keyed".into(),
+            kind: AppKind::Confidential,
+            secret_hash: None,
+            redirect_uris: vec![],
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["mail.read".into()],
+            jwks: Some(json!({ "keys": [key.public_jwk().to_json()] })),
+            access_token_minutes: 15,
+            refresh_token_days: 30,
+            cae_capable: false,
+            require_dpop: false,
+            created_at: Timestamp(0),
+            changed_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+        uow.commit().await.unwrap();
+        s
+    }
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    fn claims(jti: &str) -> Value {
+        json!({"iss": "keyed", "sub": "keyed", "aud": format!("{ISSUER}/token"), "exp": now() + 60, "iat": now(), "jti": jti})
+    }
+
+    fn body(assertion: &str) -> String {
+        format!(
+            "grant_type=client_credentials&client_assertion_type={ASSERTION_TYPE}&client_assertion={assertion}"
+        )
+    }
+
+    #[tokio::test]
+    async fn a_signed_assertion_authenticates_once() {
+        let key = SigningKey::generate(Algorithm::Es256).unwrap();
+        let s = keyed_server(&key).await;
+        let assertion = jws::sign(&key, None, &claims("a-1")).unwrap();
+        let r = s.send(token_request(&body(&assertion), &[])).await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        assert_eq!(r.json["scope"], "mail.read");
+        // With client_id in the body too, the RFC 7523bis typ, and the issuer as audience.
+        let mut c = claims("a-2");
+        c["aud"] = json!(ISSUER);
+        let assertion2 = jws::sign(&key, Some("client-authentication+jwt"), &c).unwrap();
+        let r = s
+            .send(token_request(
+                &format!("{}&client_id=keyed", body(&assertion2)),
+                &[],
+            ))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        // The first assertion again: a replay.
+        let r = s.send(token_request(&body(&assertion), &[])).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json["error"], "invalid_client");
+        assert!(r.json["error_description"].as_str().unwrap().contains("jti"));
+        // Discovery says so.
+        let d = s.get("/.well-known/openid-configuration").await;
+        assert!(
+            d.json["token_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("private_key_jwt"))
+        );
+    }
+
+    #[tokio::test]
+    async fn negative_table() {
+        let key = SigningKey::generate(Algorithm::Es256).unwrap();
+        let other = SigningKey::generate(Algorithm::Es256).unwrap();
+        let s = keyed_server(&key).await;
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut c = claims(&format!("n-{}", rand_suffix()));
+            f(&mut c);
+            jws::sign(&key, None, &c).unwrap()
+        };
+        let unsigned = format!(
+            "{}.{}.",
+            b64::encode(br#"{"alg":"none"}"#),
+            b64::encode(claims("n-none").to_string().as_bytes())
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "expired",
+                body(&with(&|c| c["exp"] = json!(now() - 120))),
+                vec![],
+                401,
+                "invalid_client",
+            ),
+            (
+                "valid for two hours",
+                body(&with(&|c| c["exp"] = json!(now() + 7200))),
+                vec![],
+                401,
+                "invalid_client",
+            ),
+            (
+                "another audience",
+                body(&with(&|c| c["aud"] = json!("https://elsewhere.example"))),
+                vec![],
+                401,
+                "invalid_client",
+            ),
+            (
+                "iss is not sub",
+                body(&with(&|c| c["iss"] = json!("service"))),
+                vec![],
+                401,
+                "invalid_client",
+            ),
+            (
+                "unknown client",
+                body(&with(&|c| {
+                    c["iss"] = json!("ghost");
+                    c["sub"] = json!("ghost");
+                })),
+                vec![],
+                401,
+                "invalid_client",
+            ),
+            (
+                "no jti",
+                body(&with(&|c| {
+                    c.as_object_mut().unwrap().remove("jti");
+                })),
+                vec![],
+                401,
+                "invalid_client",
+            ),
+            (
+                "no exp",
+                body(&with(&|c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                })),
+                vec![],
+                401,
+                "invalid_client",
+            ),
+            (
+                "another key",
+                body(&jws::sign(&other, None, &claims("n-other")).unwrap()),
+                vec![],
+                401,
+                "invalid_client",
+            ),
+            (
+                "an access token's typ",
+                body(&jws::sign(&key, Some("at+jwt"), &claims("n-typ")).unwrap()),
+                vec![],
+                401,
+                "invalid_client",
+            ),
+            ("alg none", body(&unsigned), vec![], 401, "invalid_client"),
+            ("not a JWT", body("garbage"), vec![], 401, "invalid_client"),
+            (
+                "a client with a secret only",
+                body(&with(&|c| {
+                    c["iss"] = json!("service");
+                    c["sub"] = json!("service");
+                })),
+                vec![],
+                401,
+                "invalid_client",
+            ),
+            (
+                "unknown assertion type",
+                format!(
+                    "grant_type=client_credentials&client_assertion_type=urn:x&client_assertion={}",
+                    with(&|_| {})
+                ),
+                vec![],
+                400,
+                "invalid_request",
+            ),
+            (
+                "assertion without its type",
+                format!("grant_type=client_credentials&client_assertion={}", with(&|_| {})),
+                vec![],
+                400,
+                "invalid_request",
+            ),
+            (
+                "type without assertion",
+                format!("grant_type=client_credentials&client_assertion_type={ASSERTION_TYPE}"),
+                vec![],
+                400,
+                "invalid_request",
+            ),
+            (
+                "assertion and a secret",
+                format!("{}&client_secret={SECRET}", body(&with(&|_| {}))),
+                vec![],
+                400,
+                "invalid_request",
+            ),
+            (
+                "assertion and Basic",
+                body(&with(&|_| {})),
+                vec![("authorization", basic("keyed", SECRET))],
+                400,
+                "invalid_request",
+            ),
+            (
+                "client_id differs",
+                format!("{}&client_id=service", body(&with(&|_| {}))),
+                vec![],
+                400,
+                "invalid_request",
+            ),
+        ];
+        for (name, body, headers, status, error) in cases {
+            let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = s.send(token_request(&body, &h)).await;
+            assert_eq!(r.status, status, "{name}: {}", r.json);
+            assert_eq!(r.json["error"], error, "{name}");
+        }
+        // Introspection accepts the same method.
+        let at = s.send(token_request(&body(&with(&|_| {})), &[])).await.json["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut c = claims("n-introspect");
+        c["aud"] = json!(format!("{ISSUER}/introspect"));
+        let assertion = jws::sign(&key, None, &c).unwrap();
+        let r = s
+            .send(
+                axum::http::Request::post("/introspect")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(axum::body::Body::from(format!(
+                        "token={at}&{}",
+                        &body(&assertion)[30..]
+                    )))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        assert_eq!(r.json["active"], true);
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        N.fetch_add(1, Ordering::Relaxed)
+    }
+}
