@@ -46,6 +46,8 @@ pub struct TokenConfig {
     pub cae_access_token_minutes: u32,
     /// How old a DPoP proof may be, in seconds.
     pub dpop_proof_max_age_seconds: u64,
+    /// Whether DPoP proofs at the token endpoint must carry a server nonce (RFC 9449 §8).
+    pub require_dpop_nonce: bool,
 }
 
 impl Default for TokenConfig {
@@ -54,6 +56,7 @@ impl Default for TokenConfig {
             access_token_minutes: 60,
             cae_access_token_minutes: 24 * 60,
             dpop_proof_max_age_seconds: 60,
+            require_dpop_nonce: false,
         }
     }
 }
@@ -189,12 +192,17 @@ impl ServerConfig {
     #[must_use]
     pub fn summary(&self, bound: SocketAddr) -> String {
         format!(
-            "  issuer          {}\n  listening on    {bound}\n  database        {}\n  data directory  {}\n  access tokens   {} min ({} min for CAE clients)",
+            "  issuer          {}\n  listening on    {bound}\n  database        {}\n  data directory  {}\n  access tokens   {} min ({} min for CAE clients)\n  DPoP nonces     {}",
             self.issuer,
             redact_url(&self.database_url),
             self.data_dir.display(),
             self.tokens.access_token_minutes,
             self.tokens.cae_access_token_minutes,
+            if self.tokens.require_dpop_nonce {
+                "required at the token endpoint"
+            } else {
+                "off"
+            },
         )
     }
 }

@@ -145,7 +145,17 @@ pub async fn prepare_with(
         let bound = listener.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
         config.issuer = config::issuer_for(bound);
     }
-    let state = Arc::new(AppState::new(config, store, keys));
+    let nonces = if config.tokens.require_dpop_nonce {
+        Some(
+            oauth::dpop_nonce::DpopNonces::shared(store.as_ref(), oauth::dpop_nonce::WINDOW_SECONDS, now)
+                .await?,
+        )
+    } else {
+        None
+    };
+    let mut state = AppState::new(config, store, keys);
+    state.nonces = nonces;
+    let state = Arc::new(state);
     Ok(Prepared {
         state,
         bootstrap,

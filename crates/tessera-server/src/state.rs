@@ -32,6 +32,8 @@ pub struct AppState {
     /// The `jti`s of client assertions (`private_key_jwt`) seen on this node, so each is used
     /// once.
     pub assertion_ids: MemoryReplayCache,
+    /// DPoP server nonces, when the token endpoint requires them.
+    pub nonces: Option<crate::oauth::dpop_nonce::DpopNonces>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,6 +67,7 @@ impl AppState {
             policies: crate::access::Policies::default(),
             throttle: crate::web::throttle::Throttle::default(),
             assertion_ids: MemoryReplayCache::new(100_000),
+            nonces: None,
         }
     }
 

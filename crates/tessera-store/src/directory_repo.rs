@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::directory_types::{
-    Application, Device, MfaMethod, NamedLocationRecord, NewCode, PolicyRecord, Redemption, SignInFilter,
-    SignInLog, SigningKeyRecord, StreamRecord,
+    Application, Device, MfaMethod, NamedLocationRecord, NewCode, PolicyRecord, Redemption, Secret,
+    SignInFilter, SignInLog, SigningKeyRecord, StreamRecord,
 };
 use crate::types::{SessionId, StreamId, Timestamp, UserId};
 
@@ -67,6 +67,9 @@ pub trait KeyRepo: Send + Sync {
     async fn promote_next_key(&self, now: Timestamp) -> Result<Option<String>>;
     /// Deletes keys retired before `cutoff`; returns how many.
     async fn delete_retired_keys(&self, cutoff: Timestamp) -> Result<u64>;
+    /// The deployment's secret called `name`: `candidate` if none existed (it is stored), else
+    /// the one stored first. Every node that asks gets the same secret.
+    async fn server_secret(&self, name: &str, candidate: &Secret, now: Timestamp) -> Result<Secret>;
 }
 
 /// Authorization codes: single use, short-lived.

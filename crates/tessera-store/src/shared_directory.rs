@@ -326,6 +326,25 @@ macro_rules! directory_impl {
                         .ctx("signing key")?;
                     Ok(done.rows_affected())
                 }
+
+                async fn server_secret(&self, name: &str, candidate: &Secret, now: Timestamp) -> Result<Secret> {
+                    sqlx::query(
+                        "INSERT INTO server_secrets (name, secret, created_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (name) DO NOTHING",
+                    )
+                    .bind(name)
+                    .bind(candidate.expose())
+                    .bind(now.0)
+                    .execute(&self.write)
+                    .await
+                    .ctx("server secret")?;
+                    let row = sqlx::query("SELECT secret FROM server_secrets WHERE name = $1")
+                        .bind(name)
+                        .fetch_one(&self.write)
+                        .await
+                        .ctx("server secret")?;
+                    Ok(Secret(row.try_get(0).ctx("server secret")?))
+                }
             }
 
             #[async_trait]

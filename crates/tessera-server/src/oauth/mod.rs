@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_credentials;
+pub mod dpop_nonce;
 pub mod form;
 pub mod introspect;
 pub mod logout;

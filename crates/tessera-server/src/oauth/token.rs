@@ -21,6 +21,9 @@ pub async fn token(
     body: Bytes,
 ) -> Response {
     let ip = crate::web::client_ip(&extensions);
+    // With nonces on, every answer hands out the current one (RFC 9449 §8.2), so a client
+    // never needs a failed request to learn it again.
+    let nonce = state.nonces.as_ref().map(|n| n.issue(state.clock.now()));
     match handle(&state, &headers, ip, &body).await {
         Ok((grant, json)) => {
             let token_type = if json["token_type"] == "DPoP" {
@@ -29,11 +32,18 @@ pub async fn token(
                 "Bearer"
             };
             state.telemetry.token_issued(grant, token_type);
-            super::no_store(axum::Json(json).into_response())
+            let mut response = super::no_store(axum::Json(json).into_response());
+            if let Some(v) = nonce.and_then(|n| axum::http::HeaderValue::from_str(&n).ok()) {
+                response.headers_mut().insert("dpop-nonce", v);
+            }
+            response
         }
         Err(e) => {
             state.telemetry.oauth_error("token", e.code());
-            e.into_response()
+            match nonce {
+                Some(n) => e.with_dpop_nonce(n).into_response(),
+                None => e.into_response(),
+            }
         }
     }
 }
@@ -79,7 +89,10 @@ async fn handle(
             uri: &uri,
             access_token: None,
             bound_jkt: None,
-            nonce: None,
+            nonce: state
+                .nonces
+                .as_ref()
+                .map(|n| n as &dyn tessera_jose::dpop::NonceCheck),
         };
         let proof = state
             .dpop

@@ -85,9 +85,22 @@ pub async fn server() -> Server {
     build(None).await
 }
 
+/// A server whose configuration `change` adjusts first.
+pub async fn server_with(change: impl FnOnce(&mut ServerConfig)) -> Server {
+    build_with(None, change).await
+}
+
 async fn build(store: Option<Arc<dyn tessera_store::Store>>) -> Server {
+    build_with(store, |_| {}).await
+}
+
+async fn build_with(
+    store: Option<Arc<dyn tessera_store::Store>>,
+    change: impl FnOnce(&mut ServerConfig),
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
+    change(&mut cfg);
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.issuer = ISSUER.into();
     cfg.issuer_derived = false;

@@ -136,6 +136,75 @@ async fn dpop_binds_the_token_to_the_key() {
 }
 
 #[tokio::test]
+async fn dpop_nonces_when_required() {
+    let s = crate::support::server_with(|c| c.tokens.require_dpop_nonce = true).await;
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let proof = |nonce: Option<&str>| {
+        create_proof(
+            &key,
+            "POST",
+            &format!("{ISSUER}/token"),
+            ProofOptions {
+                nonce,
+                ..ProofOptions::default()
+            },
+            &SystemClock,
+            &SystemRandom,
+        )
+        .unwrap()
+    };
+    let auth = basic("dpop-service", SECRET);
+    // Without a nonce: use_dpop_nonce, and the nonce to use (RFC 9449 §8).
+    let r = s
+        .send(token_request(
+            CC,
+            &[("authorization", &auth), ("dpop", &proof(None))],
+        ))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"].as_str()),
+        (400, Some("use_dpop_nonce"))
+    );
+    let nonce = r.headers["dpop-nonce"].to_str().unwrap().to_owned();
+    // With it: a token, and a nonce for next time.
+    let r = s
+        .send(token_request(
+            CC,
+            &[("authorization", &auth), ("dpop", &proof(Some(&nonce)))],
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["token_type"], "DPoP");
+    assert!(r.headers.contains_key("dpop-nonce"));
+    // A nonce Tessera did not issue.
+    let r = s
+        .send(token_request(
+            CC,
+            &[("authorization", &auth), ("dpop", &proof(Some("made-up")))],
+        ))
+        .await;
+    assert_eq!(r.json["error"], "use_dpop_nonce");
+    // A client that sends no proof needs no nonce.
+    let r = s
+        .send(token_request(CC, &[("authorization", &basic("service", SECRET))]))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    // Another node of the same deployment accepts the nonce: the key is shared in the store.
+    let twin = tessera_server::oauth::dpop_nonce::DpopNonces::shared(
+        s.state.store.as_ref(),
+        300,
+        tessera_store::Timestamp(0),
+    )
+    .await
+    .unwrap();
+    assert!(tessera_jose::dpop::NonceCheck::is_valid(
+        &twin,
+        &nonce,
+        tessera_jose::Clock::now(&SystemClock)
+    ));
+}
+
+#[tokio::test]
 async fn errors_table() {
     let s = server().await;
     let good = basic("service", SECRET);

@@ -13,6 +13,7 @@ conformance!(
     mfa_methods_and_totp_replay,
     policies_and_named_locations,
     signing_key_rotation,
+    server_secrets_are_created_once,
     authorization_codes_are_single_use,
     sign_in_log_filters_and_pages,
     stream_subjects_and_verification_rate,
@@ -543,4 +544,23 @@ async fn stream_subjects_and_verification_rate(s: Arc<dyn Store>) {
         s.stream(&"s1".into()).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn server_secrets_are_created_once(s: Arc<dyn Store>) {
+    let first = s
+        .server_secret("dpop-nonce", &Secret("one".into()), T0)
+        .await
+        .unwrap();
+    assert_eq!(first.expose(), "one");
+    // A second node asking with its own candidate gets the first one.
+    let again = s
+        .server_secret("dpop-nonce", &Secret("two".into()), T0)
+        .await
+        .unwrap();
+    assert_eq!(again.expose(), "one");
+    let other = s
+        .server_secret("another", &Secret("three".into()), T0)
+        .await
+        .unwrap();
+    assert_eq!(other.expose(), "three");
 }
