@@ -229,7 +229,9 @@ pub async fn log(state: &AppState, entry: &LogEntry<'_>, decision: Option<(&Deci
     };
     let mut details = serde_json::json!({ "stage": entry.stage });
     if let Some((decision, set)) = decision {
-        details["conditionalAccess"] = serde_json::to_value(decision.explain(set)).unwrap_or_default();
+        let mut report = serde_json::to_value(decision.explain(set)).unwrap_or_default();
+        compact(&mut report);
+        details["conditionalAccess"] = report;
     }
     let record = SignInLog {
         id,
@@ -249,7 +251,47 @@ pub async fn log(state: &AppState, entry: &LogEntry<'_>, decision: Option<(&Deci
         error: entry.error.map(str::to_owned),
         details,
     };
-    if let Err(e) = state.store.append_sign_in(&record).await {
+    if let Err(e) = state.sign_in_log.append(record).await {
         tracing::error!(%e, "could not write the sign-in log");
+    }
+}
+
+/// Keeps a sign-in log entry small: every policy keeps its result, but a policy that did not
+/// apply keeps only the conditions that did not match (why it did not apply). With many
+/// policies this is most of the report, and the log is written on every token request.
+fn compact(report: &mut serde_json::Value) {
+    let Some(policies) = report["policies"].as_array_mut() else {
+        return;
+    };
+    for policy in policies {
+        if policy["applies"] == serde_json::Value::Bool(false)
+            && let Some(conditions) = policy["conditions"].as_array_mut()
+        {
+            conditions.retain(|c| c["matched"] == serde_json::Value::Bool(false));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_reports_keep_why_a_policy_did_not_apply() {
+        let mut report = serde_json::json!({"policies": [
+            {"id": "a", "applies": true, "conditions": [{"condition": "users", "matched": true}]},
+            {"id": "b", "applies": false, "conditions": [
+                {"condition": "users", "matched": true},
+                {"condition": "locations", "matched": false, "reason": "the address is in office"}
+            ]},
+            {"id": "c", "applies": false}
+        ]});
+        compact(&mut report);
+        assert_eq!(report["policies"][0]["conditions"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            report["policies"][1]["conditions"],
+            serde_json::json!([{"condition": "locations", "matched": false, "reason": "the address is in office"}])
+        );
+        assert_eq!(report["policies"][2]["id"], "c");
     }
 }

@@ -18,6 +18,7 @@ pub mod health;
 pub mod keys;
 pub mod oauth;
 pub mod secrets;
+pub mod sign_in_log;
 pub mod state;
 pub mod telemetry;
 pub mod web;

@@ -32,6 +32,8 @@ pub struct AppState {
     /// The `jti`s of client assertions (`private_key_jwt`) seen on this node, so each is used
     /// once.
     pub assertion_ids: MemoryReplayCache,
+    /// The sign-in log, written with group commit.
+    pub sign_in_log: crate::sign_in_log::SignInLogWriter,
     /// DPoP server nonces, when the token endpoint requires them.
     pub nonces: Option<crate::oauth::dpop_nonce::DpopNonces>,
 }
@@ -56,6 +58,7 @@ impl AppState {
             },
             MemoryReplayCache::default(),
         );
+        let sign_in_log = crate::sign_in_log::SignInLogWriter::new(store.clone());
         Self {
             config,
             store,
@@ -68,6 +71,7 @@ impl AppState {
             throttle: crate::web::throttle::Throttle::default(),
             assertion_ids: MemoryReplayCache::new(100_000),
             nonces: None,
+            sign_in_log,
         }
     }
 

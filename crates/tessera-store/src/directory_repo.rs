@@ -86,8 +86,12 @@ pub trait CodeRepo: Send + Sync {
 /// The sign-in log.
 #[async_trait]
 pub trait SignInLogRepo: Send + Sync {
+    /// Appends entries, in one commit.
+    async fn append_sign_ins(&self, entries: &[SignInLog]) -> Result<()>;
     /// Appends an entry.
-    async fn append_sign_in(&self, entry: &SignInLog) -> Result<()>;
+    async fn append_sign_in(&self, entry: &SignInLog) -> Result<()> {
+        self.append_sign_ins(std::slice::from_ref(entry)).await
+    }
     /// Entries matching the filter, newest first.
     async fn sign_ins(&self, filter: &SignInFilter) -> Result<Vec<SignInLog>>;
     /// One entry.

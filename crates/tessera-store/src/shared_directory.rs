@@ -410,25 +410,40 @@ macro_rules! directory_impl {
 
             #[async_trait]
             impl SignInLogRepo for Backend {
-                async fn append_sign_in(&self, e: &SignInLog) -> Result<()> {
-                    sqlx::query(
-                        "INSERT INTO sign_in_logs (id, at, user_id, client_id, ip, outcome, token_protection, device_id, \
-                         jkt, error, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(&e.id)
-                    .bind(e.at.0)
-                    .bind(e.user_id.as_ref().map(|u| u.0.as_str()))
-                    .bind(&e.client_id)
-                    .bind(&e.ip)
-                    .bind(&e.outcome)
-                    .bind(&e.token_protection)
-                    .bind(&e.device_id)
-                    .bind(&e.jkt)
-                    .bind(&e.error)
-                    .bind(e.details.to_string())
-                    .execute(&self.write)
-                    .await
-                    .ctx("sign-in log entry")?;
+                async fn append_sign_ins(&self, entries: &[SignInLog]) -> Result<()> {
+                    // One multi-row statement: the whole batch is one commit.
+                    for chunk in entries.chunks(500) {
+                        let mut sql = String::from(
+                            "INSERT INTO sign_in_logs (id, at, user_id, client_id, ip, outcome, token_protection, \
+                             device_id, jkt, error, details) VALUES ",
+                        );
+                        for i in 0..chunk.len() {
+                            let b = i * 11;
+                            if i > 0 {
+                                sql.push_str(", ");
+                            }
+                            sql.push_str(&format!(
+                                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11
+                            ));
+                        }
+                        let mut q = sqlx::query(&sql);
+                        for e in chunk {
+                            q = q
+                                .bind(&e.id)
+                                .bind(e.at.0)
+                                .bind(e.user_id.as_ref().map(|u| u.0.as_str()))
+                                .bind(&e.client_id)
+                                .bind(&e.ip)
+                                .bind(&e.outcome)
+                                .bind(&e.token_protection)
+                                .bind(&e.device_id)
+                                .bind(&e.jkt)
+                                .bind(&e.error)
+                                .bind(e.details.to_string());
+                        }
+                        q.execute(&self.write).await.ctx("sign-in log entry")?;
+                    }
                     Ok(())
                 }
 

@@ -84,8 +84,11 @@ impl SqliteStore {
             .run(&write)
             .await
             .map_err(|e| migration_error(&path.display().to_string(), e))?;
+        // SQLite reads run on the connections' own threads; more of them than about two per
+        // core only adds context switches.
+        let cores = std::thread::available_parallelism().map_or(2, |n| u32::try_from(n.get()).unwrap_or(2));
         let read = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
+            .max_connections(options.max_connections.clamp(1, cores.saturating_mul(2).max(2)))
             .connect_with(connect.read_only(true))
             .await
             .map_err(not_sqlite)?;
