@@ -80,13 +80,17 @@ async fn main() -> anyhow::Result<()> {
         })?;
     let stdout = child.stdout.take().context("server stdout")?;
     let mut addr = None;
-    for line in std::io::BufReader::new(stdout).lines() {
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line?;
         if let Some(rest) = line.trim().strip_prefix("listening on") {
             addr = Some(rest.trim().to_owned());
             break;
         }
     }
+    // Keep reading what the server prints: with the pipe closed, its next line would fail and
+    // stop it in the middle of a run.
+    std::thread::spawn(move || lines.for_each(drop));
     let addr = addr.context("the server did not report its address")?;
     let ip: std::net::SocketAddr = addr.parse()?;
     if !ip.ip().is_loopback() {
@@ -143,6 +147,9 @@ async fn main() -> anyhow::Result<()> {
             r.failures,
             rate / baseline
         );
+    }
+    if let Some(dead) = results.iter().find(|r| r.requests == 0) {
+        bail!("{}: no request succeeded; the server is not answering", dead.name);
     }
     Ok(())
 }
