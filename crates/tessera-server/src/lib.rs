@@ -17,6 +17,7 @@ pub mod error;
 pub mod health;
 pub mod keys;
 pub mod oauth;
+pub mod revocation;
 pub mod secrets;
 pub mod sign_in_log;
 pub mod state;

@@ -110,8 +110,13 @@ pub async fn grant(
     if user.status != UserStatus::Enabled {
         return Err(OAuthError::invalid_grant("the user account is disabled"));
     }
-    if let Some(nb) = state.store.not_before(SubjectKind::User, &user.id.0).await?
-        && grant.auth_time.saturating_mul(1000) <= nb.0
+    let signed_in = tessera_store::Timestamp(grant.auth_time.saturating_mul(1000));
+    if crate::revocation::revoked_since(
+        state.store.as_ref(),
+        &[(SubjectKind::User, &user.id.0)],
+        signed_in,
+    )
+    .await?
     {
         return Err(OAuthError::invalid_grant(
             "the user's sessions were revoked; sign in again",

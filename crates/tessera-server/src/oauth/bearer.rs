@@ -8,7 +8,7 @@ use serde_json::Value;
 use tessera_jose::Jkt;
 use tessera_jose::dpop::DpopRequest;
 use tessera_jose::jwt::{TokenKind, Validation, verify};
-use tessera_store::{Store, SubjectKind, Timestamp};
+use tessera_store::{SubjectKind, Timestamp};
 
 use crate::error::OAuthError;
 use crate::state::AppState;
@@ -144,7 +144,7 @@ pub async fn authenticate(
     if let Some(sid) = claims["sid"].as_str() {
         subjects.push((SubjectKind::Session, sid));
     }
-    if revoked_since(state.store.as_ref(), &subjects, issued).await? {
+    if crate::revocation::revoked_since(state.store.as_ref(), &subjects, issued).await? {
         return Err(invalid("the access token has been revoked"));
     }
     let client_id = claims["client_id"].as_str().unwrap_or_default().to_owned();
@@ -154,25 +154,4 @@ pub async fn authenticate(
         client_id,
         dpop,
     })
-}
-
-/// Whether anything issued at `issued` to these subjects has been revoked by a "not before"
-/// instant. Ties count as revoked: instants are whole seconds, and a token issued in the same
-/// second as a revocation may have been issued just before it.
-///
-/// # Errors
-/// From the store.
-pub async fn revoked_since(
-    store: &dyn Store,
-    subjects: &[(SubjectKind, &str)],
-    issued: Timestamp,
-) -> Result<bool, tessera_store::StoreError> {
-    for (kind, id) in subjects {
-        if let Some(nb) = store.not_before(*kind, id).await?
-            && issued.0 <= nb.0
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }

@@ -80,10 +80,13 @@ async fn access(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     let (Some(sub), Some(iat)) = (v.registered.sub.as_deref(), v.registered.iat) else {
         return Ok(inactive);
     };
-    // A token issued before its subject's "not before" instant has been revoked.
-    if let Some(nb) = state.store.not_before(SubjectKind::User, sub).await?
-        && iat.as_secs().saturating_mul(1000) <= nb.0
-    {
+    // A token issued before its user's or its session's "not before" instant has been revoked.
+    let mut subjects = vec![(SubjectKind::User, sub)];
+    if let Some(sid) = claims["sid"].as_str() {
+        subjects.push((SubjectKind::Session, sid));
+    }
+    let issued = tessera_store::Timestamp(iat.as_secs().saturating_mul(1000));
+    if crate::revocation::revoked_since(state.store.as_ref(), &subjects, issued).await? {
         return Ok(inactive);
     }
     let mut out = json!({

@@ -91,17 +91,14 @@ pub async fn grant(
     if user.status != UserStatus::Enabled {
         return Err(OAuthError::invalid_grant("the user account is disabled"));
     }
-    for (kind, id) in [
-        (SubjectKind::User, &user.id.0),
-        (SubjectKind::Session, &family.session_id.0),
-    ] {
-        if let Some(nb) = state.store.not_before(kind, id).await?
-            && family.created_at <= nb
-        {
-            return Err(OAuthError::invalid_grant(
-                "the session was revoked; sign in again",
-            ));
-        }
+    let subjects = [
+        (SubjectKind::User, user.id.0.as_str()),
+        (SubjectKind::Session, family.session_id.0.as_str()),
+    ];
+    if crate::revocation::revoked_since(state.store.as_ref(), &subjects, family.created_at).await? {
+        return Err(OAuthError::invalid_grant(
+            "the session was revoked; sign in again",
+        ));
     }
     let device = user_tokens::device_of(state, &user, caller.jkt).await?;
     let (decision, _) =

@@ -88,16 +88,13 @@ pub async fn current(
     if user.status != UserStatus::Enabled {
         return Ok(None);
     }
-    let auth_ms = session.auth_time.saturating_mul(1000);
-    for (kind, id) in [
-        (SubjectKind::User, &session.sub),
-        (SubjectKind::Session, &session.sid),
-    ] {
-        if let Some(nb) = state.store.not_before(kind, id).await?
-            && auth_ms <= nb.0
-        {
-            return Ok(None);
-        }
+    let subjects = [
+        (SubjectKind::User, session.sub.as_str()),
+        (SubjectKind::Session, session.sid.as_str()),
+    ];
+    let auth = tessera_store::Timestamp(session.auth_time.saturating_mul(1000));
+    if crate::revocation::revoked_since(state.store.as_ref(), &subjects, auth).await? {
+        return Ok(None);
     }
     Ok(Some((session, user)))
 }

@@ -233,6 +233,18 @@ async fn code_reuse_revokes_what_the_code_issued(db: Db) {
         r.json["error"], "invalid_grant",
         "tokens from a reused code are revoked"
     );
+    // The access token too: introspection reports it inactive (its session is revoked).
+    let access = tokens.json["access_token"].as_str().unwrap();
+    let r = server
+        .send(
+            Request::post("/introspect")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", basic("portal", SECRET))
+                .body(Body::from(format!("token={access}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.json, serde_json::json!({"active": false}), "{}", r.body);
 }
 
 async fn totp_step_when_the_user_has_one(db: Db) {
