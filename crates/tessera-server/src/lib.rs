@@ -5,8 +5,11 @@
 //! pages (password, one-time codes), the token endpoint (authorization code with PKCE, refresh
 //! with rotation and reuse detection, client credentials; DPoP per RFC 9449), Conditional
 //! Access at `/authorize` and at every token request with sign-in logs, `/userinfo`,
-//! RP-initiated logout, introspection (RFC 7662), revocation (RFC 7009), a health check and
-//! Prometheus metrics. The admin API and SSF follow.
+//! RP-initiated logout, introspection (RFC 7662), revocation (RFC 7009), the admin JSON API with
+//! its OpenAPI document, a health check and Prometheus metrics. SSF follows.
+
+// The OpenAPI document's schemas are one `json!` literal.
+#![recursion_limit = "256"]
 
 pub mod access;
 pub mod admin;

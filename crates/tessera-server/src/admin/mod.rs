@@ -46,6 +46,11 @@ pub fn router() -> Router<Arc<AppState>> {
             get(users::show).patch(users::update).delete(users::delete),
         )
         .route("/users/{id}/revoke-sessions", post(users::revoke_sessions))
+        .route("/users/{id}/mfa-methods", post(users::add_mfa_method))
+        .route(
+            "/users/{id}/mfa-methods/{method}",
+            axum::routing::delete(users::remove_mfa_method),
+        )
         .route("/groups", get(users::list_groups).post(users::create_group))
         .route("/groups/{id}", get(users::show_group).delete(users::delete_group))
         .route(

@@ -98,6 +98,24 @@ const OPERATIONS: &[Op] = &[
         Some("Revoked"),
     ),
     op(
+        "post",
+        "/users/{id}/mfa-methods",
+        "users",
+        "Give the user a TOTP method; the secret and otpauth URI are in this response only (credential-change event)",
+        Some("NewMfaMethod"),
+        "201",
+        Some("NewTotp"),
+    ),
+    op(
+        "delete",
+        "/users/{id}/mfa-methods/{method}",
+        "users",
+        "Remove an MFA method (credential-change event)",
+        None,
+        "204",
+        None,
+    ),
+    op(
         "get",
         "/groups",
         "groups",
@@ -379,6 +397,30 @@ fn schemas() -> Value {
                 "status": { "type": "string", "enum": ["enabled", "disabled"] },
                 "risk": { "type": "string", "enum": ["none", "low", "medium", "high"] },
                 "display_name": { "type": "string" }, "password": { "type": "string", "minLength": 8, "maxLength": 256 }
+            }
+        },
+        "NewMfaMethod": {
+            "type": "object", "required": ["kind", "label"], "additionalProperties": false,
+            "properties": { "kind": { "type": "string", "enum": ["totp"] }, "label": { "type": "string" } }
+        },
+        "NewTotp": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "string" }, "kind": { "type": "string" }, "label": { "type": "string" },
+                "secret": { "type": "string", "description": "Base32, for authenticator apps." },
+                "otpauth_uri": { "type": "string" }, "created_at": time
+            }
+        },
+        "NewMfaMethod": {
+            "type": "object", "required": ["kind", "label"], "additionalProperties": false,
+            "properties": { "kind": { "type": "string", "enum": ["totp"] }, "label": { "type": "string" } }
+        },
+        "NewTotp": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "string" }, "kind": { "type": "string" }, "label": { "type": "string" },
+                "secret": { "type": "string", "description": "Base32, for authenticator apps." },
+                "otpauth_uri": { "type": "string" }, "created_at": time
             }
         },
         "Revoked": { "type": "object", "properties": { "revoked_sessions": { "type": "integer" } } },

@@ -218,3 +218,53 @@ pub(super) async fn remove_member(
         ))
     }
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewMfaMethod {
+    /// Only `totp` can be made by an administrator; passkeys are registered by their user.
+    kind: String,
+    /// A name the user will recognise ("phone").
+    label: String,
+}
+
+/// `POST /users/{id}/mfa-methods`: a TOTP method; the secret and `otpauth://` URI are in this
+/// response only.
+pub(super) async fn add_mfa_method(
+    admin: Admin,
+    Path(id): Path<String>,
+    JsonBody(m): JsonBody<NewMfaMethod>,
+) -> Result<Response, AdminError> {
+    if m.kind != "totp" {
+        return Err(AdminError::Invalid(
+            "kind: only totp methods can be added here".into(),
+            vec![crate::directory::FieldError::new("kind", "must be totp")],
+        ));
+    }
+    let made = admin.directory().add_totp(&UserId(id.clone()), &m.label).await?;
+    tracing::info!(admin = %admin.subject, user = %id, method = %made.method.id, "TOTP method added");
+    Ok(created(
+        &format!("/admin/api/users/{id}/mfa-methods/{}", made.method.id),
+        json!({
+            "id": made.method.id,
+            "kind": "totp",
+            "label": made.method.label,
+            "secret": made.secret.as_str(),
+            "otpauth_uri": made.uri.as_str(),
+            "created_at": rfc3339(made.method.created_at),
+        }),
+    ))
+}
+
+/// `DELETE /users/{id}/mfa-methods/{method}`
+pub(super) async fn remove_mfa_method(
+    admin: Admin,
+    Path((id, method)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    admin
+        .directory()
+        .remove_mfa_method(&UserId(id.clone()), &method)
+        .await?;
+    tracing::info!(admin = %admin.subject, user = %id, %method, "MFA method removed");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

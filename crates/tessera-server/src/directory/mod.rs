@@ -17,7 +17,7 @@ use tessera_store::{NewEvent, Store, StoreError, Timestamp, UnitOfWork, UserId};
 
 pub use applications::{ApplicationSpec, CreatedApplication, GRANT_TYPES};
 pub use policies::{LocationSpec, known_ids};
-pub use users::{UserPatch, UserSpec};
+pub use users::{NewTotp, UserPatch, UserSpec};
 pub use zeroize::Zeroizing;
 
 /// One problem with a field of a request.

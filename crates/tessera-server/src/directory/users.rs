@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tessera_signals::DirectoryChange;
 use tessera_store::{
-    Group, GroupId, NewUser, RiskLevel, SubjectKind, Table, UnitOfWork, User, UserChange, UserId, UserStatus,
+    Group, GroupId, MfaMethod, NewUser, RiskLevel, SubjectKind, Table, UnitOfWork, User, UserChange, UserId,
+    UserStatus,
 };
 use zeroize::Zeroizing;
 
@@ -312,4 +313,89 @@ fn claims_change(groups: Vec<String>) -> DirectoryChange {
     let mut claims = Map::new();
     claims.insert("groups".into(), Value::from(groups));
     DirectoryChange::ClaimsChanged(claims)
+}
+
+/// A TOTP method just made: the record, and what the user's authenticator app needs (shown once).
+#[derive(Debug)]
+pub struct NewTotp {
+    /// The method's record.
+    pub method: MfaMethod,
+    /// The shared secret, base32 (RFC 4648), as authenticator apps take it.
+    pub secret: Zeroizing<String>,
+    /// An `otpauth://` URI for a QR code.
+    pub uri: Zeroizing<String>,
+}
+
+impl Directory {
+    /// Gives a user a TOTP method (RFC 6238: SHA-1, 6 digits, 30 s) with a new 160-bit secret.
+    /// Raises `credential-change` (create).
+    ///
+    /// # Errors
+    /// [`DirectoryError::Invalid`] for a bad label, [`DirectoryError::NotFound`].
+    pub async fn add_totp(&self, user: &UserId, label: &str) -> Result<NewTotp> {
+        let mut errors = Vec::new();
+        check_name("label", label, &mut errors);
+        finish(errors)?;
+        let account = self.store.user(user).await?;
+        let random = |e: tessera_jose::random::RandomError| {
+            DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string()))
+        };
+        let mut raw = [0u8; 20];
+        tessera_jose::Random::fill(&tessera_jose::SystemRandom, &mut raw).map_err(random)?;
+        let secret = Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&raw));
+        let id = format!(
+            "totp-{}",
+            tessera_jose::random::random_id::<9>(&tessera_jose::SystemRandom).map_err(random)?
+        );
+        let method = MfaMethod {
+            id,
+            user_id: user.clone(),
+            kind: tessera_store::MfaKind::Totp,
+            label: label.trim().to_owned(),
+            secret: tessera_store::Secret(secret.to_string()),
+            created_at: self.now,
+            last_used_at: None,
+        };
+        let mut uow = self.store.begin().await?;
+        uow.add_mfa_method(&method).await?;
+        let change = DirectoryChange::MfaAdded {
+            kind: tessera_signals::MfaKind::Totp,
+        };
+        self.emit(uow.as_mut(), user, &change).await?;
+        uow.commit().await?;
+        let issuer = url::Url::parse(&self.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "Tessera".into());
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let uri = Zeroizing::new(format!(
+            "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits=6&period=30",
+            enc(&issuer),
+            enc(&account.username),
+            secret.as_str(),
+            enc(&issuer)
+        ));
+        Ok(NewTotp { method, secret, uri })
+    }
+
+    /// Removes one of a user's MFA methods. Raises `credential-change` (delete).
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotFound`] when the user has no such method.
+    pub async fn remove_mfa_method(&self, user: &UserId, method: &str) -> Result<()> {
+        let methods = self.store.mfa_methods_of(user).await?;
+        let Some(found) = methods.iter().find(|m| m.id == method) else {
+            return Err(DirectoryError::NotFound("MFA method"));
+        };
+        let kind = match found.kind {
+            tessera_store::MfaKind::Totp => tessera_signals::MfaKind::Totp,
+            tessera_store::MfaKind::Passkey => tessera_signals::MfaKind::Passkey,
+        };
+        let mut uow = self.store.begin().await?;
+        uow.delete(Table::MfaMethods, method).await?;
+        self.emit(uow.as_mut(), user, &DirectoryChange::MfaRemoved { kind })
+            .await?;
+        uow.commit().await?;
+        Ok(())
+    }
 }

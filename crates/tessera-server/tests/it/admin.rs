@@ -725,7 +725,10 @@ async fn openapi_describes_every_route() {
     let mut count = 0;
     for (method, path) in tessera_server::admin::openapi::operations() {
         assert!(r.json["paths"][format!("/admin/api{path}")][method].is_object());
-        let concrete = path.replace("{id}", "x").replace("{user}", "y");
+        let concrete = path
+            .replace("{id}", "x")
+            .replace("{user}", "y")
+            .replace("{method}", "z");
         let reply = server
             .admin(&method.to_uppercase(), &concrete, &token, None)
             .await;
@@ -736,5 +739,84 @@ async fn openapi_describes_every_route() {
         );
         count += 1;
     }
-    assert!(count >= 29);
+    assert!(count >= 31);
+}
+
+#[tokio::test]
+async fn totp_methods_are_given_and_taken_away() {
+    let server = server().await;
+    watch(&server).await;
+    let token = server.admin_token().await;
+    for (body, field) in [
+        (json!({"kind": "passkey", "label": "key"}), "kind"),
+        (json!({"kind": "totp", "label": ""}), "label"),
+    ] {
+        let r = server
+            .admin("POST", "/users/u-alice/mfa-methods", &token, Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.json["errors"][0]["field"], field);
+    }
+    let r = server
+        .admin(
+            "POST",
+            "/users/nobody/mfa-methods",
+            &token,
+            Some(json!({"kind": "totp", "label": "phone"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let r = server
+        .admin(
+            "POST",
+            "/users/u-alice/mfa-methods",
+            &token,
+            Some(json!({"kind": "totp", "label": "phone"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let method = r.json["id"].as_str().unwrap().to_owned();
+    let secret = r.json["secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 32, "160 bits in base32");
+    let uri = r.json["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/127.0.0.1:alice?secret="), "{uri}");
+    let e = events(&server).await;
+    assert_eq!(names(&e), ["credential-change"]);
+    assert_eq!(e[0].2["change_type"], "create");
+    assert_eq!(e[0].2["credential_type"], "app");
+    let r = server.admin("GET", "/users/u-alice", &token, None).await;
+    assert_eq!(r.json["mfa_methods"][0]["id"], method.as_str());
+    assert!(!r.body.contains(&secret), "the secret is shown once");
+
+    // Alice's next sign-in asks for a code, and the new app's code works.
+    let client = Client::new("webapp", WEBAPP_CB);
+    let mut browser = Browser::new(&server);
+    let page = browser.sign_in(&client.authorize_url(""), ALICE.0, ALICE.1).await;
+    assert!(page.body.contains("name=\"code\""), "{}", page.body);
+    let key = tessera_server::web::totp::decode_secret(&secret).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let code = format!(
+        "{:06}",
+        tessera_server::web::totp::code(&key, now / tessera_server::web::totp::STEP)
+    );
+    let done = browser.submit(&page, &[("code", &code)]).await;
+    let done = browser.follow(done).await;
+    assert!(query_of(done.location()).contains_key("code"), "{}", done.body);
+
+    let path = format!("/users/u-alice/mfa-methods/{method}");
+    let r = server.admin("DELETE", &path, &token, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let e = events(&server).await;
+    assert_eq!(names(&e), ["credential-change"]);
+    assert_eq!(e[0].2["change_type"], "delete");
+    let r = server.admin("DELETE", &path, &token, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = server
+        .admin("DELETE", "/users/u-alice/mfa-methods/totp-bob", &token, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another user's method");
 }
