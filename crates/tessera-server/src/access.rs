@@ -90,6 +90,8 @@ pub struct Attempt<'a> {
     pub app: &'a Application,
     /// The device whose key signed the request's DPoP proof, when it is one of the user's.
     pub device: Option<&'a Device>,
+    /// The user's groups when already read (with the refresh token); otherwise read here.
+    pub groups: Option<&'a [tessera_store::GroupId]>,
     /// The client's address.
     pub ip: IpAddr,
     /// Whether the user has completed multi-factor authentication in this session.
@@ -138,7 +140,10 @@ pub async fn evaluate(
 /// # Errors
 /// `server_error` from the store.
 pub async fn context(store: &dyn Store, attempt: &Attempt<'_>) -> Result<SignInContext, OAuthError> {
-    let groups = store.groups_of(&attempt.user.id).await?;
+    let groups = match attempt.groups {
+        Some(groups) => groups.to_vec(),
+        None => store.groups_of(&attempt.user.id).await?,
+    };
     Ok(SignInContext {
         user: UserContext {
             id: tessera_policy::UserId(attempt.user.id.0.clone()),

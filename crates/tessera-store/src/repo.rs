@@ -15,7 +15,8 @@ use crate::directory_types::{
 use crate::shared_directory::Table;
 use crate::types::{
     ClaimedDelivery, EventId, Family, FamilyId, Group, GroupId, NewEvent, NewFamily, NewSession, NewUser,
-    Rotate, Rotation, StreamId, StreamStatus, SubjectKind, Timestamp, User, UserChange, UserId,
+    PresentedToken, Rotate, Rotation, StreamId, StreamStatus, SubjectKind, Timestamp, User, UserChange,
+    UserId,
 };
 
 /// Reading users and groups. Writes go through a [`UnitOfWork`], so they can carry events.
@@ -44,9 +45,10 @@ pub trait TokenRepo: Send + Sync {
     async fn start_session(&self, session: &NewSession, family: &NewFamily) -> Result<Family>;
     /// The family a refresh token (by hash) belongs to.
     async fn family_by_token(&self, hash: &[u8]) -> Result<Family>;
-    /// The family a refresh token belongs to and whether the token is its current one (not
-    /// yet rotated out); `None` for a token never issued.
-    async fn presented_token(&self, hash: &[u8]) -> Result<Option<(Family, bool)>>;
+    /// What a refresh must check about a presented token, read at once: its family, whether it
+    /// is the current one (not yet rotated out), the "not before" instants of the user and the
+    /// session, and the user's groups. `None` for a token never issued.
+    async fn presented_token(&self, hash: &[u8]) -> Result<Option<PresentedToken>>;
     /// Rotates a refresh token, atomically: of two uses of the same token at most one
     /// rotates; the other is treated as reuse, and the family is revoked.
     async fn rotate(&self, rotate: &Rotate<'_>) -> Result<Rotation>;

@@ -290,11 +290,20 @@ macro_rules! shared_impl {
                 family_from_row(&row)
             }
 
-            async fn presented_token(&self, hash: &[u8]) -> Result<Option<(Family, bool)>> {
+            async fn presented_token(&self, hash: &[u8]) -> Result<Option<PresentedToken>> {
+                // One round trip for everything a refresh checks before rotating: the family,
+                // whether the token is its current one, the "not before" instants of the user
+                // and the session, and the user's groups for Conditional Access.
                 let sql = format!(
-                    "SELECT t.generation AS token_generation, f.{} FROM refresh_tokens t \
-                     JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1",
-                    FAMILY_COLUMNS.replace(", ", ", f.")
+                    "SELECT t.generation AS token_generation, f.{}, \
+                     (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'user' \
+                      AND n.subject_id = f.user_id) AS user_not_before, \
+                     (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'session' \
+                      AND n.subject_id = f.session_id) AS session_not_before, \
+                     {} AS group_ids \
+                     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1",
+                    FAMILY_COLUMNS.replace(", ", ", f."),
+                    <$store>::GROUP_IDS_OF_FAMILY_USER,
                 );
                 let Some(row) = sqlx::query(&sql).bind(hash).fetch_optional(&self.read).await.ctx("refresh token")?
                 else {
@@ -302,8 +311,22 @@ macro_rules! shared_impl {
                 };
                 let generation: i64 = row.try_get("token_generation").ctx("refresh token")?;
                 let family = family_from_row(&row)?;
-                let current = generation == family.generation;
-                Ok(Some((family, current)))
+                let instant = |c: &str| -> Result<Option<Timestamp>> {
+                    Ok(row.try_get::<Option<i64>, _>(c).ctx("not-before instant")?.map(Timestamp))
+                };
+                let mut groups: Vec<GroupId> = row
+                    .try_get::<Option<String>, _>("group_ids")
+                    .ctx("group membership")?
+                    .map(|ids| ids.split('\u{1f}').map(|g| GroupId(g.to_owned())).collect())
+                    .unwrap_or_default();
+                groups.sort();
+                Ok(Some(PresentedToken {
+                    current: generation == family.generation,
+                    user_not_before: instant("user_not_before")?,
+                    session_not_before: instant("session_not_before")?,
+                    groups,
+                    family,
+                }))
             }
 
             async fn rotate(&self, r: &Rotate<'_>) -> Result<Rotation> {

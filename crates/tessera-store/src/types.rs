@@ -319,3 +319,18 @@ pub struct ClaimedDelivery {
 }
 
 pub(crate) use text_enum;
+
+/// A refresh token as presented, with what a refresh checks before rotating it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresentedToken {
+    /// Its family.
+    pub family: Family,
+    /// Whether it is the family's current token (not yet rotated out).
+    pub current: bool,
+    /// The user's "not before" instant.
+    pub user_not_before: Option<Timestamp>,
+    /// The session's "not before" instant.
+    pub session_not_before: Option<Timestamp>,
+    /// The user's groups, ordered by id.
+    pub groups: Vec<GroupId>,
+}

@@ -209,6 +209,7 @@ pub(super) async fn what_if(admin: Admin, JsonBody(q): JsonBody<WhatIf>) -> Resu
         user: &user,
         app: &app,
         device: device.as_ref(),
+        groups: None,
         ip: q.ip,
         mfa: q.mfa,
         binding: q.token_binding,

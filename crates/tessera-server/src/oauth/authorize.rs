@@ -406,6 +406,7 @@ pub async fn proceed(
         user: &user,
         app: &request.app,
         device: None,
+        groups: None,
         ip,
         mfa: session.mfa(),
         binding: TokenBinding::NotApplicable,

@@ -42,11 +42,16 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
 }
 
 async fn refresh(state: &AppState, token: &str) -> Result<Value, OAuthError> {
-    let Some((family, current)) = state.store.presented_token(&super::token_hash(token)).await? else {
+    let Some(presented) = state.store.presented_token(&super::token_hash(token)).await? else {
         return Ok(json!({"active": false}));
     };
     let now = state.now_ms();
-    if !current || family.revoked_at.is_some() || family.expires_at < now {
+    let family = presented.family;
+    let revoked = [presented.user_not_before, presented.session_not_before]
+        .into_iter()
+        .flatten()
+        .any(|nb| family.created_at <= nb);
+    if !presented.current || revoked || family.revoked_at.is_some() || family.expires_at < now {
         return Ok(json!({"active": false}));
     }
     let mut out = json!({

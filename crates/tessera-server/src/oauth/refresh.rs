@@ -5,7 +5,7 @@
 
 use tessera_jose::Jkt;
 use tessera_policy::TokenBinding;
-use tessera_store::{Rotate, Rotation, StoreError, SubjectKind, UserStatus};
+use tessera_store::{Rotate, Rotation, StoreError, UserStatus};
 
 use super::authorize::{CodeGrant, parse_claims};
 use super::client_auth::Client;
@@ -43,9 +43,10 @@ pub async fn grant(
 ) -> Result<serde_json::Value, OAuthError> {
     let presented = form.require("refresh_token")?;
     let hash = super::token_hash(presented);
-    let Some((family, _)) = state.store.presented_token(&hash).await? else {
+    let Some(presented) = state.store.presented_token(&hash).await? else {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     };
+    let family = &presented.family;
     if family.client_id != client.app.id {
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
@@ -91,18 +92,27 @@ pub async fn grant(
     if user.status != UserStatus::Enabled {
         return Err(OAuthError::invalid_grant("the user account is disabled"));
     }
-    let subjects = [
-        (SubjectKind::User, user.id.0.as_str()),
-        (SubjectKind::Session, family.session_id.0.as_str()),
-    ];
-    if crate::revocation::revoked_since(state.store.as_ref(), &subjects, family.created_at).await? {
+    // Read with the token: the user's and the session's "not before" instants.
+    let revoked = [presented.user_not_before, presented.session_not_before]
+        .into_iter()
+        .flatten()
+        .any(|nb| family.created_at <= nb);
+    if revoked {
         return Err(OAuthError::invalid_grant(
             "the session was revoked; sign in again",
         ));
     }
     let device = user_tokens::device_of(state, &user, caller.jkt).await?;
-    let (decision, _) =
-        user_tokens::enforce(state, caller, &user, &client.app, &grant, device.as_ref()).await?;
+    let (decision, _) = user_tokens::enforce(
+        state,
+        caller,
+        &user,
+        &client.app,
+        &grant,
+        device.as_ref(),
+        Some(&presented.groups),
+    )
+    .await?;
 
     let next = tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
     let now = state.now_ms();

@@ -45,7 +45,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     }
     // One of our refresh tokens: revoking it revokes its family (RFC 7009 §2.1 allows it, and a
     // family is one sign-in session).
-    if let Some((family, _)) = state.store.presented_token(&super::token_hash(token)).await? {
+    if let Some(family) = state
+        .store
+        .presented_token(&super::token_hash(token))
+        .await?
+        .map(|p| p.family)
+    {
         if family.client_id != client.app.id {
             return Err(OAuthError::unauthorized_client(
                 "the token was not issued to this client",

@@ -58,6 +58,7 @@ pub async fn enforce(
     app: &Application,
     grant: &CodeGrant,
     device: Option<&Device>,
+    groups: Option<&[tessera_store::GroupId]>,
 ) -> Result<(Decision, std::sync::Arc<PolicySet>), OAuthError> {
     let binding = if device.is_some() {
         TokenBinding::BoundToDevice
@@ -68,6 +69,7 @@ pub async fn enforce(
         user,
         app,
         device,
+        groups,
         ip: caller.ip,
         mfa: grant.mfa(),
         binding,

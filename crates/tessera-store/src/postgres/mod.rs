@@ -54,6 +54,10 @@ impl std::fmt::Debug for PgUnitOfWork {
 }
 
 impl PgStore {
+    /// The ids of the user of refresh family `f`, joined by U+001F (ids never hold it).
+    pub(crate) const GROUP_IDS_OF_FAMILY_USER: &'static str =
+        "(SELECT string_agg(g.group_id, chr(31)) FROM group_members g WHERE g.user_id = f.user_id)";
+
     /// Connects to `url` and brings the schema up to date. With `schema`, every table lives in
     /// that schema (created if missing): several Tessera instances, or test runs, can share one
     /// database without seeing each other.

@@ -50,6 +50,10 @@ impl std::fmt::Debug for SqliteUnitOfWork {
 }
 
 impl SqliteStore {
+    /// The ids of the user of refresh family `f`, joined by U+001F (ids never hold it).
+    pub(crate) const GROUP_IDS_OF_FAMILY_USER: &'static str =
+        "(SELECT group_concat(g.group_id, char(31)) FROM group_members g WHERE g.user_id = f.user_id)";
+
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     ///
     /// # Errors

@@ -358,10 +358,35 @@ async fn rotation_chain_and_reuse_detection(s: Arc<dyn Store>) {
         }
     }
     assert_eq!(s.family_by_token(&hash(3)).await.unwrap().generation, 3);
-    let (_, current) = s.presented_token(&hash(3)).await.unwrap().unwrap();
-    assert!(current, "the newest token is current");
-    let (_, current) = s.presented_token(&hash(1)).await.unwrap().unwrap();
-    assert!(!current, "a rotated-out token is not");
+    let newest = s.presented_token(&hash(3)).await.unwrap().unwrap();
+    assert!(newest.current, "the newest token is current");
+    assert_eq!(newest.family.id, family.id);
+    assert_eq!((newest.user_not_before, newest.session_not_before), (None, None));
+    let old = s.presented_token(&hash(1)).await.unwrap().unwrap();
+    assert!(!old.current, "a rotated-out token is not");
+    // The same read brings the user's groups and both "not before" instants.
+    let mut uow = s.begin().await.unwrap();
+    for g in ["sales", "eng"] {
+        uow.insert_group(&Group {
+            id: g.into(),
+            name: g.into(),
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+        uow.add_member(&g.into(), &"alice".into()).await.unwrap();
+    }
+    uow.set_not_before(SubjectKind::User, "alice", Timestamp(5))
+        .await
+        .unwrap();
+    uow.set_not_before(SubjectKind::Session, "s1", Timestamp(7))
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    let seen = s.presented_token(&hash(3)).await.unwrap().unwrap();
+    assert_eq!(seen.groups, [GroupId::from("eng"), GroupId::from("sales")]);
+    assert_eq!(seen.user_not_before, Some(Timestamp(5)));
+    assert_eq!(seen.session_not_before, Some(Timestamp(7)));
     assert!(s.presented_token(b"never issued").await.unwrap().is_none());
     assert_eq!(
         s.family_by_token(&hash(1)).await.unwrap().id,
