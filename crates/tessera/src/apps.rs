@@ -76,7 +76,12 @@ pub enum UsersCommand {
 
 /// The directory as an administrator at this terminal changes it.
 fn directory(store: std::sync::Arc<dyn tessera_store::Store>, db: &DbArgs) -> Directory {
-    Directory::by_admin(store, db.issuer.trim_end_matches('/'), db::now())
+    Directory::by_admin(
+        store,
+        std::sync::Arc::new(tessera_jose::SystemRandom),
+        db.issuer.trim_end_matches('/'),
+        db::now(),
+    )
 }
 
 pub fn run_apps(cmd: AppsCommand) -> anyhow::Result<()> {

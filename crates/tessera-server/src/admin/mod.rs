@@ -193,6 +193,7 @@ impl Admin {
     pub fn directory(&self) -> Directory {
         Directory::by_admin(
             self.state.store.clone(),
+            self.state.rng.clone(),
             &self.state.config.issuer,
             self.state.now_ms(),
         )

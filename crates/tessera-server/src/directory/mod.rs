@@ -81,6 +81,7 @@ pub type Result<T, E = DirectoryError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Directory {
     store: Arc<dyn Store>,
+    rng: Arc<dyn tessera_jose::Random>,
     issuer: String,
     now: Timestamp,
     by: InitiatingEntity,
@@ -96,11 +97,18 @@ impl std::fmt::Debug for Directory {
 }
 
 impl Directory {
-    /// Changes made by an administrator at `now` (milliseconds), raising events as `issuer`.
+    /// Changes made by an administrator at `now` (milliseconds), raising events as `issuer`,
+    /// with identifiers and secrets from `rng`.
     #[must_use]
-    pub fn by_admin(store: Arc<dyn Store>, issuer: &str, now: Timestamp) -> Self {
+    pub fn by_admin(
+        store: Arc<dyn Store>,
+        rng: Arc<dyn tessera_jose::Random>,
+        issuer: &str,
+        now: Timestamp,
+    ) -> Self {
         Self {
             store,
+            rng,
             issuer: issuer.to_owned(),
             now,
             by: InitiatingEntity::Admin,

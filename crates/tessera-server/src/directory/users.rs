@@ -113,7 +113,7 @@ impl Directory {
         }
         finish(errors)?;
         let password_hash = spec.password.as_deref().map(|p| hash(p)).transpose()?;
-        let id = tessera_jose::random::random_id::<12>(&tessera_jose::SystemRandom)
+        let id = tessera_jose::random::random_id::<12>(self.rng.as_ref())
             .map_err(|e| DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string())))?;
         let user = NewUser {
             id: UserId(format!("u-{id}")),
@@ -341,11 +341,11 @@ impl Directory {
             DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string()))
         };
         let mut raw = [0u8; 20];
-        tessera_jose::Random::fill(&tessera_jose::SystemRandom, &mut raw).map_err(random)?;
+        self.rng.fill(&mut raw).map_err(random)?;
         let secret = Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&raw));
         let id = format!(
             "totp-{}",
-            tessera_jose::random::random_id::<9>(&tessera_jose::SystemRandom).map_err(random)?
+            tessera_jose::random::random_id::<9>(self.rng.as_ref()).map_err(random)?
         );
         let method = MfaMethod {
             id,
