@@ -394,10 +394,12 @@ pub async fn proceed(
             state,
             headers,
             StatusCode::OK,
-            &request.app.name,
-            query,
-            request.login_hint.as_deref().unwrap_or(""),
-            None,
+            pages::SignInForm {
+                app_name: &request.app.name,
+                request: query,
+                username: request.login_hint.as_deref().unwrap_or(""),
+                error: None,
+            },
         );
     };
 
@@ -444,10 +446,12 @@ pub async fn proceed(
                 state,
                 headers,
                 StatusCode::OK,
-                &request.app.name,
-                query,
-                &user.username,
-                None,
+                pages::SignInForm {
+                    app_name: &request.app.name,
+                    request: query,
+                    username: &user.username,
+                    error: None,
+                },
             );
         }
     }
@@ -497,10 +501,12 @@ pub async fn proceed(
                 state,
                 headers,
                 StatusCode::OK,
-                &request.app.name,
-                query,
-                &user.username,
-                None,
+                pages::SignInForm {
+                    app_name: &request.app.name,
+                    request: query,
+                    username: &user.username,
+                    error: None,
+                },
             );
         }
         // Other needs (device, token protection) are checked at the token endpoint, where the

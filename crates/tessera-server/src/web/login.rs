@@ -22,8 +22,31 @@ static DUMMY_HASH: LazyLock<String> =
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 const LOCKED: &str = "Too many failed attempts. Wait 15 minutes, then try again.";
 
-fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
-    url::form_urlencoded::parse(body).into_owned().collect()
+type Fields = std::collections::HashMap<String, String>;
+
+/// A sign-in form post: its fields and the authorization request it carries back, re-validated;
+/// or the page to answer with when the CSRF token does not match or the request is no longer
+/// valid.
+async fn accept(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    title: &str,
+) -> Result<(Fields, AuthRequest), Response> {
+    let fields: Fields = url::form_urlencoded::parse(body).into_owned().collect();
+    if !pages::csrf_ok(headers, fields.get("csrf").map(String::as_str)) {
+        return Err(pages::message(
+            StatusCode::FORBIDDEN,
+            title,
+            "The form expired or was not sent from this site.",
+            Some("Go back to the application and start again."),
+        ));
+    }
+    let query = fields.get("request").map_or("", String::as_str);
+    match AuthRequest::parse(state, query).await {
+        Ok(request) => Ok((fields, request)),
+        Err(refusal) => Err(refuse(state, refusal)),
+    }
 }
 
 /// The query to return to `/authorize` with: the original one without `prompt=login`, which
@@ -50,21 +73,12 @@ pub async fn password(
     extensions: Extensions,
     body: Bytes,
 ) -> Response {
-    let f = form(&body);
-    let field = |k: &str| f.get(k).map(String::as_str);
-    if !pages::csrf_ok(&headers, field("csrf")) {
-        return pages::message(
-            StatusCode::FORBIDDEN,
-            "Cannot sign in",
-            "The sign-in form expired or was not sent from this site.",
-            Some("Go back to the application and start again."),
-        );
-    }
-    let request_query = field("request").unwrap_or("");
-    let request = match AuthRequest::parse(&state, request_query).await {
-        Ok(r) => r,
-        Err(refusal) => return refuse(&state, refusal),
+    let (f, request) = match accept(&state, &headers, &body, "Cannot sign in").await {
+        Ok(posted) => posted,
+        Err(page) => return page,
     };
+    let field = |k: &str| f.get(k).map(String::as_str);
+    let request_query = field("request").unwrap_or("");
     let username = field("username").unwrap_or("").trim();
     let password = field("password").unwrap_or("");
     let ip = client_ip(&extensions);
@@ -73,10 +87,12 @@ pub async fn password(
             &state,
             &headers,
             status,
-            &request.app.name,
-            request_query,
-            username,
-            Some(error),
+            pages::SignInForm {
+                app_name: &request.app.name,
+                request: request_query,
+                username,
+                error: Some(error),
+            },
         )
     };
     if username.is_empty() || password.is_empty() || username.len() > 256 || password.len() > 1024 {
@@ -155,21 +171,12 @@ pub async fn one_time_code(
     extensions: Extensions,
     body: Bytes,
 ) -> Response {
-    let f = form(&body);
-    let field = |k: &str| f.get(k).map(String::as_str);
-    if !pages::csrf_ok(&headers, field("csrf")) {
-        return pages::message(
-            StatusCode::FORBIDDEN,
-            "Cannot verify",
-            "The form expired or was not sent from this site.",
-            Some("Go back to the application and start again."),
-        );
-    }
-    let request_query = field("request").unwrap_or("");
-    let request = match AuthRequest::parse(&state, request_query).await {
-        Ok(r) => r,
-        Err(refusal) => return refuse(&state, refusal),
+    let (f, request) = match accept(&state, &headers, &body, "Cannot verify").await {
+        Ok(posted) => posted,
+        Err(page) => return page,
     };
+    let field = |k: &str| f.get(k).map(String::as_str);
+    let request_query = field("request").unwrap_or("");
     let Ok(Some((current, user))) = session::current(&state, &headers).await else {
         // The password step's session is gone: start over.
         return see_other(&format!("/authorize?{request_query}"), &[]);
@@ -180,10 +187,12 @@ pub async fn one_time_code(
             &state,
             &headers,
             status,
-            &request.app.name,
-            request_query,
-            &user.username,
-            Some(error),
+            pages::SignInForm {
+                app_name: &request.app.name,
+                request: request_query,
+                username: &user.username,
+                error: Some(error),
+            },
         )
     };
     if !state.throttle.allows(&user.username, ip) {

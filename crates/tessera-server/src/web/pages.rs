@@ -81,52 +81,57 @@ fn render(status: StatusCode, page: &impl Template, extra: &[(header::HeaderName
     }
 }
 
+/// What the password and one-time-code forms show.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInForm<'a> {
+    /// The application signing the user in.
+    pub app_name: &'a str,
+    /// The authorization request, carried back on submit.
+    pub request: &'a str,
+    /// The username typed so far (password form) or signed in (code form).
+    pub username: &'a str,
+    /// What went wrong last time.
+    pub error: Option<&'a str>,
+}
+
 /// The password form for an authorization request.
-pub fn login(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    app_name: &str,
-    request: &str,
-    username: &str,
-    error: Option<&str>,
-) -> Response {
-    let (csrf, cookies) = csrf(state, headers);
-    render(
-        status,
-        &Login {
-            app_name,
-            csrf: &csrf,
-            request,
-            username,
-            error,
-        },
-        &cookies,
-    )
+pub fn login(state: &AppState, headers: &HeaderMap, status: StatusCode, f: SignInForm<'_>) -> Response {
+    sign_in_step(state, headers, status, f, false)
 }
 
 /// The one-time-code form.
-pub fn mfa(
+pub fn mfa(state: &AppState, headers: &HeaderMap, status: StatusCode, f: SignInForm<'_>) -> Response {
+    sign_in_step(state, headers, status, f, true)
+}
+
+fn sign_in_step(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
-    app_name: &str,
-    request: &str,
-    username: &str,
-    error: Option<&str>,
+    f: SignInForm<'_>,
+    one_time_code: bool,
 ) -> Response {
     let (csrf, cookies) = csrf(state, headers);
-    render(
-        status,
-        &Mfa {
+    let (app_name, request, username, error) = (f.app_name, f.request, f.username, f.error);
+    if one_time_code {
+        let page = Mfa {
             app_name,
             csrf: &csrf,
             request,
             username,
             error,
-        },
-        &cookies,
-    )
+        };
+        render(status, &page, &cookies)
+    } else {
+        let page = Login {
+            app_name,
+            csrf: &csrf,
+            request,
+            username,
+            error,
+        };
+        render(status, &page, &cookies)
+    }
 }
 
 /// A page that only explains something (an error that cannot go back to the client, or a
