@@ -794,15 +794,7 @@ async fn totp_methods_are_given_and_taken_away() {
     let mut browser = Browser::new(&server);
     let page = browser.sign_in(&client.authorize_url(""), ALICE.0, ALICE.1).await;
     assert!(page.body.contains("name=\"code\""), "{}", page.body);
-    let key = tessera_server::web::totp::decode_secret(&secret).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let code = format!(
-        "{:06}",
-        tessera_server::web::totp::code(&key, now / tessera_server::web::totp::STEP)
-    );
+    let code = crate::support::totp_now(&secret);
     let done = browser.submit(&page, &[("code", &code)]).await;
     let done = browser.follow(done).await;
     assert!(query_of(done.location()).contains_key("code"), "{}", done.body);

@@ -256,15 +256,7 @@ async fn totp_step_when_the_user_has_one(db: Db) {
     assert!(page.body.contains("name=\"code\""), "{}", page.body);
     let wrong = browser.submit(&page, &[("code", "000000")]).await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    let secret = tessera_server::web::totp::decode_secret(BOB_TOTP).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let code = format!(
-        "{:06}",
-        tessera_server::web::totp::code(&secret, now / tessera_server::web::totp::STEP)
-    );
+    let code = crate::support::totp_now(BOB_TOTP);
     let done = browser.submit(&page, &[("code", &code)]).await;
     let done = browser.follow(done).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);

@@ -304,3 +304,16 @@ pub fn token_request(body: &str, headers: &[(&str, &str)]) -> Request<Body> {
     }
     r.body(Body::from(body.to_owned())).unwrap()
 }
+
+/// The current TOTP code for a base32 secret.
+pub fn totp_now(base32: &str) -> String {
+    let secret = tessera_server::web::totp::decode_secret(base32).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    format!(
+        "{:06}",
+        tessera_server::web::totp::code(&secret, now / tessera_server::web::totp::STEP)
+    )
+}
