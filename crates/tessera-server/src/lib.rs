@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod api;
 pub mod bootstrap;
 pub mod config;
 pub mod directory;

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tessera_store::{AppKind, Application};
 
-use super::{Admin, AdminError, JsonBody, created, ok, rfc3339};
+use super::{Admin, ApiError, JsonBody, created, ok, rfc3339};
 use crate::directory::ApplicationSpec;
 
 fn app_json(a: &Application) -> Value {
@@ -34,7 +34,7 @@ fn app_json(a: &Application) -> Value {
 }
 
 /// `GET /applications`
-pub(super) async fn list(admin: Admin) -> Result<Response, AdminError> {
+pub(super) async fn list(admin: Admin) -> Result<Response, ApiError> {
     let apps = admin.directory().store().applications().await?;
     Ok(ok(
         json!({ "items": apps.iter().map(app_json).collect::<Vec<_>>() }),
@@ -45,7 +45,7 @@ pub(super) async fn list(admin: Admin) -> Result<Response, AdminError> {
 pub(super) async fn create(
     admin: Admin,
     JsonBody(spec): JsonBody<ApplicationSpec>,
-) -> Result<Response, AdminError> {
+) -> Result<Response, ApiError> {
     let made = admin.directory().create_application(&spec).await?;
     tracing::info!(admin = %admin.subject, app = %made.app.id, "application created");
     let mut body = app_json(&made.app);
@@ -56,7 +56,7 @@ pub(super) async fn create(
 }
 
 /// `GET /applications/{id}`
-pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let app = admin.directory().store().application(&id).await?;
     Ok(ok(app_json(&app)))
 }
@@ -66,9 +66,9 @@ pub(super) async fn replace(
     admin: Admin,
     Path(id): Path<String>,
     JsonBody(spec): JsonBody<ApplicationSpec>,
-) -> Result<Response, AdminError> {
+) -> Result<Response, ApiError> {
     if spec.id != id {
-        return Err(AdminError::Invalid(
+        return Err(ApiError::Invalid(
             "id must match the URL".into(),
             vec![crate::directory::FieldError::new("id", "must match the URL")],
         ));
@@ -78,14 +78,14 @@ pub(super) async fn replace(
 }
 
 /// `DELETE /applications/{id}`
-pub(super) async fn delete(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn delete(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     admin.directory().delete_application(&id).await?;
     tracing::info!(admin = %admin.subject, app = %id, "application deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /applications/{id}/secret`: a new secret, shown once; the old one stops working.
-pub(super) async fn rotate_secret(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn rotate_secret(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let secret = admin.directory().rotate_secret(&id).await?;
     tracing::info!(admin = %admin.subject, app = %id, "client secret rotated");
     Ok(ok(json!({ "client_id": id, "client_secret": secret.as_str() })))

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tessera_policy::{ClientAppType, Platform, TokenBinding};
 use tessera_store::{NamedLocationRecord, PolicyRecord, RiskLevel, StoreError, UserId};
 
-use super::{Admin, AdminError, JsonBody, created, ok, rfc3339};
+use super::{Admin, ApiError, JsonBody, created, ok, rfc3339};
 use crate::access::{Attempt, context};
 use crate::directory::LocationSpec;
 
@@ -33,13 +33,13 @@ fn location_json(l: &NamedLocationRecord) -> Value {
     })
 }
 
-async fn reload(admin: &Admin) -> Result<(), AdminError> {
+async fn reload(admin: &Admin) -> Result<(), ApiError> {
     admin.state.policies.reload(admin.state.store.as_ref()).await?;
     Ok(())
 }
 
 /// `GET /policies`: every policy document.
-pub(super) async fn list(admin: Admin) -> Result<Response, AdminError> {
+pub(super) async fn list(admin: Admin) -> Result<Response, ApiError> {
     let policies = admin.directory().store().policies().await?;
     Ok(ok(
         json!({ "items": policies.iter().map(policy_json).collect::<Vec<_>>() }),
@@ -47,7 +47,7 @@ pub(super) async fn list(admin: Admin) -> Result<Response, AdminError> {
 }
 
 /// `GET /policies/{id}`
-pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let policy = admin.directory().store().policy(&id).await?;
     Ok(ok(policy_json(&policy)))
 }
@@ -57,7 +57,7 @@ pub(super) async fn put(
     admin: Admin,
     Path(id): Path<String>,
     JsonBody(document): JsonBody<Value>,
-) -> Result<Response, AdminError> {
+) -> Result<Response, ApiError> {
     let (record, is_new) = admin.directory().put_policy(&id, document).await?;
     reload(&admin).await?;
     tracing::info!(admin = %admin.subject, policy = %id, state = %record.state, "policy written");
@@ -69,7 +69,7 @@ pub(super) async fn put(
 }
 
 /// `DELETE /policies/{id}`
-pub(super) async fn delete(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn delete(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     admin.directory().delete_policy(&id).await?;
     reload(&admin).await?;
     tracing::info!(admin = %admin.subject, policy = %id, "policy deleted");
@@ -77,7 +77,7 @@ pub(super) async fn delete(admin: Admin, Path(id): Path<String>) -> Result<Respo
 }
 
 /// `GET /locations`
-pub(super) async fn list_locations(admin: Admin) -> Result<Response, AdminError> {
+pub(super) async fn list_locations(admin: Admin) -> Result<Response, ApiError> {
     let locations = admin.directory().store().named_locations().await?;
     Ok(ok(
         json!({ "items": locations.iter().map(location_json).collect::<Vec<_>>() }),
@@ -85,12 +85,12 @@ pub(super) async fn list_locations(admin: Admin) -> Result<Response, AdminError>
 }
 
 /// `GET /locations/{id}`
-pub(super) async fn show_location(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn show_location(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let locations = admin.directory().store().named_locations().await?;
     let location = locations
         .iter()
         .find(|l| l.id == id)
-        .ok_or_else(|| AdminError::NotFound("named location not found".into()))?;
+        .ok_or_else(|| ApiError::NotFound("named location not found".into()))?;
     Ok(ok(location_json(location)))
 }
 
@@ -99,7 +99,7 @@ pub(super) async fn put_location(
     admin: Admin,
     Path(id): Path<String>,
     JsonBody(spec): JsonBody<LocationSpec>,
-) -> Result<Response, AdminError> {
+) -> Result<Response, ApiError> {
     let (record, is_new) = admin.directory().put_location(&id, &spec).await?;
     reload(&admin).await?;
     Ok(if is_new {
@@ -110,7 +110,7 @@ pub(super) async fn put_location(
 }
 
 /// `DELETE /locations/{id}`: 409 while a policy uses it.
-pub(super) async fn delete_location(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn delete_location(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     admin.directory().delete_location(&id).await?;
     reload(&admin).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -168,11 +168,11 @@ fn policy_risk(r: RiskLevel) -> tessera_policy::RiskLevel {
 /// `POST /what-if`: which policies would apply to the sign-in, why, and the outcome, without
 /// signing anyone in. Disabled policies are evaluated too, so their report shows whether they
 /// would apply; they never change the outcome.
-pub(super) async fn what_if(admin: Admin, JsonBody(q): JsonBody<WhatIf>) -> Result<Response, AdminError> {
+pub(super) async fn what_if(admin: Admin, JsonBody(q): JsonBody<WhatIf>) -> Result<Response, ApiError> {
     let directory = admin.directory();
     let store = directory.store();
     let field = |name: &str, what: &str, e: StoreError| match e {
-        StoreError::NotFound(_) => AdminError::Invalid(
+        StoreError::NotFound(_) => ApiError::Invalid(
             format!("{name}: no such {what}"),
             vec![crate::directory::FieldError::new(name, format!("no such {what}"))],
         ),
@@ -193,7 +193,7 @@ pub(super) async fn what_if(admin: Admin, JsonBody(q): JsonBody<WhatIf>) -> Resu
         Some(id) => {
             let d = store.device(id).await.map_err(|e| field("device", "device", e))?;
             if d.user_id != user.id {
-                return Err(AdminError::Invalid(
+                return Err(ApiError::Invalid(
                     "device: registered to another user".into(),
                     vec![crate::directory::FieldError::new(
                         "device",
@@ -222,7 +222,6 @@ pub(super) async fn what_if(admin: Admin, JsonBody(q): JsonBody<WhatIf>) -> Resu
         .map_or(tessera_policy::RiskLevel::None, policy_risk);
     let set = admin.state.policies.current(store).await?;
     let decision = set.what_if(&ctx);
-    let report =
-        serde_json::to_value(decision.explain(&set)).map_err(|e| AdminError::Server(e.to_string()))?;
+    let report = serde_json::to_value(decision.explain(&set)).map_err(|e| ApiError::Server(e.to_string()))?;
     Ok(ok(json!({ "context": ctx, "decision": report })))
 }

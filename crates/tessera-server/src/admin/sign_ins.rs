@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_store::{SignInFilter, SignInLog, Timestamp, UserId};
 
-use super::{Admin, AdminError, Query, ok, page_size, rfc3339};
+use super::{Admin, ApiError, Query, ok, page_size, rfc3339};
 
 fn entry_json(e: &SignInLog, details: bool) -> Value {
     let mut v = json!({
@@ -51,12 +51,12 @@ fn parse_cursor(s: &str) -> Option<(Timestamp, String)> {
 }
 
 /// `GET /sign-ins?user=&outcome=&before=&limit=`
-pub(super) async fn list(admin: Admin, Query(f): Query<Filter>) -> Result<Response, AdminError> {
+pub(super) async fn list(admin: Admin, Query(f): Query<Filter>) -> Result<Response, ApiError> {
     let limit = page_size(f.limit)?;
     let before = match f.before.as_deref() {
         None => None,
         Some(c) => Some(parse_cursor(c).ok_or_else(|| {
-            AdminError::Invalid(
+            ApiError::Invalid(
                 "before: not a cursor from a previous page".into(),
                 vec![crate::directory::FieldError::new(
                     "before",
@@ -82,7 +82,7 @@ pub(super) async fn list(admin: Admin, Query(f): Query<Filter>) -> Result<Respon
 }
 
 /// `GET /sign-ins/{id}`: one entry with the Conditional Access report.
-pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let entry = admin.directory().store().sign_in(&id).await?;
     Ok(ok(entry_json(&entry, true)))
 }

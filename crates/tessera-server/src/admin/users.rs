@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_store::{Group, GroupId, User, UserId};
 
-use super::{Admin, AdminError, JsonBody, Query, created, ok, page_size, rfc3339};
+use super::{Admin, ApiError, JsonBody, Query, created, ok, page_size, rfc3339};
 use crate::directory::{UserPatch, UserSpec};
 
 /// A user as the API shows it (never the password hash).
@@ -37,7 +37,7 @@ pub(super) struct Page {
 }
 
 /// `GET /users?after=&limit=`: users ordered by id, a page at a time.
-pub(super) async fn list(admin: Admin, Query(page): Query<Page>) -> Result<Response, AdminError> {
+pub(super) async fn list(admin: Admin, Query(page): Query<Page>) -> Result<Response, ApiError> {
     let limit = page_size(page.limit)?;
     let after = page.after.map(UserId);
     let users = admin
@@ -55,7 +55,7 @@ pub(super) async fn list(admin: Admin, Query(page): Query<Page>) -> Result<Respo
 }
 
 /// `POST /users`
-pub(super) async fn create(admin: Admin, JsonBody(spec): JsonBody<UserSpec>) -> Result<Response, AdminError> {
+pub(super) async fn create(admin: Admin, JsonBody(spec): JsonBody<UserSpec>) -> Result<Response, ApiError> {
     let user = admin.directory().create_user(&spec).await?;
     tracing::info!(admin = %admin.subject, user = %user.id.0, "user created");
     Ok(created(
@@ -65,7 +65,7 @@ pub(super) async fn create(admin: Admin, JsonBody(spec): JsonBody<UserSpec>) -> 
 }
 
 /// `GET /users/{id}`: the user with groups, MFA methods (without secrets) and devices.
-pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let directory = admin.directory();
     let store = directory.store();
     let id = UserId(id);
@@ -115,28 +115,28 @@ pub(super) async fn update(
     admin: Admin,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<UserPatch>,
-) -> Result<Response, AdminError> {
+) -> Result<Response, ApiError> {
     let user = admin.directory().update_user(&UserId(id), &patch).await?;
     tracing::info!(admin = %admin.subject, user = %user.id.0, "user changed");
     Ok(ok(user_json(&user)))
 }
 
 /// `DELETE /users/{id}`
-pub(super) async fn delete(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn delete(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     admin.directory().delete_user(&UserId(id.clone())).await?;
     tracing::info!(admin = %admin.subject, user = %id, "user deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /users/{id}/revoke-sessions`
-pub(super) async fn revoke_sessions(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn revoke_sessions(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let revoked = admin.directory().revoke_sessions(&UserId(id.clone())).await?;
     tracing::info!(admin = %admin.subject, user = %id, revoked, "sessions revoked");
     Ok(ok(json!({ "revoked_sessions": revoked })))
 }
 
 /// `GET /groups`
-pub(super) async fn list_groups(admin: Admin) -> Result<Response, AdminError> {
+pub(super) async fn list_groups(admin: Admin) -> Result<Response, ApiError> {
     let groups = admin.directory().store().groups().await?;
     Ok(ok(
         json!({ "items": groups.iter().map(group_json).collect::<Vec<_>>() }),
@@ -154,7 +154,7 @@ pub(super) struct NewGroup {
 pub(super) async fn create_group(
     admin: Admin,
     JsonBody(g): JsonBody<NewGroup>,
-) -> Result<Response, AdminError> {
+) -> Result<Response, ApiError> {
     let group = admin.directory().create_group(&g.id, &g.name).await?;
     Ok(created(
         &format!("/admin/api/groups/{}", group.id.0),
@@ -163,7 +163,7 @@ pub(super) async fn create_group(
 }
 
 /// `GET /groups/{id}`: the group with its members.
-pub(super) async fn show_group(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn show_group(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let directory = admin.directory();
     let id = GroupId(id);
     let group = directory.store().group(&id).await?;
@@ -179,7 +179,7 @@ pub(super) async fn show_group(admin: Admin, Path(id): Path<String>) -> Result<R
 }
 
 /// `DELETE /groups/{id}`
-pub(super) async fn delete_group(admin: Admin, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub(super) async fn delete_group(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     admin.directory().delete_group(&GroupId(id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -188,7 +188,7 @@ pub(super) async fn delete_group(admin: Admin, Path(id): Path<String>) -> Result
 pub(super) async fn add_member(
     admin: Admin,
     Path((group, user)): Path<(String, String)>,
-) -> Result<Response, AdminError> {
+) -> Result<Response, ApiError> {
     let added = admin
         .directory()
         .set_membership(&GroupId(group), &UserId(user), true)
@@ -205,7 +205,7 @@ pub(super) async fn add_member(
 pub(super) async fn remove_member(
     admin: Admin,
     Path((group, user)): Path<(String, String)>,
-) -> Result<Response, AdminError> {
+) -> Result<Response, ApiError> {
     let removed = admin
         .directory()
         .set_membership(&GroupId(group), &UserId(user), false)
@@ -213,9 +213,7 @@ pub(super) async fn remove_member(
     if removed {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(AdminError::NotFound(
-            "the user is not a member of the group".into(),
-        ))
+        Err(ApiError::NotFound("the user is not a member of the group".into()))
     }
 }
 
@@ -234,9 +232,9 @@ pub(super) async fn add_mfa_method(
     admin: Admin,
     Path(id): Path<String>,
     JsonBody(m): JsonBody<NewMfaMethod>,
-) -> Result<Response, AdminError> {
+) -> Result<Response, ApiError> {
     if m.kind != "totp" {
-        return Err(AdminError::Invalid(
+        return Err(ApiError::Invalid(
             "kind: only totp methods can be added here".into(),
             vec![crate::directory::FieldError::new("kind", "must be totp")],
         ));
@@ -260,7 +258,7 @@ pub(super) async fn add_mfa_method(
 pub(super) async fn remove_mfa_method(
     admin: Admin,
     Path((id, method)): Path<(String, String)>,
-) -> Result<Response, AdminError> {
+) -> Result<Response, ApiError> {
     admin
         .directory()
         .remove_mfa_method(&UserId(id.clone()), &method)

@@ -1,0 +1,202 @@
+//! What Tessera's JSON APIs (the admin API, device registration) share: one error type that
+//! becomes the response (OAuth resource errors for authentication, `{"error",
+//! "error_description", "errors": [{"field", "message"}]}` for the rest), request extractors
+//! whose errors name the field at fault, and response helpers.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tessera_store::{StoreError, Timestamp};
+
+use crate::directory::{DirectoryError, FieldError};
+use crate::error::OAuthError;
+
+/// An API error: authentication problems as OAuth resource errors (RFC 6750), the rest
+/// as `{"error", "error_description", "errors": [{"field", "message"}]}`.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No, a bad, or an insufficient token.
+    Auth(OAuthError),
+    /// A valid token of someone who is not an administrator.
+    Forbidden(String),
+    /// Bad input, with the fields at fault.
+    Invalid(String, Vec<FieldError>),
+    /// No such thing.
+    NotFound(String),
+    /// The change conflicts with what exists.
+    Conflict(String),
+    /// The server failed; the detail goes to the log only.
+    Server(String),
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        Self::Auth(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        DirectoryError::from(e).into()
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::Invalid(errors) => {
+                let summary = errors
+                    .iter()
+                    .map(|e| {
+                        if e.field.is_empty() {
+                            e.message.clone()
+                        } else {
+                            format!("{}: {}", e.field, e.message)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Self::Invalid(summary, errors)
+            }
+            DirectoryError::NotFound(what) => Self::NotFound(format!("{what} not found")),
+            DirectoryError::Conflict(m) => Self::Conflict(m),
+            DirectoryError::Store(e) => Self::Server(e.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into(), Vec::new())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, description, errors) = match self {
+            Self::Auth(e) => return e.into_response(),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, "access_denied", m, Vec::new()),
+            Self::Invalid(m, errors) => (StatusCode::BAD_REQUEST, "invalid_request", m, errors),
+            Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, Vec::new()),
+            Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, Vec::new()),
+            Self::Server(detail) => {
+                tracing::error!(%detail, "API request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "the server could not complete the request".to_owned(),
+                    Vec::new(),
+                )
+            }
+        };
+        let mut body = json!({ "error": code, "error_description": description });
+        if !errors.is_empty() {
+            body["errors"] = serde_json::to_value(errors).unwrap_or_default();
+        }
+        crate::oauth::no_store((status, axum::Json(body)).into_response())
+    }
+}
+
+/// A JSON request body, with errors that name the field at fault.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json") || v.to_ascii_lowercase().ends_with("+json")
+            });
+        if !json {
+            return Err(ApiError::invalid("send the body as application/json"));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::invalid(format!("could not read the body: {e}")))?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de).map(JsonBody).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            let message = e.into_inner().to_string();
+            ApiError::Invalid(
+                format!("the body is not valid: {message}"),
+                vec![FieldError::new(field, message)],
+            )
+        })
+    }
+}
+
+/// Query parameters, with a JSON error for bad ones.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e: QueryRejection| ApiError::invalid(e.body_text()))
+    }
+}
+
+/// The page size asked for, between 1 and 1000 (default 100).
+pub(crate) fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n @ 1..=1000) => Ok(n),
+        Some(_) => Err(ApiError::Invalid(
+            "limit must be from 1 to 1000".into(),
+            vec![FieldError::new("limit", "must be from 1 to 1000")],
+        )),
+    }
+}
+
+/// An instant as RFC 3339 (UTC), as the API writes times.
+pub(crate) fn rfc3339(t: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// `201 Created` with a `Location` and the body.
+pub(crate) fn created(location: &str, body: serde_json::Value) -> Response {
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(location) {
+        response.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    crate::oauth::no_store(response)
+}
+
+/// `200 OK` with a JSON body that must not be cached.
+pub(crate) fn ok(body: serde_json::Value) -> Response {
+    crate::oauth::no_store(axum::Json(body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_pages() {
+        assert_eq!(rfc3339(Timestamp(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(Timestamp(1_790_000_000_123)), "2026-09-21T14:13:20.123Z");
+        assert_eq!(page_size(None).unwrap(), 100);
+        assert_eq!(page_size(Some(1000)).unwrap(), 1000);
+        assert!(page_size(Some(0)).is_err());
+        assert!(page_size(Some(1001)).is_err());
+    }
+}
