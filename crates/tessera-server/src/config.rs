@@ -36,6 +36,20 @@ pub enum ConfigError {
     },
 }
 
+/// Device settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// How many devices one user may register.
+    pub max_per_user: u32,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self { max_per_user: 10 }
+    }
+}
+
 /// Token settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -76,6 +90,9 @@ pub struct FileConfig {
     /// Token settings.
     #[serde(default)]
     pub tokens: TokenConfig,
+    /// Device settings.
+    #[serde(default)]
+    pub devices: DeviceConfig,
 }
 
 /// Settings given on the command line or in the environment; they win over the file.
@@ -110,6 +127,8 @@ pub struct ServerConfig {
     pub admin_password: Option<zeroize::Zeroizing<String>>,
     /// Token settings.
     pub tokens: TokenConfig,
+    /// Device settings.
+    pub devices: DeviceConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -124,6 +143,7 @@ impl std::fmt::Debug for ServerConfig {
                 &self.admin_password.as_ref().map(|_| "[redacted]"),
             )
             .field("tokens", &self.tokens)
+            .field("devices", &self.devices)
             .finish()
     }
 }
@@ -185,6 +205,7 @@ impl ServerConfig {
             database_url,
             admin_password: overrides.admin_password.map(zeroize::Zeroizing::new),
             tokens,
+            devices: from_file.devices,
         })
     }
 

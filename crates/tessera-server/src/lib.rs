@@ -16,6 +16,7 @@ pub mod admin;
 pub mod api;
 pub mod bootstrap;
 pub mod config;
+pub mod devices;
 pub mod directory;
 pub mod error;
 pub mod health;
@@ -68,6 +69,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(telemetry::metrics))
         .route("/openapi.json", get(admin::openapi::openapi))
+        .route("/devices", get(devices::list).post(devices::register))
         .nest("/admin/api", admin::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -95,17 +95,7 @@ pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Respons
         .devices_of(&id)
         .await?
         .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "display_name": d.display_name,
-                "platform": d.platform,
-                "status": d.status.as_str(),
-                "compliance": d.compliance.as_str(),
-                "jkt": d.jkt,
-                "last_seen_at": d.last_seen_at.map(rfc3339),
-            })
-        })
+        .map(crate::devices::device_json)
         .collect();
     Ok(ok(body))
 }

@@ -5,6 +5,7 @@
 //! sent for a change that did not happen.
 
 mod applications;
+mod devices;
 mod policies;
 mod users;
 
@@ -16,6 +17,7 @@ use tessera_signals::{DirectoryChange, InitiatingEntity, events_for};
 use tessera_store::{NewEvent, Store, StoreError, Timestamp, UnitOfWork, UserId};
 
 pub use applications::{ApplicationSpec, CreatedApplication, GRANT_TYPES};
+pub use devices::{DeviceSpec, PLATFORMS};
 pub use policies::{LocationSpec, known_ids};
 pub use users::{NewTotp, UserPatch, UserSpec};
 pub use zeroize::Zeroizing;
@@ -97,6 +99,20 @@ impl std::fmt::Debug for Directory {
 }
 
 impl Directory {
+    /// Changes made by a signed-in user (their own devices, say) at `now`.
+    #[must_use]
+    pub fn by_user(
+        store: Arc<dyn Store>,
+        rng: Arc<dyn tessera_jose::Random>,
+        issuer: &str,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            by: InitiatingEntity::User,
+            ..Self::by_admin(store, rng, issuer, now)
+        }
+    }
+
     /// Changes made by an administrator at `now` (milliseconds), raising events as `issuer`,
     /// with identifiers and secrets from `rng`.
     #[must_use]

@@ -24,6 +24,8 @@ pub struct Presented {
     pub client_id: String,
     /// Whether it came with the DPoP scheme.
     pub dpop: bool,
+    /// The DPoP proof that came with a bound token, verified.
+    pub proof: Option<tessera_jose::dpop::VerifiedProof>,
 }
 
 impl Presented {
@@ -104,6 +106,7 @@ pub async fn authenticate(
         .map_err(|_| invalid("the access token is not valid"))?;
     let claims: Value = verified.claims().unwrap_or(Value::Null);
     let bound: Option<Jkt> = claims["cnf"]["jkt"].as_str().and_then(|j| j.parse().ok());
+    let mut proof = None;
     match (&bound, dpop) {
         (Some(jkt), true) => {
             let proofs: Vec<&str> = headers
@@ -120,9 +123,9 @@ pub async fn authenticate(
                 bound_jkt: Some(jkt),
                 nonce: None,
             };
-            state.dpop.verify(&request, state.clock.as_ref()).map_err(|e| {
+            proof = Some(state.dpop.verify(&request, state.clock.as_ref()).map_err(|e| {
                 OAuthError::invalid_token(e.to_string(), challenge(true, Some(e.error_code())))
-            })?;
+            })?);
         }
         (Some(_), false) => {
             return Err(OAuthError::invalid_token(
@@ -153,5 +156,6 @@ pub async fn authenticate(
         subject,
         client_id,
         dpop,
+        proof,
     })
 }

@@ -1,0 +1,116 @@
+//! `POST /devices` and `GET /devices`: a signed-in user's client registers the device it runs
+//! on by proving possession of the device's key with a DPoP proof (RFC 9449) made by that key,
+//! and lists the user's devices. The registered key is what token protection binds sign-in
+//! sessions to.
+//!
+//! The request carries the user's access token. When that token is DPoP-bound, its proof is the
+//! proof of possession and the bound key is the one registered; with a Bearer token, a `DPoP`
+//! header made by the device key (with `ath` for the token) proves it.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+use tessera_jose::dpop::DpopRequest;
+use tessera_store::{Device, UserId};
+
+use crate::api::{ApiError, JsonBody, created, ok, rfc3339};
+use crate::directory::{DeviceSpec, Directory};
+use crate::error::OAuthError;
+use crate::oauth::bearer::{self, Presented};
+use crate::state::AppState;
+
+const PATH: &str = "/devices";
+
+/// A device as its user sees it.
+pub(crate) fn device_json(d: &Device) -> Value {
+    json!({
+        "id": d.id,
+        "display_name": d.display_name,
+        "platform": d.platform,
+        "os_version": d.os_version,
+        "trust_type": d.trust_type.as_str(),
+        "compliance": d.compliance.as_str(),
+        "status": d.status.as_str(),
+        "jkt": d.jkt,
+        "created_at": rfc3339(d.created_at),
+        "last_seen_at": d.last_seen_at.map(rfc3339),
+    })
+}
+
+/// The user behind a user's token; a client's own token (client credentials) has none.
+fn user_of(presented: &Presented) -> Result<UserId, ApiError> {
+    if presented.session().is_none() {
+        return Err(ApiError::Forbidden(
+            "devices are registered with a user's token, not a client's".into(),
+        ));
+    }
+    Ok(UserId(presented.subject.clone()))
+}
+
+/// `POST /devices`
+pub async fn register(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    JsonBody(spec): JsonBody<DeviceSpec>,
+) -> Result<Response, ApiError> {
+    let presented = bearer::authenticate(&state, &Method::POST, PATH, &headers).await?;
+    let user = user_of(&presented)?;
+    let key = match presented.proof {
+        Some(proof) => proof.jwk,
+        None => {
+            let proofs: Vec<&str> = headers
+                .get_all("dpop")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            if proofs.is_empty() {
+                return Err(
+                    OAuthError::invalid_dpop_proof("send a DPoP proof made with the device's key").into(),
+                );
+            }
+            let token = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .map_or("", |(_, t)| t.trim());
+            let uri = state.endpoint(PATH);
+            let request = DpopRequest {
+                proofs: &proofs,
+                method: "POST",
+                uri: &uri,
+                access_token: Some(token),
+                bound_jkt: None,
+                nonce: None,
+            };
+            state
+                .dpop
+                .verify(&request, state.clock.as_ref())
+                .map_err(OAuthError::from)?
+                .jwk
+        }
+    };
+    let directory = Directory::by_user(
+        state.store.clone(),
+        state.rng.clone(),
+        &state.config.issuer,
+        state.now_ms(),
+    );
+    let device = directory
+        .register_device(&user, &spec, &key, state.config.devices.max_per_user)
+        .await?;
+    tracing::info!(user = %user.0, device = %device.id, jkt = %device.jkt, "device registered");
+    Ok(created(&format!("{PATH}/{}", device.id), device_json(&device)))
+}
+
+/// `GET /devices`: the caller's devices.
+pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let presented = bearer::authenticate(&state, &Method::GET, PATH, &headers).await?;
+    let user = user_of(&presented)?;
+    let devices = state.store.devices_of(&user).await?;
+    Ok(ok(
+        json!({ "items": devices.iter().map(device_json).collect::<Vec<_>>() }),
+    ))
+}

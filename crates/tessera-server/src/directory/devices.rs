@@ -1,0 +1,99 @@
+//! Registered devices. A user registers a device by proving possession of its key; that key's
+//! thumbprint (`jkt`) is what token protection later binds sign-in sessions to. The platform and
+//! OS version recorded here, not what a client claims at sign-in, are what Conditional Access
+//! sees.
+
+use serde::Deserialize;
+use tessera_jose::PublicJwk;
+use tessera_store::{Compliance, Device, DeviceStatus, TrustType, UserId};
+
+use super::{Directory, DirectoryError, FieldError, Result, check_name, finish};
+
+/// The platforms a device may report, as Conditional Access names them.
+pub const PLATFORMS: &[&str] = &["windows", "macOS", "linux", "iOS", "android"];
+
+/// What a client says about the device it registers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSpec {
+    /// A name for people ("Alice's laptop").
+    pub display_name: String,
+    /// One of [`PLATFORMS`].
+    pub platform: String,
+    /// The operating system's version.
+    #[serde(default)]
+    pub os_version: Option<String>,
+}
+
+impl Directory {
+    /// Registers a device for `user` with the public key `key`, which the caller has proved it
+    /// holds. At most `limit` devices per user; a key can be registered once.
+    ///
+    /// # Errors
+    /// [`DirectoryError::Invalid`] for a bad name, platform or version, or when the user has
+    /// `limit` devices already; [`DirectoryError::Conflict`] when the key is registered.
+    pub async fn register_device(
+        &self,
+        user: &UserId,
+        spec: &DeviceSpec,
+        key: &PublicJwk,
+        limit: u32,
+    ) -> Result<Device> {
+        let mut errors = Vec::new();
+        check_name("display_name", &spec.display_name, &mut errors);
+        if !PLATFORMS.contains(&spec.platform.as_str()) {
+            errors.push(FieldError::new(
+                "platform",
+                format!("must be one of {}", PLATFORMS.join(", ")),
+            ));
+        }
+        if let Some(v) = &spec.os_version
+            && (v.is_empty() || v.len() > 64 || v.chars().any(char::is_control))
+        {
+            errors.push(FieldError::new(
+                "os_version",
+                "must be 1 to 64 printable characters",
+            ));
+        }
+        finish(errors)?;
+        let jkt = key.thumbprint().as_str().to_owned();
+        if self.store.device_by_jkt(&jkt).await.is_ok() {
+            return Err(DirectoryError::Conflict("this key is registered already".into()));
+        }
+        let existing = self.store.devices_of(user).await?;
+        if existing.len() >= limit as usize {
+            return Err(DirectoryError::field(
+                "",
+                format!("a user may register at most {limit} devices; remove one first"),
+            ));
+        }
+        let id = format!(
+            "dev-{}",
+            tessera_jose::random::random_id::<12>(self.rng.as_ref())
+                .map_err(|e| DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string())))?
+        );
+        let device = Device {
+            id,
+            user_id: user.clone(),
+            display_name: spec.display_name.trim().to_owned(),
+            platform: spec.platform.clone(),
+            os_version: spec.os_version.clone(),
+            trust_type: TrustType::Registered,
+            compliance: Compliance::Unknown,
+            status: DeviceStatus::Enabled,
+            public_jwk: key.to_json(),
+            jkt,
+            created_at: self.now,
+            last_seen_at: None,
+        };
+        let mut uow = self.store.begin().await?;
+        match uow.insert_device(&device).await {
+            Err(tessera_store::StoreError::Conflict(_)) => {
+                return Err(DirectoryError::Conflict("this key is registered already".into()));
+            }
+            other => other?,
+        }
+        uow.commit().await?;
+        Ok(device)
+    }
+}

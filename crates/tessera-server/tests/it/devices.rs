@@ -1,0 +1,198 @@
+//! Device registration: a user's client proves possession of the device key with DPoP.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tessera_jose::dpop::{ProofOptions, create_proof};
+use tessera_jose::jwt::{TokenKind, Validation, verify};
+use tessera_jose::{Algorithm, SigningKey, SystemClock, SystemRandom};
+
+use crate::browser::{Browser, Client, query_of};
+use crate::support::{
+    ALICE, ISSUER, Reply, SECRET, Server, WEBAPP_CB, basic, server, server_with, token_request,
+};
+
+/// Alice's Bearer access token from the web client (no DPoP).
+async fn alice_token(server: &Server) -> String {
+    let client = Client::new("webapp", WEBAPP_CB);
+    let mut browser = Browser::new(server);
+    let done = browser.sign_in(&client.authorize_url(""), ALICE.0, ALICE.1).await;
+    let code = query_of(done.location())["code"].clone();
+    let tokens = client.redeem(server, &code, false).await;
+    assert_eq!(tokens.json["token_type"], "Bearer", "{}", tokens.body);
+    tokens.json["access_token"].as_str().unwrap().to_owned()
+}
+
+fn proof(key: &SigningKey, htu: &str, token: Option<&str>) -> String {
+    create_proof(
+        key,
+        "POST",
+        htu,
+        ProofOptions {
+            access_token: token,
+            ..ProofOptions::default()
+        },
+        &SystemClock,
+        &SystemRandom,
+    )
+    .unwrap()
+}
+
+async fn register(server: &Server, token: &str, dpop: Option<String>, body: Value) -> Reply {
+    let mut r = Request::post("/devices")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json");
+    if let Some(p) = dpop {
+        r = r.header("dpop", p);
+    }
+    server.send(r.body(Body::from(body.to_string())).unwrap()).await
+}
+
+fn laptop() -> Value {
+    json!({"display_name": "Alice's laptop", "platform": "windows", "os_version": "10.0.26100"})
+}
+
+#[tokio::test]
+async fn a_user_registers_a_device_by_proving_its_key() {
+    let server = server().await;
+    let token = alice_token(&server).await;
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let htu = format!("{ISSUER}/devices");
+    let r = register(&server, &token, Some(proof(&key, &htu, Some(&token))), laptop()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.json["jkt"], key.thumbprint().as_str());
+    assert_eq!(r.json["trust_type"], "registered");
+    assert_eq!(r.json["compliance"], "unknown");
+    assert_eq!(r.json["platform"], "windows");
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.headers["location"], format!("/devices/{id}").as_str());
+
+    // The same key again.
+    let r = register(&server, &token, Some(proof(&key, &htu, Some(&token))), laptop()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+
+    // Listed for her.
+    let r = server
+        .send(
+            Request::get("/devices")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.json["items"][0]["id"], id.as_str());
+
+    // A code redeemed with a proof by that key: the tokens name the device.
+    let client = Client {
+        key,
+        ..Client::new("webapp", WEBAPP_CB)
+    };
+    let mut browser = Browser::new(&server);
+    let done = browser.sign_in(&client.authorize_url(""), ALICE.0, ALICE.1).await;
+    let code = query_of(done.location())["code"].clone();
+    let tokens = client.redeem(&server, &code, true).await;
+    let rules = Validation::new(TokenKind::AccessToken, ISSUER, ISSUER);
+    let at = verify(
+        tokens.json["access_token"].as_str().unwrap(),
+        server.state.keys.published(),
+        &rules,
+        &SystemClock,
+    )
+    .unwrap();
+    let claims: Value = at.claims().unwrap();
+    assert_eq!(claims["device_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn negative_table() {
+    let server = server_with(|c| c.devices.max_per_user = 1).await;
+    let token = alice_token(&server).await;
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let htu = format!("{ISSUER}/devices");
+    let good = || proof(&key, &htu, Some(&token));
+    let cc = server
+        .send(token_request(
+            "grant_type=client_credentials",
+            &[("authorization", &basic("service", SECRET))],
+        ))
+        .await
+        .json["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cases: Vec<(&str, String, Option<String>, Value, u16, &str)> = vec![
+        (
+            "no proof",
+            token.clone(),
+            None,
+            laptop(),
+            400,
+            "invalid_dpop_proof",
+        ),
+        (
+            "proof for another URI",
+            token.clone(),
+            Some(proof(&key, &format!("{ISSUER}/token"), Some(&token))),
+            laptop(),
+            400,
+            "invalid_dpop_proof",
+        ),
+        (
+            "not a proof",
+            token.clone(),
+            Some("x.y.z".into()),
+            laptop(),
+            400,
+            "invalid_dpop_proof",
+        ),
+        (
+            "unknown platform",
+            token.clone(),
+            Some(good()),
+            json!({"display_name": "x", "platform": "amiga"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            "unknown member",
+            token.clone(),
+            Some(good()),
+            json!({"display_name": "x", "platform": "linux", "owner": "bob"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a client's token",
+            cc,
+            Some(good()),
+            laptop(),
+            403,
+            "access_denied",
+        ),
+        (
+            "a forged token",
+            "forged".into(),
+            Some(good()),
+            laptop(),
+            401,
+            "invalid_token",
+        ),
+    ];
+    for (name, token, dpop, body, status, error) in cases {
+        let r = register(&server, &token, dpop, body).await;
+        assert_eq!(r.status.as_u16(), status, "{name}: {}", r.body);
+        assert_eq!(r.json["error"], error, "{name}");
+    }
+    // One device is the limit here.
+    let r = register(&server, &token, Some(good()), laptop()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let other = SigningKey::generate(Algorithm::Es256).unwrap();
+    let r = register(&server, &token, Some(proof(&other, &htu, Some(&token))), laptop()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1")
+    );
+}
