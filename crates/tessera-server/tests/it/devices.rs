@@ -48,6 +48,9 @@ async fn register(server: &Server, token: &str, dpop: Option<String>, body: Valu
     server.send(r.body(Body::from(body.to_string())).unwrap()).await
 }
 
+/// Name, access token, DPoP header, body, expected status, expected error code.
+type Case = (&'static str, String, Option<String>, Value, u16, &'static str);
+
 fn laptop() -> Value {
     json!({"display_name": "Alice's laptop", "platform": "windows", "os_version": "10.0.26100"})
 }
@@ -120,7 +123,7 @@ async fn negative_table() {
         .as_str()
         .unwrap()
         .to_owned();
-    let cases: Vec<(&str, String, Option<String>, Value, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "no proof",
             token.clone(),
