@@ -8,6 +8,7 @@
 //! commits it with its CAEP/RISC events.
 
 mod applications;
+mod devices;
 pub mod openapi;
 mod policies;
 mod sign_ins;
@@ -46,6 +47,10 @@ pub fn router() -> Router<Arc<AppState>> {
         .route(
             "/users/{id}/mfa-methods/{method}",
             axum::routing::delete(users::remove_mfa_method),
+        )
+        .route(
+            "/devices/{id}",
+            get(devices::show).patch(devices::update).delete(devices::delete),
         )
         .route("/groups", get(users::list_groups).post(users::create_group))
         .route("/groups/{id}", get(users::show_group).delete(users::delete_group))

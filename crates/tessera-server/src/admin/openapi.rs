@@ -117,6 +117,33 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/devices/{id}",
+        "devices",
+        "A registered device",
+        None,
+        "200",
+        Some("Device"),
+    ),
+    op(
+        "patch",
+        "/devices/{id}",
+        "devices",
+        "Enable or disable a device, or set its compliance (device-compliance-change event)",
+        Some("DevicePatch"),
+        "200",
+        Some("Device"),
+    ),
+    op(
+        "delete",
+        "/devices/{id}",
+        "devices",
+        "Delete a device",
+        None,
+        "204",
+        None,
+    ),
+    op(
+        "get",
         "/groups",
         "groups",
         "List groups",
@@ -397,6 +424,26 @@ fn schemas() -> Value {
                 "status": { "type": "string", "enum": ["enabled", "disabled"] },
                 "risk": { "type": "string", "enum": ["none", "low", "medium", "high"] },
                 "display_name": { "type": "string" }, "password": { "type": "string", "minLength": 8, "maxLength": 256 }
+            }
+        },
+        "Device": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "string" }, "user_id": { "type": "string" }, "display_name": { "type": "string" },
+                "platform": { "type": "string", "enum": ["windows", "macOS", "linux", "iOS", "android"] },
+                "os_version": opt_string,
+                "trust_type": { "type": "string", "enum": ["registered", "joined", "managed"] },
+                "compliance": { "type": "string", "enum": ["unknown", "compliant", "not-compliant"] },
+                "status": { "type": "string", "enum": ["enabled", "disabled"] },
+                "jkt": { "type": "string", "description": "RFC 7638 thumbprint of the device key" },
+                "created_at": time, "last_seen_at": { "type": ["string", "null"], "format": "date-time" }
+            }
+        },
+        "DevicePatch": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "status": { "type": "string", "enum": ["enabled", "disabled"] },
+                "compliance": { "type": "string", "enum": ["unknown", "compliant", "not-compliant"] }
             }
         },
         "NewMfaMethod": {

@@ -4,8 +4,11 @@
 //! sees.
 
 use serde::Deserialize;
-use tessera_jose::PublicJwk;
-use tessera_store::{Compliance, Device, DeviceStatus, TrustType, UserId};
+use tessera_jose::subject::ComplexSubject;
+use tessera_jose::{PublicJwk, SubjectId};
+use tessera_signals::DirectoryChange;
+use tessera_signals::events::ComplianceStatus;
+use tessera_store::{Compliance, Device, DeviceChange, DeviceStatus, SubjectKind, Table, TrustType, UserId};
 
 use super::{Directory, DirectoryError, FieldError, Result, check_name, finish};
 
@@ -95,5 +98,82 @@ impl Directory {
         }
         uow.commit().await?;
         Ok(device)
+    }
+}
+
+/// An administrator's change to a device; absent members stay as they are.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicePatch {
+    /// Enable or disable: a disabled device no longer satisfies token protection.
+    #[serde(default)]
+    pub status: Option<DeviceStatus>,
+    /// Mark compliant or not.
+    #[serde(default)]
+    pub compliance: Option<Compliance>,
+}
+
+fn caep_compliance(c: Compliance) -> ComplianceStatus {
+    match c {
+        Compliance::Compliant => ComplianceStatus::Compliant,
+        Compliance::Unknown | Compliance::NotCompliant => ComplianceStatus::NotCompliant,
+    }
+}
+
+impl Directory {
+    /// The subject of a device's events: its user and the device (an SSF complex subject).
+    fn device_subject(&self, device: &Device) -> SubjectId {
+        SubjectId::Complex(ComplexSubject {
+            user: Some(Box::new(self.user_subject(&device.user_id))),
+            device: Some(Box::new(SubjectId::Opaque {
+                id: device.id.clone(),
+            })),
+            ..ComplexSubject::default()
+        })
+    }
+
+    /// Changes a device. A compliance change raises `device-compliance-change`; disabling ends
+    /// what was issued to the device (its "not before" instant).
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotFound`].
+    pub async fn update_device(&self, id: &str, patch: DevicePatch) -> Result<Device> {
+        let before = self.store.device(id).await?;
+        let mut uow = self.store.begin().await?;
+        let after = uow
+            .update_device(
+                id,
+                DeviceChange {
+                    status: patch.status,
+                    compliance: patch.compliance,
+                },
+            )
+            .await?;
+        let (from, to) = (
+            caep_compliance(before.compliance),
+            caep_compliance(after.compliance),
+        );
+        if from != to {
+            let change = DirectoryChange::DeviceCompliance { from, to };
+            self.emit_about(uow.as_mut(), &self.device_subject(&after), &change)
+                .await?;
+        }
+        if before.status == DeviceStatus::Enabled && after.status == DeviceStatus::Disabled {
+            uow.set_not_before(SubjectKind::Device, id, self.now).await?;
+        }
+        uow.commit().await?;
+        Ok(after)
+    }
+
+    /// Deletes a device; what was issued to it stops working.
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotFound`].
+    pub async fn delete_device(&self, id: &str) -> Result<()> {
+        let mut uow = self.store.begin().await?;
+        uow.delete(Table::Devices, id).await?;
+        uow.set_not_before(SubjectKind::Device, id, self.now).await?;
+        uow.commit().await?;
+        Ok(())
     }
 }

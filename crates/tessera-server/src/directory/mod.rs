@@ -17,7 +17,7 @@ use tessera_signals::{DirectoryChange, InitiatingEntity, events_for};
 use tessera_store::{NewEvent, Store, StoreError, Timestamp, UnitOfWork, UserId};
 
 pub use applications::{ApplicationSpec, CreatedApplication, GRANT_TYPES};
-pub use devices::{DeviceSpec, PLATFORMS};
+pub use devices::{DevicePatch, DeviceSpec, PLATFORMS};
 pub use policies::{LocationSpec, known_ids};
 pub use users::{NewTotp, UserPatch, UserSpec};
 pub use zeroize::Zeroizing;
@@ -137,13 +137,27 @@ impl Directory {
         self.store.as_ref()
     }
 
-    /// Appends the events `change` raises about `user` to `uow`.
-    async fn emit(&self, uow: &mut dyn UnitOfWork, user: &UserId, change: &DirectoryChange) -> Result<()> {
-        let subject = SubjectId::IssSub {
+    /// The subject identifier of a user in events: issuer and subject, as in their tokens.
+    fn user_subject(&self, user: &UserId) -> SubjectId {
+        SubjectId::IssSub {
             iss: self.issuer.clone(),
             sub: user.0.clone(),
-        };
-        let subject = serde_json::to_value(&subject).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        }
+    }
+
+    /// Appends the events `change` raises about `user` to `uow`.
+    async fn emit(&self, uow: &mut dyn UnitOfWork, user: &UserId, change: &DirectoryChange) -> Result<()> {
+        self.emit_about(uow, &self.user_subject(user), change).await
+    }
+
+    /// Appends the events `change` raises about `subject` to `uow`.
+    async fn emit_about(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        subject: &SubjectId,
+        change: &DirectoryChange,
+    ) -> Result<()> {
+        let subject = serde_json::to_value(subject).map_err(|e| StoreError::Invalid(e.to_string()))?;
         for event in events_for(change, self.now.0 / 1000, self.by) {
             let set_event = event.to_set_event();
             uow.append_event(&NewEvent {

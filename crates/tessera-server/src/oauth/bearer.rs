@@ -147,6 +147,9 @@ pub async fn authenticate(
     if let Some(sid) = claims["sid"].as_str() {
         subjects.push((SubjectKind::Session, sid));
     }
+    if let Some(device) = claims["device_id"].as_str() {
+        subjects.push((SubjectKind::Device, device));
+    }
     if crate::revocation::revoked_since(state.store.as_ref(), &subjects, issued).await? {
         return Err(invalid("the access token has been revoked"));
     }

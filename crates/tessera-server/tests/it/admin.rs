@@ -739,7 +739,7 @@ async fn openapi_describes_every_route() {
         );
         count += 1;
     }
-    assert!(count >= 31);
+    assert!(count >= 34);
 }
 
 #[tokio::test]

@@ -199,3 +199,100 @@ async fn negative_table() {
             .contains("at most 1")
     );
 }
+
+#[tokio::test]
+async fn administrators_set_compliance_disable_and_delete_devices() {
+    let server = server().await;
+    {
+        let mut uow = server.state.store.begin().await.unwrap();
+        uow.put_stream(
+            &tessera_store::StreamId("watch".into()),
+            "test",
+            tessera_store::StreamStatus::Enabled,
+            &json!({}),
+            tessera_store::Timestamp(0),
+        )
+        .await
+        .unwrap();
+        uow.commit().await.unwrap();
+    }
+    let token = alice_token(&server).await;
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let r = register(
+        &server,
+        &token,
+        Some(proof(&key, &format!("{ISSUER}/devices"), Some(&token))),
+        laptop(),
+    )
+    .await;
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    let admin = server.admin_token().await;
+    let path = format!("/devices/{id}");
+
+    let r = server.admin("GET", &path, &admin, None).await;
+    assert_eq!(r.json["user_id"], "u-alice");
+    let r = server
+        .admin("PATCH", &path, &admin, Some(json!({"compliance": "compliant"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json["compliance"], "compliant");
+    let claimed = server
+        .state
+        .store
+        .claim(
+            "t",
+            10,
+            tessera_store::Timestamp(i64::MAX / 2),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(claimed[0].event_type.ends_with("/device-compliance-change"));
+    assert_eq!(claimed[0].payload["current_status"], "compliant");
+    assert_eq!(claimed[0].subject["format"], "complex");
+    assert_eq!(claimed[0].subject["user"]["sub"], "u-alice");
+    assert_eq!(claimed[0].subject["device"]["id"], id.as_str());
+
+    for (body, field) in [
+        (json!({"compliance": "maybe"}), "compliance"),
+        (json!({"status": "gone"}), "status"),
+        (json!({"owner": "bob"}), "owner"),
+    ] {
+        let r = server.admin("PATCH", &path, &admin, Some(body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.json["errors"][0]["field"], field);
+    }
+
+    // An access token issued to the device stops working when the device is disabled.
+    let client = Client {
+        key,
+        ..Client::new("webapp", WEBAPP_CB)
+    };
+    let mut browser = Browser::new(&server);
+    let done = browser.sign_in(&client.authorize_url(""), ALICE.0, ALICE.1).await;
+    let code = query_of(done.location())["code"].clone();
+    let tokens = client.redeem(&server, &code, true).await;
+    let access = tokens.json["access_token"].as_str().unwrap().to_owned();
+    let userinfo = || {
+        let proof = client.proof(&format!("{ISSUER}/userinfo"), Some(&access));
+        Request::get("/userinfo")
+            .header("authorization", format!("DPoP {access}"))
+            .header("dpop", proof)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(server.send(userinfo()).await.status, StatusCode::OK);
+    let r = server
+        .admin("PATCH", &path, &admin, Some(json!({"status": "disabled"})))
+        .await;
+    assert_eq!(r.json["status"], "disabled");
+    assert_eq!(server.send(userinfo()).await.status, StatusCode::UNAUTHORIZED);
+
+    let r = server.admin("DELETE", &path, &admin, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = server.admin("GET", &path, &admin, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = server.admin("DELETE", &path, &admin, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
