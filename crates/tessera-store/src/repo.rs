@@ -113,6 +113,8 @@ pub trait UnitOfWork: Send {
     async fn remove_member(&mut self, group: &GroupId, user: &UserId) -> Result<bool>;
     /// Raises a subject's "not before" instant (never lowers it).
     async fn set_not_before(&mut self, kind: SubjectKind, id: &str, at: Timestamp) -> Result<()>;
+    /// Revokes a refresh-token family; returns whether it was live.
+    async fn revoke_family(&mut self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool>;
     /// Revokes every live session and refresh-token family of a user; returns how many
     /// families were revoked.
     async fn revoke_user_sessions(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64>;

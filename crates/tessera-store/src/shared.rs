@@ -596,6 +596,10 @@ macro_rules! shared_impl {
                 set_not_before_in(&mut self.tx, kind, id, at).await
             }
 
+            async fn revoke_family_inner(&mut self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool> {
+                revoke_family_in(&mut self.tx, &id.0, reason, now).await
+            }
+
             async fn revoke_user_sessions_inner(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64> {
                 let families = sqlx::query(
                     "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL \
@@ -696,6 +700,7 @@ macro_rules! shared_impl {
                 fn add_member(group: &GroupId, user: &UserId) -> bool => add_member_inner;
                 fn remove_member(group: &GroupId, user: &UserId) -> bool => remove_member_inner;
                 fn set_not_before(kind: SubjectKind, id: &str, at: Timestamp) -> () => set_not_before_inner;
+                fn revoke_family(id: &FamilyId, reason: &str, now: Timestamp) -> bool => revoke_family_inner;
                 fn revoke_user_sessions(user: &UserId, reason: &str, now: Timestamp) -> u64 => revoke_user_sessions_inner;
                 fn put_stream(id: &StreamId, receiver: &str, status: StreamStatus, config: &serde_json::Value, now: Timestamp) -> () => put_stream_inner;
                 fn set_stream_status(id: &StreamId, status: StreamStatus, now: Timestamp) -> () => set_stream_status_inner;

@@ -99,6 +99,20 @@ impl std::fmt::Debug for Directory {
 }
 
 impl Directory {
+    /// Changes Tessera makes itself because a policy says so (a detected token replay) at `now`.
+    #[must_use]
+    pub fn by_policy(
+        store: Arc<dyn Store>,
+        rng: Arc<dyn tessera_jose::Random>,
+        issuer: &str,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            by: InitiatingEntity::Policy,
+            ..Self::by_admin(store, rng, issuer, now)
+        }
+    }
+
     /// Changes made by a signed-in user (their own devices, say) at `now`.
     #[must_use]
     pub fn by_user(

@@ -399,3 +399,36 @@ impl Directory {
         Ok(())
     }
 }
+
+impl Directory {
+    /// A refresh token bound to a device key came without a proof by that key: someone copied
+    /// it. Revokes its family and everything issued in that session, raises the user's risk to
+    /// high, and raises `session-revoked` and `risk-level-change` as the policy's doing — once:
+    /// a family already revoked changes nothing.
+    ///
+    /// # Errors
+    /// From the store.
+    pub async fn token_replay(&self, family: &tessera_store::Family) -> Result<()> {
+        let user = &family.user_id;
+        let mut uow = self.store.begin().await?;
+        if !uow.revoke_family(&family.id, "token replay", self.now).await? {
+            // Revoked already (by an earlier replay, say): said once is enough.
+            return Ok(());
+        }
+        uow.set_not_before(SubjectKind::Session, &family.session_id.0, self.now)
+            .await?;
+        let change = UserChange {
+            risk: Some(RiskLevel::High),
+            ..UserChange::default()
+        };
+        match uow.update_user(user, &change, self.now).await {
+            // The user was deleted meanwhile: nothing left to raise.
+            Err(tessera_store::StoreError::NotFound(_)) => return Ok(()),
+            other => other?,
+        };
+        self.emit(uow.as_mut(), user, &DirectoryChange::TokenReplay)
+            .await?;
+        uow.commit().await?;
+        Ok(())
+    }
+}

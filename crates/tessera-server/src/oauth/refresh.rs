@@ -68,6 +68,17 @@ pub async fn grant(
         };
         access::log(state, &entry, None).await;
         tracing::warn!(user = %family.user_id, family = %family.id, "bound refresh token presented without its key");
+        // A copy of the token is in someone else's hands: end the session and raise the user's
+        // risk, so every API hears of it and Conditional Access sees it.
+        let directory = crate::directory::Directory::by_policy(
+            state.store.clone(),
+            state.rng.clone(),
+            &state.config.issuer,
+            state.now_ms(),
+        );
+        if let Err(e) = directory.token_replay(family).await {
+            tracing::error!(%e, family = %family.id, "could not revoke a replayed session");
+        }
         return Err(OAuthError::invalid_grant(
             "the refresh token is bound to a DPoP key; the request must carry a proof made with it",
         ));

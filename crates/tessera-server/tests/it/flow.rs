@@ -191,6 +191,17 @@ async fn refresh_reuse_revokes_the_family(db: Db) {
 
 async fn bound_refresh_token_without_its_key_is_a_logged_replay(db: Db) {
     let server = server_on(db).await;
+    let mut uow = server.state.store.begin().await.unwrap();
+    uow.put_stream(
+        &tessera_store::StreamId("watch".into()),
+        "test",
+        tessera_store::StreamStatus::Enabled,
+        &serde_json::json!({}),
+        Timestamp(0),
+    )
+    .await
+    .unwrap();
+    uow.commit().await.unwrap();
     let client = Client::new("webapp", WEBAPP_CB);
     let code = code_for(&server, &client, ALICE).await;
     let refresh = client.redeem(&server, &code, true).await.json["refresh_token"]
@@ -214,9 +225,31 @@ async fn bound_refresh_token_without_its_key_is_a_logged_replay(db: Db) {
         .await
         .unwrap();
     assert_eq!(replays.len(), 2);
-    // Nothing rotated: the rightful holder still refreshes.
-    let ok = client.refresh(&server, &refresh, Some(&client.key)).await;
-    assert_eq!(ok.status, StatusCode::OK, "{}", ok.json);
+    // A copy is in someone else's hands: the session is over, for the rightful holder too, and
+    // the user's risk is high.
+    let after = client.refresh(&server, &refresh, Some(&client.key)).await;
+    assert_eq!(after.json["error"], "invalid_grant", "{}", after.json);
+    let alice = server.state.store.user(&"u-alice".into()).await.unwrap();
+    assert_eq!(alice.risk, tessera_store::RiskLevel::High);
+    // Every API hears of it, once: session-revoked and risk-level-change, by policy.
+    let events = server
+        .state
+        .store
+        .claim(
+            "t",
+            10,
+            Timestamp(i64::MAX / 2),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e.event_type.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(kinds, ["session-revoked", "risk-level-change"]);
+    assert_eq!(events[0].payload["initiating_entity"], "policy");
+    assert_eq!(events[1].payload["current_level"], "HIGH");
 }
 
 async fn code_reuse_revokes_what_the_code_issued(db: Db) {
