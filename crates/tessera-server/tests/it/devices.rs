@@ -296,3 +296,145 @@ async fn administrators_set_compliance_disable_and_delete_devices() {
     let r = server.admin("DELETE", &path, &admin, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+/// A token-protection policy for alice on the desktop app, in `state`.
+fn token_protection(state: &str) -> Value {
+    json!({
+        "displayName": "Token protection for desktop sign-ins", "state": state,
+        "conditions": {
+            "users": {"includeUsers": ["u-alice"]},
+            "applications": {"includeApplications": ["desktop"]},
+            "clientAppTypes": ["mobileAppsAndDesktopClients"]
+        },
+        "sessionControls": {"secureSignInSession": {"isEnabled": true}}
+    })
+}
+
+/// The desktop app on a machine whose key is `key`.
+fn desktop(key: SigningKey) -> Client {
+    Client {
+        key,
+        ..Client::new("desktop", "http://127.0.0.1/callback")
+    }
+}
+
+/// Signs alice in at the desktop app and redeems the code with a proof by its key.
+async fn desktop_sign_in(server: &Server, client: &Client) -> Reply {
+    let mut browser = Browser::new(server);
+    let done = browser.sign_in(&client.authorize_url(""), ALICE.0, ALICE.1).await;
+    let code = query_of(done.location())["code"].clone();
+    client.redeem(server, &code, true).await
+}
+
+#[tokio::test]
+async fn token_protection_binds_desktop_sessions_to_a_registered_device() {
+    let server = server().await;
+    let admin = server.admin_token().await;
+    let r = server
+        .admin(
+            "PUT",
+            "/policies/token-protection",
+            &admin,
+            Some(token_protection("enabled")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    // Browsers are out of scope: alice's web sign-in still works, and registers her laptop.
+    let token = alice_token(&server).await;
+    let notebook = desktop(SigningKey::generate(Algorithm::Es256).unwrap());
+    let r = register(
+        &server,
+        &token,
+        Some(proof(&notebook.key, &format!("{ISSUER}/devices"), Some(&token))),
+        laptop(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let device = r.json["id"].as_str().unwrap().to_owned();
+
+    // On the registered laptop: tokens, bound to it.
+    let tokens = desktop_sign_in(&server, &notebook).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    let refresh = tokens.json["refresh_token"].as_str().unwrap().to_owned();
+    let r = notebook.refresh(&server, &refresh, Some(&notebook.key)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let refresh = r.json["refresh_token"].as_str().unwrap().to_owned();
+
+    // On a machine that is not registered: refused, saying why, and logged.
+    let stranger = desktop(SigningKey::generate(Algorithm::Es256).unwrap());
+    let r = desktop_sign_in(&server, &stranger).await;
+    assert_eq!(r.json["error"], "invalid_grant", "{}", r.body);
+    assert!(
+        r.json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("token protection"),
+        "{}",
+        r.json
+    );
+    let logs = server
+        .admin("GET", "/sign-ins?user=u-alice&outcome=interrupted", &admin, None)
+        .await;
+    assert_eq!(
+        logs.json["items"][0]["token_protection"], "missing",
+        "{}",
+        logs.json
+    );
+    assert_eq!(logs.json["items"][0]["jkt"], stranger.key.thumbprint().as_str());
+
+    // Report-only first, as the rollout advice goes: the stranger gets in, the log says what
+    // would have happened.
+    let r = server
+        .admin(
+            "PUT",
+            "/policies/token-protection",
+            &admin,
+            Some(token_protection("enabledForReportingButNotEnforced")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = desktop_sign_in(&server, &stranger).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let logs = server
+        .admin("GET", "/sign-ins?user=u-alice&outcome=success", &admin, None)
+        .await;
+    // (Entries of the same second come in any order; take the token endpoint's.)
+    let entry = logs.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["stage"] == "authorization_code")
+        .unwrap();
+    assert_eq!(entry["token_protection"], "missing");
+    let id = entry["id"].as_str().unwrap();
+    let detail = server
+        .admin("GET", &format!("/sign-ins/{id}"), &admin, None)
+        .await;
+    assert_eq!(
+        detail.json["details"]["conditionalAccess"]["policies"][0]["result"], "reportOnlyFailure",
+        "{}",
+        detail.json
+    );
+
+    // Enforced again, and the laptop disabled: its session no longer refreshes.
+    server
+        .admin(
+            "PUT",
+            "/policies/token-protection",
+            &admin,
+            Some(token_protection("enabled")),
+        )
+        .await;
+    let r = server
+        .admin(
+            "PATCH",
+            &format!("/devices/{device}"),
+            &admin,
+            Some(json!({"status": "disabled"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = notebook.refresh(&server, &refresh, Some(&notebook.key)).await;
+    assert_eq!(r.json["error"], "invalid_grant", "{}", r.body);
+}
