@@ -438,3 +438,74 @@ async fn token_protection_binds_desktop_sessions_to_a_registered_device() {
     let r = notebook.refresh(&server, &refresh, Some(&notebook.key)).await;
     assert_eq!(r.json["error"], "invalid_grant", "{}", r.body);
 }
+
+#[tokio::test]
+async fn token_protection_negative_table() {
+    let server = server().await;
+    let admin = server.admin_token().await;
+    let mut policy = token_protection("enabled");
+    policy["grantControls"] = json!({"operator": "AND", "builtInControls": ["compliantDevice"]});
+    let r = server
+        .admin("PUT", "/policies/token-protection", &admin, Some(policy))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    // Alice's laptop, registered but not (yet) compliant.
+    let token = alice_token(&server).await;
+    let laptop_app = desktop(SigningKey::generate(Algorithm::Es256).unwrap());
+    let r = register(
+        &server,
+        &token,
+        Some(proof(&laptop_app.key, &format!("{ISSUER}/devices"), Some(&token))),
+        laptop(),
+    )
+    .await;
+    let device = r.json["id"].as_str().unwrap().to_owned();
+    // Bob's device, registered to him.
+    let bobs = desktop(SigningKey::generate(Algorithm::Es256).unwrap());
+    let mut uow = server.state.store.begin().await.unwrap();
+    uow.insert_device(&tessera_store::Device {
+        id: "dev-bob".into(),
+        user_id: "u-bob".into(),
+        display_name: "Bob's laptop".into(),
+        platform: "windows".into(),
+        os_version: None,
+        trust_type: tessera_store::TrustType::Registered,
+        compliance: tessera_store::Compliance::Compliant,
+        status: tessera_store::DeviceStatus::Enabled,
+        public_jwk: bobs.key.public_jwk().to_json(),
+        jkt: bobs.key.thumbprint().as_str().to_owned(),
+        created_at: tessera_store::Timestamp(0),
+        last_seen_at: None,
+    })
+    .await
+    .unwrap();
+    uow.commit().await.unwrap();
+
+    let unregistered = desktop(SigningKey::generate(Algorithm::Es256).unwrap());
+    for (name, client, needs) in [
+        ("an unregistered key", &unregistered, "token protection"),
+        ("another user's device", &bobs, "token protection"),
+        ("a device that is not compliant", &laptop_app, "compliant device"),
+    ] {
+        let r = desktop_sign_in(&server, client).await;
+        assert_eq!(r.json["error"], "invalid_grant", "{name}: {}", r.body);
+        assert!(
+            r.json["error_description"].as_str().unwrap().contains(needs),
+            "{name}: {}",
+            r.json
+        );
+    }
+    // Marked compliant, the laptop gets in; disabled, it does not.
+    let path = format!("/devices/{device}");
+    server
+        .admin("PATCH", &path, &admin, Some(json!({"compliance": "compliant"})))
+        .await;
+    let r = desktop_sign_in(&server, &laptop_app).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    server
+        .admin("PATCH", &path, &admin, Some(json!({"status": "disabled"})))
+        .await;
+    let r = desktop_sign_in(&server, &laptop_app).await;
+    assert_eq!(r.json["error"], "invalid_grant", "{}", r.body);
+}
