@@ -199,6 +199,45 @@ pub fn outcome_label(decision: &Decision) -> &'static str {
     }
 }
 
+/// What token protection saw of a request, as the sign-in log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProtection {
+    /// A browser sign-in: there is no key to bind to.
+    NotApplicable,
+    /// No registered device's key signed the request.
+    Missing,
+    /// A registered device's key signed it.
+    BoundToDevice,
+    /// A token bound to a key came with no proof at all.
+    Unbound,
+    /// A token bound to a key came with a proof by another key.
+    Replay,
+}
+
+impl TokenProtection {
+    /// The log's word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotApplicable => "notApplicable",
+            Self::Missing => "missing",
+            Self::BoundToDevice => "boundToDevice",
+            Self::Unbound => "unbound",
+            Self::Replay => "replay",
+        }
+    }
+}
+
+impl From<TokenBinding> for TokenProtection {
+    fn from(b: TokenBinding) -> Self {
+        match b {
+            TokenBinding::NotApplicable => Self::NotApplicable,
+            TokenBinding::Missing => Self::Missing,
+            TokenBinding::BoundToDevice => Self::BoundToDevice,
+        }
+    }
+}
+
 /// One sign-in log entry about to be written.
 #[derive(Debug)]
 pub struct LogEntry<'a> {
@@ -212,8 +251,8 @@ pub struct LogEntry<'a> {
     pub ip: IpAddr,
     /// `success`, `failure`, `blocked`, `interrupted`, `replay`.
     pub outcome: &'static str,
-    /// `notApplicable`, `missing`, `boundToDevice`.
-    pub token_protection: TokenBinding,
+    /// What token protection saw.
+    pub token_protection: TokenProtection,
     /// The device, when the request was signed by one.
     pub device_id: Option<&'a str>,
     /// The DPoP key thumbprint, when there was a proof.
@@ -245,12 +284,7 @@ pub async fn log(state: &AppState, entry: &LogEntry<'_>, decision: Option<(&Deci
         client_id: entry.client_id.map(str::to_owned),
         ip: entry.ip.to_string(),
         outcome: entry.outcome.to_owned(),
-        token_protection: match entry.token_protection {
-            TokenBinding::NotApplicable => "notApplicable",
-            TokenBinding::Missing => "missing",
-            TokenBinding::BoundToDevice => "boundToDevice",
-        }
-        .to_owned(),
+        token_protection: entry.token_protection.as_str().to_owned(),
         device_id: entry.device_id.map(str::to_owned),
         jkt: entry.jkt.map(str::to_owned),
         error: entry.error.map(str::to_owned),

@@ -539,7 +539,7 @@ fn schemas() -> Value {
                 "ip": { "type": "string" },
                 "outcome": { "type": "string", "enum": ["success", "failure", "blocked", "interrupted", "replay"] },
                 "stage": { "type": "string" },
-                "token_protection": { "type": "string", "enum": ["notApplicable", "missing", "boundToDevice"] },
+                "token_protection": { "type": "string", "enum": ["notApplicable", "missing", "boundToDevice", "unbound", "replay"] },
                 "device_id": opt_string, "jkt": opt_string, "error": opt_string,
                 "details": { "type": "object", "description": "Only on GET /sign-ins/{id}: the Conditional Access report." }
             }

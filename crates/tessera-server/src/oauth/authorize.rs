@@ -423,7 +423,7 @@ pub async fn proceed(
         client_id: Some(&request.app.id),
         ip,
         outcome,
-        token_protection: TokenBinding::NotApplicable,
+        token_protection: crate::access::TokenProtection::NotApplicable,
         device_id: None,
         jkt: None,
         error,

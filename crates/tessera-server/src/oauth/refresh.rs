@@ -4,14 +4,13 @@
 //! runs again on every refresh.
 
 use tessera_jose::Jkt;
-use tessera_policy::TokenBinding;
 use tessera_store::{Rotate, Rotation, StoreError, UserStatus};
 
 use super::authorize::{CodeGrant, parse_claims};
 use super::client_auth::Client;
 use super::form::Form;
 use super::user_tokens::{self, Caller, Issue};
-use crate::access::{self, LogEntry};
+use crate::access::{self, LogEntry, TokenProtection};
 use crate::error::OAuthError;
 use crate::state::AppState;
 
@@ -61,7 +60,11 @@ pub async fn grant(
             client_id: Some(&client.app.id),
             ip: caller.ip,
             outcome: "replay",
-            token_protection: TokenBinding::Missing,
+            token_protection: if caller.jkt.is_some() {
+                TokenProtection::Replay
+            } else {
+                TokenProtection::Unbound
+            },
             device_id: family.device_id.as_deref(),
             jkt: caller.jkt.map(Jkt::as_str),
             error: Some("invalid_grant"),
@@ -147,9 +150,9 @@ pub async fn grant(
                 ip: caller.ip,
                 outcome: "reuse",
                 token_protection: if caller.jkt.is_some() {
-                    TokenBinding::BoundToDevice
+                    TokenProtection::BoundToDevice
                 } else {
-                    TokenBinding::Missing
+                    TokenProtection::Missing
                 },
                 device_id: f.device_id.as_deref(),
                 jkt: caller.jkt.map(Jkt::as_str),

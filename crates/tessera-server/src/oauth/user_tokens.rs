@@ -102,7 +102,7 @@ pub async fn enforce(
         client_id: Some(&app.id),
         ip: caller.ip,
         outcome: refusal.as_ref().map_or("success", |(o, _)| *o),
-        token_protection: binding,
+        token_protection: binding.into(),
         device_id: device.map(|d| d.id.as_str()),
         jkt: caller.jkt.map(Jkt::as_str),
         error: refusal.as_ref().map(|_| "invalid_grant"),

@@ -132,7 +132,7 @@ pub async fn password(
                 client_id: Some(&request.app.id),
                 ip,
                 outcome: "failure",
-                token_protection: tessera_policy::TokenBinding::NotApplicable,
+                token_protection: crate::access::TokenProtection::NotApplicable,
                 device_id: None,
                 jkt: None,
                 error: Some("invalid_credentials"),

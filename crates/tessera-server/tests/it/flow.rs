@@ -225,6 +225,16 @@ async fn bound_refresh_token_without_its_key_is_a_logged_replay(db: Db) {
         .await
         .unwrap();
     assert_eq!(replays.len(), 2);
+    // One with the thief's key ("replay"), one with no proof at all ("unbound").
+    let seen: Vec<(&str, Option<&str>)> = replays
+        .iter()
+        .map(|r| (r.token_protection.as_str(), r.jkt.as_deref()))
+        .collect();
+    assert!(
+        seen.contains(&("replay", Some(thief.thumbprint().as_str()))),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&("unbound", None)), "{seen:?}");
     // A copy is in someone else's hands: the session is over, for the rightful holder too, and
     // the user's risk is high.
     let after = client.refresh(&server, &refresh, Some(&client.key)).await;
