@@ -17,7 +17,7 @@ use tessera_jose::dpop::DpopRequest;
 use tessera_store::{Device, UserId};
 
 use crate::api::{ApiError, JsonBody, created, ok, rfc3339};
-use crate::directory::{DeviceSpec, Directory};
+use crate::directory::{DeviceSpec, InitiatingEntity};
 use crate::error::OAuthError;
 use crate::oauth::bearer::{self, Presented};
 use crate::state::AppState;
@@ -92,13 +92,8 @@ pub async fn register(
                 .jwk
         }
     };
-    let directory = Directory::by_user(
-        state.store.clone(),
-        state.rng.clone(),
-        &state.config.issuer,
-        state.now_ms(),
-    );
-    let device = directory
+    let device = state
+        .directory(InitiatingEntity::User)
         .register_device(&user, &spec, &key, state.config.devices.max_per_user)
         .await?;
     tracing::info!(user = %user.0, device = %device.id, jkt = %device.jkt, "device registered");

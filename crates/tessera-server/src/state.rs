@@ -81,6 +81,18 @@ impl AppState {
         tessera_store::Timestamp(self.clock.now().as_secs().saturating_mul(1000))
     }
 
+    /// The directory, as `by` changes it now.
+    #[must_use]
+    pub fn directory(&self, by: crate::directory::InitiatingEntity) -> crate::directory::Directory {
+        crate::directory::Directory::new(
+            self.store.clone(),
+            self.rng.clone(),
+            &self.config.issuer,
+            self.now_ms(),
+            by,
+        )
+    }
+
     /// An endpoint's absolute URL.
     #[must_use]
     pub fn endpoint(&self, path: &str) -> String {

@@ -5,7 +5,7 @@ use std::io::BufRead as _;
 
 use anyhow::bail;
 use clap::{Subcommand, ValueEnum};
-use tessera_server::directory::{ApplicationSpec, Directory, DirectoryError, UserSpec};
+use tessera_server::directory::{ApplicationSpec, Directory, DirectoryError, InitiatingEntity, UserSpec};
 use tessera_store::AppKind;
 
 use crate::db::{self, DbArgs};
@@ -76,11 +76,12 @@ pub enum UsersCommand {
 
 /// The directory as an administrator at this terminal changes it.
 fn directory(store: std::sync::Arc<dyn tessera_store::Store>, db: &DbArgs) -> Directory {
-    Directory::by_admin(
+    Directory::new(
         store,
         std::sync::Arc::new(tessera_jose::SystemRandom),
         db.issuer.trim_end_matches('/'),
         db::now(),
+        InitiatingEntity::Admin,
     )
 }
 

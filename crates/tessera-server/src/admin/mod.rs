@@ -106,12 +106,7 @@ impl Admin {
     /// The directory, as this administrator changes it now.
     #[must_use]
     pub fn directory(&self) -> Directory {
-        Directory::by_admin(
-            self.state.store.clone(),
-            self.state.rng.clone(),
-            &self.state.config.issuer,
-            self.state.now_ms(),
-        )
+        self.state.directory(crate::directory::InitiatingEntity::Admin)
     }
 }
 

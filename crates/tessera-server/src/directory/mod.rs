@@ -13,12 +13,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tessera_jose::SubjectId;
-use tessera_signals::{DirectoryChange, InitiatingEntity, events_for};
+use tessera_signals::{DirectoryChange, events_for};
 use tessera_store::{NewEvent, Store, StoreError, Timestamp, UnitOfWork, UserId};
 
 pub use applications::{ApplicationSpec, CreatedApplication, GRANT_TYPES};
 pub use devices::{DevicePatch, DeviceSpec, PLATFORMS};
 pub use policies::{LocationSpec, known_ids};
+pub use tessera_signals::InitiatingEntity;
 pub use users::{NewTotp, UserPatch, UserSpec};
 pub use zeroize::Zeroizing;
 
@@ -99,49 +100,22 @@ impl std::fmt::Debug for Directory {
 }
 
 impl Directory {
-    /// Changes Tessera makes itself because a policy says so (a detected token replay) at `now`.
+    /// Changes made by `by` at `now` (milliseconds), raising events as `issuer`, with
+    /// identifiers and secrets from `rng`.
     #[must_use]
-    pub fn by_policy(
+    pub fn new(
         store: Arc<dyn Store>,
         rng: Arc<dyn tessera_jose::Random>,
         issuer: &str,
         now: Timestamp,
-    ) -> Self {
-        Self {
-            by: InitiatingEntity::Policy,
-            ..Self::by_admin(store, rng, issuer, now)
-        }
-    }
-
-    /// Changes made by a signed-in user (their own devices, say) at `now`.
-    #[must_use]
-    pub fn by_user(
-        store: Arc<dyn Store>,
-        rng: Arc<dyn tessera_jose::Random>,
-        issuer: &str,
-        now: Timestamp,
-    ) -> Self {
-        Self {
-            by: InitiatingEntity::User,
-            ..Self::by_admin(store, rng, issuer, now)
-        }
-    }
-
-    /// Changes made by an administrator at `now` (milliseconds), raising events as `issuer`,
-    /// with identifiers and secrets from `rng`.
-    #[must_use]
-    pub fn by_admin(
-        store: Arc<dyn Store>,
-        rng: Arc<dyn tessera_jose::Random>,
-        issuer: &str,
-        now: Timestamp,
+        by: InitiatingEntity,
     ) -> Self {
         Self {
             store,
             rng,
             issuer: issuer.to_owned(),
             now,
-            by: InitiatingEntity::Admin,
+            by,
         }
     }
 

@@ -73,12 +73,7 @@ pub async fn grant(
         tracing::warn!(user = %family.user_id, family = %family.id, "bound refresh token presented without its key");
         // A copy of the token is in someone else's hands: end the session and raise the user's
         // risk, so every API hears of it and Conditional Access sees it.
-        let directory = crate::directory::Directory::by_policy(
-            state.store.clone(),
-            state.rng.clone(),
-            &state.config.issuer,
-            state.now_ms(),
-        );
+        let directory = state.directory(crate::directory::InitiatingEntity::Policy);
         if let Err(e) = directory.token_replay(family).await {
             tracing::error!(%e, family = %family.id, "could not revoke a replayed session");
         }
