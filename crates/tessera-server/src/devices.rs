@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use serde_json::{Value, json};
 use tessera_jose::dpop::DpopRequest;
@@ -61,27 +61,18 @@ pub async fn register(
     let key = match presented.proof {
         Some(proof) => proof.jwk,
         None => {
-            let proofs: Vec<&str> = headers
-                .get_all("dpop")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
+            let proofs = crate::oauth::dpop_proofs(&headers);
             if proofs.is_empty() {
                 return Err(
                     OAuthError::invalid_dpop_proof("send a DPoP proof made with the device's key").into(),
                 );
             }
-            let token = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split_once(' '))
-                .map_or("", |(_, t)| t.trim());
             let uri = state.endpoint(PATH);
             let request = DpopRequest {
                 proofs: &proofs,
                 method: "POST",
                 uri: &uri,
-                access_token: Some(token),
+                access_token: Some(&presented.token),
                 bound_jkt: None,
                 nonce: None,
             };

@@ -334,3 +334,15 @@ pub struct PresentedToken {
     /// The user's groups, ordered by id.
     pub groups: Vec<GroupId>,
 }
+
+impl PresentedToken {
+    /// Whether the user's or the session's "not before" instant revokes the family (ties
+    /// revoke: instants are whole seconds).
+    #[must_use]
+    pub fn revoked_since_issue(&self) -> bool {
+        [self.user_not_before, self.session_not_before]
+            .into_iter()
+            .flatten()
+            .any(|nb| self.family.created_at <= nb)
+    }
+}

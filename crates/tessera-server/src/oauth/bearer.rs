@@ -26,6 +26,8 @@ pub struct Presented {
     pub dpop: bool,
     /// The DPoP proof that came with a bound token, verified.
     pub proof: Option<tessera_jose::dpop::VerifiedProof>,
+    /// The token itself.
+    pub token: String,
 }
 
 impl Presented {
@@ -109,11 +111,7 @@ pub async fn authenticate(
     let mut proof = None;
     match (&bound, dpop) {
         (Some(jkt), true) => {
-            let proofs: Vec<&str> = headers
-                .get_all("dpop")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
+            let proofs = super::dpop_proofs(headers);
             let uri = state.endpoint(path);
             let request = DpopRequest {
                 proofs: &proofs,
@@ -160,5 +158,6 @@ pub async fn authenticate(
         client_id,
         dpop,
         proof,
+        token: token.to_owned(),
     })
 }

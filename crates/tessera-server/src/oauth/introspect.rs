@@ -46,11 +46,8 @@ async fn refresh(state: &AppState, token: &str) -> Result<Value, OAuthError> {
         return Ok(json!({"active": false}));
     };
     let now = state.now_ms();
+    let revoked = presented.revoked_since_issue();
     let family = presented.family;
-    let revoked = [presented.user_not_before, presented.session_not_before]
-        .into_iter()
-        .flatten()
-        .any(|nb| family.created_at <= nb);
     if !presented.current || revoked || family.revoked_at.is_some() || family.expires_at < now {
         return Ok(json!({"active": false}));
     }

@@ -20,6 +20,16 @@ pub mod userinfo;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
+/// The request's `DPoP` headers (RFC 9449 §4.1); the verifier refuses more than one.
+#[must_use]
+pub fn dpop_proofs(headers: &axum::http::HeaderMap) -> Vec<&str> {
+    headers
+        .get_all("dpop")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect()
+}
+
 /// Marks a response that carries tokens or token information as not cacheable (RFC 6749 §5.1).
 pub fn no_store(mut response: Response) -> Response {
     let headers = response.headers_mut();

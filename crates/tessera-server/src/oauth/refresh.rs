@@ -102,11 +102,7 @@ pub async fn grant(
         return Err(OAuthError::invalid_grant("the user account is disabled"));
     }
     // Read with the token: the user's and the session's "not before" instants.
-    let revoked = [presented.user_not_before, presented.session_not_before]
-        .into_iter()
-        .flatten()
-        .any(|nb| family.created_at <= nb);
-    if revoked {
+    if presented.revoked_since_issue() {
         return Err(OAuthError::invalid_grant(
             "the session was revoked; sign in again",
         ));

@@ -69,11 +69,7 @@ async fn handle(
         }
     }
 
-    let proofs: Vec<&str> = headers
-        .get_all("dpop")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
+    let proofs = super::dpop_proofs(headers);
     let jkt = if proofs.is_empty() {
         if client.app.require_dpop {
             return Err(OAuthError::invalid_dpop_proof(
