@@ -70,6 +70,11 @@ impl From<DirectoryError> for ApiError {
 }
 
 impl ApiError {
+    /// Bad input in one field, described as `field: message`.
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
+        DirectoryError::field(field, message).into()
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid(message.into(), Vec::new())
     }
@@ -157,10 +162,7 @@ pub(crate) fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(100),
         Some(n @ 1..=1000) => Ok(n),
-        Some(_) => Err(ApiError::Invalid(
-            "limit must be from 1 to 1000".into(),
-            vec![FieldError::new("limit", "must be from 1 to 1000")],
-        )),
+        Some(_) => Err(ApiError::field("limit", "must be from 1 to 1000")),
     }
 }
 

@@ -76,14 +76,10 @@ async fn write(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Pending>) {
             }
         }
         let result = store.append_sign_ins(&entries).await.map_err(|e| e.to_string());
-        metrics_batch(entries.len());
+        tracing::trace!(size = entries.len(), "sign-in log batch committed");
         for done in waiting.drain(..) {
             let _ = done.send(result.clone());
         }
         entries.clear();
     }
-}
-
-fn metrics_batch(size: usize) {
-    tracing::trace!(size, "sign-in log batch committed");
 }

@@ -68,10 +68,7 @@ pub(super) async fn replace(
     JsonBody(spec): JsonBody<ApplicationSpec>,
 ) -> Result<Response, ApiError> {
     if spec.id != id {
-        return Err(ApiError::Invalid(
-            "id must match the URL".into(),
-            vec![crate::directory::FieldError::new("id", "must match the URL")],
-        ));
+        return Err(ApiError::field("id", "must match the URL"));
     }
     let app = admin.directory().replace_application(&spec).await?;
     Ok(ok(app_json(&app)))

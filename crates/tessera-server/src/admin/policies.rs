@@ -172,10 +172,7 @@ pub(super) async fn what_if(admin: Admin, JsonBody(q): JsonBody<WhatIf>) -> Resu
     let directory = admin.directory();
     let store = directory.store();
     let field = |name: &str, what: &str, e: StoreError| match e {
-        StoreError::NotFound(_) => ApiError::Invalid(
-            format!("{name}: no such {what}"),
-            vec![crate::directory::FieldError::new(name, format!("no such {what}"))],
-        ),
+        StoreError::NotFound(_) => ApiError::field(name, format!("no such {what}")),
         e => e.into(),
     };
     let mut user = store
@@ -193,13 +190,7 @@ pub(super) async fn what_if(admin: Admin, JsonBody(q): JsonBody<WhatIf>) -> Resu
         Some(id) => {
             let d = store.device(id).await.map_err(|e| field("device", "device", e))?;
             if d.user_id != user.id {
-                return Err(ApiError::Invalid(
-                    "device: registered to another user".into(),
-                    vec![crate::directory::FieldError::new(
-                        "device",
-                        "registered to another user",
-                    )],
-                ));
+                return Err(ApiError::field("device", "registered to another user"));
             }
             Some(d)
         }

@@ -55,15 +55,9 @@ pub(super) async fn list(admin: Admin, Query(f): Query<Filter>) -> Result<Respon
     let limit = page_size(f.limit)?;
     let before = match f.before.as_deref() {
         None => None,
-        Some(c) => Some(parse_cursor(c).ok_or_else(|| {
-            ApiError::Invalid(
-                "before: not a cursor from a previous page".into(),
-                vec![crate::directory::FieldError::new(
-                    "before",
-                    "not a cursor from a previous page",
-                )],
-            )
-        })?),
+        Some(c) => Some(
+            parse_cursor(c).ok_or_else(|| ApiError::field("before", "not a cursor from a previous page"))?,
+        ),
     };
     let filter = SignInFilter {
         user_id: f.user.map(UserId),

@@ -224,10 +224,7 @@ pub(super) async fn add_mfa_method(
     JsonBody(m): JsonBody<NewMfaMethod>,
 ) -> Result<Response, ApiError> {
     if m.kind != "totp" {
-        return Err(ApiError::Invalid(
-            "kind: only totp methods can be added here".into(),
-            vec![crate::directory::FieldError::new("kind", "must be totp")],
-        ));
+        return Err(ApiError::field("kind", "only totp methods can be added here"));
     }
     let made = admin.directory().add_totp(&UserId(id.clone()), &m.label).await?;
     tracing::info!(admin = %admin.subject, user = %id, method = %made.method.id, "TOTP method added");
