@@ -177,11 +177,9 @@ pub async fn grant(
 /// `server_error` from the store.
 pub async fn revoke_session(state: &AppState, sid: &SessionId, reason: &str) -> Result<(), OAuthError> {
     let now = state.now_ms();
-    state
-        .store
-        .revoke_family(&FamilyId(sid.0.clone()), reason, now)
-        .await?;
+    // Together: a crash between the two would leave the session's access tokens working.
     let mut uow = state.store.begin().await?;
+    uow.revoke_family(&FamilyId(sid.0.clone()), reason, now).await?;
     uow.set_not_before(SubjectKind::Session, &sid.0, now).await?;
     uow.commit().await?;
     Ok(())
