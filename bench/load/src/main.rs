@@ -41,11 +41,30 @@ const SECRET: &str = "load-test-secret-load-test-secret-1234567";
 
 struct Workload {
     name: &'static str,
-    requests: u64,
+    /// Latency of every answered request, µs.
+    latencies: Vec<u64>,
     seconds: f64,
-    p50_us: u64,
-    p99_us: u64,
     failures: u64,
+}
+
+impl Workload {
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.seconds
+    }
+
+    fn percentile(&mut self, p: f64) -> u64 {
+        self.latencies.sort_unstable();
+        let at = ((self.latencies.len() as f64 - 1.0) * p) as usize;
+        self.latencies.get(at).copied().unwrap_or(0)
+    }
+
+    /// Two runs of the same workload as one.
+    fn merge(mut self, other: Self) -> Self {
+        self.latencies.extend(other.latencies);
+        self.seconds += other.seconds;
+        self.failures += other.failures;
+        self
+    }
 }
 
 #[tokio::main]
@@ -54,10 +73,15 @@ async fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs(args.duration.clamp(1, 120));
     let dir = tempfile::tempdir()?;
     let database = Database::new(dir.path(), args.postgres.as_deref())?;
-    let keys: Vec<SigningKey> = (0..args.concurrency)
-        .map(|_| SigningKey::generate(Algorithm::Es256))
-        .collect::<Result<_, _>>()?;
-    prepare(&database.url, &keys).await?;
+    let generate = || -> anyhow::Result<Vec<SigningKey>> {
+        Ok((0..args.concurrency)
+            .map(|_| SigningKey::generate(Algorithm::Es256))
+            .collect::<Result<_, _>>()?)
+    };
+    // One key per worker for the plain DPoP sessions, and one registered device per worker for
+    // the device-bound ones.
+    let (keys, device_keys) = (generate()?, generate()?);
+    prepare(&database.url, &keys, &device_keys).await?;
 
     let tessera = match args.tessera {
         Some(p) => p,
@@ -101,19 +125,36 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
-    let keys = Arc::new(keys);
-    let run = |name: &'static str, kind: Kind| {
+    let plain = Workers::new(keys, Kind::Refresh);
+    let devices = Workers::new(device_keys, Kind::DeviceRefresh);
+    let run = |name: &'static str, kind: Kind, duration: Duration| {
         let client = client.clone();
         let base = base.clone();
-        let keys = keys.clone();
-        async move { load(name, kind, &client, &base, duration, args.max_requests, &keys).await }
+        let workers = if let Kind::DeviceRefresh = kind {
+            devices.clone()
+        } else {
+            plain.clone()
+        };
+        async move { load(name, kind, &client, &base, duration, args.max_requests, &workers).await }
     };
-    let results = vec![
-        run("GET /healthz (baseline)", Kind::Health).await,
-        run("client_credentials, Bearer", Kind::Bearer).await,
-        run("client_credentials, DPoP-bound", Kind::Dpop).await,
-        run("refresh_token, DPoP-bound, CA", Kind::Refresh).await,
+    let mut results = vec![
+        run("GET /healthz (baseline)", Kind::Health, duration).await,
+        run("client_credentials, Bearer", Kind::Bearer, duration).await,
+        run("client_credentials, DPoP-bound", Kind::Dpop, duration).await,
     ];
+    // The two refresh workloads are compared with each other: run in halves, in the order
+    // A B B A, so neither gains from going first or from a database the other has grown.
+    let half = duration / 2;
+    let (a1, b1) = (
+        run("refresh_token, DPoP-bound, CA", Kind::Refresh, half).await,
+        run("refresh_token, device-bound, CA", Kind::DeviceRefresh, half).await,
+    );
+    let (b2, a2) = (
+        run("refresh_token, device-bound, CA", Kind::DeviceRefresh, half).await,
+        run("refresh_token, DPoP-bound, CA", Kind::Refresh, half).await,
+    );
+    results.push(a1.merge(a2));
+    results.push(b1.merge(b2));
 
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -121,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = child.wait();
     database.drop();
 
-    let baseline = results[0].requests as f64 / results[0].seconds;
+    let baseline = results[0].rate();
     println!(
         "\ntessera serve on {}, {} connections, {} s per workload, client and server on the same 2 cores",
         if args.postgres.is_some() {
@@ -136,19 +177,23 @@ async fn main() -> anyhow::Result<()> {
         "{:<34} {:>9} {:>9} {:>9} {:>8} {:>9}",
         "workload", "req/s", "p50 µs", "p99 µs", "errors", "vs base"
     );
-    for r in &results {
-        let rate = r.requests as f64 / r.seconds;
+    for r in &mut results {
+        let (p50, p99) = (r.percentile(0.50), r.percentile(0.99));
         println!(
             "{:<34} {:>9.0} {:>9} {:>9} {:>8} {:>8.2}×",
             r.name,
-            rate,
-            r.p50_us,
-            r.p99_us,
+            r.rate(),
+            p50,
+            p99,
             r.failures,
-            rate / baseline
+            r.rate() / baseline
         );
     }
-    if let Some(dead) = results.iter().find(|r| r.requests == 0) {
+    println!(
+        "device-bound refresh (token protection) vs DPoP-bound refresh: {:.2}×",
+        results[4].rate() / results[3].rate()
+    );
+    if let Some(dead) = results.iter().find(|r| r.latencies.is_empty()) {
         bail!("{}: no request succeeded; the server is not answering", dead.name);
     }
     Ok(())
@@ -201,15 +246,16 @@ impl Database {
     }
 }
 
-/// The first refresh token of worker `n`'s session.
-fn first_refresh_token(n: usize) -> String {
-    format!("load-refresh-token-{n:04}-0123456789abcdefghijklmnop")
+/// The first refresh token of worker `n`'s session at `client`.
+fn first_refresh_token(client: &str, n: usize) -> String {
+    format!("{client}-refresh-token-{n:04}-0123456789abcdefghijklmnop")
 }
 
 /// A confidential client for client credentials; a public client with one DPoP-bound session
-/// per worker (each bound to that worker's key) for refresh; and Conditional Access policies
-/// that are evaluated on every refresh without blocking it.
-async fn prepare(url: &str, keys: &[SigningKey]) -> anyhow::Result<()> {
+/// per worker (each bound to that worker's key) for refresh; a desktop client under a
+/// token-protection policy with one registered device and session per worker; and Conditional
+/// Access policies that are evaluated on every refresh without blocking it.
+async fn prepare(url: &str, keys: &[SigningKey], device_keys: &[SigningKey]) -> anyhow::Result<()> {
     let store = tessera_store::open(url, &tessera_store::StoreOptions::default()).await?;
     let app = |id: &str, kind, grants: &[&str]| tessera_store::Application {
         id: id.into(),
@@ -241,6 +287,12 @@ async fn prepare(url: &str, keys: &[SigningKey]) -> anyhow::Result<()> {
         &["authorization_code", "refresh_token"],
     ))
     .await?;
+    uow.put_application(&app(
+        "load-desktop",
+        tessera_store::AppKind::Public,
+        &["authorization_code", "refresh_token"],
+    ))
+    .await?;
     uow.insert_user(&tessera_store::NewUser {
         id: "load-user".into(),
         username: "load-user".into(),
@@ -266,24 +318,67 @@ async fn prepare(url: &str, keys: &[SigningKey]) -> anyhow::Result<()> {
         })
         .await?;
     }
+    uow.put_policy(&tessera_store::PolicyRecord {
+        id: "token-protection".into(),
+        state: "enabled".into(),
+        document: serde_json::json!({
+            "id": "token-protection", "displayName": "Token protection for the desktop app",
+            "state": "enabled",
+            "conditions": {
+                "users": {"includeUsers": ["All"]},
+                "applications": {"includeApplications": ["load-desktop"]},
+                "clientAppTypes": ["mobileAppsAndDesktopClients"]
+            },
+            "sessionControls": {"secureSignInSession": {"isEnabled": true}}
+        }),
+        changed_at: tessera_store::Timestamp(0),
+    })
+    .await?;
+    for (n, key) in device_keys.iter().enumerate() {
+        uow.insert_device(&tessera_store::Device {
+            id: format!("load-device-{n}"),
+            user_id: "load-user".into(),
+            display_name: format!("load test device {n}"),
+            platform: "windows".into(),
+            os_version: None,
+            trust_type: tessera_store::TrustType::Registered,
+            compliance: tessera_store::Compliance::Compliant,
+            status: tessera_store::DeviceStatus::Enabled,
+            public_jwk: key.public_jwk().to_json(),
+            jkt: key.thumbprint().as_str().to_owned(),
+            created_at: tessera_store::Timestamp(0),
+            last_seen_at: None,
+        })
+        .await?;
+    }
     uow.commit().await?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
     let now_ms = tessera_store::Timestamp(i64::try_from(now.as_millis())?);
-    for (n, key) in keys.iter().enumerate() {
-        let id = format!("load-session-{n}");
+    let sessions = keys
+        .iter()
+        .enumerate()
+        .map(|(n, k)| ("load-public", n, k, None))
+        .chain(
+            device_keys
+                .iter()
+                .enumerate()
+                .map(|(n, k)| ("load-desktop", n, k, Some(format!("load-device-{n}")))),
+        );
+    for (client, n, key, device) in sessions {
+        let id = format!("{client}-session-{n}");
         store
             .start_session(
                 &tessera_store::NewSession {
                     id: id.as_str().into(),
                     user_id: "load-user".into(),
-                    client_id: "load-public".into(),
-                    device_id: None,
+                    client_id: client.into(),
+                    device_id: device,
                     jkt: Some(key.thumbprint().as_str().to_owned()),
                     created_at: now_ms,
                 },
                 &tessera_store::NewFamily {
                     id: id.as_str().into(),
-                    token_hash: tessera_server::oauth::token_hash(&first_refresh_token(n)),
+                    token_hash: tessera_server::oauth::token_hash(&first_refresh_token(client, n)),
                     expires_at: now_ms.plus_ms(86_400_000),
                     grant: serde_json::json!({
                         "redirect_uri": "http://127.0.0.1/cb", "scope": "openid load",
@@ -302,6 +397,50 @@ enum Kind {
     Bearer,
     Dpop,
     Refresh,
+    DeviceRefresh,
+}
+
+impl Kind {
+    /// The public client whose sessions a refresh workload rotates.
+    const fn refresh_client(self) -> &'static str {
+        match self {
+            Self::DeviceRefresh => "load-desktop",
+            _ => "load-public",
+        }
+    }
+}
+
+/// The workers of one kind: worker `n` signs with `keys[n]` and, for a refresh workload, holds
+/// the current refresh token of its session between runs.
+#[derive(Clone)]
+struct Workers {
+    keys: Arc<Vec<SigningKey>>,
+    refresh_tokens: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Workers {
+    fn new(keys: Vec<SigningKey>, kind: Kind) -> Self {
+        let tokens = (0..keys.len())
+            .map(|n| first_refresh_token(kind.refresh_client(), n))
+            .collect();
+        Self {
+            keys: Arc::new(keys),
+            refresh_tokens: Arc::new(std::sync::Mutex::new(tokens)),
+        }
+    }
+
+    fn refresh_token(&self, n: usize) -> String {
+        self.refresh_tokens
+            .lock()
+            .map(|t| t[n].clone())
+            .unwrap_or_default()
+    }
+
+    fn keep_refresh_token(&self, n: usize, token: String) {
+        if let Ok(mut t) = self.refresh_tokens.lock() {
+            t[n] = token;
+        }
+    }
 }
 
 async fn load(
@@ -311,19 +450,20 @@ async fn load(
     base: &str,
     duration: Duration,
     max_requests: u64,
-    keys: &Arc<Vec<SigningKey>>,
+    workers: &Workers,
 ) -> Workload {
     let issued = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + duration;
-    let tasks: Vec<_> = (0..keys.len())
+    let tasks: Vec<_> = (0..workers.keys.len())
         .map(|n| {
-            let (client, base, keys) = (client.clone(), base.to_owned(), keys.clone());
+            let (client, base, workers) = (client.clone(), base.to_owned(), workers.clone());
             let (issued, failures) = (issued.clone(), failures.clone());
             tokio::spawn(async move {
-                let key = &keys[n];
-                let mut refresh_token = first_refresh_token(n);
+                let key = &workers.keys[n];
+                let refreshing = matches!(kind, Kind::Refresh | Kind::DeviceRefresh);
+                let mut refresh_token = workers.refresh_token(n);
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max_requests {
                     let t = Instant::now();
@@ -350,7 +490,7 @@ async fn load(
                             }
                             r
                         }
-                        Kind::Refresh => {
+                        Kind::Refresh | Kind::DeviceRefresh => {
                             let htu = format!("{base}/token");
                             let proof = create_proof(
                                 key,
@@ -366,16 +506,18 @@ async fn load(
                                 .header("content-type", "application/x-www-form-urlencoded")
                                 .header("dpop", proof)
                                 .body(format!(
-                                    "grant_type=refresh_token&client_id=load-public&refresh_token={refresh_token}"
+                                    "grant_type=refresh_token&client_id={}&refresh_token={refresh_token}",
+                                    kind.refresh_client()
                                 ))
                         }
                     };
                     match request.send().await {
                         Ok(resp) if resp.status().is_success() => {
                             let body = resp.bytes().await.unwrap_or_default();
-                            if let Kind::Refresh = kind {
+                            if refreshing {
                                 // Rotation: the next request must use the new token.
-                                let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                                let json: serde_json::Value =
+                                    serde_json::from_slice(&body).unwrap_or_default();
                                 match json["refresh_token"].as_str() {
                                     Some(next) => refresh_token = next.to_owned(),
                                     None => {
@@ -386,7 +528,7 @@ async fn load(
                             }
                             latencies.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
                         }
-                        Ok(_) if matches!(kind, Kind::Refresh) => {
+                        Ok(_) if refreshing => {
                             // A refused refresh ends this worker's session.
                             failures.fetch_add(1, Ordering::Relaxed);
                             break;
@@ -396,6 +538,7 @@ async fn load(
                         }
                     }
                 }
+                workers.keep_refresh_token(n, refresh_token);
                 latencies
             })
         })
@@ -404,19 +547,10 @@ async fn load(
     for t in tasks {
         all.extend(t.await.unwrap_or_default());
     }
-    let seconds = started.elapsed().as_secs_f64();
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or(0)
-    };
     Workload {
         name,
-        requests: all.len() as u64,
-        seconds,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
+        latencies: all,
+        seconds: started.elapsed().as_secs_f64(),
         failures: failures.load(Ordering::Relaxed),
     }
 }

@@ -24,6 +24,9 @@ pub struct Caller<'a> {
     pub stage: &'static str,
 }
 
+/// How stale a device's "last seen" may get before a request records it again, ms.
+const LAST_SEEN_PRECISION_MS: i64 = 60_000;
+
 /// The device whose key signed the proof, when it is one of `user`'s registered devices.
 ///
 /// # Errors
@@ -36,7 +39,13 @@ pub async fn device_of(
     let Some(jkt) = jkt else { return Ok(None) };
     match state.store.device_by_jkt(jkt.as_str()).await {
         Ok(d) if d.user_id == user.id && d.status == DeviceStatus::Enabled => {
-            if let Err(e) = state.store.touch_device(&d.id, state.now_ms()).await {
+            // "Last seen" to the minute is what an administrator needs; a write on every
+            // refresh would cost every device-bound session a turn at the database's writer.
+            let now = state.now_ms();
+            if d.last_seen_at
+                .is_none_or(|seen| now.0 - seen.0 >= LAST_SEEN_PRECISION_MS)
+                && let Err(e) = state.store.touch_device(&d.id, now).await
+            {
                 tracing::warn!(%e, "could not record device activity");
             }
             Ok(Some(d))

@@ -3,6 +3,7 @@
 //! redirect URI otherwise) with the exact error, and the pages defend themselves.
 
 use axum::http::StatusCode;
+use tessera_jose::{Algorithm, SigningKey};
 use tessera_store::{NewCode, Timestamp};
 
 use crate::browser::{Browser, Client, query_of, urlencode};
@@ -336,6 +337,29 @@ async fn code_redemption_errors_table() {
     let code = fresh_code(&format!("&dpop_jkt={}", jkt.as_str())).await;
     let r = send(body(&code, &c.verifier, &cb, "webapp"), None).await;
     assert_eq!(r.json["error"], "invalid_grant", "bound code without a proof");
+    let code = fresh_code(&format!("&dpop_jkt={}", jkt.as_str())).await;
+    let thief = SigningKey::generate(Algorithm::Es256).unwrap();
+    let stolen = c.proof_by(&thief, &format!("{ISSUER}/token"), None);
+    let r = send(body(&code, &c.verifier, &cb, "webapp"), Some(stolen)).await;
+    assert_eq!(r.json["error"], "invalid_grant", "bound code with another key");
+    let admin = s.admin_token().await;
+    let logs = s.admin("GET", "/sign-ins?outcome=replay", &admin, None).await;
+    let rows = logs.json["items"].as_array().unwrap();
+    let seen: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["token_protection"].as_str().unwrap(),
+                r["jkt"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("replay", thief.thumbprint().as_str()), ("unbound", "")],
+        "both attempts on a bound code are logged: {}",
+        logs.json
+    );
     let code = fresh_code(&format!("&dpop_jkt={}", jkt.as_str())).await;
     let r = send(body(&code, &c.verifier, &cb, "webapp"), Some(proof())).await;
     assert_eq!(r.status, StatusCode::OK, "bound code with its key: {}", r.json);

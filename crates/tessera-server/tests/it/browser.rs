@@ -217,6 +217,16 @@ impl Client {
         server.send(token_request(&body, &headers)).await
     }
 
+    /// Refreshes with the given DPoP header, made however the test likes.
+    pub async fn refresh_with_proof(&self, server: &Server, refresh_token: &str, proof: &str) -> Reply {
+        let body = format!(
+            "grant_type=refresh_token&client_id={}&refresh_token={}",
+            self.id,
+            urlencode(refresh_token)
+        );
+        server.send(token_request(&body, &[("dpop", proof)])).await
+    }
+
     pub async fn refresh(&self, server: &Server, refresh_token: &str, dpop: Option<&SigningKey>) -> Reply {
         let body = format!(
             "grant_type=refresh_token&client_id={}&refresh_token={}",

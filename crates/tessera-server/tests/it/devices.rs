@@ -5,7 +5,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tessera_jose::dpop::{ProofOptions, create_proof};
 use tessera_jose::jwt::{TokenKind, Validation, verify};
-use tessera_jose::{Algorithm, SigningKey, SystemClock, SystemRandom};
+use tessera_jose::{Algorithm, Clock, ManualClock, SigningKey, SystemClock, SystemRandom};
 
 use crate::browser::{Browser, Client, query_of};
 use crate::support::{
@@ -503,6 +503,52 @@ async fn token_protection_negative_table() {
         .await;
     let r = desktop_sign_in(&server, &laptop_app).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let refresh = r.json["refresh_token"].as_str().unwrap().to_owned();
+
+    // The device's own key, but a proof that is not good for this request: refused as a bad
+    // proof before the grant is looked at, so the session survives the attempt.
+    let token_url = format!("{ISSUER}/token");
+    let an_hour_ago = ManualClock::new(SystemClock.now().minus(3600));
+    let made = |htm: &str, htu: &str, clock: &dyn Clock| {
+        create_proof(
+            &laptop_app.key,
+            htm,
+            htu,
+            ProofOptions::default(),
+            clock,
+            &SystemRandom,
+        )
+        .unwrap()
+    };
+    let used = made("POST", &token_url, &SystemClock);
+    let r = laptop_app.refresh_with_proof(&server, &refresh, &used).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let refresh = r.json["refresh_token"].as_str().unwrap().to_owned();
+    let bad_proofs = [
+        (
+            "a proof for another URL",
+            made("POST", &format!("{ISSUER}/userinfo"), &SystemClock),
+        ),
+        (
+            "a proof for another method",
+            made("GET", &token_url, &SystemClock),
+        ),
+        ("a proof made an hour ago", made("POST", &token_url, &an_hour_ago)),
+        ("a proof used before", used),
+    ];
+    for (name, bad) in &bad_proofs {
+        let r = laptop_app.refresh_with_proof(&server, &refresh, bad).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.body);
+        assert_eq!(r.json["error"], "invalid_dpop_proof", "{name}: {}", r.body);
+    }
+    let r = laptop_app.refresh(&server, &refresh, Some(&laptop_app.key)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "a bad proof does not end the session: {}",
+        r.body
+    );
+
     server
         .admin("PATCH", &path, &admin, Some(json!({"status": "disabled"})))
         .await;
