@@ -292,14 +292,16 @@ macro_rules! shared_impl {
 
             async fn presented_token(&self, hash: &[u8]) -> Result<Option<PresentedToken>> {
                 // One round trip for everything a refresh checks before rotating: the family,
-                // whether the token is its current one, the "not before" instants of the user
-                // and the session, and the user's groups for Conditional Access.
+                // whether the token is its current one, the "not before" instants of the user,
+                // the session and the device, and the user's groups for Conditional Access.
                 let sql = format!(
                     "SELECT t.generation AS token_generation, f.{}, \
                      (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'user' \
                       AND n.subject_id = f.user_id) AS user_not_before, \
                      (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'session' \
                       AND n.subject_id = f.session_id) AS session_not_before, \
+                     (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'device' \
+                      AND n.subject_id = f.device_id) AS device_not_before, \
                      {} AS group_ids \
                      FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1",
                     FAMILY_COLUMNS.replace(", ", ", f."),
@@ -324,6 +326,7 @@ macro_rules! shared_impl {
                     current: generation == family.generation,
                     user_not_before: instant("user_not_before")?,
                     session_not_before: instant("session_not_before")?,
+                    device_not_before: instant("device_not_before")?,
                     groups,
                     family,
                 }))

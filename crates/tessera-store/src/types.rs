@@ -331,18 +331,24 @@ pub struct PresentedToken {
     pub user_not_before: Option<Timestamp>,
     /// The session's "not before" instant.
     pub session_not_before: Option<Timestamp>,
+    /// The "not before" instant of the device the session is bound to, if it is.
+    pub device_not_before: Option<Timestamp>,
     /// The user's groups, ordered by id.
     pub groups: Vec<GroupId>,
 }
 
 impl PresentedToken {
-    /// Whether the user's or the session's "not before" instant revokes the family (ties
-    /// revoke: instants are whole seconds).
+    /// Whether the "not before" instant of the user, the session or the device revokes the
+    /// family (ties revoke: instants are whole seconds).
     #[must_use]
     pub fn revoked_since_issue(&self) -> bool {
-        [self.user_not_before, self.session_not_before]
-            .into_iter()
-            .flatten()
-            .any(|nb| self.family.created_at <= nb)
+        [
+            self.user_not_before,
+            self.session_not_before,
+            self.device_not_before,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|nb| self.family.created_at <= nb)
     }
 }

@@ -67,7 +67,7 @@ pub enum UsersCommand {
         #[arg(long)]
         email: Option<String>,
         /// A display name [default: the username].
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         display_name: String,
         #[command(flatten)]
         db: DbArgs,

@@ -9,7 +9,7 @@ use clap::Args;
 /// Where the database is.
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// The data directory of an embedded database [default: ./tessera-data].
+    /// The data directory of an embedded database.
     #[arg(long, env = "TESSERA_DATA_DIR", default_value = "tessera-data")]
     pub data_dir: PathBuf,
     /// A database URL (sqlite:PATH or postgres://…); overrides --data-dir.

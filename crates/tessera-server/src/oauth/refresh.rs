@@ -104,7 +104,7 @@ pub async fn grant(
     // Read with the token: the user's and the session's "not before" instants.
     if presented.revoked_since_issue() {
         return Err(OAuthError::invalid_grant(
-            "the session was revoked; sign in again",
+            "the session was revoked, or its device disabled; sign in again",
         ));
     }
     let device = user_tokens::device_of(state, &user, caller.jkt).await?;

@@ -345,7 +345,7 @@ async fn code_redemption_errors_table() {
     let admin = s.admin_token().await;
     let logs = s.admin("GET", "/sign-ins?outcome=replay", &admin, None).await;
     let rows = logs.json["items"].as_array().unwrap();
-    let seen: Vec<(&str, &str)> = rows
+    let mut seen: Vec<(&str, &str)> = rows
         .iter()
         .map(|r| {
             (
@@ -354,6 +354,7 @@ async fn code_redemption_errors_table() {
             )
         })
         .collect();
+    seen.sort_unstable();
     assert_eq!(
         seen,
         [("replay", thief.thumbprint().as_str()), ("unbound", "")],

@@ -288,6 +288,16 @@ async fn administrators_set_compliance_disable_and_delete_devices() {
         .await;
     assert_eq!(r.json["status"], "disabled");
     assert_eq!(server.send(userinfo()).await.status, StatusCode::UNAUTHORIZED);
+    // So does the session's refresh token, with no token-protection policy involved.
+    let refresh = tokens.json["refresh_token"].as_str().unwrap();
+    let r = client.refresh(&server, refresh, Some(&client.key)).await;
+    assert_eq!(r.json["error"], "invalid_grant", "{}", r.body);
+    assert!(
+        r.json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("device disabled")
+    );
 
     let r = server.admin("DELETE", &path, &admin, None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);

@@ -361,7 +361,14 @@ async fn rotation_chain_and_reuse_detection(s: Arc<dyn Store>) {
     let newest = s.presented_token(&hash(3)).await.unwrap().unwrap();
     assert!(newest.current, "the newest token is current");
     assert_eq!(newest.family.id, family.id);
-    assert_eq!((newest.user_not_before, newest.session_not_before), (None, None));
+    assert_eq!(
+        (
+            newest.user_not_before,
+            newest.session_not_before,
+            newest.device_not_before
+        ),
+        (None, None, None)
+    );
     let old = s.presented_token(&hash(1)).await.unwrap().unwrap();
     assert!(!old.current, "a rotated-out token is not");
     // The same read brings the user's groups and both "not before" instants.
@@ -382,11 +389,15 @@ async fn rotation_chain_and_reuse_detection(s: Arc<dyn Store>) {
     uow.set_not_before(SubjectKind::Session, "s1", Timestamp(7))
         .await
         .unwrap();
+    uow.set_not_before(SubjectKind::Device, "laptop-1", Timestamp(9))
+        .await
+        .unwrap();
     uow.commit().await.unwrap();
     let seen = s.presented_token(&hash(3)).await.unwrap().unwrap();
     assert_eq!(seen.groups, [GroupId::from("eng"), GroupId::from("sales")]);
     assert_eq!(seen.user_not_before, Some(Timestamp(5)));
     assert_eq!(seen.session_not_before, Some(Timestamp(7)));
+    assert_eq!(seen.device_not_before, Some(Timestamp(9)));
     assert!(s.presented_token(b"never issued").await.unwrap().is_none());
     assert_eq!(
         s.family_by_token(&hash(1)).await.unwrap().id,
