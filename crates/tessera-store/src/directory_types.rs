@@ -277,6 +277,8 @@ pub struct StreamRecord {
     pub receiver: String,
     /// Status.
     pub status: StreamStatus,
+    /// Why it is paused or disabled, when a reason was given.
+    pub status_reason: Option<String>,
     /// The stream configuration document.
     pub config: serde_json::Value,
     /// Created.

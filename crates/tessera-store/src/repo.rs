@@ -14,9 +14,9 @@ use crate::directory_types::{
 };
 use crate::shared_directory::Table;
 use crate::types::{
-    ClaimedDelivery, EventId, Family, FamilyId, Group, GroupId, NewEvent, NewFamily, NewSession, NewUser,
-    PresentedToken, Rotate, Rotation, StreamId, StreamStatus, SubjectKind, Timestamp, User, UserChange,
-    UserId,
+    ClaimScope, ClaimedDelivery, EventId, Family, FamilyId, Group, GroupId, NewEvent, NewFamily, NewSession,
+    NewUser, PresentedToken, Rotate, Rotation, StreamId, StreamStatus, SubjectKind, Timestamp, User,
+    UserChange, UserId,
 };
 
 /// Reading users and groups. Writes go through a [`UnitOfWork`], so they can carry events.
@@ -61,16 +61,28 @@ pub trait TokenRepo: Send + Sync {
 /// The event outbox, seen by delivery workers.
 #[async_trait]
 pub trait OutboxRepo: Send + Sync {
-    /// Claims up to `limit` due deliveries for `worker`, leased for `lease`. A claim is
+    /// Claims up to `limit` due deliveries of enabled streams in `scope` for `worker`, leased
+    /// for `lease`. A claim is
     /// exclusive until acknowledged, retried, or its lease expires; several workers (and
     /// several nodes) can claim at once without overlap.
+    async fn claim_from(
+        &self,
+        scope: ClaimScope<'_>,
+        worker: &str,
+        limit: u32,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>>;
+    /// [`OutboxRepo::claim_from`] any stream.
     async fn claim(
         &self,
         worker: &str,
         limit: u32,
         now: Timestamp,
         lease: Duration,
-    ) -> Result<Vec<ClaimedDelivery>>;
+    ) -> Result<Vec<ClaimedDelivery>> {
+        self.claim_from(ClaimScope::Any, worker, limit, now, lease).await
+    }
     /// Marks a delivery done (push answered 202, or poll acknowledged). Returns whether it was
     /// pending.
     async fn acknowledge(&self, stream: &StreamId, event: EventId, now: Timestamp) -> Result<bool>;
@@ -127,10 +139,22 @@ pub trait UnitOfWork: Send {
         config: &serde_json::Value,
         now: Timestamp,
     ) -> Result<()>;
-    /// Changes a stream's status. A disabled stream drops its undelivered events.
-    async fn set_stream_status(&mut self, id: &StreamId, status: StreamStatus, now: Timestamp) -> Result<()>;
+    /// Changes a stream's status, with the reason its status endpoint reports. A disabled
+    /// stream drops its undelivered events.
+    async fn set_stream_status(
+        &mut self,
+        id: &StreamId,
+        status: StreamStatus,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Deletes a stream with its subjects and undelivered events.
+    async fn delete_stream(&mut self, id: &StreamId) -> Result<()>;
     /// Appends an event, with one delivery per enabled or paused stream.
     async fn append_event(&mut self, event: &NewEvent) -> Result<EventId>;
+    /// Appends an event for one stream only (verification, `stream-updated`); none when the
+    /// stream is disabled.
+    async fn append_stream_event(&mut self, stream: &StreamId, event: &NewEvent) -> Result<EventId>;
     /// Creates or replaces an application (client).
     async fn put_application(&mut self, app: &Application) -> Result<()>;
     /// Registers a device. A key (`jkt`) can be registered once.

@@ -21,7 +21,8 @@ pub(crate) const CLAIMABLE: &str = "SELECT d.stream_id, d.event_id FROM outbox_d
      JOIN ssf_streams s ON s.id = d.stream_id \
      WHERE d.acknowledged_at IS NULL AND s.status = 'enabled' AND d.next_attempt_at <= $3 \
      AND (d.claim_expires_at IS NULL OR d.claim_expires_at <= $3) \
-     ORDER BY d.event_id LIMIT $4";
+     AND ($4 = '' OR s.delivery = $4) AND ($5 = '' OR d.stream_id = $5) \
+     ORDER BY d.event_id LIMIT $6";
 
 pub(crate) fn lease_ms(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
@@ -397,8 +398,9 @@ macro_rules! shared_impl {
 
         #[async_trait]
         impl OutboxRepo for $store {
-            async fn claim(
+            async fn claim_from(
                 &self,
+                scope: ClaimScope<'_>,
                 worker: &str,
                 limit: u32,
                 now: Timestamp,
@@ -406,11 +408,18 @@ macro_rules! shared_impl {
             ) -> Result<Vec<ClaimedDelivery>> {
                 let token = self.claim_token(worker);
                 let until = now.plus_ms(lease_ms(lease));
+                let (delivery, stream) = match scope {
+                    ClaimScope::Any => ("", ""),
+                    ClaimScope::Push => ("push", ""),
+                    ClaimScope::Stream(id) => ("", id.0.as_str()),
+                };
                 let mut tx = self.write.begin().await.ctx("outbox delivery")?;
                 sqlx::query(self.claim_sql())
                     .bind(&token)
                     .bind(until.0)
                     .bind(now.0)
+                    .bind(delivery)
+                    .bind(stream)
                     .bind(i64::from(limit))
                     .execute(&mut *tx)
                     .await
@@ -632,25 +641,37 @@ macro_rules! shared_impl {
                 config: &serde_json::Value,
                 now: Timestamp,
             ) -> Result<()> {
+                let delivery = if config["delivery"]["method"] == crate::PUSH_DELIVERY { "push" } else { "poll" };
                 sqlx::query(
-                    "INSERT INTO ssf_streams (id, receiver, status, config, created_at, changed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO UPDATE SET receiver = excluded.receiver, \
-                     status = excluded.status, config = excluded.config, changed_at = excluded.changed_at",
+                    "INSERT INTO ssf_streams (id, receiver, status, config, created_at, changed_at, delivery) \
+                     VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (id) DO UPDATE SET receiver = excluded.receiver, \
+                     status = excluded.status, config = excluded.config, changed_at = excluded.changed_at, \
+                     delivery = excluded.delivery",
                 )
                 .bind(&id.0)
                 .bind(receiver)
                 .bind(status.as_str())
                 .bind(config.to_string())
                 .bind(now.0)
+                .bind(delivery)
                 .execute(&mut *self.tx)
                 .await
                 .ctx("stream")?;
                 Ok(())
             }
 
-            async fn set_stream_status_inner(&mut self, id: &StreamId, status: StreamStatus, now: Timestamp) -> Result<()> {
-                let done = sqlx::query("UPDATE ssf_streams SET status = $1, changed_at = $2 WHERE id = $3")
+            async fn set_stream_status_inner(
+                &mut self,
+                id: &StreamId,
+                status: StreamStatus,
+                reason: Option<&str>,
+                now: Timestamp,
+            ) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE ssf_streams SET status = $1, status_reason = $2, changed_at = $3 WHERE id = $4",
+                )
                     .bind(status.as_str())
+                    .bind(reason)
                     .bind(now.0)
                     .bind(&id.0)
                     .execute(&mut *self.tx)
@@ -667,6 +688,44 @@ macro_rules! shared_impl {
                         .ctx("outbox delivery")?;
                 }
                 Ok(())
+            }
+
+            async fn delete_stream_inner(&mut self, id: &StreamId) -> Result<()> {
+                // Deliveries and subjects go with it (ON DELETE CASCADE).
+                let done = sqlx::query("DELETE FROM ssf_streams WHERE id = $1")
+                    .bind(&id.0)
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("stream")?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("stream"));
+                }
+                Ok(())
+            }
+
+            async fn append_stream_event_inner(&mut self, stream: &StreamId, e: &NewEvent) -> Result<EventId> {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO outbox (event_type, subject, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(&e.event_type)
+                .bind(e.subject.to_string())
+                .bind(e.payload.to_string())
+                .bind(e.created_at.0)
+                .fetch_one(&mut *self.tx)
+                .await
+                .ctx("outbox event")?;
+                sqlx::query(
+                    "INSERT INTO outbox_deliveries (stream_id, event_id, next_attempt_at) \
+                     SELECT id, $1, $2 FROM ssf_streams WHERE id = $3 AND status IN ('enabled', 'paused')",
+                )
+                .bind(id)
+                .bind(e.created_at.0)
+                .bind(&stream.0)
+                .execute(&mut *self.tx)
+                .await
+                .ctx("outbox delivery")?;
+                self.on_append().await?;
+                Ok(EventId(id))
             }
 
             async fn append_event_inner(&mut self, e: &NewEvent) -> Result<EventId> {
@@ -706,8 +765,10 @@ macro_rules! shared_impl {
                 fn revoke_family(id: &FamilyId, reason: &str, now: Timestamp) -> bool => revoke_family_inner;
                 fn revoke_user_sessions(user: &UserId, reason: &str, now: Timestamp) -> u64 => revoke_user_sessions_inner;
                 fn put_stream(id: &StreamId, receiver: &str, status: StreamStatus, config: &serde_json::Value, now: Timestamp) -> () => put_stream_inner;
-                fn set_stream_status(id: &StreamId, status: StreamStatus, now: Timestamp) -> () => set_stream_status_inner;
+                fn set_stream_status(id: &StreamId, status: StreamStatus, reason: Option<&str>, now: Timestamp) -> () => set_stream_status_inner;
+                fn delete_stream(id: &StreamId) -> () => delete_stream_inner;
                 fn append_event(event: &NewEvent) -> EventId => append_event_inner;
+                fn append_stream_event(stream: &StreamId, event: &NewEvent) -> EventId => append_stream_event_inner;
                 fn put_application(app: &crate::directory_types::Application) -> () => put_application_inner;
                 fn insert_device(device: &crate::directory_types::Device) -> () => insert_device_inner;
                 fn update_device(id: &str, change: crate::directory_types::DeviceChange) -> crate::directory_types::Device => update_device_inner;

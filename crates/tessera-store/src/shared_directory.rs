@@ -136,12 +136,14 @@ macro_rules! directory_impl {
                 })
             }
 
-            const STREAM: &str = "id, receiver, status, config, created_at, changed_at, last_verification_at";
+            const STREAM: &str =
+                "id, receiver, status, status_reason, config, created_at, changed_at, last_verification_at";
             fn stream(row: &Row) -> Result<StreamRecord> {
                 Ok(StreamRecord {
                     id: StreamId(text(row, "id")?),
                     receiver: text(row, "receiver")?,
                     status: StreamStatus::parse(&text(row, "status")?)?,
+                    status_reason: opt_text(row, "status_reason")?,
                     config: json(row, "config")?,
                     created_at: Timestamp(int(row, "created_at")?),
                     changed_at: Timestamp(int(row, "changed_at")?),

@@ -352,3 +352,17 @@ impl PresentedToken {
         .any(|nb| self.family.created_at <= nb)
     }
 }
+
+/// RFC 8935 push delivery, as a stream configuration's `delivery.method` names it.
+pub const PUSH_DELIVERY: &str = "urn:ietf:rfc:8935";
+
+/// Which streams' deliveries a claim takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimScope<'a> {
+    /// Every enabled stream.
+    Any,
+    /// Enabled streams delivered by push: the push worker's share.
+    Push,
+    /// One stream: a receiver polling it.
+    Stream(&'a StreamId),
+}

@@ -20,6 +20,7 @@ conformance!(
     revoking_a_users_sessions,
     events_fan_out_by_stream_status,
     claim_lease_retry_and_acknowledge,
+    claims_by_delivery_method_and_stream,
     concurrent_claims_are_disjoint,
     received_sets_are_recorded_once,
     appending_an_event_wakes_waiting_workers,
@@ -572,7 +573,7 @@ async fn events_fan_out_by_stream_status(s: Arc<dyn Store>) {
     assert_eq!(claimed[0].payload, json!({"reason": "test"}));
 
     let mut uow = s.begin().await.unwrap();
-    uow.set_stream_status(&"paused".into(), StreamStatus::Enabled, T0)
+    uow.set_stream_status(&"paused".into(), StreamStatus::Enabled, None, T0)
         .await
         .unwrap();
     uow.commit().await.unwrap();
@@ -584,13 +585,13 @@ async fn events_fan_out_by_stream_status(s: Arc<dyn Store>) {
     );
 
     let mut uow = s.begin().await.unwrap();
-    uow.set_stream_status(&"on".into(), StreamStatus::Disabled, T0)
+    uow.set_stream_status(&"on".into(), StreamStatus::Disabled, None, T0)
         .await
         .unwrap();
     uow.commit().await.unwrap();
     let mut uow = s.begin().await.unwrap();
     assert!(matches!(
-        uow.set_stream_status(&"nope".into(), StreamStatus::Enabled, T0)
+        uow.set_stream_status(&"nope".into(), StreamStatus::Enabled, None, T0)
             .await,
         Err(StoreError::NotFound("stream"))
     ));
@@ -728,4 +729,74 @@ async fn a_wake_before_waiting_is_not_lost(s: Arc<dyn Store>) {
         started.elapsed() < Duration::from_secs(30),
         "the append's wake-up was kept for it"
     );
+}
+
+async fn claims_by_delivery_method_and_stream(s: Arc<dyn Store>) {
+    stream(&s, "pushed", StreamStatus::Enabled).await;
+    let mut uow = s.begin().await.unwrap();
+    let poll = json!({"delivery": {"method": "urn:ietf:rfc:8936"}});
+    for id in ["polled", "other"] {
+        uow.put_stream(&id.into(), "receiver-1", StreamStatus::Enabled, &poll, T0)
+            .await
+            .unwrap();
+    }
+    uow.commit().await.unwrap();
+    append(&s, 1).await;
+    // An event for one stream only: a verification.
+    let mut uow = s.begin().await.unwrap();
+    let only = uow
+        .append_stream_event(&"polled".into(), &event("verification", "polled"))
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+
+    let lease = Duration::from_secs(30);
+    let pushed = s.claim_from(ClaimScope::Push, "w", 10, T0, lease).await.unwrap();
+    assert_eq!(
+        pushed.iter().map(|c| c.stream_id.0.as_str()).collect::<Vec<_>>(),
+        ["pushed"],
+        "the push worker claims only push streams"
+    );
+    let polled = s
+        .claim_from(ClaimScope::Stream(&"polled".into()), "w", 10, T0, lease)
+        .await
+        .unwrap();
+    assert_eq!(polled.len(), 2, "the broadcast event and its own");
+    assert!(polled.iter().all(|c| c.stream_id.0 == "polled"));
+    assert_eq!(polled[1].event_id, only);
+    assert_eq!(
+        s.pending(&"other".into()).await.unwrap(),
+        1,
+        "not the other stream's event"
+    );
+
+    // Paused with a reason; deleted with what it had.
+    let mut uow = s.begin().await.unwrap();
+    uow.set_stream_status(
+        &"other".into(),
+        StreamStatus::Paused,
+        Some("endpoint failing"),
+        T0,
+    )
+    .await
+    .unwrap();
+    uow.commit().await.unwrap();
+    let other = s.stream(&"other".into()).await.unwrap();
+    assert_eq!(
+        (other.status, other.status_reason.as_deref()),
+        (StreamStatus::Paused, Some("endpoint failing"))
+    );
+    let mut uow = s.begin().await.unwrap();
+    uow.delete_stream(&"other".into()).await.unwrap();
+    uow.commit().await.unwrap();
+    assert!(matches!(
+        s.stream(&"other".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.pending(&"other".into()).await.unwrap(), 0);
+    let mut uow = s.begin().await.unwrap();
+    assert!(matches!(
+        uow.delete_stream(&"other".into()).await,
+        Err(StoreError::NotFound("stream"))
+    ));
 }
