@@ -29,6 +29,8 @@ pub enum ApiError {
     NotFound(String),
     /// The change conflicts with what exists.
     Conflict(String),
+    /// Asked again too soon.
+    TooMany(String),
     /// The server failed; the detail goes to the log only.
     Server(String),
 }
@@ -88,6 +90,7 @@ impl IntoResponse for ApiError {
             Self::Invalid(m, errors) => (StatusCode::BAD_REQUEST, "invalid_request", m, errors),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, Vec::new()),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, Vec::new()),
+            Self::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m, Vec::new()),
             Self::Server(detail) => {
                 tracing::error!(%detail, "API request failed");
                 (

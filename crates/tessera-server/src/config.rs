@@ -50,6 +50,42 @@ impl Default for DeviceConfig {
     }
 }
 
+/// Shared Signals transmitter settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsfConfig {
+    /// `ALL` or `NONE`: which subjects a new stream carries before the receiver adds any.
+    pub default_subjects: String,
+    /// The least time between two verification requests of a stream, seconds.
+    pub min_verification_interval_seconds: u64,
+    /// How long a poll without `returnImmediately` waits for events, seconds.
+    pub poll_wait_seconds: u64,
+    /// Failed push attempts of one SET after which the stream is paused.
+    pub push_attempts_before_pause: u32,
+    /// How long a receiver has to answer a push, seconds.
+    pub push_timeout_seconds: u64,
+}
+
+impl Default for SsfConfig {
+    fn default() -> Self {
+        Self {
+            default_subjects: "ALL".into(),
+            min_verification_interval_seconds: 30,
+            poll_wait_seconds: 10,
+            push_attempts_before_pause: 10,
+            push_timeout_seconds: 10,
+        }
+    }
+}
+
+impl SsfConfig {
+    /// Whether new streams carry every subject.
+    #[must_use]
+    pub fn default_subjects_all(&self) -> bool {
+        self.default_subjects == "ALL"
+    }
+}
+
 /// Token settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -93,6 +129,9 @@ pub struct FileConfig {
     /// Device settings.
     #[serde(default)]
     pub devices: DeviceConfig,
+    /// Shared Signals transmitter settings.
+    #[serde(default)]
+    pub ssf: SsfConfig,
 }
 
 /// Settings given on the command line or in the environment; they win over the file.
@@ -129,6 +168,8 @@ pub struct ServerConfig {
     pub tokens: TokenConfig,
     /// Device settings.
     pub devices: DeviceConfig,
+    /// Shared Signals transmitter settings.
+    pub ssf: SsfConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -144,6 +185,7 @@ impl std::fmt::Debug for ServerConfig {
             )
             .field("tokens", &self.tokens)
             .field("devices", &self.devices)
+            .field("ssf", &self.ssf)
             .finish()
     }
 }
@@ -197,7 +239,21 @@ impl ServerConfig {
                 message: "lifetimes must be at least a minute".into(),
             });
         }
+        let ssf = from_file.ssf;
+        if !matches!(ssf.default_subjects.as_str(), "ALL" | "NONE") {
+            return Err(ConfigError::Invalid {
+                setting: "ssf.default_subjects",
+                message: format!("{:?}: must be ALL or NONE", ssf.default_subjects),
+            });
+        }
+        if ssf.push_attempts_before_pause == 0 || ssf.push_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "ssf",
+                message: "push_attempts_before_pause and push_timeout_seconds must be at least 1".into(),
+            });
+        }
         Ok(Self {
+            ssf,
             listen,
             data_dir,
             issuer,

@@ -25,6 +25,7 @@ pub mod oauth;
 pub mod revocation;
 pub mod secrets;
 pub mod sign_in_log;
+pub mod ssf;
 pub mod state;
 pub mod telemetry;
 pub mod web;
@@ -71,6 +72,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(admin::openapi::openapi))
         .route("/devices", get(devices::list).post(devices::register))
         .nest("/admin/api", admin::router())
+        .route("/.well-known/ssf-configuration", get(ssf::metadata))
+        .route(
+            "/.well-known/ssf-configuration/{*issuer_path}",
+            get(ssf::metadata),
+        )
+        .route("/.well-known/risc-configuration", get(ssf::metadata))
+        .nest("/ssf", ssf::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::track,
@@ -176,6 +184,7 @@ pub async fn prepare_with(
 /// # Errors
 /// When the socket fails.
 pub async fn serve(prepared: Prepared) -> Result<(), StartError> {
+    let _push = ssf::push::spawn(prepared.state.clone());
     let app = router(prepared.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(prepared.listener, app)
         .with_graceful_shutdown(shutdown())

@@ -72,6 +72,25 @@ impl Telemetry {
         });
     }
 
+    /// Counts a SET acknowledged by its receiver (`push` or `poll`).
+    pub fn set_delivered(&self, method: &'static str) {
+        self.record(|| {
+            metrics::counter!("tessera_ssf_sets_delivered_total", "method" => method).increment(1)
+        });
+    }
+
+    /// Records a pushed SET: its outcome (`delivered`, `refused`, `retry`) and, when the receiver
+    /// accepted it, the time from the event to the acknowledgement.
+    pub fn set_pushed(&self, outcome: &'static str, latency: Option<f64>) {
+        self.record(|| {
+            metrics::counter!("tessera_ssf_push_attempts_total", "outcome" => outcome).increment(1);
+            if let Some(seconds) = latency {
+                metrics::counter!("tessera_ssf_sets_delivered_total", "method" => "push").increment(1);
+                metrics::histogram!("tessera_ssf_delivery_latency_seconds").record(seconds);
+            }
+        });
+    }
+
     /// The Prometheus text exposition.
     #[must_use]
     pub fn render(&self) -> String {

@@ -9,6 +9,7 @@ mod devices;
 mod flow;
 mod introspect;
 mod metrics;
+mod ssf;
 mod support;
 mod token;
 mod wellknown;

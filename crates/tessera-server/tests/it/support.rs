@@ -234,6 +234,14 @@ impl Reply {
 }
 
 impl Server {
+    /// Another handle on a running server's state (for tasks that outlive a borrow).
+    pub fn from_state(state: Arc<AppState>) -> Self {
+        Self {
+            state,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub async fn send(&self, request: Request<Body>) -> Reply {
         let response = tessera_server::router(self.state.clone())
             .oneshot(request)

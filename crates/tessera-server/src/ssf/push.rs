@@ -1,0 +1,225 @@
+//! RFC 8935 push delivery: a worker claims due deliveries of push streams, signs one SET per
+//! event and POSTs it to the stream's endpoint with the `Authorization` header the receiver
+//! configured, exactly as given.
+//!
+//! - `202` (any 2xx): acknowledged; the delivery leaves the outbox.
+//! - `400` with an RFC 8935 error: the receiver has the SET and refuses it; sending it again
+//!   would not help, so it is settled and the refusal logged.
+//! - Anything else (no answer, 5xx, 401, …): tried again after an exponential backoff with
+//!   jitter, with the stream's later SETs of that round, so they keep their order. After
+//!   `[ssf] push_attempts_before_pause` failed attempts the stream is paused with the reason;
+//!   it keeps its events until its receiver enables it again.
+//!
+//! Claims are leased: a worker (or node) that dies mid-delivery leaves its claims to be taken
+//! over when the lease ends, so every SET is delivered at least once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::header;
+use tessera_store::{ClaimScope, ClaimedDelivery, StoreError, StreamId, StreamStatus, Timestamp};
+
+use super::sets::Audience;
+use super::wall_ms;
+use crate::state::AppState;
+
+/// How long a claimed delivery is this worker's before another may take it over.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// Deliveries claimed per round.
+const BATCH: u32 = 512;
+/// The longest wait between two attempts.
+const MAX_BACKOFF_MS: i64 = 5 * 60 * 1000;
+
+/// Starts the push worker; it runs until the process ends.
+pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(state))
+}
+
+async fn run(state: Arc<AppState>) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(state.config.ssf.push_timeout_seconds))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(%e, "SSF push delivery cannot start");
+            return;
+        }
+    };
+    let worker = match tessera_jose::random::random_id::<8>(state.rng.as_ref()) {
+        Ok(id) => format!("push-{id}"),
+        Err(_) => "push".to_owned(),
+    };
+    loop {
+        match round(&state, &client, &worker).await {
+            // Nothing due: sleep until an event is appended, or a retry may have come due.
+            Ok(0) => {
+                if let Err(e) = state.store.wait_for_events(Duration::from_millis(500)).await {
+                    tracing::warn!(%e, "waiting for events");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(%e, "SSF push round failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// One round: claims due deliveries and pushes them, streams in parallel, each stream's in
+/// order. Returns how many were claimed.
+async fn round(state: &Arc<AppState>, client: &reqwest::Client, worker: &str) -> Result<usize, StoreError> {
+    let claimed = state
+        .store
+        .claim_from(ClaimScope::Push, worker, BATCH, wall_ms(), LEASE)
+        .await?;
+    let n = claimed.len();
+    let mut by_stream: BTreeMap<StreamId, Vec<ClaimedDelivery>> = BTreeMap::new();
+    for d in claimed {
+        by_stream.entry(d.stream_id.clone()).or_default().push(d);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (stream, deliveries) in by_stream {
+        let (state, client) = (state.clone(), client.clone());
+        tasks.spawn(async move {
+            if let Err(e) = push_stream(&state, &client, &stream, deliveries).await {
+                tracing::error!(%e, stream = %stream.0, "SSF push failed");
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(n)
+}
+
+/// What became of one push.
+enum Pushed {
+    Accepted,
+    Refused(String),
+    Failed(String),
+}
+
+async fn push_one(client: &reqwest::Client, audience: &Audience, endpoint: &str, set: String) -> Pushed {
+    let mut request = client
+        .post(endpoint)
+        .header(header::CONTENT_TYPE, "application/secevent+jwt")
+        .header(header::ACCEPT, "application/json")
+        .body(set);
+    if let Some(value) = &audience.config.delivery.authorization_header {
+        request = request.header(header::AUTHORIZATION, value);
+    }
+    match request.send().await {
+        Ok(r) if r.status().is_success() => Pushed::Accepted,
+        Ok(r) if r.status() == reqwest::StatusCode::BAD_REQUEST => {
+            let bytes = r.bytes().await.unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            Pushed::Refused(format!(
+                "{}: {}",
+                body["err"].as_str().unwrap_or("(no err)"),
+                body["description"].as_str().unwrap_or("")
+            ))
+        }
+        Ok(r) => Pushed::Failed(format!("the receiver answered {}", r.status())),
+        Err(e) if e.is_timeout() => Pushed::Failed("the receiver did not answer in time".into()),
+        Err(e) => Pushed::Failed(format!("cannot reach the receiver: {e}")),
+    }
+}
+
+async fn push_stream(
+    state: &AppState,
+    client: &reqwest::Client,
+    stream: &StreamId,
+    deliveries: Vec<ClaimedDelivery>,
+) -> Result<(), StoreError> {
+    let record = match state.store.stream(stream).await {
+        Ok(r) => r,
+        // Deleted since the claim: its deliveries went with it.
+        Err(StoreError::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let audience = Audience::load(state, record).await?;
+    let Some(endpoint) = audience.config.delivery.endpoint_url.clone() else {
+        return Err(StoreError::Corrupt(format!(
+            "push stream {} has no endpoint",
+            stream.0
+        )));
+    };
+    let mut pending = deliveries.into_iter();
+    while let Some(d) = pending.next() {
+        if !audience.wants(&d) {
+            state.store.acknowledge(stream, d.event_id, wall_ms()).await?;
+            continue;
+        }
+        let (jti, set) = match audience.sign(state, &d) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(stream = %stream.0, event = d.event_id.0, %e, "cannot sign a SET");
+                let later = wall_ms().plus_ms(MAX_BACKOFF_MS);
+                state.store.retry_later(stream, d.event_id, later, &e).await?;
+                continue;
+            }
+        };
+        match push_one(client, &audience, &endpoint, set).await {
+            Pushed::Accepted => {
+                state.store.acknowledge(stream, d.event_id, wall_ms()).await?;
+                let latency = latency_seconds(d.created_at, wall_ms());
+                state.telemetry.set_pushed("delivered", Some(latency));
+            }
+            Pushed::Refused(why) => {
+                tracing::warn!(stream = %stream.0, %jti, %why, "receiver refused a SET");
+                state.telemetry.set_pushed("refused", None);
+                state.store.acknowledge(stream, d.event_id, wall_ms()).await?;
+            }
+            Pushed::Failed(why) => {
+                state.telemetry.set_pushed("retry", None);
+                let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX);
+                let limit = state.config.ssf.push_attempts_before_pause;
+                let paused = attempts >= limit;
+                let next = if paused {
+                    // Due at once when the receiver enables the stream again.
+                    wall_ms()
+                } else {
+                    wall_ms().plus_ms(backoff_ms(state, attempts))
+                };
+                tracing::warn!(stream = %stream.0, %jti, attempts, %why, "push failed");
+                // This SET and the stream's later ones of this round go back, in order.
+                state.store.retry_later(stream, d.event_id, next, &why).await?;
+                for rest in pending.by_ref() {
+                    state
+                        .store
+                        .retry_later(stream, rest.event_id, next, "an earlier SET of the stream failed")
+                        .await?;
+                }
+                if paused {
+                    let reason = format!("push to {endpoint} failed {attempts} times; last: {why}");
+                    tracing::error!(stream = %stream.0, %reason, "SSF stream paused");
+                    super::streams::change_status(state, stream, StreamStatus::Paused, Some(&reason)).await?;
+                }
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The wait before attempt `attempts + 1`: 1 s doubling per attempt up to five minutes, with
+/// "equal jitter" (half fixed, half random) so failing streams do not retry in lockstep.
+fn backoff_ms(state: &AppState, attempts: u32) -> i64 {
+    let full = 1000_i64
+        .saturating_mul(1_i64 << attempts.saturating_sub(1).min(20))
+        .min(MAX_BACKOFF_MS);
+    let mut byte = [0u8; 2];
+    let _ = state.rng.fill(&mut byte);
+    let random = i64::from(u16::from_le_bytes(byte));
+    full / 2 + (full / 2) * random / i64::from(u16::MAX)
+}
+
+/// When a delivery made at `created` was accepted `now`: the latency in seconds.
+#[must_use]
+pub fn latency_seconds(created: Timestamp, now: Timestamp) -> f64 {
+    (now.0 - created.0).max(0) as f64 / 1000.0
+}

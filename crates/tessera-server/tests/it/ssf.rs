@@ -1,0 +1,846 @@
+//! The Shared Signals transmitter: metadata, the stream-management lifecycle as a table (after
+//! the OpenID SSF transmitter test plan), the SETs themselves, poll and push delivery.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tessera_jose::SystemClock;
+use tessera_jose::set::{SetValidation, validate};
+
+use crate::support::{Reply, Server, basic, server, server_with, token_request};
+
+const DISABLED: &str = "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
+const REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
+const STREAM_UPDATED: &str = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
+
+/// Registers a receiver (an OAuth client allowed `scopes`) and returns its access token.
+async fn receiver(server: &Server, id: &str, scopes: &[&str]) -> String {
+    let admin = server.admin_token().await;
+    let r = server
+        .admin(
+            "POST",
+            "/applications",
+            &admin,
+            Some(json!({"id": id, "kind": "confidential", "grant_types": ["client_credentials"], "scopes": scopes})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let secret = r.json["client_secret"].as_str().unwrap().to_owned();
+    let scope = scopes.join("%20");
+    let r = server
+        .send(token_request(
+            &format!("grant_type=client_credentials&scope={scope}"),
+            &[("authorization", &basic(id, &secret))],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.json["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn call(server: &Server, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    let mut r = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        r = r.header("authorization", format!("Bearer {t}"));
+    }
+    if body.is_some() {
+        r = r.header("content-type", "application/json");
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    server.send(r.body(body).unwrap()).await
+}
+
+fn poll_stream(requested: &[&str]) -> Value {
+    json!({"events_requested": requested, "description": "mail API"})
+}
+
+/// Disables alice through the admin API: an `account-disabled` event.
+async fn disable_alice(server: &Server) {
+    let admin = server.admin_token().await;
+    let r = server
+        .admin(
+            "PATCH",
+            "/users/u-alice",
+            &admin,
+            Some(json!({"status": "disabled"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Revokes alice's sessions, then disables her: `session-revoked`, then `account-disabled`.
+async fn revoke_and_disable_alice(server: &Server) {
+    let admin = server.admin_token().await;
+    let r = server
+        .admin("POST", "/users/u-alice/revoke-sessions", &admin, None)
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    disable_alice(server).await;
+}
+
+async fn poll(server: &Server, token: &str, stream: &str, body: Value) -> Reply {
+    let r = call(
+        server,
+        "POST",
+        &format!("/ssf/poll/{stream}"),
+        Some(token),
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r
+}
+
+/// Every SET of a poll answer, validated as a receiver would, with its `jti`.
+fn sets_of(
+    server: &Server,
+    reply: &Reply,
+    audience: &str,
+) -> Vec<(String, tessera_jose::set::SecurityEventToken)> {
+    let rules = SetValidation {
+        issuer: crate::support::ISSUER.into(),
+        audience: audience.into(),
+        leeway: 60,
+    };
+    reply.json["sets"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(jti, set)| {
+            let token = set.as_str().unwrap();
+            let parsed = validate(token, server.state.keys.published(), &rules, &SystemClock).unwrap();
+            assert_eq!(&parsed.jti, jti);
+            (jti.clone(), parsed)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn metadata_is_published_at_both_well_known_addresses() {
+    let server = server().await;
+    for path in [
+        "/.well-known/ssf-configuration",
+        "/.well-known/risc-configuration",
+    ] {
+        let r = server.get(path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let m = &r.json;
+        assert_eq!(m["spec_version"], "1_0");
+        assert_eq!(m["issuer"], crate::support::ISSUER);
+        assert_eq!(m["jwks_uri"], format!("{}/jwks", crate::support::ISSUER));
+        assert_eq!(
+            m["delivery_methods_supported"],
+            json!(["urn:ietf:rfc:8935", "urn:ietf:rfc:8936"])
+        );
+        assert_eq!(
+            m["configuration_endpoint"],
+            format!("{}/ssf/streams", crate::support::ISSUER)
+        );
+        assert_eq!(m["default_subjects"], "ALL");
+        for endpoint in [
+            "status_endpoint",
+            "add_subject_endpoint",
+            "remove_subject_endpoint",
+            "verification_endpoint",
+        ] {
+            let url = m[endpoint].as_str().unwrap();
+            let path = url.strip_prefix(crate::support::ISSUER).unwrap();
+            let r = call(&server, "POST", path, None, Some(json!({}))).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{endpoint} is served and protected"
+            );
+        }
+    }
+}
+
+/// Name, method, path, token, body, expected status.
+type Case<'a> = (&'a str, &'a str, String, Option<&'a str>, Option<Value>, u16);
+
+#[tokio::test]
+async fn stream_lifecycle_conformance_table() {
+    let server = server().await;
+    let api = receiver(&server, "mail-api", &["ssf.manage", "ssf.read"]).await;
+    let other = receiver(&server, "other-api", &["ssf.manage", "ssf.read"]).await;
+    let reader = receiver(&server, "auditor", &["ssf.read"]).await;
+
+    // Create: 201, transmitter-set members filled in.
+    let r = call(
+        &server,
+        "POST",
+        "/ssf/streams",
+        Some(&api),
+        Some(poll_stream(&[
+            DISABLED,
+            REVOKED,
+            "https://example.com/not-supported",
+        ])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let config = r.json.clone();
+    let id = config["stream_id"].as_str().unwrap().to_owned();
+    assert_eq!(config["iss"], crate::support::ISSUER);
+    assert_eq!(config["aud"], "mail-api");
+    assert_eq!(
+        config["events_delivered"],
+        json!([REVOKED, DISABLED]),
+        "supported ∩ requested"
+    );
+    assert_eq!(config["delivery"]["method"], "urn:ietf:rfc:8936");
+    assert_eq!(
+        config["delivery"]["endpoint_url"],
+        format!("{}/ssf/poll/{id}", crate::support::ISSUER)
+    );
+    let push = json!({"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "https://api.example/ssf", "authorization_header": "Bearer abc"}});
+    let r = call(&server, "POST", "/ssf/streams", Some(&api), Some(push.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let push_id = r.json["stream_id"].as_str().unwrap().to_owned();
+
+    let one = format!("/ssf/streams?stream_id={id}");
+    let cases: Vec<Case> = vec![
+        ("read one", "GET", one.clone(), Some(&api), None, 200),
+        ("list", "GET", "/ssf/streams".into(), Some(&api), None, 200),
+        ("no token", "GET", one.clone(), None, None, 401),
+        ("a bad token", "GET", one.clone(), Some("not-a-token"), None, 401),
+        (
+            "another receiver's stream",
+            "GET",
+            one.clone(),
+            Some(&other),
+            None,
+            404,
+        ),
+        (
+            "an unknown stream",
+            "GET",
+            "/ssf/streams?stream_id=nope".into(),
+            Some(&api),
+            None,
+            404,
+        ),
+        (
+            "read-only scope cannot create",
+            "POST",
+            "/ssf/streams".into(),
+            Some(&reader),
+            Some(json!({})),
+            403,
+        ),
+        (
+            "a body that is not an object",
+            "POST",
+            "/ssf/streams".into(),
+            Some(&api),
+            Some(json!([1])),
+            400,
+        ),
+        (
+            "an unknown delivery method",
+            "POST",
+            "/ssf/streams".into(),
+            Some(&api),
+            Some(json!({"delivery": {"method": "urn:example:carrier-pigeon"}})),
+            400,
+        ),
+        (
+            "push without an endpoint",
+            "POST",
+            "/ssf/streams".into(),
+            Some(&api),
+            Some(json!({"delivery": {"method": "urn:ietf:rfc:8935"}})),
+            400,
+        ),
+        (
+            "push to plain http off loopback",
+            "POST",
+            "/ssf/streams".into(),
+            Some(&api),
+            Some(
+                json!({"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "http://api.example/ssf"}}),
+            ),
+            400,
+        ),
+        (
+            "events that are not URIs",
+            "POST",
+            "/ssf/streams".into(),
+            Some(&api),
+            Some(json!({"events_requested": ["session revoked"]})),
+            400,
+        ),
+        (
+            "a second stream to the same push endpoint",
+            "POST",
+            "/ssf/streams".into(),
+            Some(&api),
+            Some(push.clone()),
+            409,
+        ),
+        (
+            "update changes aud",
+            "PATCH",
+            "/ssf/streams".into(),
+            Some(&api),
+            Some(json!({"stream_id": id, "aud": "someone-else"})),
+            400,
+        ),
+        (
+            "update changes iss",
+            "PATCH",
+            "/ssf/streams".into(),
+            Some(&api),
+            Some(json!({"stream_id": id, "iss": "https://evil.example"})),
+            400,
+        ),
+        (
+            "update without stream_id",
+            "PATCH",
+            "/ssf/streams".into(),
+            Some(&api),
+            Some(json!({})),
+            400,
+        ),
+        (
+            "update another receiver's stream",
+            "PATCH",
+            "/ssf/streams".into(),
+            Some(&other),
+            Some(json!({"stream_id": id, "description": "mine now"})),
+            404,
+        ),
+        (
+            "delete another receiver's stream",
+            "DELETE",
+            one.clone(),
+            Some(&other),
+            None,
+            404,
+        ),
+        (
+            "delete without stream_id",
+            "DELETE",
+            "/ssf/streams".into(),
+            Some(&api),
+            None,
+            400,
+        ),
+        (
+            "status of a stream the reader does not own",
+            "GET",
+            format!("/ssf/status?stream_id={id}"),
+            Some(&reader),
+            None,
+            404,
+        ),
+        (
+            "status of own stream",
+            "GET",
+            format!("/ssf/status?stream_id={id}"),
+            Some(&api),
+            None,
+            200,
+        ),
+        (
+            "an unknown status",
+            "POST",
+            "/ssf/status".into(),
+            Some(&api),
+            Some(json!({"stream_id": id, "status": "asleep"})),
+            400,
+        ),
+        (
+            "add a malformed subject",
+            "POST",
+            "/ssf/subjects:add".into(),
+            Some(&api),
+            Some(json!({"stream_id": id, "subject": {"format": "email"}})),
+            400,
+        ),
+        (
+            "add a subject",
+            "POST",
+            "/ssf/subjects:add".into(),
+            Some(&api),
+            Some(json!({"stream_id": id, "subject": {"format": "email", "email": "carol@example.com"}})),
+            200,
+        ),
+        (
+            "remove it",
+            "POST",
+            "/ssf/subjects:remove".into(),
+            Some(&api),
+            Some(json!({"stream_id": id, "subject": {"format": "email", "email": "carol@example.com"}})),
+            204,
+        ),
+        (
+            "add a subject to another receiver's stream",
+            "POST",
+            "/ssf/subjects:add".into(),
+            Some(&other),
+            Some(json!({"stream_id": id, "subject": {"format": "opaque", "id": "x"}})),
+            404,
+        ),
+        (
+            "verification with state",
+            "POST",
+            "/ssf/verify".into(),
+            Some(&api),
+            Some(json!({"stream_id": id, "state": "Zm9vYmFy"})),
+            204,
+        ),
+        (
+            "verification again, too soon",
+            "POST",
+            "/ssf/verify".into(),
+            Some(&api),
+            Some(json!({"stream_id": id})),
+            429,
+        ),
+        (
+            "verification of another receiver's stream",
+            "POST",
+            "/ssf/verify".into(),
+            Some(&other),
+            Some(json!({"stream_id": id})),
+            404,
+        ),
+        (
+            "poll another receiver's stream",
+            "POST",
+            format!("/ssf/poll/{id}"),
+            Some(&other),
+            Some(json!({})),
+            404,
+        ),
+        (
+            "poll with a body that is not JSON",
+            "POST",
+            format!("/ssf/poll/{id}"),
+            Some(&api),
+            None,
+            400,
+        ),
+    ];
+    for (name, method, path, token, body, status) in cases {
+        let r = call(&server, method, &path, token, body).await;
+        assert_eq!(r.status.as_u16(), status, "{name}: {}", r.body);
+        if status == 401 {
+            assert!(r.headers.contains_key("www-authenticate"), "{name}");
+        }
+    }
+    // A receiver lists only its own streams.
+    let r = call(&server, "GET", "/ssf/streams", Some(&reader), None).await;
+    assert_eq!(r.json, json!([]));
+    let r = call(&server, "GET", "/ssf/streams", Some(&api), None).await;
+    assert_eq!(r.json.as_array().unwrap().len(), 2);
+
+    // Update and replace.
+    let r = call(
+        &server,
+        "PATCH",
+        "/ssf/streams",
+        Some(&api),
+        Some(json!({"stream_id": id, "description": "mail API, EU", "aud": "mail-api"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json["description"], "mail API, EU");
+    assert_eq!(
+        r.json["events_delivered"],
+        json!([REVOKED, DISABLED]),
+        "PATCH keeps the rest"
+    );
+    let r = call(
+        &server,
+        "PUT",
+        "/ssf/streams",
+        Some(&api),
+        Some(json!({"stream_id": id, "events_requested": [DISABLED]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json["events_delivered"], json!([DISABLED]));
+    assert!(
+        r.json.get("description").is_none(),
+        "PUT replaces every receiver member"
+    );
+
+    // The verification SET echoes the state, about the stream itself.
+    let r = poll(&server, &api, &id, json!({"returnImmediately": true})).await;
+    let sets = sets_of(&server, &r, "mail-api");
+    assert_eq!(sets.len(), 1, "{}", r.json);
+    let (_, verification) = &sets[0];
+    assert_eq!(verification.events.event_type, VERIFICATION);
+    assert_eq!(verification.events.payload["state"], "Zm9vYmFy");
+    assert_eq!(
+        serde_json::to_value(&verification.sub_id).unwrap(),
+        json!({"format": "opaque", "id": id})
+    );
+
+    // Status: paused with a reason, reported back; disabled; delete.
+    let r = call(
+        &server,
+        "POST",
+        "/ssf/status",
+        Some(&api),
+        Some(json!({"stream_id": push_id, "status": "paused", "reason": "maintenance"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = call(
+        &server,
+        "GET",
+        &format!("/ssf/status?stream_id={push_id}"),
+        Some(&api),
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.json,
+        json!({"stream_id": push_id, "status": "paused", "reason": "maintenance"})
+    );
+    let r = call(
+        &server,
+        "DELETE",
+        &format!("/ssf/streams?stream_id={push_id}"),
+        Some(&api),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = call(
+        &server,
+        "GET",
+        &format!("/ssf/streams?stream_id={push_id}"),
+        Some(&api),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn poll_delivers_each_event_as_a_set_until_acknowledged() {
+    let server = server().await;
+    let api = receiver(&server, "mail-api", &["ssf.read", "ssf.manage"]).await;
+    let r = call(
+        &server,
+        "POST",
+        "/ssf/streams",
+        Some(&api),
+        Some(poll_stream(&[DISABLED, REVOKED])),
+    )
+    .await;
+    let id = r.json["stream_id"].as_str().unwrap().to_owned();
+    let narrow = call(
+        &server,
+        "POST",
+        "/ssf/streams",
+        Some(&api),
+        Some(poll_stream(&[REVOKED])),
+    )
+    .await;
+    let narrow = narrow.json["stream_id"].as_str().unwrap().to_owned();
+
+    // Nothing yet: returnImmediately answers at once.
+    let started = Instant::now();
+    let r = poll(&server, &api, &id, json!({"returnImmediately": true})).await;
+    assert_eq!(r.json["sets"], json!({}));
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    revoke_and_disable_alice(&server).await;
+    let r = poll(
+        &server,
+        &api,
+        &id,
+        json!({"maxEvents": 1, "returnImmediately": true}),
+    )
+    .await;
+    assert_eq!(r.json["moreAvailable"], true, "{}", r.json);
+    let first = sets_of(&server, &r, "mail-api");
+    assert_eq!(first.len(), 1);
+    let r = poll(&server, &api, &id, json!({"returnImmediately": true})).await;
+    let second = sets_of(&server, &r, "mail-api");
+    assert_eq!(second.len(), 1, "the first SET is leased out: {}", r.json);
+    let mut types: Vec<&str> = first
+        .iter()
+        .chain(&second)
+        .map(|(_, s)| s.events.event_type.as_str())
+        .collect();
+    types.sort_unstable();
+    assert_eq!(types, [REVOKED, DISABLED]);
+    for (_, set) in first.iter().chain(&second) {
+        assert_eq!(
+            serde_json::to_value(&set.sub_id).unwrap(),
+            json!({"format": "iss_sub", "iss": crate::support::ISSUER, "sub": "u-alice"})
+        );
+    }
+
+    // Acknowledged, they are gone; a stream that asked only for session-revoked got only that.
+    let acks: Vec<&String> = first.iter().chain(&second).map(|(j, _)| j).collect();
+    let r = poll(
+        &server,
+        &api,
+        &id,
+        json!({"ack": acks, "returnImmediately": true}),
+    )
+    .await;
+    assert_eq!(r.json["sets"], json!({}), "{}", r.json);
+    assert_eq!(server.state.store.pending(&id.as_str().into()).await.unwrap(), 0);
+    let r = poll(&server, &api, &narrow, json!({"returnImmediately": true})).await;
+    let only = sets_of(&server, &r, "mail-api");
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].1.events.event_type, REVOKED);
+
+    // Every SET's header and claims, as RFC 8417 and SSF have them.
+    let token = r.json["sets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .as_str()
+        .unwrap();
+    let header: Value =
+        serde_json::from_slice(&tessera_jose::b64::decode(token.split('.').next().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(header["typ"], "secevent+jwt");
+    let claims: Value =
+        serde_json::from_slice(&tessera_jose::b64::decode(token.split('.').nth(1).unwrap()).unwrap())
+            .unwrap();
+    assert!(
+        claims.get("sub").is_none() && claims.get("exp").is_none(),
+        "{claims}"
+    );
+    assert!(claims["iat"].is_i64() && claims["jti"].is_string());
+    assert_eq!(claims["events"].as_object().unwrap().len(), 1);
+
+    // A long poll waits for the next event and returns as soon as it is there.
+    let waiting = {
+        let state = server.state.clone();
+        let api = api.clone();
+        let id = narrow.clone();
+        tokio::spawn(async move {
+            let s = Server::from_state(state);
+            let started = Instant::now();
+            let r = call(
+                &s,
+                "POST",
+                &format!("/ssf/poll/{id}"),
+                Some(&api),
+                Some(json!({})),
+            )
+            .await;
+            (r, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let admin = server.admin_token().await;
+    server
+        .admin("POST", "/users/u-bob/revoke-sessions", &admin, None)
+        .await;
+    let (r, waited) = waiting.await.unwrap();
+    assert_eq!(r.json["sets"].as_object().unwrap().len(), 1, "{}", r.json);
+    assert!(
+        waited < Duration::from_secs(5),
+        "long poll answered after {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_paused_stream_keeps_its_events_and_a_disabled_one_drops_them() {
+    let server = server().await;
+    let api = receiver(&server, "mail-api", &["ssf.manage"]).await;
+    let r = call(
+        &server,
+        "POST",
+        "/ssf/streams",
+        Some(&api),
+        Some(poll_stream(&[DISABLED])),
+    )
+    .await;
+    let id = r.json["stream_id"].as_str().unwrap().to_owned();
+    let status = |s: &str| json!({"stream_id": id, "status": s});
+    call(&server, "POST", "/ssf/status", Some(&api), Some(status("paused"))).await;
+    disable_alice(&server).await;
+    let r = poll(&server, &api, &id, json!({"returnImmediately": true})).await;
+    assert_eq!(r.json["sets"], json!({}), "nothing is delivered while paused");
+    call(
+        &server,
+        "POST",
+        "/ssf/status",
+        Some(&api),
+        Some(status("enabled")),
+    )
+    .await;
+    let r = poll(&server, &api, &id, json!({"returnImmediately": true})).await;
+    let sets = sets_of(&server, &r, "mail-api");
+    let types: Vec<&str> = sets.iter().map(|(_, s)| s.events.event_type.as_str()).collect();
+    assert!(types.contains(&DISABLED), "kept while paused: {types:?}");
+    // The receiver hears of both changes: the pause (kept while paused) and the resumption.
+    let mut updates: Vec<&str> = sets
+        .iter()
+        .filter(|(_, s)| s.events.event_type == STREAM_UPDATED)
+        .map(|(_, s)| s.events.payload["status"].as_str().unwrap())
+        .collect();
+    updates.sort_unstable();
+    assert_eq!(updates, ["enabled", "paused"], "{types:?}");
+
+    call(
+        &server,
+        "POST",
+        "/ssf/status",
+        Some(&api),
+        Some(status("disabled")),
+    )
+    .await;
+    let admin = server.admin_token().await;
+    server
+        .admin(
+            "PATCH",
+            "/users/u-alice",
+            &admin,
+            Some(json!({"status": "enabled"})),
+        )
+        .await;
+    assert_eq!(server.state.store.pending(&id.as_str().into()).await.unwrap(), 0);
+}
+
+/// Each pushed SET with the `Authorization` header it came with.
+type Received = Arc<Mutex<Vec<(Option<String>, String)>>>;
+
+/// A push receiver on 127.0.0.1: answers every SET with `status` and keeps what it got.
+struct PushReceiver {
+    url: String,
+    got: Received,
+}
+
+async fn push_receiver(status: StatusCode) -> PushReceiver {
+    let got: Received = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                assert_eq!(headers["content-type"], "application/secevent+jwt");
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                seen.lock().unwrap().push((auth, body));
+                status
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    PushReceiver { url, got }
+}
+
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn push_delivers_with_the_exact_authorization_header() {
+    let server = server().await;
+    let api = receiver(&server, "mail-api", &["ssf.manage"]).await;
+    let rx = push_receiver(StatusCode::ACCEPTED).await;
+    let header = "Bearer mail-api-secret.with+odd/chars==";
+    let r = call(
+        &server,
+        "POST",
+        "/ssf/streams",
+        Some(&api),
+        Some(json!({
+            "events_requested": [DISABLED, REVOKED],
+            "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": rx.url, "authorization_header": header}
+        })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.json["stream_id"].as_str().unwrap().to_owned();
+    let _worker = tessera_server::ssf::push::spawn(server.state.clone());
+
+    let started = Instant::now();
+    revoke_and_disable_alice(&server).await;
+    eventually("two pushed SETs", || rx.got.lock().unwrap().len() >= 2).await;
+    let elapsed = started.elapsed();
+    let got = rx.got.lock().unwrap().clone();
+    assert!(got.iter().all(|(auth, _)| auth.as_deref() == Some(header)));
+    let rules = SetValidation {
+        issuer: crate::support::ISSUER.into(),
+        audience: "mail-api".into(),
+        leeway: 60,
+    };
+    let mut types: Vec<String> = got
+        .iter()
+        .map(|(_, set)| {
+            validate(set, server.state.keys.published(), &rules, &SystemClock)
+                .unwrap()
+                .events
+                .event_type
+        })
+        .collect();
+    types.sort();
+    assert_eq!(types, [REVOKED, DISABLED]);
+    let stream = id.as_str().into();
+    let store = server.state.store.clone();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.pending(&stream).await.unwrap() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "acknowledged deliveries leave the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("admin change to two pushed SETs: {elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_push_endpoint_that_keeps_failing_pauses_its_stream() {
+    let server = server_with(|c| c.ssf.push_attempts_before_pause = 2).await;
+    let api = receiver(&server, "mail-api", &["ssf.manage"]).await;
+    let rx = push_receiver(StatusCode::SERVICE_UNAVAILABLE).await;
+    let r = call(
+        &server,
+        "POST",
+        "/ssf/streams",
+        Some(&api),
+        Some(json!({"events_requested": [DISABLED], "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": rx.url}})),
+    )
+    .await;
+    let id = r.json["stream_id"].as_str().unwrap().to_owned();
+    let _worker = tessera_server::ssf::push::spawn(server.state.clone());
+    disable_alice(&server).await;
+    let status_path = format!("/ssf/status?stream_id={id}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = call(&server, "GET", &status_path, Some(&api), None).await;
+        if r.json["status"] == "paused" {
+            let reason = r.json["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("failed 2 times") && reason.contains("503"),
+                "{reason}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stream was not paused: {}", r.json);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rx.got.lock().unwrap().len(), 2, "tried twice, then paused");
+    assert!(
+        server.state.store.pending(&id.as_str().into()).await.unwrap() >= 1,
+        "a paused stream keeps its events"
+    );
+}
