@@ -64,6 +64,9 @@ pub struct SsfConfig {
     pub push_attempts_before_pause: u32,
     /// How long a receiver has to answer a push, seconds.
     pub push_timeout_seconds: u64,
+    /// How long a node's claim on a push delivery lasts: if the node dies mid-delivery, another
+    /// (or the same, restarted) takes the delivery over after this many seconds.
+    pub push_lease_seconds: u64,
 }
 
 impl Default for SsfConfig {
@@ -74,6 +77,7 @@ impl Default for SsfConfig {
             poll_wait_seconds: 10,
             push_attempts_before_pause: 10,
             push_timeout_seconds: 10,
+            push_lease_seconds: 60,
         }
     }
 }
@@ -250,6 +254,14 @@ impl ServerConfig {
             return Err(ConfigError::Invalid {
                 setting: "ssf",
                 message: "push_attempts_before_pause and push_timeout_seconds must be at least 1".into(),
+            });
+        }
+        if ssf.push_lease_seconds <= ssf.push_timeout_seconds {
+            return Err(ConfigError::Invalid {
+                setting: "ssf.push_lease_seconds",
+                message:
+                    "must be longer than push_timeout_seconds, or a slow push could be sent twice at once"
+                        .into(),
             });
         }
         Ok(Self {

@@ -24,8 +24,6 @@ use super::sets::Audience;
 use super::wall_ms;
 use crate::state::AppState;
 
-/// How long a claimed delivery is this worker's before another may take it over.
-pub const LEASE: Duration = Duration::from_secs(60);
 /// Deliveries claimed per round.
 const BATCH: u32 = 512;
 /// The longest wait between two attempts.
@@ -76,7 +74,13 @@ async fn run(state: Arc<AppState>) {
 async fn round(state: &Arc<AppState>, client: &reqwest::Client, worker: &str) -> Result<usize, StoreError> {
     let claimed = state
         .store
-        .claim_from(ClaimScope::Push, worker, BATCH, wall_ms(), LEASE)
+        .claim_from(
+            ClaimScope::Push,
+            worker,
+            BATCH,
+            wall_ms(),
+            Duration::from_secs(state.config.ssf.push_lease_seconds),
+        )
         .await?;
     let n = claimed.len();
     let mut by_stream: BTreeMap<StreamId, Vec<ClaimedDelivery>> = BTreeMap::new();

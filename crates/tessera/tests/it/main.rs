@@ -1,6 +1,8 @@
 //! End-to-end tests of the `tessera` command line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod durability;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Stdio};
