@@ -5,6 +5,8 @@
 //!
 //! `cargo run --release -p tessera-load -- --duration 10`
 
+mod ssf;
+
 use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -35,6 +37,21 @@ struct Args {
     /// is created for the run and dropped after). Default: SQLite in a temporary directory.
     #[arg(long)]
     postgres: Option<String>,
+    /// Measure Shared Signals push delivery instead of the token endpoint.
+    #[arg(long)]
+    ssf: bool,
+    /// With --ssf: receiver streams.
+    #[arg(long, default_value_t = 10)]
+    streams: usize,
+    /// With --ssf: users in the directory.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// With --ssf: admin actions timed one at a time.
+    #[arg(long, default_value_t = 200)]
+    actions: usize,
+    /// With --ssf: events in the throughput burst.
+    #[arg(long, default_value_t = 2_000)]
+    burst: usize,
 }
 
 const SECRET: &str = "load-test-secret-load-test-secret-1234567";
@@ -73,6 +90,27 @@ async fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs(args.duration.clamp(1, 120));
     let dir = tempfile::tempdir()?;
     let database = Database::new(dir.path(), args.postgres.as_deref())?;
+    let tessera = match &args.tessera {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("tessera"),
+    };
+    if args.ssf {
+        let run = ssf::SsfRun {
+            streams: args.streams.clamp(1, 100),
+            users: args.users.clamp(1, 1_000_000),
+            actions: args.actions.clamp(1, 10_000),
+            burst: args.burst.clamp(1, 100_000),
+        };
+        ssf::prepare(&database.url, run.users).await?;
+        let (mut child, base) = start_server(&tessera, dir.path(), &database.url)?;
+        let outcome = ssf::run(&base, &database.url, run).await;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        database.drop();
+        return outcome;
+    }
     let generate = || -> anyhow::Result<Vec<SigningKey>> {
         Ok((0..args.concurrency)
             .map(|_| SigningKey::generate(Algorithm::Es256))
@@ -83,44 +121,7 @@ async fn main() -> anyhow::Result<()> {
     let (keys, device_keys) = (generate()?, generate()?);
     prepare(&database.url, &keys, &device_keys).await?;
 
-    let tessera = match args.tessera {
-        Some(p) => p,
-        None => std::env::current_exe()?.with_file_name("tessera"),
-    };
-    eprintln!("starting {} on 127.0.0.1 …", tessera.display());
-    let mut child = Command::new(&tessera)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .args(["--database-url", &database.url])
-        .env("TESSERA_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| {
-            format!(
-                "starting {} (build it with cargo build --release -p tessera)",
-                tessera.display()
-            )
-        })?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let mut addr = None;
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some(rest) = line.trim().strip_prefix("listening on") {
-            addr = Some(rest.trim().to_owned());
-            break;
-        }
-    }
-    // Keep reading what the server prints: with the pipe closed, its next line would fail and
-    // stop it in the middle of a run.
-    std::thread::spawn(move || lines.for_each(drop));
-    let addr = addr.context("the server did not report its address")?;
-    let ip: std::net::SocketAddr = addr.parse()?;
-    if !ip.ip().is_loopback() {
-        bail!("refusing to load {addr}: load tests only target loopback addresses");
-    }
-    let base = format!("http://{addr}");
+    let (mut child, base) = start_server(&tessera, dir.path(), &database.url)?;
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
@@ -197,6 +198,50 @@ async fn main() -> anyhow::Result<()> {
         bail!("{}: no request succeeded; the server is not answering", dead.name);
     }
     Ok(())
+}
+
+/// Starts `tessera serve` on a free 127.0.0.1 port over `dir` and `database`; returns the
+/// process and its base URL. Refuses anything but a loopback address.
+fn start_server(
+    tessera: &std::path::Path,
+    dir: &std::path::Path,
+    database: &str,
+) -> anyhow::Result<(std::process::Child, String)> {
+    eprintln!("starting {} on 127.0.0.1 …", tessera.display());
+    let mut child = Command::new(tessera)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(["--database-url", database])
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {} (build it with cargo build --release -p tessera)",
+                tessera.display()
+            )
+        })?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut addr = None;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(rest) = line.trim().strip_prefix("listening on") {
+            addr = Some(rest.trim().to_owned());
+            break;
+        }
+    }
+    // Keep reading what the server prints: with the pipe closed, its next line would fail and
+    // stop it in the middle of a run.
+    std::thread::spawn(move || lines.for_each(drop));
+    let addr = addr.context("the server did not report its address")?;
+    let ip: std::net::SocketAddr = addr.parse()?;
+    if !ip.ip().is_loopback() {
+        let _ = child.kill();
+        bail!("refusing to load {addr}: load tests only target loopback addresses");
+    }
+    Ok((child, format!("http://{addr}")))
 }
 
 /// The database of one run: a SQLite file in the temporary directory, or a PostgreSQL database

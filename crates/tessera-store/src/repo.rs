@@ -86,6 +86,9 @@ pub trait OutboxRepo: Send + Sync {
     /// Marks a delivery done (push answered 202, or poll acknowledged). Returns whether it was
     /// pending.
     async fn acknowledge(&self, stream: &StreamId, event: EventId, now: Timestamp) -> Result<bool>;
+    /// Marks several deliveries of one stream done, in one transaction. Returns how many were
+    /// pending.
+    async fn acknowledge_all(&self, stream: &StreamId, events: &[EventId], now: Timestamp) -> Result<u64>;
     /// Releases a claimed delivery to be tried again at `next_attempt_at`, recording the error.
     async fn retry_later(
         &self,

@@ -454,6 +454,29 @@ macro_rules! shared_impl {
                     .collect()
             }
 
+            async fn acknowledge_all(&self, stream: &StreamId, events: &[EventId], now: Timestamp) -> Result<u64> {
+                if events.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.write.begin().await.ctx("outbox delivery")?;
+                let mut done = 0;
+                for event in events {
+                    done += sqlx::query(
+                        "UPDATE outbox_deliveries SET acknowledged_at = $1, claimed_by = NULL, claim_expires_at = NULL \
+                         WHERE stream_id = $2 AND event_id = $3 AND acknowledged_at IS NULL",
+                    )
+                    .bind(now.0)
+                    .bind(&stream.0)
+                    .bind(event.0)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("outbox delivery")?
+                    .rows_affected();
+                }
+                tx.commit().await.ctx("outbox delivery")?;
+                Ok(done)
+            }
+
             async fn acknowledge(&self, stream: &StreamId, event: EventId, now: Timestamp) -> Result<bool> {
                 let done = sqlx::query(
                     "UPDATE outbox_deliveries SET acknowledged_at = $1, claimed_by = NULL, claim_expires_at = NULL \

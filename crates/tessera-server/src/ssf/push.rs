@@ -24,6 +24,8 @@ use super::sets::Audience;
 use super::wall_ms;
 use crate::state::AppState;
 
+/// Settled deliveries acknowledged in one transaction.
+const ACK_BATCH: usize = 64;
 /// Deliveries claimed per round.
 const BATCH: u32 = 512;
 /// The longest wait between two attempts.
@@ -152,10 +154,17 @@ async fn push_stream(
             stream.0
         )));
     };
+    // Settled deliveries are acknowledged together, every ACK_BATCH and at the end: a crash
+    // in between only means those SETs are pushed again, with the same `jti`.
+    let mut settled = Vec::with_capacity(ACK_BATCH);
     let mut pending = deliveries.into_iter();
     while let Some(d) = pending.next() {
+        if settled.len() >= ACK_BATCH {
+            state.store.acknowledge_all(stream, &settled, wall_ms()).await?;
+            settled.clear();
+        }
         if !audience.wants(&d) {
-            state.store.acknowledge(stream, d.event_id, wall_ms()).await?;
+            settled.push(d.event_id);
             continue;
         }
         let (jti, set) = match audience.sign(state, &d) {
@@ -169,14 +178,14 @@ async fn push_stream(
         };
         match push_one(client, &audience, &endpoint, set).await {
             Pushed::Accepted => {
-                state.store.acknowledge(stream, d.event_id, wall_ms()).await?;
+                settled.push(d.event_id);
                 let latency = latency_seconds(d.created_at, wall_ms());
                 state.telemetry.set_pushed("delivered", Some(latency));
             }
             Pushed::Refused(why) => {
                 tracing::warn!(stream = %stream.0, %jti, %why, "receiver refused a SET");
                 state.telemetry.set_pushed("refused", None);
-                state.store.acknowledge(stream, d.event_id, wall_ms()).await?;
+                settled.push(d.event_id);
             }
             Pushed::Failed(why) => {
                 state.telemetry.set_pushed("retry", None);
@@ -207,6 +216,7 @@ async fn push_stream(
             }
         }
     }
+    state.store.acknowledge_all(stream, &settled, wall_ms()).await?;
     Ok(())
 }
 
