@@ -120,6 +120,23 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
 
 /// `GET /metrics`
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    // Outbox gauges are read at scrape time: every node sees the same shared outbox.
+    let now = crate::ssf::wall_ms().0;
+    match (
+        state.store.stream_health().await,
+        state.store.events_created().await,
+    ) {
+        (Ok(streams), Ok(created)) => state.telemetry.record(|| {
+            metrics::gauge!("tessera_ssf_events_created").set(created as f64);
+            for h in &streams {
+                let id = h.stream.id.0.clone();
+                metrics::gauge!("tessera_ssf_stream_pending", "stream" => id.clone()).set(h.pending as f64);
+                let lag = h.oldest_pending_at.map_or(0, |t| (now - t.0).max(0));
+                metrics::gauge!("tessera_ssf_stream_lag_seconds", "stream" => id).set(lag as f64 / 1000.0);
+            }
+        }),
+        (Err(e), _) | (_, Err(e)) => tracing::warn!(%e, "cannot read the outbox for metrics"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.telemetry.render(),

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::Result;
 use crate::directory_types::{
     Application, Device, MfaMethod, NamedLocationRecord, NewCode, PolicyRecord, Redemption, Secret,
-    SignInFilter, SignInLog, SigningKeyRecord, StreamRecord,
+    SignInFilter, SignInLog, SigningKeyRecord, StreamHealth, StreamRecord,
 };
 use crate::types::{SessionId, StreamId, Timestamp, UserId};
 
@@ -105,6 +105,10 @@ pub trait StreamRepo: Send + Sync {
     async fn stream(&self, id: &StreamId) -> Result<StreamRecord>;
     /// A receiver's streams, ordered by id.
     async fn streams_of(&self, receiver: &str) -> Result<Vec<StreamRecord>>;
+    /// Every stream with its delivery health, ordered by id: for operators.
+    async fn stream_health(&self) -> Result<Vec<StreamHealth>>;
+    /// How many events were ever written to the outbox (the highest event id).
+    async fn events_created(&self) -> Result<u64>;
     /// Adds a subject (a subject identifier document); returns whether it was new.
     async fn add_subject(
         &self,

@@ -288,3 +288,16 @@ pub struct StreamRecord {
     /// Last verification request.
     pub last_verification_at: Option<Timestamp>,
 }
+
+/// A stream and how its deliveries are going.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamHealth {
+    /// The stream.
+    pub stream: StreamRecord,
+    /// Deliveries not yet acknowledged.
+    pub pending: u64,
+    /// When the oldest unacknowledged event happened.
+    pub oldest_pending_at: Option<Timestamp>,
+    /// The error of the most recent failed attempt among the pending deliveries.
+    pub last_error: Option<String>,
+}

@@ -480,6 +480,40 @@ macro_rules! directory_impl {
 
             #[async_trait]
             impl StreamRepo for Backend {
+                async fn stream_health(&self) -> Result<Vec<StreamHealth>> {
+                    let sql = format!(
+                        "SELECT {}, \
+                         (SELECT COUNT(*) FROM outbox_deliveries d WHERE d.stream_id = s.id \
+                          AND d.acknowledged_at IS NULL) AS pending, \
+                         (SELECT MIN(o.created_at) FROM outbox_deliveries d JOIN outbox o ON o.id = d.event_id \
+                          WHERE d.stream_id = s.id AND d.acknowledged_at IS NULL) AS oldest_pending_at, \
+                         (SELECT d.last_error FROM outbox_deliveries d WHERE d.stream_id = s.id \
+                          AND d.acknowledged_at IS NULL AND d.last_error IS NOT NULL \
+                          ORDER BY d.event_id DESC LIMIT 1) AS last_error \
+                         FROM ssf_streams s ORDER BY s.id",
+                        STREAM.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ")
+                    );
+                    let rows = sqlx::query(&sql).fetch_all(&self.read).await.ctx("stream")?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(StreamHealth {
+                                stream: stream(row)?,
+                                pending: u64::try_from(int(row, "pending")?).unwrap_or(0),
+                                oldest_pending_at: opt_int(row, "oldest_pending_at")?.map(Timestamp),
+                                last_error: opt_text(row, "last_error")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn events_created(&self) -> Result<u64> {
+                    let n: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM outbox")
+                        .fetch_one(&self.read)
+                        .await
+                        .ctx("outbox event")?;
+                    Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
+                }
+
                 async fn stream(&self, id: &StreamId) -> Result<StreamRecord> {
                     let sql = format!("SELECT {STREAM} FROM ssf_streams WHERE id = $1");
                     stream(&sqlx::query(&sql).bind(&id.0).fetch_one(&self.read).await.ctx("stream")?)

@@ -12,6 +12,7 @@ mod devices;
 pub mod openapi;
 mod policies;
 mod sign_ins;
+mod streams;
 mod users;
 
 use std::sync::Arc;
@@ -84,6 +85,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/what-if", post(policies::what_if))
         .route("/sign-ins", get(sign_ins::list))
         .route("/sign-ins/{id}", get(sign_ins::show))
+        .route("/streams", get(streams::list))
+        .route("/streams/{id}", get(streams::show).patch(streams::update))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }

@@ -349,6 +349,33 @@ const OPERATIONS: &[Op] = &[
         "200",
         Some("SignIn"),
     ),
+    op(
+        "get",
+        "/streams",
+        "streams",
+        "Every receiver's Shared Signals streams with their delivery health",
+        None,
+        "200",
+        Some("StreamList"),
+    ),
+    op(
+        "get",
+        "/streams/{id}",
+        "streams",
+        "One stream with its backlog, lag and last delivery error",
+        None,
+        "200",
+        Some("Stream"),
+    ),
+    op(
+        "patch",
+        "/streams/{id}",
+        "streams",
+        "Pause, resume or disable a stream (its receiver gets a stream-updated event)",
+        Some("StreamStatusChange"),
+        "200",
+        Some("Stream"),
+    ),
 ];
 
 /// Every documented `(method, path)` under `/admin/api`, for tests.
@@ -437,6 +464,29 @@ fn schemas() -> Value {
                 "status": { "type": "string", "enum": ["enabled", "disabled"] },
                 "jkt": { "type": "string", "description": "RFC 7638 thumbprint of the device key" },
                 "created_at": time, "last_seen_at": { "type": ["string", "null"], "format": "date-time" }
+            }
+        },
+        "Stream": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "string" }, "receiver": { "type": "string", "description": "The client that owns it" },
+                "status": { "type": "string", "enum": ["enabled", "paused", "disabled"] },
+                "reason": opt_string,
+                "delivery_method": { "type": "string", "enum": ["urn:ietf:rfc:8935", "urn:ietf:rfc:8936"] },
+                "endpoint_url": { "type": "string" },
+                "events_delivered": { "type": "array", "items": { "type": "string" } },
+                "description": opt_string, "created_at": time,
+                "pending": { "type": "integer", "description": "Deliveries not yet acknowledged" },
+                "lag_seconds": { "type": ["integer", "null"], "description": "Age of the oldest unacknowledged event" },
+                "last_error": { "type": ["string", "null"], "description": "The latest failed push among pending deliveries" }
+            }
+        },
+        "StreamList": list_of("Stream"),
+        "StreamStatusChange": {
+            "type": "object", "additionalProperties": false, "required": ["status"],
+            "properties": {
+                "status": { "type": "string", "enum": ["enabled", "paused", "disabled"] },
+                "reason": { "type": "string" }
             }
         },
         "DevicePatch": {

@@ -839,6 +839,53 @@ async fn a_push_endpoint_that_keeps_failing_pauses_its_stream() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(rx.got.lock().unwrap().len(), 2, "tried twice, then paused");
+
+    // Operators see the stream's state, backlog and last error, in the admin API and metrics.
+    let admin = server.admin_token().await;
+    let r = server.admin("GET", &format!("/streams/{id}"), &admin, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json["status"], "paused");
+    assert_eq!(r.json["receiver"], "mail-api");
+    assert!(r.json["pending"].as_u64().unwrap() >= 1, "{}", r.json);
+    assert!(
+        r.json["last_error"].as_str().unwrap().contains("503"),
+        "{}",
+        r.json
+    );
+    assert!(r.json["lag_seconds"].is_u64(), "{}", r.json);
+    let r = server.admin("GET", "/streams", &admin, None).await;
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 1);
+    let metrics = server.get("/metrics").await.body;
+    assert!(
+        metrics.contains(&format!("tessera_ssf_stream_pending{{stream=\"{id}\"}}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tessera_ssf_push_attempts_total{outcome=\"retry\"} 2"),
+        "{metrics}"
+    );
+    // A receiver's own token is not an administrator's.
+    let r = call(&server, "GET", "/admin/api/streams", Some(&api), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // The administrator resumes it; the receiver hears so.
+    let r = server
+        .admin(
+            "PATCH",
+            &format!("/streams/{id}"),
+            &admin,
+            Some(json!({"status": "enabled"})),
+        )
+        .await;
+    assert_eq!(r.json["status"], "enabled", "{}", r.body);
+    let r = server
+        .admin(
+            "PATCH",
+            &format!("/streams/{id}"),
+            &admin,
+            Some(json!({"status": "asleep"})),
+        )
+        .await;
+    assert_eq!(r.json["errors"][0]["field"], "status", "{}", r.body);
     assert!(
         server.state.store.pending(&id.as_str().into()).await.unwrap() >= 1,
         "a paused stream keeps its events"

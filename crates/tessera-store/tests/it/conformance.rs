@@ -770,6 +770,31 @@ async fn claims_by_delivery_method_and_stream(s: Arc<dyn Store>) {
         "not the other stream's event"
     );
 
+    // Operators see each stream's backlog and why it is stuck.
+    s.retry_later(
+        &"pushed".into(),
+        pushed[0].event_id,
+        T0.plus_ms(1000),
+        "the receiver answered 503",
+    )
+    .await
+    .unwrap();
+    let health = s.stream_health().await.unwrap();
+    let of = |id: &str| health.iter().find(|h| h.stream.id.0 == id).unwrap();
+    assert_eq!(
+        (of("pushed").pending, of("pushed").last_error.as_deref()),
+        (1, Some("the receiver answered 503"))
+    );
+    assert_eq!(
+        (of("polled").pending, of("polled").oldest_pending_at),
+        (2, Some(T0))
+    );
+    assert_eq!(
+        (of("other").pending, of("other").last_error.as_deref()),
+        (1, None)
+    );
+    assert_eq!(s.events_created().await.unwrap(), u64::try_from(only.0).unwrap());
+
     // Paused with a reason; deleted with what it had.
     let mut uow = s.begin().await.unwrap();
     uow.set_stream_status(
