@@ -50,10 +50,22 @@ impl Default for DeviceConfig {
     }
 }
 
-/// Shared Signals transmitter settings.
+/// Another transmitter whose SETs Tessera accepts at `/ssf/receive`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransmitterConfig {
+    /// Its issuer, as its SETs' `iss`.
+    pub issuer: String,
+    /// Where its signing keys are.
+    pub jwks_uri: String,
+}
+
+/// Shared Signals transmitter and receiver settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SsfConfig {
+    /// Transmitters whose SETs Tessera accepts (besides applications with keys).
+    pub transmitters: Vec<TransmitterConfig>,
     /// `ALL` or `NONE`: which subjects a new stream carries before the receiver adds any.
     pub default_subjects: String,
     /// The least time between two verification requests of a stream, seconds.
@@ -72,6 +84,7 @@ pub struct SsfConfig {
 impl Default for SsfConfig {
     fn default() -> Self {
         Self {
+            transmitters: Vec::new(),
             default_subjects: "ALL".into(),
             min_verification_interval_seconds: 30,
             poll_wait_seconds: 10,
@@ -263,6 +276,15 @@ impl ServerConfig {
                     "must be longer than push_timeout_seconds, or a slow push could be sent twice at once"
                         .into(),
             });
+        }
+        for t in &ssf.transmitters {
+            let ok = url::Url::parse(&t.jwks_uri).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    setting: "ssf.transmitters.jwks_uri",
+                    message: format!("{:?} is not an http(s) URL", t.jwks_uri),
+                });
+            }
         }
         Ok(Self {
             ssf,

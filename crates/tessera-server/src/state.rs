@@ -36,6 +36,8 @@ pub struct AppState {
     pub sign_in_log: crate::sign_in_log::SignInLogWriter,
     /// DPoP server nonces, when the token endpoint requires them.
     pub nonces: Option<crate::oauth::dpop_nonce::DpopNonces>,
+    /// Signing keys of the transmitters Tessera receives SETs from.
+    pub transmitter_keys: crate::ssf::receive::KeyCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -71,6 +73,7 @@ impl AppState {
             throttle: crate::web::throttle::Throttle::default(),
             assertion_ids: MemoryReplayCache::new(100_000),
             nonces: None,
+            transmitter_keys: crate::ssf::receive::key_cache(),
             sign_in_log,
         }
     }

@@ -13,6 +13,7 @@
 
 pub mod poll;
 pub mod push;
+pub mod receive;
 pub mod sets;
 pub mod streams;
 
@@ -49,6 +50,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/subjects:remove", post(streams::remove_subject))
         .route("/verify", post(streams::verify))
         .route("/poll/{stream_id}", post(poll::poll))
+        .route("/receive", post(receive::receive))
 }
 
 /// `GET /.well-known/ssf-configuration` (and the legacy `risc-configuration`).

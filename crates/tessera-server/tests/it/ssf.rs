@@ -891,3 +891,328 @@ async fn a_push_endpoint_that_keeps_failing_pauses_its_stream() {
         "a paused stream keeps its events"
     );
 }
+
+mod receiving {
+    //! Tessera as a receiver: SETs pushed to `/ssf/receive` by an API registered with keys, or
+    //! by a configured transmitter.
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use serde_json::{Value, json};
+    use tessera_jose::set::{Event, SecurityEventToken};
+    use tessera_jose::{Algorithm, SigningKey, SubjectId, UnixTime, jws};
+    use tessera_store::{AppKind, Application, RiskLevel, SubjectKind, Timestamp};
+
+    use crate::support::{ISSUER, Reply, Server, server, server_with};
+
+    const RISK: &str = "https://schemas.openid.net/secevent/caep/event-type/risk-level-change";
+    const REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    const COMPROMISE: &str = "https://schemas.openid.net/secevent/risc/event-type/credential-compromise";
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    /// The mail API, registered with `key`, may signal back.
+    async fn register_api(server: &Server, key: &SigningKey) {
+        let mut uow = server.state.store.begin().await.unwrap();
+        uow.put_application(&Application {
+            id: "mail-api".into(),
+            name: "mail API".into(),
+            kind: AppKind::Confidential,
+            secret_hash: None,
+            redirect_uris: vec![],
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec![],
+            jwks: Some(json!({ "keys": [key.public_jwk().to_json()] })),
+            access_token_minutes: 15,
+            refresh_token_days: 30,
+            cae_capable: false,
+            require_dpop: false,
+            created_at: Timestamp(0),
+            changed_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+        uow.commit().await.unwrap();
+    }
+
+    fn set(iss: &str, jti: &str, event: &str, payload: Value) -> SecurityEventToken {
+        SecurityEventToken {
+            iss: iss.into(),
+            aud: tessera_jose::jwt::Audience::One(ISSUER.into()),
+            iat: UnixTime(now()),
+            jti: jti.into(),
+            sub_id: SubjectId::iss_sub(ISSUER, "u-alice"),
+            events: Event {
+                event_type: event.into(),
+                payload: payload.as_object().unwrap().clone(),
+            },
+            txn: None,
+            toe: None,
+        }
+    }
+
+    async fn push(server: &Server, content_type: &str, body: String) -> Reply {
+        server
+            .send(
+                Request::post("/ssf/receive")
+                    .header("content-type", content_type)
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await
+    }
+
+    async fn risk_of_alice(server: &Server) -> RiskLevel {
+        server.state.store.user(&"u-alice".into()).await.unwrap().risk
+    }
+
+    /// Name, content type, body, expected `err`.
+    type Case = (&'static str, &'static str, String, &'static str);
+
+    #[tokio::test]
+    async fn bad_sets_are_refused_with_rfc_8935_errors() {
+        let server = server().await;
+        let key = SigningKey::generate(Algorithm::Es256).unwrap();
+        register_api(&server, &key).await;
+        let other = SigningKey::generate(Algorithm::Es256).unwrap();
+        let medium = json!({"principal": "USER", "current_level": "MEDIUM"});
+        let good = |jti: &str| set("mail-api", jti, RISK, medium.clone());
+        let sign = |s: &SecurityEventToken, k: &SigningKey| s.sign(k).unwrap();
+        let with = |claims: Value, typ: &str, k: &SigningKey| jws::sign(k, Some(typ), &claims).unwrap();
+        let base = serde_json::to_value(good("x")).unwrap();
+        let as_value = |mut v: Value, f: &dyn Fn(&mut Value)| {
+            f(&mut v);
+            v
+        };
+        let cases: Vec<Case> = vec![
+            (
+                "not a SET media type",
+                "application/json",
+                sign(&good("a"), &key),
+                "invalid_request",
+            ),
+            (
+                "not a JWT",
+                "application/secevent+jwt",
+                "hello".into(),
+                "invalid_request",
+            ),
+            (
+                "an issuer Tessera does not know",
+                "application/secevent+jwt",
+                sign(&set("stranger", "b", RISK, medium.clone()), &key),
+                "invalid_issuer",
+            ),
+            (
+                "signed by another key",
+                "application/secevent+jwt",
+                sign(&good("c"), &other),
+                "invalid_key",
+            ),
+            (
+                "for another audience",
+                "application/secevent+jwt",
+                sign(
+                    &SecurityEventToken {
+                        aud: tessera_jose::jwt::Audience::One("https://elsewhere.example".into()),
+                        ..good("d")
+                    },
+                    &key,
+                ),
+                "invalid_audience",
+            ),
+            (
+                "an access token posted as a SET",
+                "application/secevent+jwt",
+                with(
+                    as_value(base.clone(), &|v| v["exp"] = json!(now() + 60)),
+                    "at+jwt",
+                    &key,
+                ),
+                "invalid_request",
+            ),
+            (
+                "an ID token posted as a SET",
+                "application/secevent+jwt",
+                with(
+                    as_value(base.clone(), &|v| v["sub"] = json!("u-alice")),
+                    "JWT",
+                    &key,
+                ),
+                "invalid_request",
+            ),
+            (
+                "a SET with exp",
+                "application/secevent+jwt",
+                with(
+                    as_value(base.clone(), &|v| v["exp"] = json!(now() + 60)),
+                    "secevent+jwt",
+                    &key,
+                ),
+                "invalid_request",
+            ),
+            (
+                "a SET with sub",
+                "application/secevent+jwt",
+                with(
+                    as_value(base.clone(), &|v| v["sub"] = json!("u-alice")),
+                    "secevent+jwt",
+                    &key,
+                ),
+                "invalid_request",
+            ),
+            (
+                "two events in one SET",
+                "application/secevent+jwt",
+                with(
+                    as_value(base.clone(), &|v| v["events"][REVOKED] = json!({})),
+                    "secevent+jwt",
+                    &key,
+                ),
+                "invalid_request",
+            ),
+        ];
+        for (name, content_type, body, err) in cases {
+            let r = push(&server, content_type, body).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.body);
+            assert_eq!(r.json["err"], err, "{name}: {}", r.json);
+            assert!(r.json["description"].is_string(), "{name}");
+        }
+        assert_eq!(
+            risk_of_alice(&server).await,
+            RiskLevel::None,
+            "nothing was applied"
+        );
+
+        // A key the API no longer publishes (rotated out) is refused too.
+        let r = push(&server, "application/secevent+jwt", sign(&good("e"), &key)).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        let newer = SigningKey::generate(Algorithm::Es256).unwrap();
+        register_api(&server, &newer).await;
+        let r = push(&server, "application/secevent+jwt", sign(&good("f"), &key)).await;
+        assert_eq!(r.json["err"], "invalid_key", "{}", r.body);
+    }
+
+    #[tokio::test]
+    async fn signals_from_an_api_revoke_sessions_and_raise_risk_once() {
+        let server = server().await;
+        let key = SigningKey::generate(Algorithm::Es256).unwrap();
+        register_api(&server, &key).await;
+        let send = |s: SecurityEventToken| {
+            let body = s.sign(&key).unwrap();
+            push(&server, "application/secevent+jwt", body)
+        };
+
+        let medium = set(
+            "mail-api",
+            "r1",
+            RISK,
+            json!({"principal": "USER", "current_level": "MEDIUM"}),
+        );
+        assert_eq!(send(medium.clone()).await.status, StatusCode::ACCEPTED);
+        assert_eq!(risk_of_alice(&server).await, RiskLevel::Medium);
+        // A lower level does not lower it.
+        let low = set(
+            "mail-api",
+            "r2",
+            RISK,
+            json!({"principal": "USER", "current_level": "LOW"}),
+        );
+        assert_eq!(send(low).await.status, StatusCode::ACCEPTED);
+        assert_eq!(risk_of_alice(&server).await, RiskLevel::Medium);
+        // The same SET again is acknowledged and not applied twice.
+        let admin = server.admin_token().await;
+        server
+            .admin("PATCH", "/users/u-alice", &admin, Some(json!({"risk": "none"})))
+            .await;
+        assert_eq!(send(medium).await.status, StatusCode::ACCEPTED);
+        assert_eq!(
+            risk_of_alice(&server).await,
+            RiskLevel::None,
+            "a duplicate jti is not applied"
+        );
+
+        let compromised = set(
+            "mail-api",
+            "c1",
+            COMPROMISE,
+            json!({"credential_type": "password"}),
+        );
+        assert_eq!(send(compromised).await.status, StatusCode::ACCEPTED);
+        assert_eq!(risk_of_alice(&server).await, RiskLevel::High);
+
+        assert!(
+            server
+                .state
+                .store
+                .not_before(SubjectKind::User, "u-alice")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let revoked = set("mail-api", "s1", REVOKED, json!({}));
+        assert_eq!(send(revoked).await.status, StatusCode::ACCEPTED);
+        assert!(
+            server
+                .state
+                .store
+                .not_before(SubjectKind::User, "u-alice")
+                .await
+                .unwrap()
+                .is_some(),
+            "alice's sessions are ended"
+        );
+        // About someone Tessera does not know: accepted, nothing to do.
+        let stranger = SecurityEventToken {
+            sub_id: SubjectId::email("nobody@example.com"),
+            ..set("mail-api", "s2", REVOKED, json!({}))
+        };
+        assert_eq!(send(stranger).await.status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn a_configured_transmitter_is_trusted_through_its_jwks_uri() {
+        let key = SigningKey::generate(Algorithm::Es256)
+            .unwrap()
+            .with_kid("vendor-1");
+        let jwks = json!({"keys": [key.public_jwk().to_json()]});
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let server = server_with(|c| {
+            c.ssf
+                .transmitters
+                .push(tessera_server::config::TransmitterConfig {
+                    issuer: "https://vendor.example".into(),
+                    jwks_uri,
+                });
+        })
+        .await;
+        let compromised = set(
+            "https://vendor.example",
+            "v1",
+            COMPROMISE,
+            json!({"credential_type": "password"}),
+        );
+        let r = push(
+            &server,
+            "application/secevent+jwt",
+            compromised.sign(&key).unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        assert_eq!(risk_of_alice(&server).await, RiskLevel::High);
+    }
+}

@@ -1,0 +1,248 @@
+//! Tessera as a Shared Signals *receiver*: `POST /ssf/receive` takes SETs pushed by APIs and by
+//! other vendors' transmitters (RFC 8935) and acts on them.
+//!
+//! Who may transmit:
+//! - an application registered with a JWK Set (an API that signals back): its SETs have
+//!   `iss` = its client id and are signed by one of its keys;
+//! - a transmitter named in `[[ssf.transmitters]]` (`issuer`, `jwks_uri`): its keys are fetched
+//!   and kept for ten minutes, fetched again sooner when a SET names an unknown key.
+//!
+//! Every SET must have `aud` = Tessera's issuer. Bad ones are answered `400` with the RFC 8935
+//! `err` code. A `jti` already received from the same issuer is acknowledged (`202`) and not
+//! applied again.
+//!
+//! What each event does, for a subject Tessera knows (`iss_sub` with Tessera as `iss`, or a
+//! complex subject whose `user` is one):
+//! - `session-revoked`: ends every session of the user;
+//! - `risk-level-change`: raises the user's risk to the level given (never lowers it);
+//! - `credential-compromise`: raises the user's risk to high.
+//!
+//! Conditional Access reads the user's risk on the next sign-in and the next refresh.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tessera_jose::set::{SecurityEventToken, SetValidation, validate};
+use tessera_jose::{KeySet, SubjectId};
+use tessera_signals::SecurityEvent;
+use tessera_signals::events::RiskLevel as SignalRisk;
+use tessera_store::{RiskLevel, StoreError, UserId};
+
+use crate::directory::{InitiatingEntity, UserPatch};
+use crate::state::AppState;
+
+/// How long fetched transmitter keys are kept.
+const KEYS_TTL: Duration = Duration::from_secs(600);
+/// The largest SET accepted.
+const MAX_SET: usize = 64 * 1024;
+
+/// An RFC 8935 §2.3 error answer.
+fn refuse(err: &'static str, description: impl Into<String>) -> Response {
+    let description = description.into();
+    tracing::warn!(%err, %description, "refused a pushed SET");
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"err": err, "description": description})),
+    )
+        .into_response()
+}
+
+/// Transmitter keys fetched from `jwks_uri`, by issuer.
+pub type KeyCache = moka::sync::Cache<String, Arc<KeySet>>;
+
+/// A cache for [`KeyCache`].
+#[must_use]
+pub fn key_cache() -> KeyCache {
+    moka::sync::Cache::builder()
+        .max_capacity(1_000)
+        .time_to_live(KEYS_TTL)
+        .build()
+}
+
+/// The `iss` a SET claims, read before its signature is checked, to choose the keys.
+fn claimed_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&tessera_jose::b64::decode(payload).ok()?).ok()?;
+    claims["iss"].as_str().map(str::to_owned)
+}
+
+/// Fetches a transmitter's JWK Set.
+async fn fetch_keys(jwks_uri: &str) -> Result<KeySet, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.get(jwks_uri).send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("{jwks_uri} answered {}", response.status()));
+    }
+    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+    KeySet::from_jwks(&bytes).map_err(|e| e.to_string())
+}
+
+/// The keys of the transmitter `iss`, or `None` when Tessera does not take SETs from it.
+async fn keys_of(state: &AppState, iss: &str, refresh: bool) -> Result<Option<Arc<KeySet>>, String> {
+    if let Some(t) = state.config.ssf.transmitters.iter().find(|t| t.issuer == iss) {
+        if !refresh && let Some(keys) = state.transmitter_keys.get(iss) {
+            return Ok(Some(keys));
+        }
+        let keys = Arc::new(fetch_keys(&t.jwks_uri).await?);
+        state.transmitter_keys.insert(iss.to_owned(), keys.clone());
+        return Ok(Some(keys));
+    }
+    match state.store.application(iss).await {
+        Ok(app) => match &app.jwks {
+            Some(jwks) => KeySet::from_jwks(jwks.to_string().as_bytes())
+                .map(|k| Some(Arc::new(k)))
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        },
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `POST /ssf/receive`
+pub async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/secevent+jwt") {
+        return refuse("invalid_request", "the body must be application/secevent+jwt");
+    }
+    if body.len() > MAX_SET {
+        return refuse("invalid_request", "the SET is too large");
+    }
+    let Ok(token) = std::str::from_utf8(&body).map(str::trim) else {
+        return refuse("invalid_request", "the SET is not text");
+    };
+    let Some(iss) = claimed_issuer(token) else {
+        return refuse("invalid_request", "the body is not a JWT with an iss claim");
+    };
+    let rules = SetValidation {
+        issuer: iss.clone(),
+        audience: state.config.issuer.clone(),
+        leeway: 60,
+    };
+    let mut set = None;
+    for refresh in [false, true] {
+        let keys = match keys_of(&state, &iss, refresh).await {
+            Ok(Some(keys)) => keys,
+            Ok(None) => return refuse("invalid_issuer", format!("Tessera takes no SETs from {iss:?}")),
+            Err(e) => {
+                tracing::error!(%iss, %e, "cannot get a transmitter's keys");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        };
+        match validate(token, &keys, &rules, state.clock.as_ref()) {
+            Ok(s) => {
+                set = Some(s);
+                break;
+            }
+            // A key we do not know may be new: fetch the keys once more, then give up.
+            Err(e) if e.rfc8935_code() == "invalid_key" && !refresh => {}
+            Err(e) => return refuse(e.rfc8935_code(), e.to_string()),
+        }
+    }
+    let Some(set) = set else {
+        return refuse("invalid_key", "no key of the transmitter verifies the SET");
+    };
+    match state.store.first_receipt(&iss, &set.jti, state.now_ms()).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(%iss, jti = %set.jti, "SET received again; not applied twice");
+            return StatusCode::ACCEPTED.into_response();
+        }
+        Err(e) => {
+            tracing::error!(%e, "cannot record a received SET");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    }
+    if let Err(e) = apply(&state, &set).await {
+        tracing::error!(%iss, jti = %set.jti, %e, "could not act on a received SET");
+    }
+    state
+        .telemetry
+        .record(|| metrics::counter!("tessera_ssf_sets_received_total").increment(1));
+    StatusCode::ACCEPTED.into_response()
+}
+
+/// The user a subject names, when it is one of Tessera's.
+fn user_of(state: &AppState, subject: &SubjectId) -> Option<UserId> {
+    match subject {
+        SubjectId::IssSub { iss, sub } if *iss == state.config.issuer => Some(UserId(sub.clone())),
+        SubjectId::Complex(c) => c
+            .members()
+            .find(|(name, _)| *name == "user")
+            .and_then(|(_, s)| user_of(state, s)),
+        SubjectId::Aliases { identifiers } => identifiers.iter().find_map(|s| user_of(state, s)),
+        _ => None,
+    }
+}
+
+const fn risk(level: SignalRisk) -> RiskLevel {
+    match level {
+        SignalRisk::Low => RiskLevel::Low,
+        SignalRisk::Medium => RiskLevel::Medium,
+        SignalRisk::High => RiskLevel::High,
+    }
+}
+
+const fn rank(level: RiskLevel) -> u8 {
+    match level {
+        RiskLevel::None => 0,
+        RiskLevel::Low => 1,
+        RiskLevel::Medium => 2,
+        RiskLevel::High => 3,
+    }
+}
+
+/// Acts on a verified SET.
+async fn apply(state: &AppState, set: &SecurityEventToken) -> Result<(), String> {
+    let Some(user) = user_of(state, &set.sub_id) else {
+        tracing::info!(iss = %set.iss, event = %set.events.event_type, "a SET about a subject Tessera does not know");
+        return Ok(());
+    };
+    let event = SecurityEvent::from_set_event(&set.events).map_err(|e| e.to_string())?;
+    let directory = state.directory(InitiatingEntity::System);
+    let raise_to = match event {
+        SecurityEvent::SessionRevoked(_) => {
+            let n = directory
+                .revoke_sessions(&user)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(iss = %set.iss, user = %user.0, families = n, "sessions revoked on a transmitter's signal");
+            return Ok(());
+        }
+        SecurityEvent::RiskLevelChange { current_level, .. } => risk(current_level),
+        SecurityEvent::CredentialCompromise { .. } => RiskLevel::High,
+        other => {
+            tracing::info!(iss = %set.iss, event = %other.event_type(), "a received event Tessera takes no action on");
+            return Ok(());
+        }
+    };
+    let current = match state.store.user(&user).await {
+        Ok(u) => u.risk,
+        Err(StoreError::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    if rank(raise_to) > rank(current) {
+        let patch = UserPatch {
+            risk: Some(raise_to),
+            ..UserPatch::default()
+        };
+        directory
+            .update_user(&user, &patch)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(iss = %set.iss, user = %user.0, risk = raise_to.as_str(), "risk raised on a transmitter's signal");
+    }
+    Ok(())
+}
