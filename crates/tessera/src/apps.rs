@@ -143,7 +143,7 @@ pub fn run_apps(cmd: AppsCommand) -> anyhow::Result<()> {
 }
 
 /// A directory error as a CLI error, one line per field, named as the flags are.
-fn explain(e: DirectoryError) -> anyhow::Error {
+pub fn explain(e: DirectoryError) -> anyhow::Error {
     match e {
         DirectoryError::Invalid(errors) => anyhow::anyhow!(
             "{}",

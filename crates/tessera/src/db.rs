@@ -10,13 +10,18 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// The data directory of an embedded database.
-    #[arg(long, env = "TESSERA_DATA_DIR", default_value = "tessera-data")]
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value = "tessera-data", global = true)]
     pub data_dir: PathBuf,
     /// A database URL (sqlite:PATH or postgres://…); overrides --data-dir.
-    #[arg(long, env = "TESSERA_DATABASE_URL")]
+    #[arg(long, env = "TESSERA_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// The server's issuer URL, which the security events a change raises name.
-    #[arg(long, env = "TESSERA_ISSUER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "TESSERA_ISSUER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub issuer: String,
 }
 

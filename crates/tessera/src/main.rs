@@ -1,5 +1,6 @@
 //! The `tessera` command line.
 
+mod admin;
 mod apps;
 mod db;
 mod keys;
@@ -31,6 +32,8 @@ enum Command {
     /// Create users.
     #[command(subcommand)]
     Users(apps::UsersCommand),
+    /// Change users, groups and devices; each change tells every subscribed API.
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Apps(cmd) => apps::run_apps(cmd),
         Command::Users(cmd) => apps::run_users(cmd),
+        Command::Admin(args) => admin::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

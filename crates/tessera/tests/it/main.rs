@@ -301,3 +301,133 @@ fn apps_and_users_create_validate_then_write() {
     let out = create_user("carol-password-1");
     assert!(String::from_utf8_lossy(&out.stderr).contains("the username carol is taken"));
 }
+
+#[test]
+fn admin_commands_change_the_directory_and_raise_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    // The database exists once `serve` has run.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut addr = None;
+    while addr.is_none() {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0);
+        addr = line
+            .trim()
+            .strip_prefix("listening on")
+            .map(|a| a.trim().to_owned());
+    }
+    let addr = addr.unwrap();
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = stdout.read_to_string(&mut sink);
+    });
+    let admin = |args: &[&str], stdin: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("admin")
+            .args(args)
+            .args(["--data-dir", data])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(text) = stdin {
+            c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        c.wait_with_output().unwrap()
+    };
+    let events = || {
+        let metrics = http_get(&addr, "/metrics");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("tessera_ssf_events_created "))
+            .map_or(0, |n| n.trim().parse::<u64>().unwrap())
+    };
+    let before = events();
+
+    let created = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["users", "create", "--username", "carol", "--data-dir", data])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    created
+        .stdin
+        .as_ref()
+        .unwrap()
+        .write_all(b"carol's first passphrase\n")
+        .unwrap();
+    assert!(created.wait_with_output().unwrap().status.success());
+
+    for (args, stdin, says) in [
+        (
+            vec!["users", "disable", "carol"],
+            None,
+            "disabled carol; every session ended",
+        ),
+        (vec!["users", "enable", "carol"], None, "enabled carol"),
+        (
+            vec!["users", "reset-password", "carol"],
+            Some("a brand new passphrase\n"),
+            "password of carol reset",
+        ),
+        (
+            vec!["users", "set-risk", "carol", "high"],
+            None,
+            "risk of carol is high",
+        ),
+        (
+            vec!["users", "revoke-sessions", "carol"],
+            None,
+            "ended 0 session(s) of carol",
+        ),
+        (vec!["groups", "create", "sales"], None, "created group sales"),
+        (
+            vec!["groups", "add-member", "sales", "carol"],
+            None,
+            "added carol to sales",
+        ),
+    ] {
+        let out = admin(&args, stdin);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
+    let out = admin(&["users", "show", "carol", "--json"], None);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["status"], "enabled");
+    assert_eq!(shown["risk"], "high");
+    assert_eq!(shown["groups"], serde_json::json!(["sales"]));
+    // disabled, enabled, password, risk, sessions revoked, membership: one event each at least.
+    assert!(events() >= before + 6, "{} events after {before}", events());
+
+    // Mistakes get a clear message and a failing exit code.
+    let out = admin(&["users", "disable", "nobody"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user \"nobody\""));
+    let out = admin(&["users", "reset-password", "carol"], Some("short\n"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = admin(&["devices", "disable", "dev-missing"], None);
+    assert!(!out.status.success());
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}

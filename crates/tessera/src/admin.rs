@@ -1,0 +1,428 @@
+//! `tessera admin …`: the directory changes an operator makes, from the command line, straight
+//! into the database through the same `directory` module as the admin API. Each change writes
+//! its CAEP/RISC events with it, so every subscribed API hears of it.
+//!
+//! A user is named by username or by id. `--json` prints what changed as JSON for scripts.
+
+use std::io::BufRead as _;
+
+use anyhow::bail;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use tessera_server::directory::{DevicePatch, Directory, InitiatingEntity, UserPatch, Zeroizing};
+use tessera_store::{Compliance, DeviceStatus, RiskLevel, StoreError, User, UserId, UserStatus};
+
+use crate::db::{self, DbArgs};
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+    /// Print the result as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Users: show, disable, enable, reset a password, set risk, revoke sessions, MFA.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Group membership.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+    /// Registered devices: compliance, disable, enable, delete.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Risk {
+    None,
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Show a user with groups, MFA methods and devices.
+    Show { user: String },
+    /// Stop a user signing in and end every session (`account-disabled`).
+    Disable { user: String },
+    /// Let a user sign in again (`account-enabled`).
+    Enable { user: String },
+    /// Set a new password, read from the first line of standard input; ends every session
+    /// (`credential-change`).
+    ResetPassword { user: String },
+    /// Set the user's risk level, which Conditional Access reads (`risk-level-change`).
+    SetRisk {
+        user: String,
+        #[arg(value_enum)]
+        level: Risk,
+    },
+    /// End every session of the user (`session-revoked`).
+    RevokeSessions { user: String },
+    /// Give the user a TOTP method; prints its secret and otpauth URI once.
+    AddTotp {
+        user: String,
+        /// A name for the method.
+        #[arg(long, default_value = "authenticator app")]
+        label: String,
+    },
+    /// Remove an MFA method by id (`credential-change`).
+    RemoveMfa { user: String, method: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupsCommand {
+    /// Create a group.
+    Create {
+        id: String,
+        /// Its name [default: the id].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Add a user to a group (`token-claims-change`).
+    AddMember { group: String, user: String },
+    /// Remove a user from a group (`token-claims-change`).
+    RemoveMember { group: String, user: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ComplianceArg {
+    Compliant,
+    NotCompliant,
+}
+
+#[derive(Debug, Subcommand)]
+enum DevicesCommand {
+    /// Mark a device compliant or not (`device-compliance-change`).
+    SetCompliance {
+        device: String,
+        #[arg(value_enum)]
+        compliance: ComplianceArg,
+    },
+    /// Disable a device: its sessions end and it no longer satisfies token protection.
+    Disable { device: String },
+    /// Enable a device again.
+    Enable { device: String },
+    /// Delete a device.
+    Delete { device: String },
+}
+
+/// Finds a user by username, then by id.
+async fn find_user(dir: &Directory, name: &str) -> anyhow::Result<User> {
+    match dir.store().user_by_username(name).await {
+        Ok(u) => return Ok(u),
+        Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match dir.store().user(&UserId(name.to_owned())).await {
+        Ok(u) => Ok(u),
+        Err(StoreError::NotFound(_)) => bail!("no user {name:?} (give a username or a user id)"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn user_json(u: &User) -> serde_json::Value {
+    json!({"id": u.id.0, "username": u.username, "email": u.email, "display_name": u.display_name,
+           "status": u.status.as_str(), "risk": u.risk.as_str()})
+}
+
+/// Prints `text` for people, or `value` with `--json`.
+fn report(as_json: bool, text: &str, value: &serde_json::Value) {
+    if as_json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+pub fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let AdminArgs { command, json, db } = args;
+    db::block_on(async move {
+        let store = db::open(&db.data_dir, db.database_url.clone()).await?;
+        let dir = Directory::new(
+            store,
+            std::sync::Arc::new(tessera_jose::SystemRandom),
+            db.issuer.trim_end_matches('/'),
+            db::now(),
+            InitiatingEntity::Admin,
+        );
+        match command {
+            AdminCommand::Users(cmd) => users(&dir, cmd, json).await,
+            AdminCommand::Groups(cmd) => groups(&dir, cmd, json).await,
+            AdminCommand::Devices(cmd) => devices(&dir, cmd, json).await,
+        }
+    })
+}
+
+async fn patch_user(dir: &Directory, user: &User, patch: UserPatch) -> anyhow::Result<User> {
+    dir.update_user(&user.id, &patch)
+        .await
+        .map_err(crate::apps::explain)
+}
+
+async fn users(dir: &Directory, cmd: UsersCommand, as_json: bool) -> anyhow::Result<()> {
+    match cmd {
+        UsersCommand::Show { user } => {
+            let u = find_user(dir, &user).await?;
+            let groups = dir.store().groups_of(&u.id).await?;
+            let methods = dir.store().mfa_methods_of(&u.id).await?;
+            let devices = dir.store().devices_of(&u.id).await?;
+            let mut value = user_json(&u);
+            value["groups"] = groups.iter().map(|g| g.0.clone()).collect();
+            value["mfa_methods"] = methods
+                .iter()
+                .map(|m| json!({"id": m.id, "kind": m.kind.as_str(), "label": m.label}))
+                .collect();
+            value["devices"] = devices
+                .iter()
+                .map(|d| {
+                    json!({"id": d.id, "name": d.display_name, "platform": d.platform,
+                                "compliance": d.compliance.as_str(), "status": d.status.as_str()})
+                })
+                .collect();
+            let mut text = format!(
+                "{} ({})\n  status    {}\n  risk      {}\n  email     {}\n  groups    {}",
+                u.username,
+                u.id.0,
+                u.status.as_str(),
+                u.risk.as_str(),
+                u.email.as_deref().unwrap_or("-"),
+                if groups.is_empty() {
+                    "-".to_owned()
+                } else {
+                    groups.iter().map(|g| g.0.as_str()).collect::<Vec<_>>().join(", ")
+                }
+            );
+            for m in &methods {
+                text.push_str(&format!(
+                    "\n  mfa       {} {} ({})",
+                    m.id,
+                    m.kind.as_str(),
+                    m.label
+                ));
+            }
+            for d in &devices {
+                text.push_str(&format!(
+                    "\n  device    {} {} {} {} {}",
+                    d.id,
+                    d.platform,
+                    d.compliance.as_str(),
+                    d.status.as_str(),
+                    d.display_name
+                ));
+            }
+            report(as_json, &text, &value);
+        }
+        UsersCommand::Disable { user } => {
+            let u = find_user(dir, &user).await?;
+            let patch = UserPatch {
+                status: Some(UserStatus::Disabled),
+                ..UserPatch::default()
+            };
+            let u = patch_user(dir, &u, patch).await?;
+            report(
+                as_json,
+                &format!("disabled {}; every session ended", u.username),
+                &user_json(&u),
+            );
+        }
+        UsersCommand::Enable { user } => {
+            let u = find_user(dir, &user).await?;
+            let patch = UserPatch {
+                status: Some(UserStatus::Enabled),
+                ..UserPatch::default()
+            };
+            let u = patch_user(dir, &u, patch).await?;
+            report(as_json, &format!("enabled {}", u.username), &user_json(&u));
+        }
+        UsersCommand::ResetPassword { user } => {
+            let u = find_user(dir, &user).await?;
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            let password = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+            if password.is_empty() {
+                bail!("give the new password on the first line of standard input");
+            }
+            let patch = UserPatch {
+                password: Some(password),
+                ..UserPatch::default()
+            };
+            let u = patch_user(dir, &u, patch).await?;
+            report(
+                as_json,
+                &format!("password of {} reset; every session ended", u.username),
+                &user_json(&u),
+            );
+        }
+        UsersCommand::SetRisk { user, level } => {
+            let u = find_user(dir, &user).await?;
+            let risk = match level {
+                Risk::None => RiskLevel::None,
+                Risk::Low => RiskLevel::Low,
+                Risk::Medium => RiskLevel::Medium,
+                Risk::High => RiskLevel::High,
+            };
+            let patch = UserPatch {
+                risk: Some(risk),
+                ..UserPatch::default()
+            };
+            let u = patch_user(dir, &u, patch).await?;
+            report(
+                as_json,
+                &format!("risk of {} is {}", u.username, u.risk.as_str()),
+                &user_json(&u),
+            );
+        }
+        UsersCommand::RevokeSessions { user } => {
+            let u = find_user(dir, &user).await?;
+            let n = dir.revoke_sessions(&u.id).await.map_err(crate::apps::explain)?;
+            report(
+                as_json,
+                &format!(
+                    "ended {n} session(s) of {}; tokens issued before now are refused",
+                    u.username
+                ),
+                &json!({"user": u.id.0, "revoked_families": n}),
+            );
+        }
+        UsersCommand::AddTotp { user, label } => {
+            let u = find_user(dir, &user).await?;
+            let totp = dir.add_totp(&u.id, &label).await.map_err(crate::apps::explain)?;
+            report(
+                as_json,
+                &format!(
+                    "added TOTP method {} to {} (shown once, keep it safe)\n  secret  {}\n  uri     {}",
+                    totp.method.id,
+                    u.username,
+                    totp.secret.as_str(),
+                    totp.uri.as_str()
+                ),
+                &json!({"id": totp.method.id, "secret": totp.secret.as_str(), "uri": totp.uri.as_str()}),
+            );
+        }
+        UsersCommand::RemoveMfa { user, method } => {
+            let u = find_user(dir, &user).await?;
+            dir.remove_mfa_method(&u.id, &method)
+                .await
+                .map_err(crate::apps::explain)?;
+            report(
+                as_json,
+                &format!("removed MFA method {method} of {}", u.username),
+                &json!({"user": u.id.0, "removed": method}),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn groups(dir: &Directory, cmd: GroupsCommand, as_json: bool) -> anyhow::Result<()> {
+    match cmd {
+        GroupsCommand::Create { id, name } => {
+            let name = name.unwrap_or_else(|| id.clone());
+            let g = dir.create_group(&id, &name).await.map_err(crate::apps::explain)?;
+            report(
+                as_json,
+                &format!("created group {}", g.id.0),
+                &json!({"id": g.id.0, "name": g.name}),
+            );
+        }
+        GroupsCommand::AddMember { group, user } => {
+            let u = find_user(dir, &user).await?;
+            let changed = dir
+                .set_membership(&group.as_str().into(), &u.id, true)
+                .await
+                .map_err(crate::apps::explain)?;
+            let text = if changed {
+                format!("added {} to {group}", u.username)
+            } else {
+                format!("{} was already in {group}", u.username)
+            };
+            report(
+                as_json,
+                &text,
+                &json!({"group": group, "user": u.id.0, "changed": changed}),
+            );
+        }
+        GroupsCommand::RemoveMember { group, user } => {
+            let u = find_user(dir, &user).await?;
+            let changed = dir
+                .set_membership(&group.as_str().into(), &u.id, false)
+                .await
+                .map_err(crate::apps::explain)?;
+            let text = if changed {
+                format!("removed {} from {group}", u.username)
+            } else {
+                format!("{} was not in {group}", u.username)
+            };
+            report(
+                as_json,
+                &text,
+                &json!({"group": group, "user": u.id.0, "changed": changed}),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn devices(dir: &Directory, cmd: DevicesCommand, as_json: bool) -> anyhow::Result<()> {
+    let (device, patch) = match cmd {
+        DevicesCommand::Delete { device } => {
+            dir.delete_device(&device).await.map_err(crate::apps::explain)?;
+            report(
+                as_json,
+                &format!("deleted device {device}"),
+                &json!({"deleted": device}),
+            );
+            return Ok(());
+        }
+        DevicesCommand::SetCompliance { device, compliance } => {
+            let compliance = match compliance {
+                ComplianceArg::Compliant => Compliance::Compliant,
+                ComplianceArg::NotCompliant => Compliance::NotCompliant,
+            };
+            (
+                device,
+                DevicePatch {
+                    compliance: Some(compliance),
+                    ..DevicePatch::default()
+                },
+            )
+        }
+        DevicesCommand::Disable { device } => (
+            device,
+            DevicePatch {
+                status: Some(DeviceStatus::Disabled),
+                ..DevicePatch::default()
+            },
+        ),
+        DevicesCommand::Enable { device } => (
+            device,
+            DevicePatch {
+                status: Some(DeviceStatus::Enabled),
+                ..DevicePatch::default()
+            },
+        ),
+    };
+    let d = dir
+        .update_device(&device, patch)
+        .await
+        .map_err(crate::apps::explain)?;
+    report(
+        as_json,
+        &format!(
+            "device {} ({}): {}, {}",
+            d.id,
+            d.display_name,
+            d.status.as_str(),
+            d.compliance.as_str()
+        ),
+        &json!({"id": d.id, "status": d.status.as_str(), "compliance": d.compliance.as_str(), "user_id": d.user_id.0}),
+    );
+    Ok(())
+}
