@@ -75,7 +75,14 @@ pub struct StreamConfig {
     /// Seconds of receiver inactivity after which the transmitter may pause the stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inactivity_timeout: Option<u64>,
+    /// The subject identifier format the receiver wants in `sub_id` (one of
+    /// [`SUBJECT_FORMATS`]); absent means the transmitter's choice (`iss_sub` for users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
 }
+
+/// The subject identifier formats a receiver may ask for in a stream's `format`.
+pub const SUBJECT_FORMATS: [&str; 3] = ["iss_sub", "email", "opaque"];
 
 /// What the transmitter decides for a new stream.
 #[derive(Debug, Clone)]
@@ -107,6 +114,7 @@ struct ReceiverFields {
     iss: Option<String>,
     aud: Option<Audience>,
     events_supported: Option<Vec<String>>,
+    format: Option<String>,
 }
 
 const MAX_DESCRIPTION: usize = 1024;
@@ -139,6 +147,14 @@ fn parse_fields(body: &Value) -> Result<ReceiverFields, StreamError> {
     {
         return Err(StreamError::Malformed(format!(
             "description is longer than {MAX_DESCRIPTION} bytes"
+        )));
+    }
+    if let Some(format) = &fields.format
+        && !SUBJECT_FORMATS.contains(&format.as_str())
+    {
+        return Err(StreamError::Malformed(format!(
+            "format {format:?} is not one of {}",
+            SUBJECT_FORMATS.join(", ")
         )));
     }
     Ok(fields)
@@ -223,6 +239,7 @@ impl StreamConfig {
             min_verification_interval: Some(s.min_verification_interval),
             description: f.description,
             inactivity_timeout: None,
+            format: f.format,
         })
     }
 
@@ -263,6 +280,9 @@ impl StreamConfig {
         if f.description.is_some() {
             next.description = f.description;
         }
+        if f.format.is_some() {
+            next.format = f.format;
+        }
         Ok(next)
     }
 
@@ -280,6 +300,7 @@ impl StreamConfig {
             events_requested: requested,
             delivery: check_delivery(f.delivery, s)?,
             description: f.description,
+            format: f.format,
             ..self.clone()
         })
     }

@@ -73,7 +73,7 @@ pub async fn poll(
         let got_any = !claimed.is_empty();
         for d in claimed {
             if audience.wants(&d) {
-                let (jti, set) = audience.sign(&state, &d).map_err(ApiError::Server)?;
+                let (jti, set) = audience.sign(&state, &d).await.map_err(ApiError::Server)?;
                 sets.insert(jti, set);
             } else {
                 // Not for this stream (event type or subject): settled without sending.

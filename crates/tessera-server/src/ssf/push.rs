@@ -167,7 +167,7 @@ async fn push_stream(
             settled.push(d.event_id);
             continue;
         }
-        let (jti, set) = match audience.sign(state, &d) {
+        let (jti, set) = match audience.sign(state, &d).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(stream = %stream.0, event = d.event_id.0, %e, "cannot sign a SET");

@@ -99,13 +99,44 @@ impl Audience {
             .is_ok_and(|s| stream_wants(&s, self.default, &self.subjects))
     }
 
+    /// A subject as this stream asked to see it: a user named by issuer and subject (how events
+    /// are written) becomes their email address or an opaque id when the stream's `format` says
+    /// so, alone or as the `user` of a complex subject. A user without an email address (or
+    /// gone) keeps `iss_sub`: the event is never dropped for want of a format.
+    async fn in_format(&self, state: &AppState, subject: SubjectId) -> SubjectId {
+        let Some(format) = self.config.format.as_deref().filter(|f| *f != "iss_sub") else {
+            return subject;
+        };
+        match subject {
+            SubjectId::IssSub { iss, sub } if iss == state.config.issuer => {
+                if format == "opaque" {
+                    return SubjectId::opaque(sub);
+                }
+                match state.store.user(&tessera_store::UserId(sub.clone())).await {
+                    Ok(tessera_store::User {
+                        email: Some(email), ..
+                    }) => SubjectId::email(email),
+                    _ => SubjectId::IssSub { iss, sub },
+                }
+            }
+            SubjectId::Complex(mut c) => {
+                if let Some(user) = c.user.take() {
+                    c.user = Some(Box::new(Box::pin(self.in_format(state, *user)).await));
+                }
+                SubjectId::Complex(c)
+            }
+            other => other,
+        }
+    }
+
     /// The signed SET for a delivery.
     ///
     /// # Errors
     /// When the stored subject is not a subject identifier, or signing fails.
-    pub fn sign(&self, state: &AppState, d: &ClaimedDelivery) -> Result<(String, String), String> {
+    pub async fn sign(&self, state: &AppState, d: &ClaimedDelivery) -> Result<(String, String), String> {
         let sub_id: SubjectId = serde_json::from_value(d.subject.clone())
             .map_err(|e| format!("event {}: subject: {e}", d.event_id.0))?;
+        let sub_id = self.in_format(state, sub_id).await;
         let payload = match &d.payload {
             Value::Object(m) => m.clone(),
             _ => serde_json::Map::new(),

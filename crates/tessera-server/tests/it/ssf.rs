@@ -653,6 +653,53 @@ async fn poll_delivers_each_event_as_a_set_until_acknowledged() {
 }
 
 #[tokio::test]
+async fn streams_name_subjects_in_the_format_they_ask_for() {
+    let server = server().await;
+    let api = receiver(&server, "mail-api", &["ssf.manage"]).await;
+    let mut streams = Vec::new();
+    for format in ["email", "opaque", "iss_sub"] {
+        let r = call(
+            &server,
+            "POST",
+            "/ssf/streams",
+            Some(&api),
+            Some(json!({"events_requested": [DISABLED], "format": format})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.json["format"], format);
+        streams.push(r.json["stream_id"].as_str().unwrap().to_owned());
+    }
+    let r = call(
+        &server,
+        "POST",
+        "/ssf/streams",
+        Some(&api),
+        Some(json!({"format": "phone_number"})),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "a format Tessera cannot give: {}",
+        r.body
+    );
+
+    disable_alice(&server).await;
+    let expected = [
+        json!({"format": "email", "email": "alice@example.com"}),
+        json!({"format": "opaque", "id": "u-alice"}),
+        json!({"format": "iss_sub", "iss": crate::support::ISSUER, "sub": "u-alice"}),
+    ];
+    for (stream, subject) in streams.iter().zip(expected) {
+        let r = poll(&server, &api, stream, json!({"returnImmediately": true})).await;
+        let sets = sets_of(&server, &r, "mail-api");
+        assert_eq!(sets.len(), 1, "{}", r.json);
+        assert_eq!(serde_json::to_value(&sets[0].1.sub_id).unwrap(), subject);
+    }
+}
+
+#[tokio::test]
 async fn a_paused_stream_keeps_its_events_and_a_disabled_one_drops_them() {
     let server = server().await;
     let api = receiver(&server, "mail-api", &["ssf.manage"]).await;
