@@ -58,6 +58,16 @@ pub struct TransmitterConfig {
     pub issuer: String,
     /// Where its signing keys are.
     pub jwks_uri: String,
+    /// The `aud` its SETs carry for Tessera [default: Tessera's issuer].
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// A poll endpoint (RFC 8936) of a stream it keeps for Tessera: Tessera polls it. Without
+    /// one, the transmitter pushes to `/ssf/receive`.
+    #[serde(default)]
+    pub poll_url: Option<String>,
+    /// The exact `Authorization` header value to poll with.
+    #[serde(default)]
+    pub authorization_header: Option<String>,
 }
 
 /// Shared Signals transmitter and receiver settings.
@@ -278,12 +288,19 @@ impl ServerConfig {
             });
         }
         for t in &ssf.transmitters {
-            let ok = url::Url::parse(&t.jwks_uri).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
-            if !ok {
-                return Err(ConfigError::Invalid {
-                    setting: "ssf.transmitters.jwks_uri",
-                    message: format!("{:?} is not an http(s) URL", t.jwks_uri),
-                });
+            let web = |u: &str| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+            for (setting, value) in [
+                ("ssf.transmitters.jwks_uri", Some(&t.jwks_uri)),
+                ("ssf.transmitters.poll_url", t.poll_url.as_ref()),
+            ] {
+                if let Some(v) = value
+                    && !web(v)
+                {
+                    return Err(ConfigError::Invalid {
+                        setting,
+                        message: format!("{v:?} is not an http(s) URL"),
+                    });
+                }
             }
         }
         Ok(Self {

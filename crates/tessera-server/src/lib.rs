@@ -185,6 +185,7 @@ pub async fn prepare_with(
 /// When the socket fails.
 pub async fn serve(prepared: Prepared) -> Result<(), StartError> {
     let _push = ssf::push::spawn(prepared.state.clone());
+    let _pollers = ssf::receive::spawn_pollers(&prepared.state);
     let app = router(prepared.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(prepared.listener, app)
         .with_graceful_shutdown(shutdown())

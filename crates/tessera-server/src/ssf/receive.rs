@@ -123,22 +123,62 @@ pub async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     let Ok(token) = std::str::from_utf8(&body).map(str::trim) else {
         return refuse("invalid_request", "the SET is not text");
     };
+    match accept(&state, token, None).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(Refusal::Bad(err, description)) => refuse(err, description),
+        Err(Refusal::Unavailable) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// Why a SET was not accepted.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The SET is bad: the RFC 8935 `err` code and a description.
+    Bad(&'static str, String),
+    /// Tessera could not check or record it now; the transmitter should try again.
+    Unavailable,
+}
+
+/// Verifies a SET (from `expected_issuer`, when it came from a stream of that transmitter),
+/// records its `jti`, and acts on it the first time. `Ok` for a SET received before, too.
+///
+/// # Errors
+/// [`Refusal`].
+pub async fn accept(state: &AppState, token: &str, expected_issuer: Option<&str>) -> Result<(), Refusal> {
+    let bad = |err: &'static str, d: String| Err(Refusal::Bad(err, d));
     let Some(iss) = claimed_issuer(token) else {
-        return refuse("invalid_request", "the body is not a JWT with an iss claim");
+        return bad(
+            "invalid_request",
+            "the body is not a JWT with an iss claim".into(),
+        );
     };
+    if expected_issuer.is_some_and(|e| e != iss) {
+        return bad(
+            "invalid_issuer",
+            format!("this stream's transmitter is not {iss:?}"),
+        );
+    }
+    let audience = state
+        .config
+        .ssf
+        .transmitters
+        .iter()
+        .find(|t| t.issuer == iss)
+        .and_then(|t| t.audience.clone())
+        .unwrap_or_else(|| state.config.issuer.clone());
     let rules = SetValidation {
         issuer: iss.clone(),
-        audience: state.config.issuer.clone(),
+        audience,
         leeway: 60,
     };
     let mut set = None;
     for refresh in [false, true] {
-        let keys = match keys_of(&state, &iss, refresh).await {
+        let keys = match keys_of(state, &iss, refresh).await {
             Ok(Some(keys)) => keys,
-            Ok(None) => return refuse("invalid_issuer", format!("Tessera takes no SETs from {iss:?}")),
+            Ok(None) => return bad("invalid_issuer", format!("Tessera takes no SETs from {iss:?}")),
             Err(e) => {
                 tracing::error!(%iss, %e, "cannot get a transmitter's keys");
-                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                return Err(Refusal::Unavailable);
             }
         };
         match validate(token, &keys, &rules, state.clock.as_ref()) {
@@ -148,30 +188,30 @@ pub async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
             }
             // A key we do not know may be new: fetch the keys once more, then give up.
             Err(e) if e.rfc8935_code() == "invalid_key" && !refresh => {}
-            Err(e) => return refuse(e.rfc8935_code(), e.to_string()),
+            Err(e) => return bad(e.rfc8935_code(), e.to_string()),
         }
     }
     let Some(set) = set else {
-        return refuse("invalid_key", "no key of the transmitter verifies the SET");
+        return bad("invalid_key", "no key of the transmitter verifies the SET".into());
     };
     match state.store.first_receipt(&iss, &set.jti, state.now_ms()).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::debug!(%iss, jti = %set.jti, "SET received again; not applied twice");
-            return StatusCode::ACCEPTED.into_response();
+            return Ok(());
         }
         Err(e) => {
             tracing::error!(%e, "cannot record a received SET");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            return Err(Refusal::Unavailable);
         }
     }
-    if let Err(e) = apply(&state, &set).await {
+    if let Err(e) = apply(state, &set).await {
         tracing::error!(%iss, jti = %set.jti, %e, "could not act on a received SET");
     }
     state
         .telemetry
         .record(|| metrics::counter!("tessera_ssf_sets_received_total").increment(1));
-    StatusCode::ACCEPTED.into_response()
+    Ok(())
 }
 
 /// The user a subject names, when it is one of Tessera's.
@@ -245,4 +285,87 @@ async fn apply(state: &AppState, set: &SecurityEventToken) -> Result<(), String>
         tracing::info!(iss = %set.iss, user = %user.0, risk = raise_to.as_str(), "risk raised on a transmitter's signal");
     }
     Ok(())
+}
+
+/// Starts a poller (RFC 8936) for every configured transmitter with a `poll_url`; each runs
+/// until the process ends.
+pub fn spawn_pollers(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
+    state
+        .config
+        .ssf
+        .transmitters
+        .iter()
+        .filter(|t| t.poll_url.is_some())
+        .map(|t| tokio::spawn(poll_transmitter(state.clone(), t.clone())))
+        .collect()
+}
+
+/// Polls one transmitter's stream: each answer's SETs are verified and applied, and
+/// acknowledged (or reported in `setErrs`) with the next poll. A SET Tessera could not record
+/// is neither, so the transmitter offers it again.
+async fn poll_transmitter(state: Arc<AppState>, transmitter: crate::config::TransmitterConfig) {
+    let Some(url) = transmitter.poll_url.clone() else {
+        return;
+    };
+    let wait = Duration::from_secs(state.config.ssf.poll_wait_seconds);
+    let client = match reqwest::Client::builder()
+        .timeout(wait + Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(%e, "cannot start polling {url}");
+            return;
+        }
+    };
+    let mut acks: Vec<String> = Vec::new();
+    let mut errors = serde_json::Map::new();
+    let mut failures: u32 = 0;
+    loop {
+        let body = json!({"maxEvents": 100, "returnImmediately": false, "ack": acks, "setErrs": errors});
+        let mut request = client
+            .post(&url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json")
+            .body(body.to_string());
+        if let Some(value) = &transmitter.authorization_header {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let answer = match request.send().await {
+            Ok(r) if r.status().is_success() => r.bytes().await.map_err(|e| e.to_string()),
+            Ok(r) => Err(format!("{url} answered {}", r.status())),
+            Err(e) => Err(e.to_string()),
+        };
+        let response = answer.and_then(|bytes| {
+            serde_json::from_slice::<tessera_signals::PollResponse>(&bytes).map_err(|e| e.to_string())
+        });
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let pause = Duration::from_secs(u64::from(failures.min(6)).pow(2));
+                tracing::warn!(%url, %e, failures, "polling a transmitter failed; trying again");
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+        };
+        failures = 0;
+        acks.clear();
+        errors.clear();
+        let quiet = response.sets.is_empty() && !response.more_available;
+        for (jti, token) in response.sets {
+            match accept(&state, &token, Some(&transmitter.issuer)).await {
+                Ok(()) => acks.push(jti),
+                Err(Refusal::Bad(err, description)) => {
+                    errors.insert(jti, json!({"err": err, "description": description}));
+                }
+                Err(Refusal::Unavailable) => {}
+            }
+        }
+        if quiet && acks.is_empty() && errors.is_empty() {
+            // A transmitter that does not hold the poll open: do not spin.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 }

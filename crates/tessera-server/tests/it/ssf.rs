@@ -1244,6 +1244,9 @@ mod receiving {
                 .push(tessera_server::config::TransmitterConfig {
                     issuer: "https://vendor.example".into(),
                     jwks_uri,
+                    audience: None,
+                    poll_url: None,
+                    authorization_header: None,
                 });
         })
         .await;
@@ -1261,5 +1264,112 @@ mod receiving {
         .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
         assert_eq!(risk_of_alice(&server).await, RiskLevel::High);
+    }
+
+    /// A transmitter that keeps a stream for Tessera, which polls it: it serves `sets` once,
+    /// then nothing, and notes every poll body it gets.
+    async fn polled_transmitter(
+        sets: Vec<(String, String)>,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+        let polls: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = std::sync::Arc::default();
+        let seen = polls.clone();
+        let pending = std::sync::Arc::new(std::sync::Mutex::new(Some(sets)));
+        let app = axum::Router::new().route(
+            "/poll",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let (seen, pending) = (seen.clone(), pending.clone());
+                async move {
+                    assert_eq!(headers["authorization"], "Bearer tessera-polls-me");
+                    seen.lock()
+                        .unwrap()
+                        .push(serde_json::from_str::<Value>(&body).unwrap());
+                    let sets: serde_json::Map<String, Value> = pending
+                        .lock()
+                        .unwrap()
+                        .take()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(jti, set)| (jti, Value::String(set)))
+                        .collect();
+                    if sets.is_empty() {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                    axum::Json(json!({"sets": sets}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/poll", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, polls)
+    }
+
+    #[tokio::test]
+    async fn tessera_polls_a_configured_transmitter_and_acknowledges_what_it_took() {
+        let key = SigningKey::generate(Algorithm::Es256)
+            .unwrap()
+            .with_kid("vendor-2");
+        let jwks = json!({"keys": [key.public_jwk().to_json()]});
+        let keys_app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, keys_app).await });
+
+        let vendor = "https://vendor.example";
+        let good = SecurityEventToken {
+            aud: tessera_jose::jwt::Audience::One("tessera-at-vendor".into()),
+            ..set(vendor, "p1", COMPROMISE, json!({"credential_type": "password"}))
+        };
+        let wrong_audience = set(vendor, "p2", COMPROMISE, json!({"credential_type": "password"}));
+        let (poll_url, polls) = polled_transmitter(vec![
+            ("p1".into(), good.sign(&key).unwrap()),
+            ("p2".into(), wrong_audience.sign(&key).unwrap()),
+        ])
+        .await;
+        let server = server_with(|c| {
+            c.ssf
+                .transmitters
+                .push(tessera_server::config::TransmitterConfig {
+                    issuer: vendor.into(),
+                    jwks_uri,
+                    audience: Some("tessera-at-vendor".into()),
+                    poll_url: Some(poll_url),
+                    authorization_header: Some("Bearer tessera-polls-me".into()),
+                });
+        })
+        .await;
+        let pollers = tessera_server::ssf::receive::spawn_pollers(&server.state);
+        assert_eq!(pollers.len(), 1);
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let answered = loop {
+            let acked = polls
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|p| p["ack"].as_array().is_some_and(|a| !a.is_empty()))
+                .cloned();
+            if let Some(p) = acked {
+                break p;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no acknowledgement: {:?}",
+                polls.lock().unwrap()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(answered["ack"], json!(["p1"]));
+        assert_eq!(answered["setErrs"]["p2"]["err"], "invalid_audience", "{answered}");
+        assert_eq!(risk_of_alice(&server).await, RiskLevel::High);
+        for p in pollers {
+            p.abort();
+        }
     }
 }
