@@ -726,7 +726,9 @@ macro_rules! shared_impl {
                 Ok(())
             }
 
-            async fn append_stream_event_inner(&mut self, stream: &StreamId, e: &NewEvent) -> Result<EventId> {
+            /// Writes an event and one delivery for each stream that takes it: every enabled or
+            /// paused stream, or only `stream`.
+            async fn append_for(&mut self, e: &NewEvent, stream: Option<&StreamId>) -> Result<EventId> {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO outbox (event_type, subject, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
                 )
@@ -739,11 +741,12 @@ macro_rules! shared_impl {
                 .ctx("outbox event")?;
                 sqlx::query(
                     "INSERT INTO outbox_deliveries (stream_id, event_id, next_attempt_at) \
-                     SELECT id, $1, $2 FROM ssf_streams WHERE id = $3 AND status IN ('enabled', 'paused')",
+                     SELECT id, $1, $2 FROM ssf_streams WHERE status IN ('enabled', 'paused') \
+                     AND ($3 = '' OR id = $3)",
                 )
                 .bind(id)
                 .bind(e.created_at.0)
-                .bind(&stream.0)
+                .bind(stream.map_or("", |s| s.0.as_str()))
                 .execute(&mut *self.tx)
                 .await
                 .ctx("outbox delivery")?;
@@ -751,28 +754,12 @@ macro_rules! shared_impl {
                 Ok(EventId(id))
             }
 
+            async fn append_stream_event_inner(&mut self, stream: &StreamId, e: &NewEvent) -> Result<EventId> {
+                self.append_for(e, Some(stream)).await
+            }
+
             async fn append_event_inner(&mut self, e: &NewEvent) -> Result<EventId> {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO outbox (event_type, subject, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-                )
-                .bind(&e.event_type)
-                .bind(e.subject.to_string())
-                .bind(e.payload.to_string())
-                .bind(e.created_at.0)
-                .fetch_one(&mut *self.tx)
-                .await
-                .ctx("outbox event")?;
-                sqlx::query(
-                    "INSERT INTO outbox_deliveries (stream_id, event_id, next_attempt_at) \
-                     SELECT id, $1, $2 FROM ssf_streams WHERE status IN ('enabled', 'paused')",
-                )
-                .bind(id)
-                .bind(e.created_at.0)
-                .execute(&mut *self.tx)
-                .await
-                .ctx("outbox delivery")?;
-                self.on_append().await?;
-                Ok(EventId(id))
+                self.append_for(e, None).await
             }
 
         }

@@ -18,7 +18,7 @@ mod users;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, OriginalUri};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use tessera_store::{StoreError, UserId, UserStatus};
@@ -117,13 +117,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        // Nested routers see a shortened path; the DPoP proof names the whole one.
-        let path = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.path().to_owned(), |u| u.path().to_owned());
-        let presented =
-            crate::oauth::bearer::authenticate(state, &parts.method, &path, &parts.headers).await?;
+        let presented = crate::oauth::bearer::authenticate_parts(state, parts).await?;
         if !presented.has_scope(ADMIN_SCOPE) {
             return Err(presented
                 .insufficient_scope("the admin API needs a token with the tessera.admin scope")

@@ -10,7 +10,6 @@ use super::authorize::CodeGrant;
 use super::client_auth::Client;
 use super::form::Form;
 use super::user_tokens::{self, Caller, Issue};
-use crate::access::{self, LogEntry, TokenProtection};
 use crate::error::OAuthError;
 use crate::state::AppState;
 
@@ -101,22 +100,7 @@ pub async fn grant(
     {
         // The code left the client that asked for it (RFC 9449 §10): logged like a replayed
         // refresh token. The code is spent, so nothing else can come of it.
-        let entry = LogEntry {
-            stage: caller.stage,
-            user: Some(&user_id),
-            client_id: Some(&client.app.id),
-            ip: caller.ip,
-            outcome: "replay",
-            token_protection: if caller.jkt.is_some() {
-                TokenProtection::Replay
-            } else {
-                TokenProtection::Unbound
-            },
-            device_id: None,
-            jkt: caller.jkt.map(Jkt::as_str),
-            error: Some("invalid_grant"),
-        };
-        access::log(state, &entry, None).await;
+        user_tokens::log_replay(state, caller, &user_id, &client.app.id, None).await;
         return Err(OAuthError::invalid_grant(
             "the code is bound to a DPoP key and the proof was not made with it",
         ));

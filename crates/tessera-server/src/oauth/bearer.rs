@@ -161,3 +161,19 @@ pub async fn authenticate(
         token: token.to_owned(),
     })
 }
+
+/// [`authenticate`] for an extractor: the path a DPoP proof names is the request's whole path,
+/// even inside a nested router that sees a shortened one.
+///
+/// # Errors
+/// As [`authenticate`].
+pub async fn authenticate_parts(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+) -> Result<Presented, OAuthError> {
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| parts.uri.path().to_owned(), |u| u.path().to_owned());
+    authenticate(state, &parts.method, &path, &parts.headers).await
+}

@@ -54,22 +54,14 @@ pub async fn grant(
     if let Some(bound) = family.jkt.as_deref()
         && caller.jkt.map(Jkt::as_str) != Some(bound)
     {
-        let entry = LogEntry {
-            stage: caller.stage,
-            user: Some(&family.user_id),
-            client_id: Some(&client.app.id),
-            ip: caller.ip,
-            outcome: "replay",
-            token_protection: if caller.jkt.is_some() {
-                TokenProtection::Replay
-            } else {
-                TokenProtection::Unbound
-            },
-            device_id: family.device_id.as_deref(),
-            jkt: caller.jkt.map(Jkt::as_str),
-            error: Some("invalid_grant"),
-        };
-        access::log(state, &entry, None).await;
+        user_tokens::log_replay(
+            state,
+            caller,
+            &family.user_id,
+            &client.app.id,
+            family.device_id.as_deref(),
+        )
+        .await;
         tracing::warn!(user = %family.user_id, family = %family.id, "bound refresh token presented without its key");
         // A copy of the token is in someone else's hands: end the session and raise the user's
         // risk, so every API hears of it and Conditional Access sees it.

@@ -55,6 +55,34 @@ pub async fn device_of(
     }
 }
 
+/// Logs a token or code bound to a DPoP key presented without a proof by that key: token
+/// protection `replay` (another key's proof) or `unbound` (none), with the presenting address
+/// and key.
+pub async fn log_replay(
+    state: &AppState,
+    caller: &Caller<'_>,
+    user: &tessera_store::UserId,
+    client_id: &str,
+    device_id: Option<&str>,
+) {
+    let entry = LogEntry {
+        stage: caller.stage,
+        user: Some(user),
+        client_id: Some(client_id),
+        ip: caller.ip,
+        outcome: "replay",
+        token_protection: if caller.jkt.is_some() {
+            access::TokenProtection::Replay
+        } else {
+            access::TokenProtection::Unbound
+        },
+        device_id,
+        jkt: caller.jkt.map(Jkt::as_str),
+        error: Some("invalid_grant"),
+    };
+    access::log(state, &entry, None).await;
+}
+
 /// Runs Conditional Access for a token request and logs the result. Anything but "allow"
 /// (after what the grant already satisfied) refuses the request with `invalid_grant`.
 ///

@@ -20,7 +20,7 @@ pub mod streams;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, OriginalUri, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -89,12 +89,7 @@ impl FromRequestParts<Arc<AppState>> for Receiver {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let path = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.path().to_owned(), |u| u.path().to_owned());
-        let presented =
-            crate::oauth::bearer::authenticate(state, &parts.method, &path, &parts.headers).await?;
+        let presented = crate::oauth::bearer::authenticate_parts(state, parts).await?;
         if presented.session().is_some() {
             return Err(ApiError::Forbidden(
                 "stream management is for receivers (OAuth clients), not users".into(),

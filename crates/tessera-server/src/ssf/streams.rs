@@ -243,6 +243,17 @@ pub async fn status(
     Ok(ok(status_json(&record)))
 }
 
+/// An SSF event about the stream itself (verification, `stream-updated`): its subject is the
+/// stream, as an opaque id.
+fn about_stream(id: &StreamId, event: &SecurityEvent, now: tessera_store::Timestamp) -> NewEvent {
+    NewEvent {
+        event_type: event.event_type(),
+        subject: json!({"format": "opaque", "id": id.0}),
+        payload: Value::Object(event.to_set_event().payload),
+        created_at: now,
+    }
+}
+
 /// Sets a stream's status and tells its receiver with a `stream-updated` event (kept while
 /// paused, dropped with everything else when disabled).
 ///
@@ -261,16 +272,8 @@ pub async fn change_status(
     };
     let mut uow = state.store.begin().await?;
     uow.set_stream_status(id, status, reason, now).await?;
-    uow.append_stream_event(
-        id,
-        &NewEvent {
-            event_type: event.event_type(),
-            subject: json!({"format": "opaque", "id": id.0}),
-            payload: Value::Object(event.to_set_event().payload),
-            created_at: now,
-        },
-    )
-    .await?;
+    uow.append_stream_event(id, &about_stream(id, &event, now))
+        .await?;
     uow.commit().await
 }
 
@@ -362,16 +365,8 @@ pub async fn verify(
     }
     let event = SecurityEvent::Verification { state: echo };
     let mut uow = state.store.begin().await?;
-    uow.append_stream_event(
-        &record.id,
-        &NewEvent {
-            event_type: event.event_type(),
-            subject: json!({"format": "opaque", "id": record.id.0}),
-            payload: Value::Object(event.to_set_event().payload),
-            created_at: now,
-        },
-    )
-    .await?;
+    uow.append_stream_event(&record.id, &about_stream(&record.id, &event, now))
+        .await?;
     uow.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

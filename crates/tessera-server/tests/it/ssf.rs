@@ -653,6 +653,50 @@ async fn poll_delivers_each_event_as_a_set_until_acknowledged() {
 }
 
 #[tokio::test]
+async fn a_stream_with_subjects_added_carries_only_those() {
+    let server = server().await;
+    let api = receiver(&server, "mail-api", &["ssf.manage"]).await;
+    let r = call(
+        &server,
+        "POST",
+        "/ssf/streams",
+        Some(&api),
+        Some(poll_stream(&[DISABLED])),
+    )
+    .await;
+    let id = r.json["stream_id"].as_str().unwrap().to_owned();
+    let bob = json!({"format": "iss_sub", "iss": crate::support::ISSUER, "sub": "u-bob"});
+    let r = call(
+        &server,
+        "POST",
+        "/ssf/subjects:add",
+        Some(&api),
+        Some(json!({"stream_id": id, "subject": bob})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    disable_alice(&server).await;
+    let admin = server.admin_token().await;
+    server
+        .admin(
+            "PATCH",
+            "/users/u-bob",
+            &admin,
+            Some(json!({"status": "disabled"})),
+        )
+        .await;
+    let r = poll(&server, &api, &id, json!({"returnImmediately": true})).await;
+    let sets = sets_of(&server, &r, "mail-api");
+    assert_eq!(sets.len(), 1, "only bob's event: {}", r.json);
+    assert_eq!(serde_json::to_value(&sets[0].1.sub_id).unwrap(), bob);
+    assert_eq!(
+        server.state.store.pending(&id.as_str().into()).await.unwrap(),
+        1,
+        "alice's event was settled without being sent; bob's waits for its ack"
+    );
+}
+
+#[tokio::test]
 async fn streams_name_subjects_in_the_format_they_ask_for() {
     let server = server().await;
     let api = receiver(&server, "mail-api", &["ssf.manage"]).await;
@@ -1018,6 +1062,22 @@ mod receiving {
         server.state.store.user(&"u-alice".into()).await.unwrap().risk
     }
 
+    /// Serves `key`'s public half as a JWK Set on 127.0.0.1; returns its URL.
+    async fn serve_jwks(key: &SigningKey) -> String {
+        let jwks = json!({"keys": [key.public_jwk().to_json()]});
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
     /// Name, content type, body, expected `err`.
     type Case = (&'static str, &'static str, String, &'static str);
 
@@ -1227,17 +1287,7 @@ mod receiving {
         let key = SigningKey::generate(Algorithm::Es256)
             .unwrap()
             .with_kid("vendor-1");
-        let jwks = json!({"keys": [key.public_jwk().to_json()]});
-        let app = axum::Router::new().route(
-            "/jwks",
-            axum::routing::get(move || {
-                let jwks = jwks.clone();
-                async move { axum::Json(jwks) }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let jwks_uri = serve_jwks(&key).await;
         let server = server_with(|c| {
             c.ssf
                 .transmitters
@@ -1309,17 +1359,7 @@ mod receiving {
         let key = SigningKey::generate(Algorithm::Es256)
             .unwrap()
             .with_kid("vendor-2");
-        let jwks = json!({"keys": [key.public_jwk().to_json()]});
-        let keys_app = axum::Router::new().route(
-            "/jwks",
-            axum::routing::get(move || {
-                let jwks = jwks.clone();
-                async move { axum::Json(jwks) }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, keys_app).await });
+        let jwks_uri = serve_jwks(&key).await;
 
         let vendor = "https://vendor.example";
         let good = SecurityEventToken {
