@@ -458,23 +458,22 @@ macro_rules! shared_impl {
                 if events.is_empty() {
                     return Ok(0);
                 }
-                let mut tx = self.write.begin().await.ctx("outbox delivery")?;
-                let mut done = 0;
-                for event in events {
-                    done += sqlx::query(
-                        "UPDATE outbox_deliveries SET acknowledged_at = $1, claimed_by = NULL, claim_expires_at = NULL \
-                         WHERE stream_id = $2 AND event_id = $3 AND acknowledged_at IS NULL",
-                    )
+                // One statement for the batch: the ids travel as a JSON array.
+                let ids = serde_json::to_string(&events.iter().map(|e| e.0).collect::<Vec<_>>())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let sql = format!(
+                    "UPDATE outbox_deliveries SET acknowledged_at = $1, claimed_by = NULL, claim_expires_at = NULL \
+                     WHERE stream_id = $2 AND acknowledged_at IS NULL AND {}",
+                    <$store>::EVENT_ID_IN_JSON
+                );
+                let done = sqlx::query(&sql)
                     .bind(now.0)
                     .bind(&stream.0)
-                    .bind(event.0)
-                    .execute(&mut *tx)
+                    .bind(ids)
+                    .execute(&self.write)
                     .await
-                    .ctx("outbox delivery")?
-                    .rows_affected();
-                }
-                tx.commit().await.ctx("outbox delivery")?;
-                Ok(done)
+                    .ctx("outbox delivery")?;
+                Ok(done.rows_affected())
             }
 
             async fn acknowledge(&self, stream: &StreamId, event: EventId, now: Timestamp) -> Result<bool> {

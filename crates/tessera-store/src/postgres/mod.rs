@@ -58,6 +58,11 @@ impl PgStore {
     pub(crate) const GROUP_IDS_OF_FAMILY_USER: &'static str =
         "(SELECT string_agg(g.group_id, chr(31)) FROM group_members g WHERE g.user_id = f.user_id)";
 
+    /// `event_id` is one of the ids in `$3`, a JSON array of numbers. As `= ANY(ARRAY(…))` the
+    /// primary key is probed per id; `IN (subquery)` would hash-join the stream's whole backlog.
+    pub(crate) const EVENT_ID_IN_JSON: &'static str =
+        "event_id = ANY(ARRAY(SELECT (jsonb_array_elements_text($3::jsonb))::bigint))";
+
     /// Connects to `url` and brings the schema up to date. With `schema`, every table lives in
     /// that schema (created if missing): several Tessera instances, or test runs, can share one
     /// database without seeing each other.

@@ -54,6 +54,9 @@ impl SqliteStore {
     pub(crate) const GROUP_IDS_OF_FAMILY_USER: &'static str =
         "(SELECT group_concat(g.group_id, char(31)) FROM group_members g WHERE g.user_id = f.user_id)";
 
+    /// `event_id` is one of the ids in `$3`, a JSON array of numbers.
+    pub(crate) const EVENT_ID_IN_JSON: &'static str = "event_id IN (SELECT value FROM json_each($3))";
+
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     ///
     /// # Errors

@@ -795,6 +795,18 @@ async fn claims_by_delivery_method_and_stream(s: Arc<dyn Store>) {
     );
     assert_eq!(s.events_created().await.unwrap(), u64::try_from(only.0).unwrap());
 
+    // A batch of acknowledgements is one statement; what was settled already is not counted.
+    let batch: Vec<EventId> = polled.iter().map(|c| c.event_id).collect();
+    assert_eq!(s.acknowledge_all(&"polled".into(), &batch, T0).await.unwrap(), 2);
+    assert_eq!(s.acknowledge_all(&"polled".into(), &batch, T0).await.unwrap(), 0);
+    assert_eq!(s.acknowledge_all(&"polled".into(), &[], T0).await.unwrap(), 0);
+    assert_eq!(s.pending(&"polled".into()).await.unwrap(), 0);
+    assert_eq!(
+        s.pending(&"pushed".into()).await.unwrap(),
+        1,
+        "another stream's are untouched"
+    );
+
     // Paused with a reason; deleted with what it had.
     let mut uow = s.begin().await.unwrap();
     uow.set_stream_status(
