@@ -89,6 +89,9 @@ pub struct SsfConfig {
     /// How long a node's claim on a push delivery lasts: if the node dies mid-delivery, another
     /// (or the same, restarted) takes the delivery over after this many seconds.
     pub push_lease_seconds: u64,
+    /// How long delivered events, and the `jti`s of received SETs, are kept, days. Undelivered
+    /// events are kept however old.
+    pub retention_days: u32,
 }
 
 impl Default for SsfConfig {
@@ -101,6 +104,7 @@ impl Default for SsfConfig {
             push_attempts_before_pause: 10,
             push_timeout_seconds: 10,
             push_lease_seconds: 60,
+            retention_days: 7,
         }
     }
 }

@@ -101,6 +101,10 @@ pub trait OutboxRepo: Send + Sync {
     async fn pending(&self, stream: &StreamId) -> Result<u64>;
     /// Waits until an event is appended (by any node) or `timeout` passes.
     async fn wait_for_events(&self, timeout: Duration) -> Result<()>;
+    /// Deletes what delivery no longer needs from before `before`: acknowledged deliveries,
+    /// events no stream still waits for (the newest event is always kept), and received `jti`s.
+    /// Returns how many rows went.
+    async fn prune_outbox(&self, before: Timestamp) -> Result<u64>;
     /// Records a received SET's `jti` from `issuer`. Returns `true` the first time only, so a
     /// redelivered SET is acknowledged but not applied twice.
     async fn first_receipt(&self, issuer: &str, jti: &str, now: Timestamp) -> Result<bool>;

@@ -526,6 +526,26 @@ macro_rules! shared_impl {
                 self.wait(timeout).await
             }
 
+            async fn prune_outbox(&self, before: Timestamp) -> Result<u64> {
+                let mut tx = self.write.begin().await.ctx("outbox")?;
+                let mut gone = 0;
+                for sql in [
+                    "DELETE FROM outbox_deliveries WHERE acknowledged_at IS NOT NULL AND acknowledged_at < $1",
+                    "DELETE FROM outbox WHERE created_at < $1 AND id < (SELECT MAX(id) FROM outbox) \
+                     AND NOT EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.event_id = outbox.id)",
+                    "DELETE FROM received_sets WHERE received_at < $1",
+                ] {
+                    gone += sqlx::query(sql)
+                        .bind(before.0)
+                        .execute(&mut *tx)
+                        .await
+                        .ctx("outbox")?
+                        .rows_affected();
+                }
+                tx.commit().await.ctx("outbox")?;
+                Ok(gone)
+            }
+
             async fn first_receipt(&self, issuer: &str, jti: &str, now: Timestamp) -> Result<bool> {
                 let done = sqlx::query(
                     "INSERT INTO received_sets (issuer, jti, received_at) VALUES ($1, $2, $3) \

@@ -53,7 +53,12 @@ async fn run(state: Arc<AppState>) {
         Ok(id) => format!("push-{id}"),
         Err(_) => "push".to_owned(),
     };
+    let mut pruned: Option<std::time::Instant> = None;
     loop {
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            prune(&state).await;
+            pruned = Some(std::time::Instant::now());
+        }
         match round(&state, &client, &worker).await {
             // Nothing due: sleep until an event is appended, or a retry may have come due.
             Ok(0) => {
@@ -68,6 +73,20 @@ async fn run(state: Arc<AppState>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+/// How often delivered events past their retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes delivered events (and received `jti`s) older than `[ssf] retention_days`.
+async fn prune(state: &AppState) {
+    let days = i64::from(state.config.ssf.retention_days);
+    let before = Timestamp(wall_ms().0.saturating_sub(days.saturating_mul(86_400_000)));
+    match state.store.prune_outbox(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, days, "pruned delivered events past their retention"),
+        Err(e) => tracing::warn!(%e, "could not prune the outbox"),
     }
 }
 

@@ -807,6 +807,26 @@ async fn claims_by_delivery_method_and_stream(s: Arc<dyn Store>) {
         "another stream's are untouched"
     );
 
+    // Pruning takes acknowledged deliveries and events nobody waits for; never a pending one.
+    assert!(s.first_receipt("https://peer.example", "j1", T0).await.unwrap());
+    let gone = s.prune_outbox(T0.plus_ms(1)).await.unwrap();
+    assert_eq!(
+        gone,
+        2 + 1,
+        "polled's two deliveries and the received jti: {gone}"
+    );
+    assert_eq!(s.pending(&"pushed".into()).await.unwrap(), 1);
+    assert_eq!(s.pending(&"other".into()).await.unwrap(), 1);
+    assert!(
+        s.first_receipt("https://peer.example", "j1", T0).await.unwrap(),
+        "forgotten"
+    );
+    assert_eq!(
+        s.prune_outbox(T0.plus_ms(1)).await.unwrap(),
+        1,
+        "only the jti just recorded"
+    );
+
     // Paused with a reason; deleted with what it had.
     let mut uow = s.begin().await.unwrap();
     uow.set_stream_status(
