@@ -324,7 +324,7 @@ impl ServerConfig {
     #[must_use]
     pub fn summary(&self, bound: SocketAddr) -> String {
         format!(
-            "  issuer          {}\n  listening on    {bound}\n  database        {}\n  data directory  {}\n  access tokens   {} min ({} min for CAE clients)\n  DPoP nonces     {}",
+            "  issuer          {}\n  listening on    {bound}\n  database        {}\n  data directory  {}\n  access tokens   {} min ({} min for CAE clients)\n  DPoP nonces     {}\n  shared signals  {}/.well-known/ssf-configuration; receiving from {} configured transmitter(s)",
             self.issuer,
             redact_url(&self.database_url),
             self.data_dir.display(),
@@ -335,6 +335,8 @@ impl ServerConfig {
             } else {
                 "off"
             },
+            self.issuer,
+            self.ssf.transmitters.len(),
         )
     }
 }
