@@ -5,7 +5,8 @@
 //! - an application registered with a JWK Set (an API that signals back): its SETs have
 //!   `iss` = its client id and are signed by one of its keys;
 //! - a transmitter named in `[[ssf.transmitters]]` (`issuer`, `jwks_uri`): its keys are fetched
-//!   and kept for ten minutes, fetched again sooner when a SET names an unknown key.
+//!   and kept for ten minutes, fetched again sooner when a SET names an unknown key (at most
+//!   every 30 seconds).
 //!
 //! Every SET must have `aud` = Tessera's issuer. Bad ones are answered `400` with the RFC 8935
 //! `err` code. A `jti` already received from the same issuer is acknowledged (`202`) and not
@@ -53,7 +54,11 @@ fn refuse(err: &'static str, description: impl Into<String>) -> Response {
 }
 
 /// Transmitter keys fetched from `jwks_uri`, by issuer.
-pub type KeyCache = moka::sync::Cache<String, Arc<KeySet>>;
+pub type KeyCache = moka::sync::Cache<String, (Arc<KeySet>, std::time::Instant)>;
+
+/// The least time between two fetches of one transmitter's keys, so SETs naming made-up keys
+/// cannot make Tessera fetch them on every request.
+const MIN_REFETCH: Duration = Duration::from_secs(30);
 
 /// A cache for [`KeyCache`].
 #[must_use]
@@ -89,11 +94,15 @@ async fn fetch_keys(jwks_uri: &str) -> Result<KeySet, String> {
 /// The keys of the transmitter `iss`, or `None` when Tessera does not take SETs from it.
 async fn keys_of(state: &AppState, iss: &str, refresh: bool) -> Result<Option<Arc<KeySet>>, String> {
     if let Some(t) = state.config.ssf.transmitters.iter().find(|t| t.issuer == iss) {
-        if !refresh && let Some(keys) = state.transmitter_keys.get(iss) {
+        if let Some((keys, fetched)) = state.transmitter_keys.get(iss)
+            && (!refresh || fetched.elapsed() < MIN_REFETCH)
+        {
             return Ok(Some(keys));
         }
         let keys = Arc::new(fetch_keys(&t.jwks_uri).await?);
-        state.transmitter_keys.insert(iss.to_owned(), keys.clone());
+        state
+            .transmitter_keys
+            .insert(iss.to_owned(), (keys.clone(), std::time::Instant::now()));
         return Ok(Some(keys));
     }
     match state.store.application(iss).await {
