@@ -17,12 +17,13 @@ pub(crate) const FAMILY_COLUMNS: &str = "id, session_id, user_id, client_id, dev
 
 /// The deliveries a claim may take: unacknowledged, due, unclaimed or with an expired lease, on
 /// an enabled stream; oldest event first. Backends append their locking clause.
+/// `{}` is the backend's test that `d.stream_id` is not among the ids in `$6`, a JSON array.
 pub(crate) const CLAIMABLE: &str = "SELECT d.stream_id, d.event_id FROM outbox_deliveries d \
      JOIN ssf_streams s ON s.id = d.stream_id \
      WHERE d.acknowledged_at IS NULL AND s.status = 'enabled' AND d.next_attempt_at <= $3 \
      AND (d.claim_expires_at IS NULL OR d.claim_expires_at <= $3) \
-     AND ($4 = '' OR s.delivery = $4) AND ($5 = '' OR d.stream_id = $5) \
-     ORDER BY d.event_id LIMIT $6";
+     AND ($4 = '' OR s.delivery = $4) AND ($5 = '' OR d.stream_id = $5) AND {} \
+     ORDER BY d.event_id LIMIT $7";
 
 pub(crate) fn lease_ms(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
@@ -408,11 +409,14 @@ macro_rules! shared_impl {
             ) -> Result<Vec<ClaimedDelivery>> {
                 let token = self.claim_token(worker);
                 let until = now.plus_ms(lease_ms(lease));
-                let (delivery, stream) = match scope {
-                    ClaimScope::Any => ("", ""),
-                    ClaimScope::Push => ("push", ""),
-                    ClaimScope::Stream(id) => ("", id.0.as_str()),
+                let (delivery, stream, except) = match scope {
+                    ClaimScope::Any => ("", "", &[][..]),
+                    ClaimScope::Push => ("push", "", &[][..]),
+                    ClaimScope::PushExcept(busy) => ("push", "", busy),
+                    ClaimScope::Stream(id) => ("", id.0.as_str(), &[][..]),
                 };
+                let except = serde_json::to_string(&except.iter().map(|s| s.0.as_str()).collect::<Vec<_>>())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let mut tx = self.write.begin().await.ctx("outbox delivery")?;
                 sqlx::query(self.claim_sql())
                     .bind(&token)
@@ -420,6 +424,7 @@ macro_rules! shared_impl {
                     .bind(now.0)
                     .bind(delivery)
                     .bind(stream)
+                    .bind(except)
                     .bind(i64::from(limit))
                     .execute(&mut *tx)
                     .await

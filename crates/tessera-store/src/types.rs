@@ -363,6 +363,9 @@ pub enum ClaimScope<'a> {
     Any,
     /// Enabled streams delivered by push: the push worker's share.
     Push,
+    /// As [`ClaimScope::Push`], leaving out streams whose earlier deliveries are still being
+    /// pushed, so one slow receiver neither holds up the others nor gets two pushes at once.
+    PushExcept(&'a [StreamId]),
     /// One stream: a receiver polling it.
     Stream(&'a StreamId),
 }

@@ -13,7 +13,7 @@
 //! Claims are leased: a worker (or node) that dies mid-delivery leaves its claims to be taken
 //! over when the lease ends, so every SET is delivered at least once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,18 +53,26 @@ async fn run(state: Arc<AppState>) {
         Ok(id) => format!("push-{id}"),
         Err(_) => "push".to_owned(),
     };
+    let busy = Busy::default();
     let mut pruned: Option<std::time::Instant> = None;
     loop {
         if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
             prune(&state).await;
             pruned = Some(std::time::Instant::now());
         }
-        match round(&state, &client, &worker).await {
-            // Nothing due: sleep until an event is appended, or a retry may have come due.
+        match round(&state, &client, &worker, &busy).await {
+            // Nothing claimable: sleep until an event is appended, or a retry may have come due,
+            // or (sooner) a busy stream may have finished and have more waiting.
             Ok(0) => {
-                if let Err(e) = state.store.wait_for_events(Duration::from_millis(500)).await {
+                let idle = busy.lock().map_or(true, |b| b.is_empty());
+                let wait = if idle {
+                    Duration::from_millis(500)
+                } else {
+                    Duration::from_millis(20)
+                };
+                if let Err(e) = state.store.wait_for_events(wait).await {
                     tracing::warn!(%e, "waiting for events");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(wait).await;
                 }
             }
             Ok(_) => {}
@@ -72,6 +80,20 @@ async fn run(state: Arc<AppState>) {
                 tracing::error!(%e, "SSF push round failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+        }
+    }
+}
+
+/// The streams this worker is pushing to right now.
+type Busy = Arc<std::sync::Mutex<BTreeSet<StreamId>>>;
+
+/// A stream being pushed to; it is free again when this is dropped, however the push ended.
+struct Pushing(Busy, StreamId);
+
+impl Drop for Pushing {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.0.lock() {
+            b.remove(&self.1);
         }
     }
 }
@@ -90,13 +112,23 @@ async fn prune(state: &AppState) {
     }
 }
 
-/// One round: claims due deliveries and pushes them, streams in parallel, each stream's in
-/// order. Returns how many were claimed.
-async fn round(state: &Arc<AppState>, client: &reqwest::Client, worker: &str) -> Result<usize, StoreError> {
+/// One round: claims due deliveries of the streams not already being pushed to, and starts a
+/// task per stream that pushes its SETs in order. Returns how many were claimed. A slow or
+/// hanging receiver keeps only its own stream waiting.
+async fn round(
+    state: &Arc<AppState>,
+    client: &reqwest::Client,
+    worker: &str,
+    busy: &Busy,
+) -> Result<usize, StoreError> {
+    let except: Vec<StreamId> = busy
+        .lock()
+        .map(|b| b.iter().cloned().collect())
+        .unwrap_or_default();
     let claimed = state
         .store
         .claim_from(
-            ClaimScope::Push,
+            ClaimScope::PushExcept(&except),
             worker,
             BATCH,
             wall_ms(),
@@ -108,16 +140,19 @@ async fn round(state: &Arc<AppState>, client: &reqwest::Client, worker: &str) ->
     for d in claimed {
         by_stream.entry(d.stream_id.clone()).or_default().push(d);
     }
-    let mut tasks = tokio::task::JoinSet::new();
     for (stream, deliveries) in by_stream {
+        if let Ok(mut b) = busy.lock() {
+            b.insert(stream.clone());
+        }
         let (state, client) = (state.clone(), client.clone());
-        tasks.spawn(async move {
-            if let Err(e) = push_stream(&state, &client, &stream, deliveries).await {
-                tracing::error!(%e, stream = %stream.0, "SSF push failed");
+        let guard = Pushing(busy.clone(), stream);
+        tokio::spawn(async move {
+            if let Err(e) = push_stream(&state, &client, &guard.1, deliveries).await {
+                tracing::error!(%e, stream = %guard.1.0, "SSF push failed");
             }
+            drop(guard);
         });
     }
-    while tasks.join_next().await.is_some() {}
     Ok(n)
 }
 

@@ -899,6 +899,70 @@ async fn push_delivers_with_the_exact_authorization_header() {
 }
 
 #[tokio::test]
+async fn a_hanging_receiver_does_not_hold_up_the_others() {
+    let server = server_with(|c| c.ssf.push_timeout_seconds = 3).await;
+    let api = receiver(&server, "mail-api", &["ssf.manage"]).await;
+    // One receiver takes two seconds to answer; the other answers at once.
+    let got: Received = Arc::default();
+    let seen = got.clone();
+    let slow_app = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move |body: String| {
+            let seen = seen.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                seen.lock().unwrap().push((None, body));
+                StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow_app).await });
+    let fast = push_receiver(StatusCode::ACCEPTED).await;
+    for url in [&slow_url, &fast.url] {
+        let r = call(
+            &server,
+            "POST",
+            "/ssf/streams",
+            Some(&api),
+            Some(json!({"events_requested": [DISABLED, REVOKED], "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": url}})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let _worker = tessera_server::ssf::push::spawn(server.state.clone());
+    disable_alice(&server).await;
+    eventually("the first SET at the fast receiver", || {
+        fast.got.lock().unwrap().len() == 1
+    })
+    .await;
+    // While the slow receiver still holds its first SET, the next event reaches the fast one.
+    let started = Instant::now();
+    let admin = server.admin_token().await;
+    server
+        .admin("POST", "/users/u-bob/revoke-sessions", &admin, None)
+        .await;
+    eventually("the second SET at the fast receiver", || {
+        fast.got.lock().unwrap().len() == 2
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "held up {:?} behind the slow receiver",
+        started.elapsed()
+    );
+    assert!(
+        got.lock().unwrap().is_empty(),
+        "the slow receiver is still busy with its first"
+    );
+    eventually("both SETs at the slow receiver, in order", || {
+        got.lock().unwrap().len() == 2
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_push_endpoint_that_keeps_failing_pauses_its_stream() {
     let server = server_with(|c| c.ssf.push_attempts_before_pause = 2).await;
     let api = receiver(&server, "mail-api", &["ssf.manage"]).await;

@@ -22,7 +22,10 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE outbox_deliveries SET claimed_by = $1, claim_expires_at = $2, attempts = attempts + 1 \
          WHERE (stream_id, event_id) IN ({} FOR UPDATE OF d SKIP LOCKED)",
-        crate::shared::CLAIMABLE
+        crate::shared::CLAIMABLE.replace(
+            "{}",
+            "NOT (d.stream_id = ANY(ARRAY(SELECT jsonb_array_elements_text($6::jsonb))))"
+        )
     )
 });
 

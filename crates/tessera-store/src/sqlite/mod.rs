@@ -20,7 +20,7 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE outbox_deliveries SET claimed_by = $1, claim_expires_at = $2, attempts = attempts + 1 \
          WHERE (stream_id, event_id) IN ({})",
-        crate::shared::CLAIMABLE
+        crate::shared::CLAIMABLE.replace("{}", "d.stream_id NOT IN (SELECT value FROM json_each($6))")
     )
 });
 

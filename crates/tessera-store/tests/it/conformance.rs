@@ -856,4 +856,20 @@ async fn claims_by_delivery_method_and_stream(s: Arc<dyn Store>) {
         uow.delete_stream(&"other".into()).await,
         Err(StoreError::NotFound("stream"))
     ));
+    drop(uow);
+    // A stream still being pushed to is left out of the next claim.
+    stream(&s, "slow", StreamStatus::Enabled).await;
+    let mut uow = s.begin().await.unwrap();
+    uow.append_event(&event("account-disabled", "u9")).await.unwrap();
+    uow.commit().await.unwrap();
+    let busy = [StreamId::from("pushed")];
+    let others = s
+        .claim_from(ClaimScope::PushExcept(&busy), "w", 10, T0, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        others.iter().map(|c| c.stream_id.0.as_str()).collect::<Vec<_>>(),
+        ["slow"],
+        "not the busy stream's new event"
+    );
 }
