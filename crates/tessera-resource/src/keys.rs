@@ -1,0 +1,99 @@
+//! The IdP's signing keys, fetched from its JWK Set and kept: fetched again every
+//! [`crate::KEYS_REFRESH`], or sooner when a token names a key not among them (at most every
+//! [`MIN_REFETCH`]). When the IdP cannot be reached, the keys already fetched stay in use.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tessera_jose::KeySet;
+
+use crate::ResourceError;
+
+/// The least time between two fetches, so tokens naming made-up keys cannot make the API fetch
+/// on every request.
+pub const MIN_REFETCH: Duration = Duration::from_secs(10);
+
+/// The keys of one issuer.
+#[derive(Debug)]
+pub struct IssuerKeys {
+    jwks_uri: String,
+    client: reqwest::Client,
+    current: RwLock<Option<(Arc<KeySet>, Instant)>>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl IssuerKeys {
+    /// Keys to be fetched from `jwks_uri`.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(jwks_uri: &str) -> Result<Self, ResourceError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ResourceError::Http(e.to_string()))?;
+        Ok(Self {
+            jwks_uri: jwks_uri.to_owned(),
+            client,
+            current: RwLock::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn cached(&self) -> Option<(Arc<KeySet>, Instant)> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// The keys: those kept, unless they are stale or `refresh` asks for newer ones (and the
+    /// last fetch is not too recent). `None` only when none were ever fetched.
+    pub async fn get(&self, refresh: bool) -> Option<Arc<KeySet>> {
+        let due = |fetched: Instant| {
+            let age = fetched.elapsed();
+            age >= crate::KEYS_REFRESH || (refresh && age >= MIN_REFETCH)
+        };
+        match self.cached() {
+            Some((keys, fetched)) if !due(fetched) => return Some(keys),
+            _ => {}
+        }
+        let _one_at_a_time = self.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        if let Some((keys, fetched)) = self.cached()
+            && !due(fetched)
+        {
+            return Some(keys);
+        }
+        match self.fetch().await {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                if let Ok(mut c) = self.current.write() {
+                    *c = Some((keys.clone(), Instant::now()));
+                }
+                Some(keys)
+            }
+            Err(e) => {
+                tracing::warn!(jwks_uri = %self.jwks_uri, %e, "cannot fetch the issuer's keys; using those kept");
+                // Try again no sooner than MIN_REFETCH, with the keys kept.
+                let kept = self.cached().map(|(k, _)| k);
+                if let (Some(k), Ok(mut c)) = (&kept, self.current.write()) {
+                    *c = Some((k.clone(), Instant::now() - crate::KEYS_REFRESH + MIN_REFETCH));
+                }
+                kept
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<KeySet, String> {
+        let response = self
+            .client
+            .get(&self.jwks_uri)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("{} answered {}", self.jwks_uri, response.status()));
+        }
+        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        KeySet::from_jwks(&bytes).map_err(|e| e.to_string())
+    }
+}

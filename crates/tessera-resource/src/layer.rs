@@ -1,0 +1,100 @@
+//! The tower layer and the axum extractor: every request's credentials are checked before the
+//! inner service sees it; a refusal is answered with its challenge, a success puts the
+//! [`Principal`] in the request's extensions.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
+
+use crate::{Challenge, Principal, Resource};
+
+/// Puts a [`Resource`] check in front of a service.
+#[derive(Debug, Clone)]
+pub struct ResourceLayer {
+    resource: Resource,
+}
+
+impl ResourceLayer {
+    /// A layer checking requests with `resource`.
+    #[must_use]
+    pub const fn new(resource: Resource) -> Self {
+        Self { resource }
+    }
+}
+
+impl<S> Layer<S> for ResourceLayer {
+    type Service = ResourceService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ResourceService {
+            inner,
+            resource: self.resource.clone(),
+        }
+    }
+}
+
+/// The service [`ResourceLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct ResourceService<S> {
+    inner: S,
+    resource: Resource,
+}
+
+impl<S> Service<Request> for ResourceService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        // The clone that was made ready is the one to call; keep a fresh clone for next time.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let resource = self.resource.clone();
+        Box::pin(async move {
+            let path = request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
+            match resource
+                .authenticate(request.method(), &path, request.headers())
+                .await
+            {
+                Ok(principal) => {
+                    request.extensions_mut().insert(principal);
+                    inner.call(request).await
+                }
+                Err(challenge) => {
+                    tracing::debug!(error = ?challenge.error, description = %challenge.description, "request refused");
+                    Ok(challenge.into_response())
+                }
+            }
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Challenge;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Challenge> {
+        parts.extensions.get::<Self>().cloned().ok_or_else(|| Challenge {
+            status: axum::http::StatusCode::UNAUTHORIZED,
+            dpop: false,
+            error: None,
+            description: "this route is not behind the Tessera resource layer".into(),
+        })
+    }
+}
