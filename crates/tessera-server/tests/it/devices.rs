@@ -565,3 +565,65 @@ async fn token_protection_negative_table() {
     let r = desktop_sign_in(&server, &laptop_app).await;
     assert_eq!(r.json["error"], "invalid_grant", "{}", r.body);
 }
+
+#[tokio::test]
+async fn token_protection_scoped_to_desktop_clients_leaves_browsers_and_break_glass_alone() {
+    let server = server().await;
+    let admin = server.admin_token().await;
+    let policy = json!({
+        "displayName": "Token protection for desktop sign-ins", "state": "enabled",
+        "conditions": {
+            "users": {"includeUsers": ["All"], "excludeUsers": ["u-bob"]},
+            "applications": {"includeApplications": ["All"]},
+            "clientAppTypes": ["mobileAppsAndDesktopClients"]
+        },
+        "sessionControls": {"secureSignInSession": {"isEnabled": true}}
+    });
+    let r = server
+        .admin("PUT", "/policies/token-protection", &admin, Some(policy))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    // A browser app (confidential, https redirect) signs alice in with no device at all.
+    let portal = Client::new("portal", crate::support::PORTAL_CB);
+    let mut browser = Browser::new(&server);
+    let done = browser.sign_in(&portal.authorize_url(""), ALICE.0, ALICE.1).await;
+    let code = query_of(done.location())["code"].clone();
+    let body = format!(
+        "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={}",
+        crate::browser::urlencode(crate::support::PORTAL_CB),
+        portal.verifier
+    );
+    let r = server
+        .send(token_request(
+            &body,
+            &[("authorization", &basic("portal", SECRET))],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "browsers are not in scope: {}", r.body);
+
+    // The desktop app is in scope: alice without a registered device is refused …
+    let stranger = desktop(SigningKey::generate(Algorithm::Es256).unwrap());
+    let r = desktop_sign_in(&server, &stranger).await;
+    assert_eq!(r.json["error"], "invalid_grant", "{}", r.body);
+    // … and bob, the break-glass account the policy excludes, is not.
+    let mut browser = Browser::new(&server);
+    let page = browser
+        .sign_in(
+            &stranger.authorize_url(""),
+            crate::support::BOB.0,
+            crate::support::BOB.1,
+        )
+        .await;
+    let totp = crate::support::totp_now(crate::support::BOB_TOTP);
+    let done = browser.submit(&page, &[("code", &totp)]).await;
+    let done = browser.follow(done).await;
+    let code = query_of(done.location())["code"].clone();
+    let r = stranger.redeem(&server, &code, true).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the excluded account gets in: {}",
+        r.body
+    );
+}
