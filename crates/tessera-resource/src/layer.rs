@@ -95,6 +95,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
             dpop: false,
             error: None,
             description: "this route is not behind the Tessera resource layer".into(),
+            claims: None,
         })
     }
 }

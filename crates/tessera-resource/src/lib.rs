@@ -23,6 +23,7 @@
 
 mod keys;
 mod layer;
+pub mod signals;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,7 @@ use tessera_jose::{Clock, Jkt, SystemClock};
 
 pub use keys::IssuerKeys;
 pub use layer::{ResourceLayer, ResourceService};
+pub use signals::Revocations;
 
 /// What an API accepts.
 #[derive(Debug, Clone)]
@@ -53,6 +55,9 @@ pub struct ResourceConfig {
     pub leeway: u64,
     /// How old a DPoP proof may be, seconds.
     pub dpop_max_age: u64,
+    /// This API's client id at the IdP: the `aud` of the Security Event Tokens it receives
+    /// [default: `audience`].
+    pub client_id: Option<String>,
 }
 
 impl ResourceConfig {
@@ -66,6 +71,7 @@ impl ResourceConfig {
             public_url: None,
             leeway: 30,
             dpop_max_age: 60,
+            client_id: None,
         }
     }
 }
@@ -119,6 +125,9 @@ pub struct Challenge {
     pub error: Option<&'static str>,
     /// For people (and the log); not sent in the header.
     pub description: String,
+    /// For `insufficient_claims`: the base64 claims the client must take back to the IdP, and
+    /// where.
+    pub claims: Option<(String, String)>,
 }
 
 impl Challenge {
@@ -128,6 +137,7 @@ impl Challenge {
             dpop,
             error,
             description: description.into(),
+            claims: None,
         }
     }
 
@@ -135,8 +145,14 @@ impl Challenge {
     #[must_use]
     pub fn header_value(&self) -> String {
         let mut value = format!("{} realm=\"api\"", if self.dpop { "DPoP" } else { "Bearer" });
+        if let Some((_, authorize)) = &self.claims {
+            value.push_str(&format!(", authorization_uri=\"{authorize}\""));
+        }
         if let Some(e) = self.error {
             value.push_str(&format!(", error=\"{e}\""));
+        }
+        if let Some((claims, _)) = &self.claims {
+            value.push_str(&format!(", claims=\"{claims}\""));
         }
         if self.dpop {
             value.push_str(", algs=\"ES256 EdDSA\"");
@@ -173,6 +189,8 @@ struct Inner {
     keys: IssuerKeys,
     dpop: DpopVerifier<MemoryReplayCache>,
     clock: Arc<dyn Clock>,
+    revocations: Revocations,
+    received: MemoryReplayCache,
 }
 
 impl std::fmt::Debug for Resource {
@@ -207,6 +225,8 @@ impl Resource {
                 keys,
                 dpop,
                 clock: Arc::new(SystemClock),
+                revocations: Revocations::default(),
+                received: MemoryReplayCache::default(),
             }),
         })
     }
@@ -318,8 +338,23 @@ impl Resource {
             (None, false) => {}
         }
         let text = |name: &str| claims[name].as_str().map(str::to_owned);
+        let subject = verified.registered.sub.clone().unwrap_or_default();
+        let cae_capable = claims["xms_cc"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|v| v == "cp1"));
+        let issued = verified.registered.iat.map_or(0, |t| t.0);
+        let sid = text("sid");
+        let device = text("device_id");
+        if let Some(nb) = self
+            .inner
+            .revocations
+            .not_before(&subject, sid.as_deref(), device.as_deref())
+            && issued <= nb
+        {
+            return Err(self.revoked(dpop, cae_capable, nb));
+        }
         Ok(Principal {
-            subject: verified.registered.sub.clone().unwrap_or_default(),
+            subject,
             client_id: text("client_id").unwrap_or_default(),
             scopes: claims["scope"]
                 .as_str()
@@ -330,13 +365,175 @@ impl Resource {
                         .collect()
                 })
                 .unwrap_or_default(),
-            device_id: text("device_id"),
-            session_id: text("sid"),
+            device_id: device,
+            session_id: sid,
             jkt: bound,
-            cae_capable: claims["xms_cc"]
-                .as_array()
-                .is_some_and(|c| c.iter().any(|v| v == "cp1")),
+            cae_capable,
             claims,
+        })
+    }
+}
+
+impl Resource {
+    /// The answer to a revoked token: a claims challenge for a CAE-capable client (RFC 6750
+    /// `insufficient_claims` with `claims` asking for a token from `nb` on, base64 with padding
+    /// as Entra sends it), `invalid_token` for the rest.
+    fn revoked(&self, dpop: bool, cae_capable: bool, nb: i64) -> Challenge {
+        if !cae_capable {
+            return Challenge::new(dpop, Some("invalid_token"), "the access token has been revoked");
+        }
+        let wanted =
+            serde_json::json!({"access_token": {"nbf": {"essential": true, "value": nb.to_string()}}});
+        // Standard base64 with padding, as Entra sends it.
+        let claims = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, wanted.to_string());
+        Challenge {
+            claims: Some((claims, format!("{}/authorize", self.inner.config.issuer))),
+            ..Challenge::new(
+                dpop,
+                Some("insufficient_claims"),
+                "the access token was revoked; get a new one with these claims",
+            )
+        }
+    }
+
+    /// The revocation state the IdP's signals feed.
+    #[must_use]
+    pub fn revocations(&self) -> &Revocations {
+        &self.inner.revocations
+    }
+
+    /// Verifies a Security Event Token from the IdP and applies it, once per `jti`.
+    ///
+    /// # Errors
+    /// The RFC 8935 `err` code and a description.
+    pub async fn receive_set(&self, token: &str) -> Result<(), (&'static str, String)> {
+        let config = &self.inner.config;
+        let rules = tessera_jose::set::SetValidation {
+            issuer: config.issuer.clone(),
+            audience: config
+                .client_id
+                .clone()
+                .unwrap_or_else(|| config.audience.clone()),
+            leeway: config.leeway,
+        };
+        let clock = self.inner.clock.as_ref();
+        let mut set = None;
+        for refresh in [false, true] {
+            let Some(keys) = self.inner.keys.get(refresh).await else {
+                return Err(("invalid_key", "the issuer's keys are not available".into()));
+            };
+            match tessera_jose::set::validate(token, &keys, &rules, clock) {
+                Ok(s) => {
+                    set = Some(s);
+                    break;
+                }
+                Err(e) if e.rfc8935_code() == "invalid_key" && !refresh => {}
+                Err(e) => return Err((e.rfc8935_code(), e.to_string())),
+            }
+        }
+        let Some(set) = set else {
+            return Err(("invalid_key", "no key of the issuer verifies the SET".into()));
+        };
+        let id = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, set.jti.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(id.as_ref());
+        let now = clock.now();
+        let first =
+            tessera_jose::dpop::ReplayCache::first_use(&self.inner.received, &key, now.plus(7 * 86_400), now)
+                .unwrap_or(true);
+        if first && self.inner.revocations.apply(&config.issuer, &set) {
+            tracing::info!(event = %set.events.event_type, jti = %set.jti, "revocation state moved");
+        }
+        Ok(())
+    }
+
+    /// An axum router for RFC 8935 push delivery, to nest where the stream's `endpoint_url`
+    /// points: `POST` a SET (`application/secevent+jwt`), `202` or `400` with `{"err",
+    /// "description"}`.
+    pub fn signals_router(&self) -> axum::Router {
+        let resource = self.clone();
+        axum::Router::new().route(
+            "/",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let resource = resource.clone();
+                async move {
+                    let json = headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("application/secevent+jwt"));
+                    let outcome = if json {
+                        resource.receive_set(body.trim()).await
+                    } else {
+                        Err((
+                            "invalid_request",
+                            "the body must be application/secevent+jwt".into(),
+                        ))
+                    };
+                    match outcome {
+                        Ok(()) => StatusCode::ACCEPTED.into_response(),
+                        Err((err, description)) => (
+                            StatusCode::BAD_REQUEST,
+                            axum::Json(serde_json::json!({"err": err, "description": description})),
+                        )
+                            .into_response(),
+                    }
+                }
+            }),
+        )
+    }
+
+    /// Polls a stream (RFC 8936) at `poll_url` with `authorization` (`Bearer …`) until the
+    /// task is dropped or aborted: each SET is applied and acknowledged in the next poll.
+    pub fn spawn_poller(&self, poll_url: String, authorization: String) -> tokio::task::JoinHandle<()> {
+        let resource = self.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut ack: Vec<String> = Vec::new();
+            let mut errs = serde_json::Map::new();
+            loop {
+                let body = serde_json::json!({"ack": ack, "setErrs": errs, "maxEvents": 100});
+                let answer = client
+                    .post(&poll_url)
+                    .header(header::AUTHORIZATION, &authorization)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await;
+                let parsed = match answer {
+                    Ok(r) if r.status().is_success() => r
+                        .bytes()
+                        .await
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
+                    Ok(r) => {
+                        tracing::warn!(status = %r.status(), %poll_url, "polling the IdP failed");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(%e, %poll_url, "polling the IdP failed");
+                        None
+                    }
+                };
+                let Some(parsed) = parsed else {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                };
+                ack.clear();
+                errs.clear();
+                if let Some(sets) = parsed["sets"].as_object() {
+                    for (jti, set) in sets {
+                        match resource.receive_set(set.as_str().unwrap_or_default()).await {
+                            Ok(()) => ack.push(jti.clone()),
+                            Err((err, description)) => {
+                                errs.insert(
+                                    jti.clone(),
+                                    serde_json::json!({"err": err, "description": description}),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
         })
     }
 }

@@ -19,6 +19,7 @@ const API: &str = "https://mail.example";
 
 /// A running Tessera server: its issuer, data, and the task serving it.
 struct Idp {
+    state: std::sync::Arc<tessera_server::state::AppState>,
     issuer: String,
     _dir: tempfile::TempDir,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -47,7 +48,7 @@ async fn idp() -> Idp {
         secret_hash: Some(Secret(tessera_server::secrets::hash_client_secret(SECRET))),
         redirect_uris: vec![],
         grant_types: vec!["client_credentials".into()],
-        scopes: vec!["mail.read".into()],
+        scopes: vec!["mail.read".into(), "ssf.manage".into(), "ssf.read".into()],
         jwks: None,
         access_token_minutes: 15,
         refresh_token_days: 1,
@@ -60,9 +61,11 @@ async fn idp() -> Idp {
     .unwrap();
     uow.commit().await.unwrap();
     let issuer = state.config.issuer.clone();
-    let app = tessera_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app =
+        tessera_server::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let serving = tokio::spawn(async move { axum::serve(prepared.listener, app).await });
     Idp {
+        state,
         issuer,
         _dir: dir,
         serving,
@@ -331,4 +334,258 @@ async fn cached_keys_keep_the_api_working_while_the_idp_is_down() {
         .unwrap_err();
     assert_eq!(refused.error, Some("invalid_token"));
     assert!(refused.description.contains("keys"), "{}", refused.description);
+}
+
+mod cae {
+    //! The API hears of revocations from the IdP and refuses the next request.
+
+    use std::time::{Duration, Instant};
+
+    use axum::http::StatusCode;
+    use serde_json::{Value, json};
+    use tessera_resource::{Resource, ResourceConfig, ResourceLayer};
+    use tessera_server::directory::{InitiatingEntity, UserPatch, UserSpec};
+    use tessera_store::UserStatus;
+
+    use super::{API, Idp, SECRET, call, idp};
+
+    /// A user at the IdP and an access token for the mail API, CAE-capable or not.
+    async fn user_token(idp: &Idp, name: &str, cp1: bool) -> (tessera_store::UserId, String) {
+        let dir = idp.state.directory(InitiatingEntity::Admin);
+        let user = dir
+            .create_user(&UserSpec {
+                username: name.into(),
+                email: None,
+                display_name: None,
+                password: None,
+            })
+            .await
+            .unwrap();
+        let issued = tessera_server::oauth::access_token::issue(
+            &idp.state,
+            &tessera_server::oauth::access_token::Grant {
+                subject: &user.id.0,
+                client_id: "mail-client",
+                audience: API,
+                scope: "mail.read",
+                lifetime: 86_400,
+                jkt: None,
+                sid: None,
+                device_id: None,
+                cp1,
+            },
+        )
+        .unwrap();
+        (user.id, issued.token)
+    }
+
+    /// The mail API's own token at the IdP, for stream management and polling.
+    async fn api_token(issuer: &str) -> String {
+        let r = reqwest::Client::new()
+            .post(format!("{issuer}/token"))
+            .basic_auth("mail-client", Some(SECRET))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&scope=ssf.manage%20ssf.read")
+            .send()
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn create_stream(issuer: &str, token: &str, delivery: Value) -> Value {
+        let events = [
+            "https://schemas.openid.net/secevent/risc/event-type/account-disabled",
+            "https://schemas.openid.net/secevent/caep/event-type/session-revoked",
+            "https://schemas.openid.net/secevent/caep/event-type/credential-change",
+        ];
+        let r = reqwest::Client::new()
+            .post(format!("{issuer}/ssf/streams"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(json!({"events_requested": events, "delivery": delivery}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
+    }
+
+    fn resource(issuer: &str) -> Resource {
+        Resource::new(ResourceConfig {
+            public_url: Some(API.into()),
+            client_id: Some("mail-client".into()),
+            ..ResourceConfig::new(issuer, API)
+        })
+        .unwrap()
+    }
+
+    /// Waits until a request with `token` is refused; returns the refusal and how long it took.
+    async fn refused(app: &axum::Router, token: &str) -> (super::Reply, Duration) {
+        let started = Instant::now();
+        loop {
+            let r = call(app, Some(format!("Bearer {token}")), &[]).await;
+            if r.status != StatusCode::OK {
+                return (r, started.elapsed());
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "never refused");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_disabled_user_is_refused_with_a_claims_challenge_pushed_by_the_idp() {
+        let idp = idp().await;
+        let resource = resource(&idp.issuer);
+        let app = axum::Router::new()
+            .route("/inbox", axum::routing::get(|| async { "mail" }))
+            .layer(ResourceLayer::new(resource.clone()));
+        // The API's signals endpoint, on a real socket the IdP can push to.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}/ssf/events", listener.local_addr().unwrap());
+        let signals = axum::Router::new().nest("/ssf/events", resource.signals_router());
+        tokio::spawn(async move { axum::serve(listener, signals).await });
+        let token = api_token(&idp.issuer).await;
+        create_stream(
+            &idp.issuer,
+            &token,
+            json!({"method": "urn:ietf:rfc:8935", "endpoint_url": endpoint}),
+        )
+        .await;
+        let _worker = tessera_server::ssf::push::spawn(idp.state.clone());
+
+        let (carol, cae_token) = user_token(&idp, "carol", true).await;
+        let (dave, plain_token) = user_token(&idp, "dave", false).await;
+        for t in [&cae_token, &plain_token] {
+            assert_eq!(
+                call(&app, Some(format!("Bearer {t}")), &[]).await.status,
+                StatusCode::OK
+            );
+        }
+        // The token was issued this second; revocation ties revoke, so wait for the next.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+
+        let dir = idp.state.directory(InitiatingEntity::Admin);
+        let disable = UserPatch {
+            status: Some(UserStatus::Disabled),
+            ..UserPatch::default()
+        };
+        dir.update_user(&carol, &disable).await.unwrap();
+        let (r, took) = refused(&app, &cae_token).await;
+        eprintln!("admin disable → API refusal (push): {took:?}");
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.challenge.starts_with("Bearer realm=\"api\""), "{}", r.challenge);
+        assert!(
+            r.challenge.contains("error=\"insufficient_claims\""),
+            "{}",
+            r.challenge
+        );
+        assert!(
+            r.challenge
+                .contains(&format!("authorization_uri=\"{}/authorize\"", idp.issuer)),
+            "{}",
+            r.challenge
+        );
+        let claims = r
+            .challenge
+            .split("claims=\"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('"');
+        let decoded: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, claims).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(decoded["access_token"]["nbf"]["essential"], true);
+        assert!(
+            decoded["access_token"]["nbf"]["value"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .is_ok()
+        );
+
+        // A client that did not declare cp1 gets a plain invalid_token.
+        dir.revoke_sessions(&dave).await.unwrap();
+        let (r, _) = refused(&app, &plain_token).await;
+        assert!(r.challenge.contains("error=\"invalid_token\""), "{}", r.challenge);
+        assert!(!r.challenge.contains("claims="), "{}", r.challenge);
+        // A token issued after the revocation is accepted.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let fresh = tessera_server::oauth::access_token::issue(
+            &idp.state,
+            &tessera_server::oauth::access_token::Grant {
+                subject: &dave.0,
+                client_id: "mail-client",
+                audience: API,
+                scope: "mail.read",
+                lifetime: 600,
+                jkt: None,
+                sid: None,
+                device_id: None,
+                cp1: false,
+            },
+        )
+        .unwrap();
+        let r = call(&app, Some(format!("Bearer {}", fresh.token)), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+
+    #[tokio::test]
+    async fn a_polling_api_hears_of_a_password_reset() {
+        let idp = idp().await;
+        let resource = resource(&idp.issuer);
+        let app = axum::Router::new()
+            .route("/inbox", axum::routing::get(|| async { "mail" }))
+            .layer(ResourceLayer::new(resource.clone()));
+        let token = api_token(&idp.issuer).await;
+        let stream = create_stream(&idp.issuer, &token, json!({"method": "urn:ietf:rfc:8936"})).await;
+        let poll_url = stream["delivery"]["endpoint_url"].as_str().unwrap().to_owned();
+        let poller = resource.spawn_poller(poll_url, format!("Bearer {token}"));
+
+        let dir = idp.state.directory(InitiatingEntity::Admin);
+        let erin = dir
+            .create_user(&UserSpec {
+                username: "erin".into(),
+                email: None,
+                display_name: None,
+                password: Some("erin's first passphrase".to_owned().into()),
+            })
+            .await
+            .unwrap();
+        let issued = tessera_server::oauth::access_token::issue(
+            &idp.state,
+            &tessera_server::oauth::access_token::Grant {
+                subject: &erin.id.0,
+                client_id: "mail-client",
+                audience: API,
+                scope: "mail.read",
+                lifetime: 86_400,
+                jkt: None,
+                sid: None,
+                device_id: None,
+                cp1: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            call(&app, Some(format!("Bearer {}", issued.token)), &[])
+                .await
+                .status,
+            StatusCode::OK
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let reset = UserPatch {
+            password: Some("erin's second passphrase".to_owned().into()),
+            ..UserPatch::default()
+        };
+        // A directory as of now: a Directory stamps its changes with the instant it was made.
+        let dir = idp.state.directory(InitiatingEntity::Admin);
+        dir.update_user(&erin.id, &reset).await.unwrap();
+        let (r, took) = refused(&app, &issued.token).await;
+        eprintln!("password reset → API refusal (poll): {took:?}");
+        assert!(r.challenge.contains("insufficient_claims"), "{}", r.challenge);
+        assert!(!resource.revocations().is_empty());
+        poller.abort();
+    }
 }

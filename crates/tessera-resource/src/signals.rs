@@ -1,0 +1,240 @@
+//! Continuous access evaluation at the API: a revocation state (a "not before" instant per
+//! user, session and device) fed by the IdP's Security Event Tokens, pushed to
+//! [`crate::Resource::signals_router`] (RFC 8935) or fetched by [`crate::Resource::spawn_poller`]
+//! (RFC 8936). A token issued at or before its subject's instant is refused.
+//!
+//! What moves an instant (to the event's time, `toe`, or the SET's `iat`):
+//!
+//! | event | subject |
+//! |---|---|
+//! | CAEP `session-revoked`, `credential-change`, `token-claims-change`; RISC `account-disabled`, `account-purged`, `credential-compromise` | the user (and the session or device when the subject names one) |
+//! | CAEP `risk-level-change` to `HIGH` | the user |
+//! | CAEP `device-compliance-change` to `not-compliant` | the device |
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use serde_json::Value;
+use tessera_jose::SubjectId;
+use tessera_jose::set::SecurityEventToken;
+
+const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
+const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
+
+/// "Not before" instants by subject (`user:…`, `session:…`, `device:…`), Unix seconds.
+#[derive(Debug, Default)]
+pub struct Revocations {
+    instants: RwLock<HashMap<String, i64>>,
+}
+
+impl Revocations {
+    /// Raises a subject's instant to `at` (never lowers it).
+    pub fn revoke(&self, kind: &str, id: &str, at: i64) {
+        if let Ok(mut m) = self.instants.write() {
+            let e = m.entry(format!("{kind}:{id}")).or_insert(at);
+            *e = (*e).max(at);
+        }
+    }
+
+    /// The latest instant among a token's subjects, if any was revoked.
+    #[must_use]
+    pub fn not_before(&self, user: &str, session: Option<&str>, device: Option<&str>) -> Option<i64> {
+        let m = self.instants.read().ok()?;
+        [
+            Some(format!("user:{user}")),
+            session.map(|s| format!("session:{s}")),
+            device.map(|d| format!("device:{d}")),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|k| m.get(&k).copied())
+        .max()
+    }
+
+    /// How many subjects have an instant.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.instants.read().map_or(0, |m| m.len())
+    }
+
+    /// Whether none has.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies a verified SET from the IdP `issuer`. Returns whether it moved an instant.
+    pub fn apply(&self, issuer: &str, set: &SecurityEventToken) -> bool {
+        let at = set.toe.unwrap_or(set.iat).0;
+        let event = set.events.event_type.as_str();
+        let payload = &set.events.payload;
+        let name = event
+            .strip_prefix(CAEP)
+            .or_else(|| event.strip_prefix(RISC))
+            .unwrap_or("");
+        let whole_subject = match name {
+            "session-revoked"
+            | "credential-change"
+            | "token-claims-change"
+            | "account-disabled"
+            | "account-purged"
+            | "credential-compromise" => true,
+            "risk-level-change" => payload.get("current_level").and_then(Value::as_str) == Some("HIGH"),
+            "device-compliance-change" => {
+                if payload.get("current_status").and_then(Value::as_str) != Some("not-compliant") {
+                    return false;
+                }
+                // Only the device's tokens: the user may carry on from another device.
+                return match &set.sub_id {
+                    SubjectId::Complex(c) => match c.device.as_deref() {
+                        Some(SubjectId::Opaque { id }) => {
+                            self.revoke("device", id, at);
+                            true
+                        }
+                        _ => false,
+                    },
+                    _ => false,
+                };
+            }
+            _ => false,
+        };
+        if !whole_subject {
+            return false;
+        }
+        let mut moved = false;
+        let mut revoke = |kind: &str, id: &str| {
+            self.revoke(kind, id, at);
+            moved = true;
+        };
+        match &set.sub_id {
+            SubjectId::IssSub { iss, sub } if iss == issuer => revoke("user", sub),
+            SubjectId::Complex(c) => {
+                if let Some(SubjectId::IssSub { iss, sub }) = c.user.as_deref()
+                    && iss == issuer
+                {
+                    revoke("user", sub);
+                }
+                if let Some(SubjectId::Opaque { id }) = c.session.as_deref() {
+                    revoke("session", id);
+                }
+                if let Some(SubjectId::Opaque { id }) = c.device.as_deref() {
+                    revoke("device", id);
+                }
+            }
+            _ => {}
+        }
+        moved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tessera_jose::set::{Event, SecurityEventToken};
+    use tessera_jose::subject::ComplexSubject;
+    use tessera_jose::{SubjectId, UnixTime};
+
+    use super::{CAEP, RISC, Revocations};
+
+    const IDP: &str = "https://idp.example";
+
+    fn set(event: &str, payload: serde_json::Value, sub_id: SubjectId) -> SecurityEventToken {
+        SecurityEventToken {
+            iss: IDP.into(),
+            aud: tessera_jose::jwt::Audience::One("api".into()),
+            iat: UnixTime(2000),
+            jti: "j".into(),
+            sub_id,
+            events: Event {
+                event_type: event.into(),
+                payload: payload.as_object().unwrap().clone(),
+            },
+            txn: None,
+            toe: Some(UnixTime(1000)),
+        }
+    }
+
+    fn user(sub: &str) -> SubjectId {
+        SubjectId::iss_sub(IDP, sub)
+    }
+
+    #[test]
+    fn events_move_the_right_instants() {
+        let r = Revocations::default();
+        let cases = [
+            (format!("{RISC}account-disabled"), json!({}), user("u1"), true),
+            (format!("{CAEP}session-revoked"), json!({}), user("u2"), true),
+            (
+                format!("{CAEP}credential-change"),
+                json!({"credential_type": "password", "change_type": "update"}),
+                user("u3"),
+                true,
+            ),
+            (
+                format!("{CAEP}risk-level-change"),
+                json!({"principal": "USER", "current_level": "MEDIUM"}),
+                user("u4"),
+                false,
+            ),
+            (
+                format!("{CAEP}risk-level-change"),
+                json!({"principal": "USER", "current_level": "HIGH"}),
+                user("u5"),
+                true,
+            ),
+            (format!("{RISC}account-enabled"), json!({}), user("u6"), false),
+            (
+                format!("{RISC}account-disabled"),
+                json!({}),
+                SubjectId::iss_sub("https://other.example", "u7"),
+                false,
+            ),
+        ];
+        for (event, payload, subject, moves) in cases {
+            assert_eq!(r.apply(IDP, &set(&event, payload, subject)), moves, "{event}");
+        }
+        assert_eq!(
+            r.not_before("u1", None, None),
+            Some(1000),
+            "the event's time, not the SET's"
+        );
+        assert_eq!(r.not_before("u4", None, None), None);
+        assert_eq!(
+            r.not_before("u7", None, None),
+            None,
+            "another issuer's user is not ours"
+        );
+
+        // A device turning non-compliant revokes that device's tokens only.
+        let device = SubjectId::Complex(ComplexSubject {
+            user: Some(Box::new(user("u8"))),
+            device: Some(Box::new(SubjectId::opaque("dev-1"))),
+            ..ComplexSubject::default()
+        });
+        let change = format!("{CAEP}device-compliance-change");
+        assert!(r.apply(
+            IDP,
+            &set(
+                &change,
+                json!({"previous_status": "compliant", "current_status": "not-compliant"}),
+                device.clone()
+            )
+        ));
+        assert_eq!(r.not_before("u8", None, None), None);
+        assert_eq!(r.not_before("u8", None, Some("dev-1")), Some(1000));
+        assert!(!r.apply(
+            IDP,
+            &set(
+                &change,
+                json!({"previous_status": "not-compliant", "current_status": "compliant"}),
+                device
+            )
+        ));
+
+        // Instants only rise.
+        r.revoke("user", "u1", 500);
+        assert_eq!(r.not_before("u1", None, None), Some(1000));
+        r.revoke("user", "u1", 1500);
+        assert_eq!(r.not_before("u1", None, None), Some(1500));
+    }
+}
