@@ -7,7 +7,7 @@
 //!
 //! | event | subject |
 //! |---|---|
-//! | CAEP `session-revoked`, `credential-change`, `token-claims-change`; RISC `account-disabled`, `account-purged`, `credential-compromise` | the user (and the session or device when the subject names one) |
+//! | CAEP `session-revoked`, `credential-change`, `token-claims-change`; RISC `account-disabled`, `account-purged`, `credential-compromise` | the user; or, when a complex subject names a session or a device, only that session or device |
 //! | CAEP `risk-level-change` to `HIGH` | the user |
 //! | CAEP `device-compliance-change` to `not-compliant` | the device |
 
@@ -108,17 +108,28 @@ impl Revocations {
         };
         match &set.sub_id {
             SubjectId::IssSub { iss, sub } if iss == issuer => revoke("user", sub),
+            // About a session or a device of a user: only that session's or device's tokens.
             SubjectId::Complex(c) => {
-                if let Some(SubjectId::IssSub { iss, sub }) = c.user.as_deref()
+                let session = match c.session.as_deref() {
+                    Some(SubjectId::Opaque { id }) => Some(id),
+                    _ => None,
+                };
+                let device = match c.device.as_deref() {
+                    Some(SubjectId::Opaque { id }) => Some(id),
+                    _ => None,
+                };
+                if let Some(id) = session {
+                    revoke("session", id);
+                }
+                if let Some(id) = device {
+                    revoke("device", id);
+                }
+                if session.is_none()
+                    && device.is_none()
+                    && let Some(SubjectId::IssSub { iss, sub }) = c.user.as_deref()
                     && iss == issuer
                 {
                     revoke("user", sub);
-                }
-                if let Some(SubjectId::Opaque { id }) = c.session.as_deref() {
-                    revoke("session", id);
-                }
-                if let Some(SubjectId::Opaque { id }) = c.device.as_deref() {
-                    revoke("device", id);
                 }
             }
             _ => {}
@@ -230,6 +241,16 @@ mod tests {
                 device
             )
         ));
+
+        // A device disabled at the IdP: session-revoked about the device ends only its tokens.
+        let laptop = SubjectId::Complex(ComplexSubject {
+            user: Some(Box::new(user("u9"))),
+            device: Some(Box::new(SubjectId::opaque("dev-2"))),
+            ..ComplexSubject::default()
+        });
+        assert!(r.apply(IDP, &set(&format!("{CAEP}session-revoked"), json!({}), laptop)));
+        assert_eq!(r.not_before("u9", None, None), None);
+        assert_eq!(r.not_before("u9", None, Some("dev-2")), Some(1000));
 
         // Instants only rise.
         r.revoke("user", "u1", 500);

@@ -133,7 +133,8 @@ impl Directory {
     }
 
     /// Changes a device. A compliance change raises `device-compliance-change`; disabling ends
-    /// what was issued to the device (its "not before" instant).
+    /// what was issued to the device (its "not before" instant, and a `session-revoked` event
+    /// about the device for subscribed APIs).
     ///
     /// # Errors
     /// [`DirectoryError::NotFound`].
@@ -160,19 +161,34 @@ impl Directory {
         }
         if before.status == DeviceStatus::Enabled && after.status == DeviceStatus::Disabled {
             uow.set_not_before(SubjectKind::Device, id, self.now).await?;
+            // Subscribed APIs end the device's sessions too (and only the device's).
+            self.emit_about(
+                uow.as_mut(),
+                &self.device_subject(&after),
+                &DirectoryChange::SessionsRevoked,
+            )
+            .await?;
         }
         uow.commit().await?;
         Ok(after)
     }
 
-    /// Deletes a device; what was issued to it stops working.
+    /// Deletes a device; what was issued to it stops working, here and (by a `session-revoked`
+    /// event about the device) at every subscribed API.
     ///
     /// # Errors
     /// [`DirectoryError::NotFound`].
     pub async fn delete_device(&self, id: &str) -> Result<()> {
+        let device = self.store.device(id).await?;
         let mut uow = self.store.begin().await?;
         uow.delete(Table::Devices, id).await?;
         uow.set_not_before(SubjectKind::Device, id, self.now).await?;
+        self.emit_about(
+            uow.as_mut(),
+            &self.device_subject(&device),
+            &DirectoryChange::SessionsRevoked,
+        )
+        .await?;
         uow.commit().await?;
         Ok(())
     }

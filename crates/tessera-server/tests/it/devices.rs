@@ -288,6 +288,24 @@ async fn administrators_set_compliance_disable_and_delete_devices() {
         .await;
     assert_eq!(r.json["status"], "disabled");
     assert_eq!(server.send(userinfo()).await.status, StatusCode::UNAUTHORIZED);
+    // Subscribed APIs hear of it as session-revoked about the device (not the whole user).
+    let heard = server
+        .state
+        .store
+        .claim(
+            "t",
+            10,
+            tessera_store::Timestamp(i64::MAX / 2),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let revoked = heard
+        .iter()
+        .find(|d| d.event_type.ends_with("/session-revoked"))
+        .expect("a session-revoked event");
+    assert_eq!(revoked.subject["format"], "complex");
+    assert_eq!(revoked.subject["device"]["id"], id.as_str());
     // So does the session's refresh token, with no token-protection policy involved.
     let refresh = tokens.json["refresh_token"].as_str().unwrap();
     let r = client.refresh(&server, refresh, Some(&client.key)).await;
