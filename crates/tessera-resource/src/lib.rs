@@ -58,6 +58,9 @@ pub struct ResourceConfig {
     /// This API's client id at the IdP: the `aud` of the Security Event Tokens it receives
     /// [default: `audience`].
     pub client_id: Option<String>,
+    /// The user risk level (`LOW`, `MEDIUM`, `HIGH`) from which a `risk-level-change` signal
+    /// revokes the user's tokens.
+    pub revoke_at_risk: String,
 }
 
 impl ResourceConfig {
@@ -72,6 +75,7 @@ impl ResourceConfig {
             leeway: 30,
             dpop_max_age: 60,
             client_id: None,
+            revoke_at_risk: "HIGH".into(),
         }
     }
 }
@@ -191,6 +195,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     revocations: Revocations,
     received: MemoryReplayCache,
+    verified: moka::sync::Cache<[u8; 32], Arc<Checked>>,
 }
 
 impl std::fmt::Debug for Resource {
@@ -219,14 +224,19 @@ impl Resource {
             },
             MemoryReplayCache::default(),
         );
+        let revocations = Revocations::with_risk_threshold(&config.revoke_at_risk);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 keys,
                 dpop,
                 clock: Arc::new(SystemClock),
-                revocations: Revocations::default(),
+                revocations,
                 received: MemoryReplayCache::default(),
+                verified: moka::sync::Cache::builder()
+                    .max_capacity(VERIFIED_CAPACITY)
+                    .time_to_live(VERIFIED_TTL)
+                    .build(),
             }),
         })
     }
@@ -284,27 +294,19 @@ impl Resource {
         let mut rules = Validation::new(TokenKind::AccessToken, &config.issuer, &config.audience);
         rules.leeway = config.leeway;
         let clock = self.inner.clock.as_ref();
-        let mut verified = None;
-        for refresh in [false, true] {
-            let keys = self.inner.keys.get(refresh).await;
-            let Some(keys) = keys else {
-                return Err(invalid("the issuer's keys are not available"));
-            };
-            match verify(token, &keys, &rules, clock) {
-                Ok(v) => {
-                    verified = Some(v);
-                    break;
-                }
-                // A key this API has not seen may be new at the IdP: fetch once more.
-                Err(tessera_jose::jwt::JwtError::Jws(tessera_jose::jws::JwsError::UnknownKey(_)))
-                    if !refresh => {}
-                Err(_) => return Err(invalid("the access token is not valid")),
+        // The signature is checked once per token; everything after (DPoP, revocation) on every
+        // request.
+        let key = token_key(token);
+        let checked = match self.inner.verified.get(&key) {
+            Some(c) if c.exp + i64::try_from(config.leeway).unwrap_or(0) > clock.now().0 => c,
+            _ => {
+                let c = Arc::new(self.check_signature(token, &rules, dpop).await?);
+                self.inner.verified.insert(key, c.clone());
+                c
             }
-        }
-        let Some(verified) = verified else {
-            return Err(invalid("the access token is not valid"));
         };
-        let claims: Value = verified.claims().unwrap_or(Value::Null);
+        let claims = checked.claims.clone();
+        let (subject, issued) = (checked.subject.clone(), checked.iat);
         let bound: Option<Jkt> = claims["cnf"]["jkt"].as_str().and_then(|j| j.parse().ok());
         match (&bound, dpop) {
             (Some(jkt), true) => {
@@ -338,11 +340,9 @@ impl Resource {
             (None, false) => {}
         }
         let text = |name: &str| claims[name].as_str().map(str::to_owned);
-        let subject = verified.registered.sub.clone().unwrap_or_default();
         let cae_capable = claims["xms_cc"]
             .as_array()
             .is_some_and(|c| c.iter().any(|v| v == "cp1"));
-        let issued = verified.registered.iat.map_or(0, |t| t.0);
         let sid = text("sid");
         let device = text("device_id");
         if let Some(nb) = self
@@ -374,7 +374,61 @@ impl Resource {
     }
 }
 
+/// What a token's signature check established, kept so each token is checked once.
+#[derive(Debug)]
+struct Checked {
+    claims: Value,
+    subject: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// The cache key of a token: its SHA-256.
+fn token_key(token: &str) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
+}
+
+/// Tokens whose signature and claims were checked, by hash, at most this many.
+const VERIFIED_CAPACITY: u64 = 100_000;
+/// …and for at most this long (never past a token's own expiry: that is checked on each use).
+const VERIFIED_TTL: Duration = Duration::from_secs(600);
+
 impl Resource {
+    /// Verifies a token's signature and claims, fetching the issuer's keys again once if the
+    /// token names a key not among them.
+    async fn check_signature(
+        &self,
+        token: &str,
+        rules: &Validation,
+        dpop: bool,
+    ) -> Result<Checked, Challenge> {
+        let invalid = |m: &str| Challenge::new(dpop, Some("invalid_token"), m);
+        let clock = self.inner.clock.as_ref();
+        for refresh in [false, true] {
+            let Some(keys) = self.inner.keys.get(refresh).await else {
+                return Err(invalid("the issuer's keys are not available"));
+            };
+            match verify(token, &keys, rules, clock) {
+                Ok(v) => {
+                    return Ok(Checked {
+                        claims: v.claims().unwrap_or(Value::Null),
+                        subject: v.registered.sub.clone().unwrap_or_default(),
+                        iat: v.registered.iat.map_or(0, |t| t.0),
+                        exp: v.registered.exp.map_or(0, |t| t.0),
+                    });
+                }
+                // A key this API has not seen may be new at the IdP: fetch once more.
+                Err(tessera_jose::jwt::JwtError::Jws(tessera_jose::jws::JwsError::UnknownKey(_)))
+                    if !refresh => {}
+                Err(_) => return Err(invalid("the access token is not valid")),
+            }
+        }
+        Err(invalid("the access token is not valid"))
+    }
+
     /// The answer to a revoked token: a claims challenge for a CAE-capable client (RFC 6750
     /// `insufficient_claims` with `claims` asking for a token from `nb` on, base64 with padding
     /// as Entra sends it), `invalid_token` for the rest.

@@ -8,7 +8,7 @@
 //! | event | subject |
 //! |---|---|
 //! | CAEP `session-revoked`, `credential-change`, `token-claims-change`; RISC `account-disabled`, `account-purged`, `credential-compromise` | the user; or, when a complex subject names a session or a device, only that session or device |
-//! | CAEP `risk-level-change` to `HIGH` | the user |
+//! | CAEP `risk-level-change` to the configured level (`HIGH` by default) or above | the user |
 //! | CAEP `device-compliance-change` to `not-compliant` | the device |
 
 use std::collections::HashMap;
@@ -22,12 +22,39 @@ const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
 const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
 
 /// "Not before" instants by subject (`user:…`, `session:…`, `device:…`), Unix seconds.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Revocations {
     instants: RwLock<HashMap<String, i64>>,
+    risk_threshold: u8,
+}
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Self::with_risk_threshold("HIGH")
+    }
+}
+
+/// CAEP risk levels in order; an unknown level ranks nowhere.
+fn risk_rank(level: &str) -> Option<u8> {
+    match level {
+        "LOW" => Some(1),
+        "MEDIUM" => Some(2),
+        "HIGH" => Some(3),
+        _ => None,
+    }
 }
 
 impl Revocations {
+    /// An empty state in which a `risk-level-change` to `level` or above (`LOW`, `MEDIUM`,
+    /// `HIGH`; anything else means `HIGH`) revokes the user.
+    #[must_use]
+    pub fn with_risk_threshold(level: &str) -> Self {
+        Self {
+            instants: RwLock::default(),
+            risk_threshold: risk_rank(level).unwrap_or(3),
+        }
+    }
+
     /// Raises a subject's instant to `at` (never lowers it).
     pub fn revoke(&self, kind: &str, id: &str, at: i64) {
         if let Ok(mut m) = self.instants.write() {
@@ -79,7 +106,11 @@ impl Revocations {
             | "account-disabled"
             | "account-purged"
             | "credential-compromise" => true,
-            "risk-level-change" => payload.get("current_level").and_then(Value::as_str) == Some("HIGH"),
+            "risk-level-change" => payload
+                .get("current_level")
+                .and_then(Value::as_str)
+                .and_then(risk_rank)
+                .is_some_and(|r| r >= self.risk_threshold),
             "device-compliance-change" => {
                 if payload.get("current_status").and_then(Value::as_str) != Some("not-compliant") {
                     return false;
@@ -251,6 +282,11 @@ mod tests {
         assert!(r.apply(IDP, &set(&format!("{CAEP}session-revoked"), json!({}), laptop)));
         assert_eq!(r.not_before("u9", None, None), None);
         assert_eq!(r.not_before("u9", None, Some("dev-2")), Some(1000));
+
+        // The threshold is configurable.
+        let strict = Revocations::with_risk_threshold("MEDIUM");
+        let medium = json!({"principal": "USER", "current_level": "MEDIUM"});
+        assert!(strict.apply(IDP, &set(&format!("{CAEP}risk-level-change"), medium, user("u4"))));
 
         // Instants only rise.
         r.revoke("user", "u1", 500);
