@@ -24,6 +24,7 @@
 mod keys;
 mod layer;
 pub mod signals;
+pub mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,7 @@ use tessera_jose::{Clock, Jkt, SystemClock};
 pub use keys::IssuerKeys;
 pub use layer::{ResourceLayer, ResourceService};
 pub use signals::Revocations;
+pub use stream::{Delivery, StreamState, Subscription};
 
 /// What an API accepts.
 #[derive(Debug, Clone)]
@@ -196,6 +198,7 @@ struct Inner {
     revocations: Revocations,
     received: MemoryReplayCache,
     verified: moka::sync::Cache<[u8; 32], Arc<Checked>>,
+    stream: stream::StreamTracker,
 }
 
 impl std::fmt::Debug for Resource {
@@ -233,6 +236,7 @@ impl Resource {
                 clock: Arc::new(SystemClock),
                 revocations,
                 received: MemoryReplayCache::default(),
+                stream: stream::StreamTracker::default(),
                 verified: moka::sync::Cache::builder()
                     .max_capacity(VERIFIED_CAPACITY)
                     .time_to_live(VERIFIED_TTL)
@@ -495,6 +499,11 @@ impl Resource {
         let first =
             tessera_jose::dpop::ReplayCache::first_use(&self.inner.received, &key, now.plus(7 * 86_400), now)
                 .unwrap_or(true);
+        if first {
+            self.inner
+                .stream
+                .note(&set.events.event_type, &set.events.payload);
+        }
         if first && self.inner.revocations.apply(&config.issuer, &set) {
             tracing::info!(event = %set.events.event_type, jti = %set.jti, "revocation state moved");
         }

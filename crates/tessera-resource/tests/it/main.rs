@@ -588,4 +588,61 @@ mod cae {
         assert!(!resource.revocations().is_empty());
         poller.abort();
     }
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_api_subscribes_and_verifies_its_own_stream() {
+        let idp = idp().await;
+        let token = api_token(&idp.issuer).await;
+
+        // Push: the stream is created once, then found again; the verification arrives.
+        let pushed = resource(&idp.issuer);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}/ssf/events", listener.local_addr().unwrap());
+        let signals = axum::Router::new().nest("/ssf/events", pushed.signals_router());
+        tokio::spawn(async move { axum::serve(listener, signals).await });
+        let _worker = tessera_server::ssf::push::spawn(idp.state.clone());
+        let delivery = tessera_resource::Delivery::Push {
+            endpoint_url: endpoint,
+            authorization_header: None,
+        };
+        let first = pushed.subscribe(&token, delivery.clone()).await.unwrap();
+        assert!(first.poll_url.is_none());
+        until("the verification pushed", || {
+            pushed
+                .stream_state()
+                .verified_state
+                .is_some_and(|s| s.starts_with("tessera-resource-"))
+        })
+        .await;
+        let again = pushed.subscribe(&token, delivery).await.unwrap();
+        assert_eq!(
+            again.stream_id, first.stream_id,
+            "an API restarting finds its stream"
+        );
+
+        // Poll: a stream of its own, polled.
+        let polled = resource(&idp.issuer);
+        let sub = polled
+            .subscribe(&token, tessera_resource::Delivery::Poll)
+            .await
+            .unwrap();
+        assert_ne!(sub.stream_id, first.stream_id);
+        let poller = polled.spawn_poller(sub.poll_url.unwrap(), format!("Bearer {token}"));
+        until("the verification polled", || {
+            polled.stream_state().verified_state.is_some()
+        })
+        .await;
+        poller.abort();
+    }
 }
