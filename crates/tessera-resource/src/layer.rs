@@ -96,6 +96,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
             error: None,
             description: "this route is not behind the Tessera resource layer".into(),
             claims: None,
+            scope: None,
         })
     }
 }

@@ -117,6 +117,26 @@ impl Principal {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
+
+    /// Refuses a token without `scope` with `403` and RFC 6750's `insufficient_scope`
+    /// challenge naming it (in the `DPoP` scheme for a DPoP-bound token).
+    ///
+    /// # Errors
+    /// The [`Challenge`] to answer with.
+    pub fn require_scope(&self, scope: &str) -> Result<(), Challenge> {
+        if self.has_scope(scope) {
+            return Ok(());
+        }
+        Err(Challenge {
+            status: StatusCode::FORBIDDEN,
+            scope: Some(scope.to_owned()),
+            ..Challenge::new(
+                self.jkt.is_some(),
+                Some("insufficient_scope"),
+                format!("this needs the {scope} scope"),
+            )
+        })
+    }
 }
 
 /// A refusal, with the `WWW-Authenticate` challenge RFC 6750 / RFC 9449 give for it.
@@ -134,6 +154,8 @@ pub struct Challenge {
     /// For `insufficient_claims`: the base64 claims the client must take back to the IdP, and
     /// where.
     pub claims: Option<(String, String)>,
+    /// For `insufficient_scope`: the scope needed.
+    pub scope: Option<String>,
 }
 
 impl Challenge {
@@ -144,6 +166,7 @@ impl Challenge {
             error,
             description: description.into(),
             claims: None,
+            scope: None,
         }
     }
 
@@ -159,6 +182,9 @@ impl Challenge {
         }
         if let Some((claims, _)) = &self.claims {
             value.push_str(&format!(", claims=\"{claims}\""));
+        }
+        if let Some(scope) = &self.scope {
+            value.push_str(&format!(", scope=\"{scope}\""));
         }
         if self.dpop {
             value.push_str(", algs=\"ES256 EdDSA\"");

@@ -111,6 +111,13 @@ fn api(issuer: &str) -> Router {
                 format!("{} {} {}", p.subject, p.has_scope("mail.read"), p.jkt.is_some())
             }),
         )
+        .route(
+            "/send",
+            get(|p: Principal| async move {
+                p.require_scope("mail.send")?;
+                Ok::<_, tessera_resource::Challenge>("sent")
+            }),
+        )
         .layer(ResourceLayer::new(resource))
 }
 
@@ -296,6 +303,22 @@ async fn tokens_and_proofs_are_checked_at_the_api() {
             "error=\"invalid_token\"",
         ),
     ];
+    // A valid token without the scope a route needs: 403 insufficient_scope, naming it.
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/send")
+                .header("authorization", format!("Bearer {bearer}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"mail.send\""
+    );
     for (name, auth, dpop, expected) in cases {
         let r = call(&app, auth, &dpop).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}: {}", r.body);

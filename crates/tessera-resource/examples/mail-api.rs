@@ -1,0 +1,96 @@
+//! A small mail API protected by `tessera-resource`, for trying Tessera out.
+//!
+//! With `tessera serve` running on the default address:
+//!
+//! ```sh
+//! tessera apps create --id mail-api --kind confidential --grant client_credentials \
+//!   --scope ssf.manage --scope ssf.read --scope mail.read
+//! MAIL_API_SECRET=… cargo run -p tessera-resource --example mail-api
+//! ```
+//!
+//! It listens on 127.0.0.1:8081 (`MAIL_API_LISTEN`), accepts tokens from `TESSERA_ISSUER`
+//! (default `http://127.0.0.1:8080`) whose audience is `MAIL_API_AUDIENCE` (default
+//! `http://127.0.0.1:8081`), and — when `MAIL_API_SECRET` is set — subscribes its own Shared
+//! Signals stream (poll) with the client id `mail-api`, so an account disabled at the IdP is
+//! refused at the next request.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::routing::get;
+use serde_json::{Value, json};
+use tessera_resource::{Challenge, Delivery, Principal, Resource, ResourceConfig, ResourceLayer};
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+async fn inbox(p: Principal) -> Result<axum::Json<Value>, Challenge> {
+    p.require_scope("mail.read")?;
+    Ok(axum::Json(json!({
+        "owner": p.subject,
+        "messages": [
+            {"id": "1", "from": "it@example.com", "subject": "Your laptop is registered"},
+            {"id": "2", "from": "alice@example.com", "subject": "Lunch?"}
+        ]
+    })))
+}
+
+async fn message(p: Principal, Path(id): Path<String>) -> Result<axum::Json<Value>, Challenge> {
+    p.require_scope("mail.read")?;
+    Ok(axum::Json(json!({"id": id, "owner": p.subject, "body": "…"})))
+}
+
+/// The API's own token at the IdP (client credentials).
+async fn own_token(issuer: &str, secret: &str) -> Result<String, String> {
+    let response = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth("mail-api", Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&scope=ssf.manage%20ssf.read")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body: Value = serde_json::from_slice(&response.bytes().await.map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    body["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the IdP refused the client credentials: {body}"))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let issuer = env("TESSERA_ISSUER", "http://127.0.0.1:8080");
+    let listen = env("MAIL_API_LISTEN", "127.0.0.1:8081");
+    let audience = env("MAIL_API_AUDIENCE", &format!("http://{listen}"));
+    let resource = Resource::new(ResourceConfig {
+        public_url: Some(audience.clone()),
+        client_id: Some("mail-api".into()),
+        ..ResourceConfig::new(&issuer, &audience)
+    })?;
+
+    if let Ok(secret) = std::env::var("MAIL_API_SECRET") {
+        let token = own_token(&issuer, &secret).await?;
+        let stream = resource.subscribe(&token, Delivery::Poll).await?;
+        println!("subscribed to {issuer}'s signals (stream {})", stream.stream_id);
+        if let Some(poll_url) = stream.poll_url {
+            resource.spawn_poller(poll_url, format!("Bearer {token}"));
+        }
+    } else {
+        println!("MAIL_API_SECRET is not set: tokens are checked, but revocations are not heard");
+    }
+
+    let app = Router::new()
+        .route("/inbox", get(inbox))
+        .route("/messages/{id}", get(message))
+        .layer(ResourceLayer::new(resource))
+        .route("/healthz", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    println!("mail API on http://{listen}, accepting tokens from {issuer} for {audience}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
