@@ -83,6 +83,24 @@ impl IssuerKeys {
         }
     }
 
+    /// Runs `check` with the keys; when it fails because the token names a key not among them
+    /// (`unknown_key`), fetches the keys again (within [`MIN_REFETCH`]) and runs it once more.
+    /// `Err(None)` when no keys were ever fetched.
+    pub async fn check_with<T, E>(
+        &self,
+        check: impl Fn(&KeySet) -> Result<T, E>,
+        unknown_key: impl Fn(&E) -> bool,
+    ) -> Result<T, Option<E>> {
+        let keys = self.get(false).await.ok_or(None)?;
+        match check(&keys) {
+            Err(e) if unknown_key(&e) => {
+                let keys = self.get(true).await.ok_or(None)?;
+                check(&keys).map_err(Some)
+            }
+            other => other.map_err(Some),
+        }
+    }
+
     async fn fetch(&self) -> Result<KeySet, String> {
         let response = self
             .client

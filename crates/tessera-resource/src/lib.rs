@@ -326,7 +326,7 @@ impl Resource {
         let clock = self.inner.clock.as_ref();
         // The signature is checked once per token; everything after (DPoP, revocation) on every
         // request.
-        let key = token_key(token);
+        let key = sha256(token);
         let checked = match self.inner.verified.get(&key) {
             Some(c) if c.exp + i64::try_from(config.leeway).unwrap_or(0) > clock.now().0 => c,
             _ => {
@@ -413,9 +413,9 @@ struct Checked {
     exp: i64,
 }
 
-/// The cache key of a token: its SHA-256.
-fn token_key(token: &str) -> [u8; 32] {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+/// SHA-256 of a text: the cache key of a token, the replay key of a SET's `jti`.
+fn sha256(text: &str) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
     let mut key = [0u8; 32];
     key.copy_from_slice(digest.as_ref());
     key
@@ -437,26 +437,30 @@ impl Resource {
     ) -> Result<Checked, Challenge> {
         let invalid = |m: &str| Challenge::new(dpop, Some("invalid_token"), m);
         let clock = self.inner.clock.as_ref();
-        for refresh in [false, true] {
-            let Some(keys) = self.inner.keys.get(refresh).await else {
-                return Err(invalid("the issuer's keys are not available"));
-            };
-            match verify(token, &keys, rules, clock) {
-                Ok(v) => {
-                    return Ok(Checked {
-                        claims: v.claims().unwrap_or(Value::Null),
-                        subject: v.registered.sub.clone().unwrap_or_default(),
-                        iat: v.registered.iat.map_or(0, |t| t.0),
-                        exp: v.registered.exp.map_or(0, |t| t.0),
-                    });
-                }
-                // A key this API has not seen may be new at the IdP: fetch once more.
-                Err(tessera_jose::jwt::JwtError::Jws(tessera_jose::jws::JwsError::UnknownKey(_)))
-                    if !refresh => {}
-                Err(_) => return Err(invalid("the access token is not valid")),
-            }
-        }
-        Err(invalid("the access token is not valid"))
+        let verified = self
+            .inner
+            .keys
+            .check_with(
+                |keys| verify(token, keys, rules, clock),
+                // A key this API has not seen may be new at the IdP.
+                |e| {
+                    matches!(
+                        e,
+                        tessera_jose::jwt::JwtError::Jws(tessera_jose::jws::JwsError::UnknownKey(_))
+                    )
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                None => invalid("the issuer's keys are not available"),
+                Some(_) => invalid("the access token is not valid"),
+            })?;
+        Ok(Checked {
+            claims: verified.claims().unwrap_or(Value::Null),
+            subject: verified.registered.sub.clone().unwrap_or_default(),
+            iat: verified.registered.iat.map_or(0, |t| t.0),
+            exp: verified.registered.exp.map_or(0, |t| t.0),
+        })
     }
 
     /// The answer to a revoked token: a claims challenge for a CAE-capable client (RFC 6750
@@ -501,26 +505,19 @@ impl Resource {
             leeway: config.leeway,
         };
         let clock = self.inner.clock.as_ref();
-        let mut set = None;
-        for refresh in [false, true] {
-            let Some(keys) = self.inner.keys.get(refresh).await else {
-                return Err(("invalid_key", "the issuer's keys are not available".into()));
-            };
-            match tessera_jose::set::validate(token, &keys, &rules, clock) {
-                Ok(s) => {
-                    set = Some(s);
-                    break;
-                }
-                Err(e) if e.rfc8935_code() == "invalid_key" && !refresh => {}
-                Err(e) => return Err((e.rfc8935_code(), e.to_string())),
-            }
-        }
-        let Some(set) = set else {
-            return Err(("invalid_key", "no key of the issuer verifies the SET".into()));
-        };
-        let id = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, set.jti.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(id.as_ref());
+        let set = self
+            .inner
+            .keys
+            .check_with(
+                |keys| tessera_jose::set::validate(token, keys, &rules, clock),
+                |e| e.rfc8935_code() == "invalid_key",
+            )
+            .await
+            .map_err(|e| match e {
+                None => ("invalid_key", "the issuer's keys are not available".to_owned()),
+                Some(e) => (e.rfc8935_code(), e.to_string()),
+            })?;
+        let key = sha256(&set.jti);
         let now = clock.now();
         let first =
             tessera_jose::dpop::ReplayCache::first_use(&self.inner.received, &key, now.plus(7 * 86_400), now)
