@@ -372,6 +372,24 @@ mod cae {
 
     use super::{API, Idp, SECRET, call, idp};
 
+    /// An access token for the mail API, signed by the IdP, for `subject`.
+    fn mail_token(idp: &Idp, subject: &str, cp1: bool, lifetime: u64) -> String {
+        let grant = tessera_server::oauth::access_token::Grant {
+            subject,
+            client_id: "mail-client",
+            audience: API,
+            scope: "mail.read",
+            lifetime,
+            jkt: None,
+            sid: None,
+            device_id: None,
+            cp1,
+        };
+        tessera_server::oauth::access_token::issue(&idp.state, &grant)
+            .unwrap()
+            .token
+    }
+
     /// A user at the IdP and an access token for the mail API, CAE-capable or not.
     async fn user_token(idp: &Idp, name: &str, cp1: bool) -> (tessera_store::UserId, String) {
         let dir = idp.state.directory(InitiatingEntity::Admin);
@@ -384,22 +402,8 @@ mod cae {
             })
             .await
             .unwrap();
-        let issued = tessera_server::oauth::access_token::issue(
-            &idp.state,
-            &tessera_server::oauth::access_token::Grant {
-                subject: &user.id.0,
-                client_id: "mail-client",
-                audience: API,
-                scope: "mail.read",
-                lifetime: 86_400,
-                jkt: None,
-                sid: None,
-                device_id: None,
-                cp1,
-            },
-        )
-        .unwrap();
-        (user.id, issued.token)
+        let issued = mail_token(idp, &user.id.0, cp1, 86_400);
+        (user.id, issued)
     }
 
     /// The mail API's own token at the IdP, for stream management and polling.
@@ -535,22 +539,8 @@ mod cae {
         assert!(!r.challenge.contains("claims="), "{}", r.challenge);
         // A token issued after the revocation is accepted.
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let fresh = tessera_server::oauth::access_token::issue(
-            &idp.state,
-            &tessera_server::oauth::access_token::Grant {
-                subject: &dave.0,
-                client_id: "mail-client",
-                audience: API,
-                scope: "mail.read",
-                lifetime: 600,
-                jkt: None,
-                sid: None,
-                device_id: None,
-                cp1: false,
-            },
-        )
-        .unwrap();
-        let r = call(&app, Some(format!("Bearer {}", fresh.token)), &[]).await;
+        let fresh = mail_token(&idp, &dave.0, false, 600);
+        let r = call(&app, Some(format!("Bearer {fresh}")), &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
 
@@ -576,25 +566,9 @@ mod cae {
             })
             .await
             .unwrap();
-        let issued = tessera_server::oauth::access_token::issue(
-            &idp.state,
-            &tessera_server::oauth::access_token::Grant {
-                subject: &erin.id.0,
-                client_id: "mail-client",
-                audience: API,
-                scope: "mail.read",
-                lifetime: 86_400,
-                jkt: None,
-                sid: None,
-                device_id: None,
-                cp1: true,
-            },
-        )
-        .unwrap();
+        let issued = mail_token(&idp, &erin.id.0, true, 86_400);
         assert_eq!(
-            call(&app, Some(format!("Bearer {}", issued.token)), &[])
-                .await
-                .status,
+            call(&app, Some(format!("Bearer {issued}")), &[]).await.status,
             StatusCode::OK
         );
         tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -605,7 +579,7 @@ mod cae {
         // A directory as of now: a Directory stamps its changes with the instant it was made.
         let dir = idp.state.directory(InitiatingEntity::Admin);
         dir.update_user(&erin.id, &reset).await.unwrap();
-        let (r, took) = refused(&app, &issued.token).await;
+        let (r, took) = refused(&app, &issued).await;
         eprintln!("password reset → API refusal (poll): {took:?}");
         assert!(r.challenge.contains("insufficient_claims"), "{}", r.challenge);
         assert!(!resource.revocations().is_empty());
