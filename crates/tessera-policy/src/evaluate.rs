@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::context::{ClientAppType, Platform, SignInContext, TokenBinding};
-use crate::location::{LocationIndex, NamedLocation};
+use crate::location::{LocationIndex, LocationPolicy, LocationRule, LocationRules, NamedLocation};
 use crate::model::{
     BuiltInControl, CaeMode, ClientAppTypeCondition, DeviceFilter, FilterMode, FrequencyInterval,
     FrequencyUnit, Operator, PlatformCondition, Policy, PolicyId, PolicyState, RiskLevel,
@@ -135,13 +135,13 @@ pub struct ConditionCheck {
 }
 
 impl ConditionCheck {
-    const fn yes(reason: Reason) -> Self {
+    pub(crate) const fn yes(reason: Reason) -> Self {
         Self {
             matched: true,
             reason,
         }
     }
-    const fn no(reason: Reason) -> Self {
+    pub(crate) const fn no(reason: Reason) -> Self {
         Self {
             matched: false,
             reason,
@@ -285,6 +285,18 @@ pub struct Decision {
     pub results: Vec<PolicyResult>,
     /// Named locations (indices into the set) containing the client's IP.
     pub matched_locations: Vec<u16>,
+    /// Enabled policies that did not apply only because the client's address is outside their
+    /// locations condition. A token issued on this decision names them, so an API that sees
+    /// the token used from another address can tell whether one of them would apply there.
+    pub location_dependent: Vec<PolicyId>,
+}
+
+/// Whether every condition but the locations one matched, and that one did not.
+fn only_location_unmet(conditions: &[ConditionCheck; 8]) -> bool {
+    conditions
+        .iter()
+        .zip(ConditionKind::ALL)
+        .all(|(c, kind)| c.matched != (kind == ConditionKind::Locations))
 }
 
 const PLATFORMS: usize = 5;
@@ -315,15 +327,6 @@ fn platform_mask(ps: &[PlatformCondition]) -> u8 {
 
 fn risk_mask(levels: &[RiskLevel]) -> Option<u8> {
     (!levels.is_empty()).then(|| levels.iter().fold(0, |m, l| m | (1 << *l as u8)))
-}
-
-#[derive(Debug, Clone)]
-struct LocationRule {
-    include_all: bool,
-    include_trusted: bool,
-    include: Vec<u16>,
-    exclude_trusted: bool,
-    exclude: Vec<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -464,20 +467,10 @@ impl PolicySet {
                 }
             })
         });
-        let locations = c.locations.as_ref().map(|l| {
-            let ids = |v: &[String]| {
-                v.iter()
-                    .filter_map(|id| self.locations.position(id))
-                    .collect::<Vec<_>>()
-            };
-            LocationRule {
-                include_all: l.include_locations.iter().any(|s| s == "All"),
-                include_trusted: l.include_locations.iter().any(|s| s == "AllTrusted"),
-                include: ids(&l.include_locations),
-                exclude_trusted: l.exclude_locations.iter().any(|s| s == "AllTrusted"),
-                exclude: ids(&l.exclude_locations),
-            }
-        });
+        let locations = c
+            .locations
+            .as_ref()
+            .map(|l| LocationRule::compile(l, &self.locations));
         let grant_controls = policy.grant_controls.as_ref();
         let block = grant_controls.is_some_and(|g| g.built_in_controls.contains(&BuiltInControl::Block));
         let grant = grant_controls.filter(|_| !block).map(|g| {
@@ -549,6 +542,27 @@ impl PolicySet {
         &self.location_defs
     }
 
+    /// The named locations and the locations condition of every enabled policy that has one:
+    /// what an API needs to enforce location policy itself.
+    #[must_use]
+    pub fn location_rules(&self) -> LocationRules {
+        LocationRules {
+            named_locations: self.location_defs.clone(),
+            policies: self
+                .policies
+                .iter()
+                .filter(|c| c.policy.state == PolicyState::Enabled)
+                .filter_map(|c| {
+                    Some(LocationPolicy {
+                        id: c.policy.id.clone(),
+                        display_name: c.policy.display_name.clone(),
+                        locations: c.policy.conditions.locations.clone()?,
+                    })
+                })
+                .collect(),
+        }
+    }
+
     /// Decides a sign-in or token request.
     #[must_use]
     pub fn evaluate(&self, ctx: &SignInContext) -> Decision {
@@ -599,6 +613,7 @@ impl PolicySet {
         let mut session = SessionOutcome::default();
         let mut blockers = Vec::new();
         let mut requirements = Vec::new();
+        let mut location_dependent = Vec::new();
 
         for (i, (p, m)) in self.policies.iter().zip(&marks).enumerate() {
             let index = u16::try_from(i).unwrap_or(u16::MAX);
@@ -616,6 +631,9 @@ impl PolicySet {
             }
             let conditions = self.conditions(p, m, ctx, &in_locations);
             let applies = conditions.iter().all(|c| c.matched);
+            if state == PolicyState::Enabled && !applies && only_location_unmet(&conditions) {
+                location_dependent.push(p.policy.id.clone());
+            }
             let unmet = if applies { unmet(p, ctx) } else { Vec::new() };
             let blocks = applies && p.block;
             let result = match (state, applies) {
@@ -668,6 +686,7 @@ impl PolicySet {
             session,
             results,
             matched_locations: in_locations,
+            location_dependent,
         }
     }
 
@@ -724,7 +743,7 @@ impl PolicySet {
         };
         let locations = match &p.locations {
             None => ConditionCheck::yes(Reason::NotConfigured),
-            Some(rule) => self.location_check(rule, in_locations),
+            Some(rule) => rule.check(&self.locations, in_locations),
         };
         let risk = |mask: Option<u8>, level: RiskLevel| match mask {
             None => ConditionCheck::yes(Reason::NotConfigured),
@@ -753,29 +772,6 @@ impl PolicySet {
             risk(p.sign_in_risk, ctx.sign_in_risk),
             devices,
         ]
-    }
-
-    fn location_check(&self, rule: &LocationRule, in_locations: &[u16]) -> ConditionCheck {
-        if let Some(l) = in_locations.iter().find(|l| rule.exclude.contains(l)) {
-            return ConditionCheck::no(Reason::InExcludedLocation(*l));
-        }
-        let trusted = in_locations
-            .iter()
-            .find(|l| self.locations.is_trusted(**l))
-            .copied();
-        if let (true, Some(t)) = (rule.exclude_trusted, trusted) {
-            return ConditionCheck::no(Reason::InExcludedTrustedLocation(t));
-        }
-        if let Some(l) = in_locations.iter().find(|l| rule.include.contains(l)) {
-            return ConditionCheck::yes(Reason::InLocation(*l));
-        }
-        if let (true, Some(t)) = (rule.include_trusted, trusted) {
-            return ConditionCheck::yes(Reason::InTrustedLocation(t));
-        }
-        if rule.include_all {
-            return ConditionCheck::yes(Reason::AnyLocation);
-        }
-        ConditionCheck::no(Reason::LocationNotIncluded)
     }
 }
 

@@ -37,6 +37,6 @@ pub use evaluate::{
     PolicySet, Reason, Requirement, SessionOutcome,
 };
 pub use explain::{ConditionReport, PolicyReport, Report};
-pub use location::{LocationIndex, NamedLocation};
+pub use location::{LocationEnforcer, LocationIndex, LocationPolicy, LocationRules, NamedLocation};
 pub use model::{AppId, GroupId, LocationId, Policy, PolicyId, PolicyState, RiskLevel, TrustType, UserId};
 pub use validate::{AnyDirectory, Directory, KnownIds, ValidationError, parse_policy, validate_policy};

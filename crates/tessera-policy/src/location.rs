@@ -11,7 +11,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::model::LocationId;
+use crate::evaluate::{ConditionCheck, Reason};
+use crate::model::{LocationId, LocationsCondition, PolicyId};
+use crate::validate::{ValidationError, validate_locations};
 
 /// A named location: IP ranges, optionally trusted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +150,141 @@ impl LocationIndex {
     #[must_use]
     pub fn is_trusted(&self, index: u16) -> bool {
         self.trusted.get(usize::from(index)).copied().unwrap_or(false)
+    }
+}
+
+/// A policy's locations condition, compiled against a [`LocationIndex`].
+#[derive(Debug, Clone)]
+pub(crate) struct LocationRule {
+    include_all: bool,
+    include_trusted: bool,
+    include: Vec<u16>,
+    exclude_trusted: bool,
+    exclude: Vec<u16>,
+}
+
+impl LocationRule {
+    /// Compiles `condition`; ids not in `index` match nothing (validation refuses them).
+    pub(crate) fn compile(condition: &LocationsCondition, index: &LocationIndex) -> Self {
+        let ids = |v: &[String]| v.iter().filter_map(|id| index.position(id)).collect::<Vec<_>>();
+        Self {
+            include_all: condition.include_locations.iter().any(|s| s == "All"),
+            include_trusted: condition.include_locations.iter().any(|s| s == "AllTrusted"),
+            include: ids(&condition.include_locations),
+            exclude_trusted: condition.exclude_locations.iter().any(|s| s == "AllTrusted"),
+            exclude: ids(&condition.exclude_locations),
+        }
+    }
+
+    /// The verdict for an address inside `in_locations` (from [`LocationIndex::matching`]):
+    /// exclusions win, then explicit inclusions, then `AllTrusted`, then `All`.
+    pub(crate) fn check(&self, index: &LocationIndex, in_locations: &[u16]) -> ConditionCheck {
+        if let Some(l) = in_locations.iter().find(|l| self.exclude.contains(l)) {
+            return ConditionCheck::no(Reason::InExcludedLocation(*l));
+        }
+        let trusted = in_locations.iter().find(|l| index.is_trusted(**l)).copied();
+        if let (true, Some(t)) = (self.exclude_trusted, trusted) {
+            return ConditionCheck::no(Reason::InExcludedTrustedLocation(t));
+        }
+        if let Some(l) = in_locations.iter().find(|l| self.include.contains(l)) {
+            return ConditionCheck::yes(Reason::InLocation(*l));
+        }
+        if let (true, Some(t)) = (self.include_trusted, trusted) {
+            return ConditionCheck::yes(Reason::InTrustedLocation(t));
+        }
+        if self.include_all {
+            return ConditionCheck::yes(Reason::AnyLocation);
+        }
+        ConditionCheck::no(Reason::LocationNotIncluded)
+    }
+}
+
+/// One enabled policy's locations condition, as the IdP hands it to an API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocationPolicy {
+    /// The policy.
+    pub id: PolicyId,
+    /// Its name, for logs.
+    #[serde(default)]
+    pub display_name: String,
+    /// Its locations condition.
+    pub locations: LocationsCondition,
+}
+
+/// What an API needs to enforce location policy itself: the named locations, and the locations
+/// condition of every enabled policy that has one. A token names the policies that did not
+/// apply at issuance only because of where the client was (its `location_policies` claim); the
+/// API asks, for the address it sees, whether one of them would apply now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocationRules {
+    /// Named locations.
+    pub named_locations: Vec<NamedLocation>,
+    /// Policies with a locations condition.
+    pub policies: Vec<LocationPolicy>,
+}
+
+/// [`LocationRules`] compiled for lookups on every request.
+#[derive(Debug, Clone, Default)]
+pub struct LocationEnforcer {
+    index: LocationIndex,
+    rules: HashMap<PolicyId, LocationRule>,
+}
+
+impl LocationEnforcer {
+    /// Compiles `rules`.
+    ///
+    /// # Errors
+    /// Every problem found: invalid named locations, a policy naming a location that is not
+    /// among them.
+    pub fn new(rules: &LocationRules) -> Result<Self, Vec<ValidationError>> {
+        let mut errs = validate_locations(&rules.named_locations);
+        let index = LocationIndex::new(&rules.named_locations);
+        for (i, p) in rules.policies.iter().enumerate() {
+            let names = p
+                .locations
+                .include_locations
+                .iter()
+                .chain(&p.locations.exclude_locations);
+            for name in names {
+                if name != "All" && name != "AllTrusted" && index.position(name).is_none() {
+                    errs.push(ValidationError::new(
+                        format!("policies[{i}].locations"),
+                        format!("unknown named location {name:?}"),
+                    ));
+                }
+            }
+        }
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        let rules = rules
+            .policies
+            .iter()
+            .map(|p| (p.id.clone(), LocationRule::compile(&p.locations, &index)))
+            .collect();
+        Ok(Self { index, rules })
+    }
+
+    /// Whether the locations condition of `policy` matches `ip`, that is whether the policy
+    /// would apply from there as far as location goes; `None` for a policy not in the rules.
+    #[must_use]
+    pub fn applies(&self, policy: &str, ip: IpAddr) -> Option<bool> {
+        let rule = self.rules.get(policy)?;
+        Some(rule.check(&self.index, &self.index.matching(ip)).matched)
+    }
+
+    /// How many policies it knows.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether it knows no policy.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
     }
 }
 

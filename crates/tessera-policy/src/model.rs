@@ -289,7 +289,7 @@ pub struct PlatformsCondition {
 }
 
 /// Which network locations a policy targets.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocationsCondition {
     /// Named location ids, or `All` (any address), or `AllTrusted` (any trusted location).

@@ -12,7 +12,8 @@
 //! (default `http://127.0.0.1:8080`) whose audience is `MAIL_API_AUDIENCE` (default
 //! `http://127.0.0.1:8081`), and — when `MAIL_API_SECRET` is set — subscribes its own Shared
 //! Signals stream (poll) with the client id `mail-api`, so an account disabled at the IdP is
-//! refused at the next request.
+//! refused at the next request, and keeps the IdP's location rules, so a token used from
+//! outside its policy's locations is challenged.
 
 use axum::Router;
 use axum::extract::Path;
@@ -40,44 +41,40 @@ async fn message(p: Principal, Path(id): Path<String>) -> Result<axum::Json<Valu
     Ok(axum::Json(json!({"id": id, "owner": p.subject, "body": "…"})))
 }
 
-/// The API's own token at the IdP (client credentials).
-async fn own_token(issuer: &str, secret: &str) -> Result<String, String> {
-    let response = reqwest::Client::new()
-        .post(format!("{issuer}/token"))
-        .basic_auth("mail-api", Some(secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials&scope=ssf.manage%20ssf.read")
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let body: Value = serde_json::from_slice(&response.bytes().await.map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("the IdP refused the client credentials: {body}"))
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = env("TESSERA_ISSUER", "http://127.0.0.1:8080");
     let listen = env("MAIL_API_LISTEN", "127.0.0.1:8081");
     let audience = env("MAIL_API_AUDIENCE", &format!("http://{listen}"));
+    let secret = std::env::var("MAIL_API_SECRET").ok();
     let resource = Resource::new(ResourceConfig {
         public_url: Some(audience.clone()),
         client_id: Some("mail-api".into()),
+        client_secret: secret.clone(),
+        // Behind a reverse proxy, name it here so X-Forwarded-For is believed.
+        trusted_proxies: env("MAIL_API_TRUSTED_PROXIES", "")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()?,
         ..ResourceConfig::new(&issuer, &audience)
     })?;
 
-    if let Ok(secret) = std::env::var("MAIL_API_SECRET") {
-        let token = own_token(&issuer, &secret).await?;
-        let stream = resource.subscribe(&token, Delivery::Poll).await?;
+    if secret.is_some() {
+        // The SDK gets (and renews) its own client-credentials token for these calls.
+        let token = resource.own_authorization().await?;
+        let token = token.trim_start_matches("Bearer ");
+        let stream = resource.subscribe(token, Delivery::Poll).await?;
         println!("subscribed to {issuer}'s signals (stream {})", stream.stream_id);
         if let Some(poll_url) = stream.poll_url {
-            resource.spawn_poller(poll_url, format!("Bearer {token}"));
+            resource.spawn_poller(poll_url, None);
         }
+        resource.spawn_location_sync();
     } else {
-        println!("MAIL_API_SECRET is not set: tokens are checked, but revocations are not heard");
+        println!(
+            "MAIL_API_SECRET is not set: tokens are checked, but revocations are not heard and \
+             tokens naming a location policy are answered 503"
+        );
     }
 
     let app = Router::new()
@@ -87,10 +84,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/healthz", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("mail API on http://{listen}, accepting tokens from {issuer} for {audience}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // The peer's address is what location policy checks.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -69,8 +69,14 @@ where
                 .uri()
                 .path_and_query()
                 .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
+            // The connection's address, when the server was started with
+            // `into_make_service_with_connect_info::<SocketAddr>()`.
+            let peer = request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip());
             match resource
-                .authenticate(request.method(), &path, request.headers())
+                .authenticate_from(request.method(), &path, request.headers(), peer)
                 .await
             {
                 Ok(principal) => {

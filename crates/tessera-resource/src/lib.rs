@@ -21,8 +21,10 @@
 //! # Ok(()) }
 //! ```
 
+mod client_token;
 mod keys;
 mod layer;
+pub mod location;
 pub mod signals;
 pub mod stream;
 
@@ -63,6 +65,19 @@ pub struct ResourceConfig {
     /// The user risk level (`LOW`, `MEDIUM`, `HIGH`) from which a `risk-level-change` signal
     /// revokes the user's tokens.
     pub revoke_at_risk: String,
+    /// This API's client secret at the IdP: with it the SDK gets its own client-credentials
+    /// tokens to read the location rules and to poll ([`Resource::own_authorization`]).
+    pub client_secret: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (see [`location::client_ip`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Refuse (403) every use from outside a token's policy locations, instead of sending the
+    /// client back to the IdP with a challenge. Tokens can also ask for it (`location_strict`).
+    pub strict_location: bool,
+    /// How often the location rules are fetched again.
+    pub location_refresh: Duration,
+    /// The key this API signs its signals to the IdP with (registered in its application's
+    /// JWK Set at the IdP); without one, nothing is reported.
+    pub signal_key: Option<Arc<tessera_jose::SigningKey>>,
 }
 
 impl ResourceConfig {
@@ -78,6 +93,11 @@ impl ResourceConfig {
             dpop_max_age: 60,
             client_id: None,
             revoke_at_risk: "HIGH".into(),
+            client_secret: None,
+            trusted_proxies: Vec::new(),
+            strict_location: false,
+            location_refresh: Duration::from_secs(60),
+            signal_key: None,
         }
     }
 }
@@ -88,6 +108,9 @@ pub enum ResourceError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    /// The IdP could not be reached or answered with an error.
+    #[error("the IdP: {0}")]
+    Idp(String),
 }
 
 /// The caller of a request that passed: who, through which client, with what.
@@ -142,7 +165,8 @@ impl Principal {
 /// A refusal, with the `WWW-Authenticate` challenge RFC 6750 / RFC 9449 give for it.
 #[derive(Debug, Clone)]
 pub struct Challenge {
-    /// 401, or 403 for `insufficient_scope`.
+    /// 401; 403 for `insufficient_scope` or a strict location refusal (`access_denied`); 503
+    /// while the location rules a token needs have not been read yet.
     pub status: StatusCode,
     /// `DPoP` or `Bearer`.
     pub dpop: bool,
@@ -203,7 +227,15 @@ impl IntoResponse for Challenge {
             })),
         )
             .into_response();
-        if let Ok(v) = HeaderValue::from_str(&self.header_value()) {
+        // A challenge belongs to 401 and to 403 insufficient_scope (RFC 6750 §3); a refusal
+        // by location policy (403) and "cannot tell yet" (503) are not challenges.
+        let challenge = self.status == StatusCode::UNAUTHORIZED || self.scope.is_some();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if challenge && let Ok(v) = HeaderValue::from_str(&self.header_value()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         response
@@ -225,6 +257,9 @@ struct Inner {
     received: MemoryReplayCache,
     verified: moka::sync::Cache<[u8; 32], Arc<Checked>>,
     stream: stream::StreamTracker,
+    locations: location::Locations,
+    client_token: client_token::ClientToken,
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Resource {
@@ -263,6 +298,12 @@ impl Resource {
                 revocations,
                 received: MemoryReplayCache::default(),
                 stream: stream::StreamTracker::default(),
+                locations: location::Locations::default(),
+                client_token: client_token::ClientToken::default(),
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| ResourceError::Http(e.to_string()))?,
                 verified: moka::sync::Cache::builder()
                     .max_capacity(VERIFIED_CAPACITY)
                     .time_to_live(VERIFIED_TTL)
@@ -292,7 +333,8 @@ impl Resource {
         }
     }
 
-    /// Checks the credentials of a request.
+    /// Checks the credentials of a request whose peer address is unknown (location policy, if
+    /// a token names one, then treats the client as outside).
     ///
     /// # Errors
     /// A [`Challenge`] to answer with.
@@ -301,6 +343,21 @@ impl Resource {
         method: &Method,
         path_and_query: &str,
         headers: &HeaderMap,
+    ) -> Result<Principal, Challenge> {
+        self.authenticate_from(method, path_and_query, headers, None)
+            .await
+    }
+
+    /// Checks the credentials of a request from `peer` (the connection's address).
+    ///
+    /// # Errors
+    /// A [`Challenge`] to answer with.
+    pub async fn authenticate_from(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        peer: Option<std::net::IpAddr>,
     ) -> Result<Principal, Challenge> {
         let authorization = headers
             .get(header::AUTHORIZATION)
@@ -382,6 +439,30 @@ impl Resource {
             && issued <= nb
         {
             return Err(self.revoked(dpop, cae_capable, nb));
+        }
+        if let Some(policies) = claims["location_policies"].as_array().filter(|p| !p.is_empty()) {
+            let ip = location::client_ip(peer, headers, &config.trusted_proxies);
+            match self.inner.locations.check(policies, ip) {
+                location::Verdict::Inside => {}
+                location::Verdict::Unknown => {
+                    return Err(Challenge {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        ..Challenge::new(
+                            dpop,
+                            None,
+                            "this API has not yet read the IdP's location rules; try again shortly",
+                        )
+                    });
+                }
+                location::Verdict::Outside { policy, ip } => {
+                    tracing::info!(subject = %subject, %policy, ip = ?ip, "a token used from outside its policy's locations");
+                    if let Some(ip) = ip {
+                        self.report_presented(&subject, sid.as_deref(), ip);
+                    }
+                    let strict = config.strict_location || claims["location_strict"] == true;
+                    return Err(self.outside_locations(dpop, cae_capable, strict));
+                }
+            }
         }
         Ok(Principal {
             subject,
@@ -484,6 +565,164 @@ impl Resource {
         }
     }
 
+    /// The answer to a token used from where one of its policies would apply: `403` when
+    /// strict; otherwise a claims challenge asking for a token from now (the IdP evaluates
+    /// policy again from the client's address), or `invalid_token` for a client without CAE.
+    fn outside_locations(&self, dpop: bool, cae_capable: bool, strict: bool) -> Challenge {
+        const WHY: &str = "the request comes from outside the network locations its sign-in policy allows";
+        if strict {
+            return Challenge {
+                status: StatusCode::FORBIDDEN,
+                ..Challenge::new(dpop, Some("access_denied"), WHY)
+            };
+        }
+        let now = self.inner.clock.now().0;
+        Challenge {
+            description: format!("{WHY}; get a new token with these claims"),
+            ..self.revoked(dpop, cae_capable, now)
+        }
+    }
+
+    /// Tells the IdP, once per session and address every few minutes, that the session was
+    /// used from `ip` (a CAEP `session-presented` SET pushed to its receiver). Best effort: a
+    /// failure is logged.
+    fn report_presented(&self, subject: &str, sid: Option<&str>, ip: std::net::IpAddr) {
+        let Some(key) = self.inner.config.signal_key.clone() else {
+            return;
+        };
+        if !self.inner.locations.should_report(sid.unwrap_or(subject), ip) {
+            return;
+        }
+        let config = &self.inner.config;
+        let subject_id = tessera_jose::SubjectId::Complex(tessera_jose::subject::ComplexSubject {
+            user: Some(Box::new(tessera_jose::SubjectId::iss_sub(
+                &config.issuer,
+                subject,
+            ))),
+            session: sid.map(|s| Box::new(tessera_jose::SubjectId::opaque(s))),
+            ..Default::default()
+        });
+        let now = self.inner.clock.now();
+        let event = tessera_signals::SecurityEvent::SessionPresented {
+            common: tessera_signals::Common {
+                event_timestamp: Some(now.0),
+                initiating_entity: Some(tessera_signals::InitiatingEntity::Policy),
+                ..Default::default()
+            },
+            session: tessera_signals::SessionDetails {
+                ips: vec![ip.to_string()],
+                ..Default::default()
+            },
+        };
+        let set = tessera_jose::set::SecurityEventToken {
+            iss: config
+                .client_id
+                .clone()
+                .unwrap_or_else(|| config.audience.clone()),
+            aud: tessera_jose::jwt::Audience::One(config.issuer.clone()),
+            iat: now,
+            jti: tessera_jose::random::random_id::<16>(&tessera_jose::random::SystemRandom)
+                .unwrap_or_default(),
+            sub_id: subject_id,
+            events: event.to_set_event(),
+            txn: None,
+            toe: None,
+        };
+        let signed = match set.sign(&key) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(%e, "cannot sign a signal to the IdP");
+                return;
+            }
+        };
+        let url = format!("{}/ssf/receive", config.issuer);
+        let http = self.inner.http.clone();
+        tokio::spawn(async move {
+            let answer = http
+                .post(&url)
+                .header(header::CONTENT_TYPE, "application/secevent+jwt")
+                .body(signed)
+                .send()
+                .await;
+            match answer {
+                Ok(r) if r.status() == StatusCode::ACCEPTED => {
+                    tracing::debug!(%url, "session-presented signal accepted");
+                }
+                Ok(r) => {
+                    let status = r.status();
+                    let body = r.text().await.unwrap_or_default();
+                    tracing::warn!(%status, %body, "the IdP refused a session-presented signal");
+                }
+                Err(e) => tracing::warn!(%e, "cannot send a signal to the IdP"),
+            }
+        });
+    }
+
+    /// Fetches the IdP's location rules now (`GET {issuer}/policy/locations`, with a
+    /// client-credentials token from [`ResourceConfig::client_secret`]). Returns how many
+    /// policies they hold.
+    ///
+    /// # Errors
+    /// [`ResourceError::Idp`] when there is no secret, the IdP cannot be reached, refuses, or
+    /// sends rules that do not compile (the rules held before are kept).
+    pub async fn sync_locations(&self) -> Result<usize, ResourceError> {
+        let config = &self.inner.config;
+        let authorization = self.own_authorization().await?;
+        let url = format!("{}/policy/locations", config.issuer);
+        let answer = self
+            .inner
+            .http
+            .get(&url)
+            .header(header::AUTHORIZATION, authorization)
+            .send()
+            .await
+            .map_err(|e| ResourceError::Idp(format!("{url}: {e}")))?;
+        if !answer.status().is_success() {
+            let status = answer.status();
+            if status == StatusCode::UNAUTHORIZED {
+                self.inner.client_token.forget().await;
+            }
+            return Err(ResourceError::Idp(format!("{url} answered {status}")));
+        }
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|e| ResourceError::Idp(format!("{url}: {e}")))?;
+        let rules: tessera_policy::LocationRules =
+            serde_json::from_slice(&bytes).map_err(|e| ResourceError::Idp(format!("{url}: {e}")))?;
+        self.inner.locations.load(&rules).map_err(ResourceError::Idp)
+    }
+
+    /// Keeps the location rules current until the task is dropped or aborted: fetched now,
+    /// every [`ResourceConfig::location_refresh`], and soon after a token names a policy the
+    /// API does not know or a `token-claims-change` signal arrives (at most every 5 seconds).
+    /// Failures are retried every 5 seconds while no rules are held.
+    pub fn spawn_location_sync(&self) -> tokio::task::JoinHandle<()> {
+        let resource = self.clone();
+        tokio::spawn(async move {
+            let period = resource.inner.config.location_refresh;
+            loop {
+                let wait = match resource.sync_locations().await {
+                    Ok(n) => {
+                        tracing::debug!(policies = n, "location rules fetched");
+                        period
+                    }
+                    Err(e) => {
+                        tracing::warn!(%e, "cannot fetch the location rules");
+                        if resource.inner.locations.loaded() {
+                            period
+                        } else {
+                            MIN_LOCATION_FETCH
+                        }
+                    }
+                };
+                tokio::time::sleep(MIN_LOCATION_FETCH.min(wait)).await;
+                let rest = wait.saturating_sub(MIN_LOCATION_FETCH);
+                let _ = tokio::time::timeout(rest, resource.inner.locations.refetch.notified()).await;
+            }
+        })
+    }
+
     /// The revocation state the IdP's signals feed.
     #[must_use]
     pub fn revocations(&self) -> &Revocations {
@@ -527,6 +766,15 @@ impl Resource {
                 .stream
                 .note(&set.events.event_type, &set.events.payload);
         }
+        if first
+            && set
+                .events
+                .event_type
+                .ends_with("/caep/event-type/token-claims-change")
+        {
+            // Claims, and so perhaps policy, changed: read the location rules again.
+            self.inner.locations.refetch.notify_one();
+        }
         if first && self.inner.revocations.apply(&config.issuer, &set) {
             tracing::info!(event = %set.events.event_type, jti = %set.jti, "revocation state moved");
         }
@@ -568,15 +816,46 @@ impl Resource {
         )
     }
 
-    /// Polls a stream (RFC 8936) at `poll_url` with `authorization` (`Bearer …`) until the
-    /// task is dropped or aborted: each SET is applied and acknowledged in the next poll.
-    pub fn spawn_poller(&self, poll_url: String, authorization: String) -> tokio::task::JoinHandle<()> {
+    /// This API's own access token at the IdP, as an `Authorization` value (`Bearer …`):
+    /// client credentials with [`ResourceConfig::client_secret`], kept until a minute before
+    /// it expires. For calls such as [`Resource::subscribe`].
+    ///
+    /// # Errors
+    /// [`ResourceError::Idp`] without a secret, or when the IdP refuses or cannot be reached.
+    pub async fn own_authorization(&self) -> Result<String, ResourceError> {
+        self.inner
+            .client_token
+            .authorization(&self.inner.http, &self.inner.config)
+            .await
+            .map_err(ResourceError::Idp)
+    }
+
+    /// Polls a stream (RFC 8936) at `poll_url` until the task is dropped or aborted: each SET
+    /// is applied and acknowledged in the next poll. With `authorization` (`Bearer …`) every
+    /// poll carries it; with `None` the API's own token ([`Resource::own_authorization`]) is
+    /// used and renewed before it expires.
+    pub fn spawn_poller(
+        &self,
+        poll_url: String,
+        authorization: Option<String>,
+    ) -> tokio::task::JoinHandle<()> {
         let resource = self.clone();
         tokio::spawn(async move {
             let client = reqwest::Client::new();
             let mut ack: Vec<String> = Vec::new();
             let mut errs = serde_json::Map::new();
             loop {
+                let authorization = match &authorization {
+                    Some(a) => a.clone(),
+                    None => match resource.own_authorization().await {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(%e, "cannot get a token to poll with");
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                            continue;
+                        }
+                    },
+                };
                 let body = serde_json::json!({"ack": ack, "setErrs": errs, "maxEvents": 100});
                 let answer = client
                     .post(&poll_url)
@@ -593,6 +872,9 @@ impl Resource {
                         .and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
                     Ok(r) => {
                         tracing::warn!(status = %r.status(), %poll_url, "polling the IdP failed");
+                        if r.status() == StatusCode::UNAUTHORIZED {
+                            resource.inner.client_token.forget().await;
+                        }
                         None
                     }
                     Err(e) => {
@@ -623,6 +905,9 @@ impl Resource {
         })
     }
 }
+
+/// The shortest time between two fetches of the location rules.
+const MIN_LOCATION_FETCH: Duration = Duration::from_secs(5);
 
 /// How long fetched keys are trusted before they are fetched again (they are kept, and used,
 /// when the IdP cannot be reached).

@@ -79,6 +79,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/.well-known/risc-configuration", get(ssf::metadata))
         .nest("/ssf", ssf::router())
+        .route("/policy/locations", get(ssf::locations::rules))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::track,

@@ -49,6 +49,26 @@ pub struct Common {
     pub reason_user: Option<BTreeMap<String, String>>,
 }
 
+/// What `session-established` and `session-presented` may say about the session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionDetails {
+    /// The user's addresses as the transmitter saw them (RFC 4001 text form).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<String>,
+    /// A fingerprint of the user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp_ua: Option<String>,
+    /// The session's authentication context class (`session-established`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The session's authentication methods (`session-established`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// The transmitter's own identifier for the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext_id: Option<String>,
+}
+
 /// CAEP `credential_type` values (others are allowed and kept as written).
 pub mod credential_type {
     /// A password.
@@ -188,9 +208,20 @@ pub enum SecurityEvent {
         risk_reason: Option<String>,
     },
     /// CAEP `session-established`.
-    SessionEstablished(Common),
-    /// CAEP `session-presented`.
-    SessionPresented(Common),
+    SessionEstablished {
+        /// Common members.
+        common: Common,
+        /// What the transmitter saw of the session.
+        session: SessionDetails,
+    },
+    /// CAEP `session-presented`: the session was seen at the transmitter (for example an API
+    /// seeing a token used from an address outside the policy's locations).
+    SessionPresented {
+        /// Common members.
+        common: Common,
+        /// What the transmitter saw of the session.
+        session: SessionDetails,
+    },
     /// RISC `account-disabled`.
     AccountDisabled {
         /// Why, when known.
@@ -263,8 +294,8 @@ impl SecurityEvent {
             Self::AssuranceLevelChange { .. } => (CAEP, "assurance-level-change"),
             Self::DeviceComplianceChange { .. } => (CAEP, "device-compliance-change"),
             Self::RiskLevelChange { .. } => (CAEP, "risk-level-change"),
-            Self::SessionEstablished(_) => (CAEP, "session-established"),
-            Self::SessionPresented(_) => (CAEP, "session-presented"),
+            Self::SessionEstablished { .. } => (CAEP, "session-established"),
+            Self::SessionPresented { .. } => (CAEP, "session-presented"),
             Self::AccountDisabled { .. } => (RISC, "account-disabled"),
             Self::AccountEnabled => (RISC, "account-enabled"),
             Self::AccountPurged => (RISC, "account-purged"),
@@ -291,7 +322,10 @@ impl SecurityEvent {
             }
         };
         match self {
-            Self::SessionRevoked(c) | Self::SessionEstablished(c) | Self::SessionPresented(c) => common(c),
+            Self::SessionRevoked(c) => common(c),
+            Self::SessionEstablished { common: c, .. } | Self::SessionPresented { common: c, .. } => {
+                common(c)
+            }
             Self::TokenClaimsChange { common: c, .. }
             | Self::CredentialChange { common: c, .. }
             | Self::AssuranceLevelChange { common: c, .. }
@@ -307,6 +341,13 @@ impl SecurityEvent {
         };
         let json = |v: &dyn erased::Ser| v.value();
         match self {
+            Self::SessionEstablished { session, .. } | Self::SessionPresented { session, .. } => {
+                if let Ok(Value::Object(m)) = serde_json::to_value(session) {
+                    for (k, v) in m {
+                        put(&k, v);
+                    }
+                }
+            }
             Self::TokenClaimsChange { claims, .. } => put("claims", Value::Object(claims.clone())),
             Self::CredentialChange {
                 credential_type,
@@ -444,10 +485,12 @@ impl SecurityEvent {
                 Self::SessionRevoked(parse::<Empty>(&payload).map_err(err)?.0)
             }
             Some(("caep", "session-established")) => {
-                Self::SessionEstablished(parse::<Empty>(&payload).map_err(err)?.0)
+                let (common, session) = parse::<SessionDetails>(&payload).map_err(err)?;
+                Self::SessionEstablished { common, session }
             }
             Some(("caep", "session-presented")) => {
-                Self::SessionPresented(parse::<Empty>(&payload).map_err(err)?.0)
+                let (common, session) = parse::<SessionDetails>(&payload).map_err(err)?;
+                Self::SessionPresented { common, session }
             }
             Some(("caep", "token-claims-change")) => {
                 let (common, c) = parse::<Claims>(&payload).map_err(err)?;

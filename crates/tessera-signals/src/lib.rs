@@ -12,7 +12,7 @@ pub mod stream;
 pub mod subjects;
 
 pub use changes::{DirectoryChange, MfaKind, events_for};
-pub use events::{Common, EventError, InitiatingEntity, SecurityEvent};
+pub use events::{Common, EventError, InitiatingEntity, SecurityEvent, SessionDetails};
 pub use metadata::{TransmitterMetadata, well_known_url};
 pub use poll::{PollRequest, PollResponse, SetError};
 pub use stream::{Delivery, StatusUpdate, StreamConfig, StreamError, TransmitterSettings};

@@ -15,8 +15,8 @@ use crate::directory_types::{
 use crate::shared_directory::Table;
 use crate::types::{
     ClaimScope, ClaimedDelivery, EventId, Family, FamilyId, Group, GroupId, NewEvent, NewFamily, NewSession,
-    NewUser, PresentedToken, Rotate, Rotation, StreamId, StreamStatus, SubjectKind, Timestamp, User,
-    UserChange, UserId,
+    NewUser, PresentedToken, Rotate, Rotation, SessionId, StreamId, StreamStatus, SubjectKind, Timestamp,
+    User, UserChange, UserId,
 };
 
 /// Reading users and groups. Writes go through a [`UnitOfWork`], so they can carry events.
@@ -56,6 +56,12 @@ pub trait TokenRepo: Send + Sync {
     async fn revoke_family(&self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool>;
     /// The "not before" instant of a subject: tokens issued earlier are refused.
     async fn not_before(&self, kind: SubjectKind, id: &str) -> Result<Option<Timestamp>>;
+    /// Records that an API saw `session` (or, without one, every live session of the user)
+    /// used from `ip`, where a location policy would apply: the next refresh evaluates policy
+    /// from that address too. Returns how many sessions were marked.
+    async fn mark_presented(&self, user: &UserId, session: Option<&SessionId>, ip: &str) -> Result<u64>;
+    /// Clears the mark once a refresh met policy from `ip` (if the mark is still `ip`).
+    async fn clear_presented(&self, session: &SessionId, ip: &str) -> Result<()>;
 }
 
 /// The event outbox, seen by delivery workers.

@@ -304,6 +304,7 @@ macro_rules! shared_impl {
                       AND n.subject_id = f.session_id) AS session_not_before, \
                      (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'device' \
                       AND n.subject_id = f.device_id) AS device_not_before, \
+                     (SELECT s.presented_ip FROM sessions s WHERE s.id = f.session_id) AS presented_ip, \
                      {} AS group_ids \
                      FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1",
                     FAMILY_COLUMNS.replace(", ", ", f."),
@@ -329,6 +330,7 @@ macro_rules! shared_impl {
                     user_not_before: instant("user_not_before")?,
                     session_not_before: instant("session_not_before")?,
                     device_not_before: instant("device_not_before")?,
+                    presented_ip: row.try_get("presented_ip").ctx("session")?,
                     groups,
                     family,
                 }))
@@ -394,6 +396,30 @@ macro_rules! shared_impl {
                     .await
                     .ctx("not-before instant")?;
                 row.map(|r| r.try_get::<i64, _>(0).map(Timestamp).ctx("not-before instant")).transpose()
+            }
+
+            async fn mark_presented(&self, user: &UserId, session: Option<&SessionId>, ip: &str) -> Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE sessions SET presented_ip = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+                     AND ($3 IS NULL OR id = $3)",
+                )
+                .bind(ip)
+                .bind(&user.0)
+                .bind(session.map(|s| s.0.as_str()))
+                .execute(&self.write)
+                .await
+                .ctx("session")?;
+                Ok(done.rows_affected())
+            }
+
+            async fn clear_presented(&self, session: &SessionId, ip: &str) -> Result<()> {
+                sqlx::query("UPDATE sessions SET presented_ip = NULL WHERE id = $1 AND presented_ip = $2")
+                    .bind(&session.0)
+                    .bind(ip)
+                    .execute(&self.write)
+                    .await
+                    .ctx("session")?;
+                Ok(())
             }
         }
 

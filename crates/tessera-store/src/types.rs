@@ -333,6 +333,9 @@ pub struct PresentedToken {
     pub session_not_before: Option<Timestamp>,
     /// The "not before" instant of the device the session is bound to, if it is.
     pub device_not_before: Option<Timestamp>,
+    /// An address an API saw the session used from where a location policy would apply
+    /// (see [`crate::TokenRepo::mark_presented`]).
+    pub presented_ip: Option<String>,
     /// The user's groups, ordered by id.
     pub groups: Vec<GroupId>,
 }

@@ -537,3 +537,87 @@ fn what_if_shows_disabled_policies_without_enforcing_them() {
     );
     assert!(w.results[0].blocks);
 }
+
+/// A policy that did not apply only because of where the client was is named in the decision,
+/// so a token can carry it; one that did not apply for another reason, or applied, is not.
+#[test]
+fn location_dependent_policies_are_named() {
+    let outside_mfa = policy(
+        "outside-mfa",
+        "enabled",
+        all(json!({"locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}})),
+        mfa(),
+        Value::Null,
+    );
+    let other_app = policy(
+        "other-app",
+        "enabled",
+        json!({"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["payroll"]},
+               "locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}}),
+        block(),
+        Value::Null,
+    );
+    let report_only = policy(
+        "report-only",
+        "enabledForReportingButNotEnforced",
+        all(json!({"locations": {"includeLocations": ["vpn"]}})),
+        block(),
+        Value::Null,
+    );
+    let set = set(vec![outside_mfa, other_app, report_only]);
+    let in_office = set.evaluate(&ctx(json!({})));
+    assert_eq!(
+        in_office.location_dependent,
+        [tessera_policy::PolicyId::from("outside-mfa")]
+    );
+    // From outside the policy applies (and asks for MFA): nothing left for an API to re-check.
+    let outside = set.evaluate(&ctx(json!({"ip": "192.0.2.1", "satisfied": {"mfa": true}})));
+    assert!(outside.location_dependent.is_empty());
+
+    // The API's view: the same conditions, exported and compiled on their own.
+    let rules = set.location_rules();
+    assert_eq!(
+        rules.policies.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["other-app", "outside-mfa"],
+        "enabled policies with a locations condition, report-only left out"
+    );
+    let wire: tessera_policy::LocationRules =
+        serde_json::from_str(&serde_json::to_string(&rules).unwrap()).unwrap();
+    let enforcer = tessera_policy::LocationEnforcer::new(&wire).unwrap();
+    for (ip, applies) in [
+        ("203.0.113.10", false),
+        ("2001:db8:1::5", false),
+        ("::ffff:203.0.113.10", false),
+        ("198.51.100.7", true),
+        ("192.0.2.1", true),
+    ] {
+        assert_eq!(
+            enforcer.applies("outside-mfa", ip.parse().unwrap()),
+            Some(applies),
+            "{ip}"
+        );
+    }
+    assert_eq!(
+        enforcer.applies("deleted-policy", "192.0.2.1".parse().unwrap()),
+        None
+    );
+}
+
+#[test]
+fn location_rules_naming_unknown_locations_are_refused() {
+    let rules: tessera_policy::LocationRules = serde_json::from_value(json!({
+        "namedLocations": [{"id": "office", "displayName": "Office", "ipRanges": ["203.0.113.0/24"]}],
+        "policies": [{"id": "p", "locations": {"includeLocations": ["All"], "excludeLocations": ["hq"]}}]
+    }))
+    .unwrap();
+    let errs = tessera_policy::LocationEnforcer::new(&rules).unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].message.contains("\"hq\""), "{errs:?}");
+    assert!(
+        serde_json::from_value::<tessera_policy::LocationRules>(
+            json!({"namedLocations": [], "policies": [], "x": 1})
+        )
+        .is_err(),
+        "unknown members are refused"
+    );
+}

@@ -373,7 +373,20 @@ mod cae {
     use super::{API, Idp, SECRET, call, idp};
 
     /// An access token for the mail API, signed by the IdP, for `subject`.
-    fn mail_token(idp: &Idp, subject: &str, cp1: bool, lifetime: u64) -> String {
+    pub(super) fn mail_token(idp: &Idp, subject: &str, cp1: bool, lifetime: u64) -> String {
+        mail_token_with(idp, subject, cp1, lifetime, None, &[], false)
+    }
+
+    /// The same, in session `sid`, naming location-dependent policies.
+    pub(super) fn mail_token_with(
+        idp: &Idp,
+        subject: &str,
+        cp1: bool,
+        lifetime: u64,
+        sid: Option<&str>,
+        location_policies: &[tessera_policy::PolicyId],
+        location_strict: bool,
+    ) -> String {
         let grant = tessera_server::oauth::access_token::Grant {
             subject,
             client_id: "mail-client",
@@ -381,9 +394,11 @@ mod cae {
             scope: "mail.read",
             lifetime,
             jkt: None,
-            sid: None,
+            sid,
             device_id: None,
             cp1,
+            location_policies,
+            location_strict,
         };
         tessera_server::oauth::access_token::issue(&idp.state, &grant)
             .unwrap()
@@ -554,7 +569,7 @@ mod cae {
         let token = api_token(&idp.issuer).await;
         let stream = create_stream(&idp.issuer, &token, json!({"method": "urn:ietf:rfc:8936"})).await;
         let poll_url = stream["delivery"]["endpoint_url"].as_str().unwrap().to_owned();
-        let poller = resource.spawn_poller(poll_url, format!("Bearer {token}"));
+        let poller = resource.spawn_poller(poll_url, Some(format!("Bearer {token}")));
 
         let dir = idp.state.directory(InitiatingEntity::Admin);
         let erin = dir
@@ -635,11 +650,288 @@ mod cae {
             .await
             .unwrap();
         assert_ne!(sub.stream_id, first.stream_id);
-        let poller = polled.spawn_poller(sub.poll_url.unwrap(), format!("Bearer {token}"));
+        let poller = polled.spawn_poller(sub.poll_url.unwrap(), Some(format!("Bearer {token}")));
         until("the verification polled", || {
             polled.stream_state().verified_state.is_some()
         })
         .await;
         poller.abort();
+    }
+}
+
+mod location {
+    //! The API enforces the IdP's location policy itself and tells the IdP what it saw.
+
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt as _;
+    use serde_json::{Value, json};
+    use tessera_jose::{Algorithm, SigningKey};
+    use tessera_resource::{Resource, ResourceConfig, ResourceLayer};
+    use tessera_server::directory::{InitiatingEntity, UserSpec};
+    use tessera_store::{NamedLocationRecord, PolicyRecord, Timestamp};
+    use tower::ServiceExt as _;
+
+    use super::cae::mail_token_with;
+    use super::{API, Idp, SECRET, idp};
+
+    const POLICY: &str = "outside-office";
+
+    /// The office, a policy blocking everything outside trusted locations, and the mail API's
+    /// signing key registered with its application.
+    async fn set_up(idp: &Idp, key: &SigningKey) {
+        let mut uow = idp.state.store.begin().await.unwrap();
+        uow.put_named_location(&NamedLocationRecord {
+            id: "office".into(),
+            display_name: "Office".into(),
+            ip_ranges: vec!["203.0.113.0/24".into()],
+            trusted: true,
+            changed_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+        uow.put_policy(&PolicyRecord {
+            id: POLICY.into(),
+            state: "enabled".into(),
+            document: json!({
+                "id": POLICY, "displayName": "Block outside the office", "state": "enabled",
+                "conditions": {
+                    "users": {"includeUsers": ["All"]},
+                    "applications": {"includeApplications": ["All"]},
+                    "locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}
+                },
+                "grantControls": {"builtInControls": ["block"]}
+            }),
+            changed_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+        let mut app = idp.state.store.application("mail-client").await.unwrap();
+        app.jwks = Some(json!({"keys": [key.public_jwk().to_json()]}));
+        uow.put_application(&app).await.unwrap();
+        uow.commit().await.unwrap();
+        idp.state.policies.reload(idp.state.store.as_ref()).await.unwrap();
+    }
+
+    fn resource(idp: &Idp, key: Option<Arc<SigningKey>>) -> Resource {
+        Resource::new(ResourceConfig {
+            public_url: Some(API.into()),
+            client_id: Some("mail-client".into()),
+            client_secret: Some(SECRET.into()),
+            trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+            signal_key: key,
+            ..ResourceConfig::new(&idp.issuer, API)
+        })
+        .unwrap()
+    }
+
+    struct Answer {
+        status: StatusCode,
+        challenge: Option<String>,
+        json: Value,
+    }
+
+    /// A request through the local proxy (127.0.0.1) for a client at `client`.
+    async fn from(app: &axum::Router, token: &str, client: &str) -> Answer {
+        let mut request = Request::get("/inbox")
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-forwarded-for", client)
+            .body(Body::empty())
+            .unwrap();
+        let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            challenge,
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_used_outside_its_policys_locations_is_challenged_and_reported() {
+        let idp = idp().await;
+        let key = Arc::new(SigningKey::generate(Algorithm::Es256).unwrap());
+        set_up(&idp, &key).await;
+        let dir = idp.state.directory(InitiatingEntity::Admin);
+        let carol = dir
+            .create_user(&UserSpec {
+                username: "carol".into(),
+                email: None,
+                display_name: None,
+                password: None,
+            })
+            .await
+            .unwrap();
+        // A real session at the IdP, so the report has something to mark.
+        let family = idp
+            .state
+            .store
+            .start_session(
+                &tessera_store::NewSession {
+                    id: "s-carol".into(),
+                    user_id: carol.id.clone(),
+                    client_id: "mail-client".into(),
+                    device_id: None,
+                    jkt: None,
+                    created_at: Timestamp(0),
+                },
+                &tessera_store::NewFamily {
+                    id: "f-carol".into(),
+                    token_hash: vec![7; 32],
+                    expires_at: Timestamp(i64::MAX / 2),
+                    grant: json!({}),
+                },
+            )
+            .await
+            .unwrap();
+        let policies = [tessera_policy::PolicyId::from(POLICY)];
+        let sub = carol.id.0.as_str();
+        let cae = mail_token_with(&idp, sub, true, 86_400, Some("s-carol"), &policies, false);
+        let plain = mail_token_with(&idp, sub, false, 3_600, Some("s-carol"), &policies, false);
+        let strict = mail_token_with(&idp, sub, true, 86_400, Some("s-carol"), &policies, true);
+        let unconditioned = mail_token_with(&idp, sub, true, 86_400, Some("s-carol"), &[], false);
+        let deleted = [tessera_policy::PolicyId::from("deleted-policy")];
+        let stale = mail_token_with(&idp, sub, true, 86_400, Some("s-carol"), &deleted, false);
+
+        // Before the API has read the rules it cannot tell, and says so.
+        let unsynced = resource(&idp, None);
+        let app = axum::Router::new()
+            .route("/inbox", axum::routing::get(|| async { "mail" }))
+            .layer(ResourceLayer::new(unsynced));
+        let r = from(&app, &cae, "203.0.113.5").await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.challenge.is_none());
+
+        let resource = resource(&idp, Some(key));
+        let _sync = resource.spawn_location_sync();
+        let app = axum::Router::new()
+            .route("/inbox", axum::routing::get(|| async { "mail" }))
+            .layer(ResourceLayer::new(resource.clone()));
+        let started = Instant::now();
+        while from(&app, &cae, "203.0.113.5").await.status != StatusCode::OK {
+            assert!(started.elapsed() < Duration::from_secs(10), "rules never arrived");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        // From the office: accepted. From elsewhere: a claims challenge for a token from now.
+        let r = from(&app, &cae, "198.51.100.7").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let challenge = r.challenge.unwrap();
+        assert!(challenge.contains("error=\"insufficient_claims\""), "{challenge}");
+        let claims = challenge
+            .split("claims=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, claims).unwrap(),
+        )
+        .unwrap();
+        let nbf: i64 = claims["access_token"]["nbf"]["value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((now - 5..=now + 5).contains(&nbf), "{claims}");
+
+        // The table of the rest.
+        let cases: &[(&str, &str, &str, StatusCode, Option<&str>)] = &[
+            (
+                "no CAE: invalid_token",
+                &plain,
+                "198.51.100.7",
+                StatusCode::UNAUTHORIZED,
+                Some("invalid_token"),
+            ),
+            (
+                "strict: refused outright",
+                &strict,
+                "198.51.100.7",
+                StatusCode::FORBIDDEN,
+                None,
+            ),
+            (
+                "strict, from the office",
+                &strict,
+                "203.0.113.77",
+                StatusCode::OK,
+                None,
+            ),
+            (
+                "no location policy in the token",
+                &unconditioned,
+                "198.51.100.7",
+                StatusCode::OK,
+                None,
+            ),
+            (
+                "a policy the IdP no longer has",
+                &stale,
+                "198.51.100.7",
+                StatusCode::OK,
+                None,
+            ),
+            (
+                "an unreadable forwarded address",
+                &cae,
+                "203.0.113.5, garbage",
+                StatusCode::UNAUTHORIZED,
+                Some("insufficient_claims"),
+            ),
+            (
+                "IPv4-mapped office address",
+                &cae,
+                "::ffff:203.0.113.5",
+                StatusCode::OK,
+                None,
+            ),
+        ];
+        for (name, token, client, status, error) in cases {
+            let r = from(&app, token, client).await;
+            assert_eq!(r.status, *status, "{name}: {:?}", r.json);
+            if let Some(e) = error {
+                assert!(
+                    r.challenge
+                        .as_deref()
+                        .unwrap()
+                        .contains(&format!("error=\"{e}\"")),
+                    "{name}"
+                );
+            }
+            if *status == StatusCode::FORBIDDEN {
+                assert!(r.challenge.is_none(), "{name}: a refusal is not a challenge");
+                assert_eq!(r.json["error"], "access_denied", "{name}");
+            }
+        }
+
+        // The IdP heard where the session was used: its next refresh meets policy from there.
+        let started = Instant::now();
+        loop {
+            let seen = idp.state.store.presented_token(&[7; 32]).await.unwrap().unwrap();
+            if seen.presented_ip.as_deref() == Some("198.51.100.7") {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "the IdP never heard");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(family.session_id.0, "s-carol");
     }
 }

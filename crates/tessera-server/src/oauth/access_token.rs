@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use tessera_jose::{Jkt, UnixTime, jws, random::random_id};
+use tessera_policy::PolicyId;
 
 use crate::error::OAuthError;
 use crate::state::AppState;
@@ -31,6 +32,10 @@ struct Claims<'a> {
     device_id: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     xms_cc: &'a [&'a str],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    location_policies: &'a [PolicyId],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    location_strict: bool,
 }
 
 /// What an access token says.
@@ -54,6 +59,12 @@ pub struct Grant<'a> {
     pub device_id: Option<&'a str>,
     /// Whether the client declared the CAE capability `cp1`.
     pub cp1: bool,
+    /// Policies that did not apply only because of the client's address (claim
+    /// `location_policies`): an API seeing the token used elsewhere checks them again.
+    pub location_policies: &'a [PolicyId],
+    /// Whether APIs must refuse (403) rather than challenge a use from outside those policies'
+    /// locations (claim `location_strict`, from a policy's strict CAE session control).
+    pub location_strict: bool,
 }
 
 /// A signed access token and its lifetime.
@@ -84,6 +95,8 @@ pub fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued, OAuthError> 
         sid: grant.sid,
         device_id: grant.device_id,
         xms_cc: if grant.cp1 { &["cp1"] } else { &[] },
+        location_policies: grant.location_policies,
+        location_strict: grant.location_strict,
     };
     let token = jws::sign(state.keys.active(), Some("at+jwt"), &claims).map_err(OAuthError::server_error)?;
     Ok(Issued {

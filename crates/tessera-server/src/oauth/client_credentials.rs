@@ -102,6 +102,8 @@ pub fn grant(
             sid: None,
             device_id: None,
             cp1: false,
+            location_policies: &[],
+            location_strict: false,
         },
     )?;
     let mut body = serde_json::json!({

@@ -45,6 +45,8 @@ fn document(state: &AppState) -> serde_json::Value {
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,
+        // Tessera: where APIs read the location rules they enforce (see docs/resource-sdk.md).
+        "location_rules_endpoint": state.endpoint("/policy/locations"),
     })
 }
 

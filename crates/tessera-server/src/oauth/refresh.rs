@@ -110,6 +110,30 @@ pub async fn grant(
         Some(&presented.groups),
     )
     .await?;
+    // An API reported the session used from another address where a location policy would
+    // apply (a `session-presented` signal): policy must be met from there as well.
+    let reported = presented
+        .presented_ip
+        .as_deref()
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+        .filter(|ip| *ip != caller.ip);
+    if let Some(ip) = reported {
+        let elsewhere = Caller {
+            ip,
+            stage: "refresh_token (address reported by an API)",
+            ..*caller
+        };
+        user_tokens::enforce(
+            state,
+            &elsewhere,
+            &user,
+            &client.app,
+            &grant,
+            device.as_ref(),
+            Some(&presented.groups),
+        )
+        .await?;
+    }
 
     let next = tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
     let now = state.now_ms();
@@ -123,7 +147,12 @@ pub async fn grant(
         })
         .await?;
     let family = match rotation {
-        Rotation::Rotated(f) => f,
+        Rotation::Rotated(f) => {
+            if let Some(ip) = presented.presented_ip.as_deref() {
+                state.store.clear_presented(&f.session_id, ip).await?;
+            }
+            f
+        }
         Rotation::Reused(f) => {
             tracing::warn!(user = %f.user_id, family = %f.id, "refresh token reused; family revoked");
             let entry = LogEntry {

@@ -242,6 +242,8 @@ pub fn respond(state: &AppState, issue: &Issue<'_>) -> Result<serde_json::Value,
             sid: Some(issue.sid),
             device_id: issue.device.map(|d| d.id.as_str()),
             cp1,
+            location_policies: &issue.decision.location_dependent,
+            location_strict: issue.decision.session.cae_strict_location,
         },
     )?;
     let mut body = serde_json::json!({

@@ -16,7 +16,10 @@
 //! complex subject whose `user` is one):
 //! - `session-revoked`: ends every session of the user;
 //! - `risk-level-change`: raises the user's risk to the level given (never lowers it);
-//! - `credential-compromise`: raises the user's risk to high.
+//! - `credential-compromise`: raises the user's risk to high;
+//! - `session-presented` with `ips` (an API saw the session's token used from an address where
+//!   a location policy would apply): marks the session (the complex subject's `session`, or
+//!   every session of the user), and its next refresh must meet policy from that address too.
 //!
 //! Conditional Access reads the user's risk on the next sign-in and the next refresh.
 
@@ -32,7 +35,7 @@ use tessera_jose::set::{SecurityEventToken, SetValidation, validate};
 use tessera_jose::{KeySet, SubjectId};
 use tessera_signals::SecurityEvent;
 use tessera_signals::events::RiskLevel as SignalRisk;
-use tessera_store::{RiskLevel, StoreError, UserId};
+use tessera_store::{RiskLevel, SessionId, StoreError, UserId};
 
 use crate::directory::{InitiatingEntity, UserPatch};
 use crate::state::AppState;
@@ -236,6 +239,17 @@ fn user_of(state: &AppState, subject: &SubjectId) -> Option<UserId> {
     }
 }
 
+/// The session a complex subject names (its `session` member, an opaque id).
+fn session_of(subject: &SubjectId) -> Option<SessionId> {
+    match subject {
+        SubjectId::Complex(c) => c.members().find_map(|(name, s)| match (name, s) {
+            ("session", SubjectId::Opaque { id }) => Some(SessionId(id.clone())),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
 const fn risk(level: SignalRisk) -> RiskLevel {
     match level {
         SignalRisk::Low => RiskLevel::Low,
@@ -268,6 +282,25 @@ async fn apply(state: &AppState, set: &SecurityEventToken) -> Result<(), String>
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(iss = %set.iss, user = %user.0, families = n, "sessions revoked on a transmitter's signal");
+            return Ok(());
+        }
+        SecurityEvent::SessionPresented { session, .. } => {
+            let Some(ip) = session
+                .ips
+                .iter()
+                .find_map(|ip| ip.parse::<std::net::IpAddr>().ok())
+            else {
+                tracing::info!(iss = %set.iss, "a session-presented signal without an address");
+                return Ok(());
+            };
+            let sid = session_of(&set.sub_id);
+            let marked = state
+                .store
+                .mark_presented(&user, sid.as_ref(), &ip.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(iss = %set.iss, user = %user.0, %ip, sessions = marked,
+                "an API saw the session used from another address; policy is checked from there at the next refresh");
             return Ok(());
         }
         SecurityEvent::RiskLevelChange { current_level, .. } => risk(current_level),

@@ -8,6 +8,7 @@ mod config;
 mod devices;
 mod flow;
 mod introspect;
+mod location;
 mod metrics;
 mod ssf;
 mod support;

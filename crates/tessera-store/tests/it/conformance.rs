@@ -18,6 +18,7 @@ conformance!(
     rotation_of_expired_and_unknown_tokens,
     concurrent_rotation_has_one_winner_and_revokes_the_family,
     revoking_a_users_sessions,
+    sessions_remember_where_an_api_saw_them,
     events_fan_out_by_stream_status,
     claim_lease_retry_and_acknowledge,
     claims_by_delivery_method_and_stream,
@@ -872,4 +873,48 @@ async fn claims_by_delivery_method_and_stream(s: Arc<dyn Store>) {
         ["slow"],
         "not the busy stream's new event"
     );
+}
+
+async fn sessions_remember_where_an_api_saw_them(s: Arc<dyn Store>) {
+    with_users(&s, &["alice", "bob"]).await;
+    session(&s, "alice", "s1", 0).await;
+    session(&s, "alice", "s2", 10).await;
+    session(&s, "bob", "s3", 20).await;
+    let read = |h: u32| {
+        let s = s.clone();
+        async move { s.presented_token(&hash(h)).await.unwrap().unwrap().presented_ip }
+    };
+    assert_eq!(read(0).await, None);
+    // One session...
+    let s1 = SessionId("s1".into());
+    assert_eq!(
+        s.mark_presented(&"alice".into(), Some(&s1), "198.51.100.7")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(read(0).await.as_deref(), Some("198.51.100.7"));
+    assert_eq!(read(10).await, None);
+    // ...or, without one, every live session of the user, and no one else's.
+    assert_eq!(
+        s.mark_presented(&"alice".into(), None, "192.0.2.1")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(read(10).await.as_deref(), Some("192.0.2.1"));
+    assert_eq!(read(20).await, None);
+    // A session of another user is not marked through alice.
+    let s3 = SessionId("s3".into());
+    assert_eq!(
+        s.mark_presented(&"alice".into(), Some(&s3), "192.0.2.1")
+            .await
+            .unwrap(),
+        0
+    );
+    // Clearing needs the address still there: a newer report survives an older clear.
+    s.clear_presented(&s1, "198.51.100.7").await.unwrap();
+    assert_eq!(read(0).await.as_deref(), Some("192.0.2.1"));
+    s.clear_presented(&s1, "192.0.2.1").await.unwrap();
+    assert_eq!(read(0).await, None);
 }
