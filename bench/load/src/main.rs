@@ -5,6 +5,7 @@
 //!
 //! `cargo run --release -p tessera-load -- --duration 10`
 
+mod resource;
 mod ssf;
 
 use std::io::BufRead as _;
@@ -40,13 +41,18 @@ struct Args {
     /// Measure Shared Signals push delivery instead of the token endpoint.
     #[arg(long)]
     ssf: bool,
+    /// Measure tessera-resource instead: an axum handler with and without the layer, the time
+    /// from an admin action to the API's refusal (push and poll), and the memory of a
+    /// revocation state of 1,000,000 subjects.
+    #[arg(long)]
+    resource: bool,
     /// With --ssf: receiver streams.
     #[arg(long, default_value_t = 10)]
     streams: usize,
     /// With --ssf: users in the directory.
     #[arg(long, default_value_t = 100_000)]
     users: usize,
-    /// With --ssf: admin actions timed one at a time.
+    /// With --ssf or --resource: admin actions timed one at a time.
     #[arg(long, default_value_t = 200)]
     actions: usize,
     /// With --ssf: events in the throughput burst.
@@ -104,6 +110,22 @@ async fn main() -> anyhow::Result<()> {
         ssf::prepare(&database.url, run.users).await?;
         let (mut child, base) = start_server(&tessera, dir.path(), &database.url)?;
         let outcome = ssf::run(&base, &database.url, run).await;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        database.drop();
+        return outcome;
+    }
+    if args.resource {
+        let run = resource::ResourceRun {
+            duration,
+            concurrency: args.concurrency,
+            actions: args.actions.clamp(1, 10_000),
+        };
+        resource::prepare(&database.url, run.actions + 1).await?;
+        let (mut child, base) = start_server(&tessera, dir.path(), &database.url)?;
+        let outcome = resource::run(&base, run).await;
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();

@@ -131,7 +131,7 @@ pub struct Principal {
     /// Whether the client declared the CAE capability (`xms_cc` holds `cp1`).
     pub cae_capable: bool,
     /// Every claim of the token.
-    pub claims: Value,
+    pub claims: Arc<Value>,
 }
 
 impl Principal {
@@ -392,10 +392,9 @@ impl Resource {
                 c
             }
         };
-        let claims = checked.claims.clone();
-        let (subject, issued) = (checked.subject.clone(), checked.iat);
-        let bound: Option<Jkt> = claims["cnf"]["jkt"].as_str().and_then(|j| j.parse().ok());
-        match (&bound, dpop) {
+        let principal = &checked.principal;
+        let claims = &principal.claims;
+        match (&principal.jkt, dpop) {
             (Some(jkt), true) => {
                 let proofs: Vec<&str> = headers
                     .get_all("dpop")
@@ -426,17 +425,16 @@ impl Resource {
             (None, true) => return Err(invalid("this token is not DPoP-bound; use the Bearer scheme")),
             (None, false) => {}
         }
-        let text = |name: &str| claims[name].as_str().map(str::to_owned);
-        let cae_capable = claims["xms_cc"]
-            .as_array()
-            .is_some_and(|c| c.iter().any(|v| v == "cp1"));
-        let sid = text("sid");
-        let device = text("device_id");
+        let (subject, sid, cae_capable) = (
+            &principal.subject,
+            principal.session_id.as_deref(),
+            principal.cae_capable,
+        );
         if let Some(nb) = self
             .inner
             .revocations
-            .not_before(&subject, sid.as_deref(), device.as_deref())
-            && issued <= nb
+            .not_before(subject, sid, principal.device_id.as_deref())
+            && checked.iat <= nb
         {
             return Err(self.revoked(dpop, cae_capable, nb));
         }
@@ -457,15 +455,31 @@ impl Resource {
                 location::Verdict::Outside { policy, ip } => {
                     tracing::info!(subject = %subject, %policy, ip = ?ip, "a token used from outside its policy's locations");
                     if let Some(ip) = ip {
-                        self.report_presented(&subject, sid.as_deref(), ip);
+                        self.report_presented(subject, sid, ip);
                     }
                     let strict = config.strict_location || claims["location_strict"] == true;
                     return Err(self.outside_locations(dpop, cae_capable, strict));
                 }
             }
         }
-        Ok(Principal {
-            subject,
+        Ok(principal.clone())
+    }
+}
+
+/// What a token's signature check established, kept so each token is checked once: the
+/// principal it makes (built once), and its times.
+#[derive(Debug)]
+struct Checked {
+    principal: Principal,
+    iat: i64,
+    exp: i64,
+}
+
+impl Checked {
+    fn new(claims: Value, iat: i64, exp: i64) -> Self {
+        let text = |name: &str| claims[name].as_str().map(str::to_owned);
+        let principal = Principal {
+            subject: text("sub").unwrap_or_default(),
             client_id: text("client_id").unwrap_or_default(),
             scopes: claims["scope"]
                 .as_str()
@@ -476,22 +490,16 @@ impl Resource {
                         .collect()
                 })
                 .unwrap_or_default(),
-            device_id: device,
-            session_id: sid,
-            jkt: bound,
-            cae_capable,
-            claims,
-        })
+            device_id: text("device_id"),
+            session_id: text("sid"),
+            jkt: claims["cnf"]["jkt"].as_str().and_then(|j| j.parse().ok()),
+            cae_capable: claims["xms_cc"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|v| v == "cp1")),
+            claims: Arc::new(claims),
+        };
+        Self { principal, iat, exp }
     }
-}
-
-/// What a token's signature check established, kept so each token is checked once.
-#[derive(Debug)]
-struct Checked {
-    claims: Value,
-    subject: String,
-    iat: i64,
-    exp: i64,
 }
 
 /// SHA-256 of a text: the cache key of a token, the replay key of a SET's `jti`.
@@ -536,12 +544,11 @@ impl Resource {
                 None => invalid("the issuer's keys are not available"),
                 Some(_) => invalid("the access token is not valid"),
             })?;
-        Ok(Checked {
-            claims: verified.claims().unwrap_or(Value::Null),
-            subject: verified.registered.sub.clone().unwrap_or_default(),
-            iat: verified.registered.iat.map_or(0, |t| t.0),
-            exp: verified.registered.exp.map_or(0, |t| t.0),
-        })
+        Ok(Checked::new(
+            verified.claims().unwrap_or(Value::Null),
+            verified.registered.iat.map_or(0, |t| t.0),
+            verified.registered.exp.map_or(0, |t| t.0),
+        ))
     }
 
     /// The answer to a revoked token: a claims challenge for a CAE-capable client (RFC 6750

@@ -12,6 +12,7 @@
 //! | CAEP `device-compliance-change` to `not-compliant` | the device |
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
 use std::sync::RwLock;
 
 use serde_json::Value;
@@ -21,10 +22,16 @@ use tessera_jose::set::SecurityEventToken;
 const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
 const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
 
-/// "Not before" instants by subject (`user:…`, `session:…`, `device:…`), Unix seconds.
+/// "Not before" instants by subject (a user, session or device), Unix seconds.
+///
+/// Subjects are kept as a 128-bit keyed hash of (kind, id), not as text: a million revoked
+/// users take about 50 MB instead of about 130. The key is random per process, so nobody can
+/// aim for a collision; an accidental one (about 2^-128 per pair) would refuse a token, never
+/// accept one.
 #[derive(Debug)]
 pub struct Revocations {
-    instants: RwLock<HashMap<String, i64>>,
+    instants: RwLock<HashMap<[u64; 2], i64>>,
+    seed: std::hash::RandomState,
     risk_threshold: u8,
 }
 
@@ -51,14 +58,28 @@ impl Revocations {
     pub fn with_risk_threshold(level: &str) -> Self {
         Self {
             instants: RwLock::default(),
+            seed: std::hash::RandomState::new(),
             risk_threshold: risk_rank(level).unwrap_or(3),
         }
     }
 
+    /// The key of a subject: two independent 64-bit keyed hashes of (kind, id).
+    fn key(&self, kind: &str, id: &str) -> [u64; 2] {
+        let half = |salt: u8| {
+            let mut h = self.seed.build_hasher();
+            h.write_u8(salt);
+            kind.hash(&mut h);
+            id.hash(&mut h);
+            h.finish()
+        };
+        [half(0), half(1)]
+    }
+
     /// Raises a subject's instant to `at` (never lowers it).
     pub fn revoke(&self, kind: &str, id: &str, at: i64) {
+        let key = self.key(kind, id);
         if let Ok(mut m) = self.instants.write() {
-            let e = m.entry(format!("{kind}:{id}")).or_insert(at);
+            let e = m.entry(key).or_insert(at);
             *e = (*e).max(at);
         }
     }
@@ -66,16 +87,16 @@ impl Revocations {
     /// The latest instant among a token's subjects, if any was revoked.
     #[must_use]
     pub fn not_before(&self, user: &str, session: Option<&str>, device: Option<&str>) -> Option<i64> {
+        let keys = [
+            Some(self.key("user", user)),
+            session.map(|s| self.key("session", s)),
+            device.map(|d| self.key("device", d)),
+        ];
         let m = self.instants.read().ok()?;
-        [
-            Some(format!("user:{user}")),
-            session.map(|s| format!("session:{s}")),
-            device.map(|d| format!("device:{d}")),
-        ]
-        .into_iter()
-        .flatten()
-        .filter_map(|k| m.get(&k).copied())
-        .max()
+        keys.into_iter()
+            .flatten()
+            .filter_map(|k| m.get(&k).copied())
+            .max()
     }
 
     /// How many subjects have an instant.

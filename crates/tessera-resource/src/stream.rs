@@ -3,6 +3,7 @@
 //! (verification, `stream-updated`).
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -54,6 +55,12 @@ pub struct StreamState {
     pub verified_state: Option<String>,
     /// The status of the last `stream-updated` event (`enabled`, `paused`, `disabled`).
     pub status: Option<String>,
+    /// The `state` of a verification [`Resource::spawn_stream_check`] asked for and has not
+    /// received yet.
+    pub awaiting: Option<String>,
+    /// Whether a verification asked for did not arrive before the next was due: events may
+    /// not be reaching this API.
+    pub overdue: bool,
 }
 
 /// Shared between the receiver and [`Resource::stream_state`].
@@ -66,6 +73,13 @@ impl StreamTracker {
         let Ok(mut s) = self.0.lock() else { return };
         if event_type == VERIFICATION {
             s.verified_state = payload.get("state").and_then(Value::as_str).map(str::to_owned);
+            if s.awaiting.is_some() && s.awaiting == s.verified_state {
+                s.awaiting = None;
+                if s.overdue {
+                    tracing::info!("the stream is verified again");
+                }
+                s.overdue = false;
+            }
         } else if event_type == STREAM_UPDATED {
             s.status = payload.get("status").and_then(Value::as_str).map(str::to_owned);
             tracing::warn!(status = ?s.status, reason = ?payload.get("reason"), "the IdP changed this API's stream");
@@ -146,27 +160,82 @@ impl Resource {
             .ok_or_else(|| http("the stream has no stream_id"))?
             .to_owned();
         if let Some(verify) = metadata["verification_endpoint"].as_str() {
-            let state = format!(
-                "tessera-resource-{}",
-                tessera_jose::random::random_id::<8>(&tessera_jose::SystemRandom).map_err(http)?
-            );
-            let r = client
-                .post(verify)
-                .bearer_auth(access_token)
-                .header("content-type", "application/json")
-                .body(json!({"stream_id": stream_id, "state": state}).to_string())
-                .send()
-                .await
-                .map_err(http)?;
-            // 429: verified recently enough; anything else is worth a warning, not a failure.
-            if !r.status().is_success() && r.status() != 429 {
-                tracing::warn!(status = %r.status(), "the IdP did not take the verification request");
-            }
+            request_verification(&client, verify, access_token, &stream_id).await?;
         }
         let poll_url = matches!(delivery, Delivery::Poll)
             .then(|| stream["delivery"]["endpoint_url"].as_str().map(str::to_owned))
             .flatten();
         Ok(Subscription { stream_id, poll_url })
+    }
+}
+
+/// Asks the IdP to send a verification event with a fresh `state`; returns the state, or
+/// `None` when the IdP declined (429: verified recently enough; other errors are logged).
+async fn request_verification(
+    client: &reqwest::Client,
+    verify: &str,
+    access_token: &str,
+    stream_id: &str,
+) -> Result<Option<String>, ResourceError> {
+    let state = format!(
+        "tessera-resource-{}",
+        tessera_jose::random::random_id::<8>(&tessera_jose::SystemRandom).map_err(http)?
+    );
+    let r = client
+        .post(verify)
+        .bearer_auth(access_token)
+        .header("content-type", "application/json")
+        .body(json!({"stream_id": stream_id, "state": state}).to_string())
+        .send()
+        .await
+        .map_err(http)?;
+    if r.status().is_success() {
+        return Ok(Some(state));
+    }
+    if r.status() != 429 {
+        tracing::warn!(status = %r.status(), "the IdP did not take the verification request");
+    }
+    Ok(None)
+}
+
+impl Resource {
+    /// Verifies the stream every `every` until the task is dropped or aborted (SSF §8.1.4),
+    /// with this API's own token ([`Resource::own_authorization`]). A verification that has
+    /// not arrived when the next is due marks the stream [`StreamState::overdue`] and logs an
+    /// error: the IdP's events may not be reaching this API. `every` should exceed the IdP's
+    /// `min_verification_interval`.
+    pub fn spawn_stream_check(&self, stream_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
+        let resource = self.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let verify = format!("{}/ssf/verify", resource.inner.config.issuer);
+            loop {
+                tokio::time::sleep(every).await;
+                if let Ok(mut s) = resource.inner.stream.0.lock()
+                    && s.awaiting.is_some()
+                    && !s.overdue
+                {
+                    s.overdue = true;
+                    tracing::error!(%stream_id, "the stream's last verification never arrived; events may not be reaching this API");
+                }
+                let requested = match resource.own_authorization().await {
+                    Ok(a) => {
+                        let token = a.trim_start_matches("Bearer ");
+                        request_verification(&client, &verify, token, &stream_id).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match requested {
+                    Ok(Some(state)) => {
+                        if let Ok(mut s) = resource.inner.stream.0.lock() {
+                            s.awaiting = Some(state);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(%e, "cannot ask the IdP to verify the stream"),
+                }
+            }
+        })
     }
 }
 

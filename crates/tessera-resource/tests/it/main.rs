@@ -27,8 +27,13 @@ struct Idp {
 
 /// A Tessera server on a free loopback port with a client `mail-client`.
 async fn idp() -> Idp {
+    idp_with(|_| {}).await
+}
+
+/// The same, with its configuration adjusted by `change`.
+async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)) -> Idp {
     let dir = tempfile::tempdir().unwrap();
-    let config = tessera_server::config::ServerConfig::resolve(
+    let mut config = tessera_server::config::ServerConfig::resolve(
         None,
         tessera_server::config::Overrides {
             listen: Some("127.0.0.1:0".into()),
@@ -38,6 +43,7 @@ async fn idp() -> Idp {
         },
     )
     .unwrap();
+    change(&mut config);
     let prepared = tessera_server::prepare(config).await.unwrap();
     let state = prepared.state.clone();
     let mut uow = state.store.begin().await.unwrap();
@@ -453,13 +459,16 @@ mod cae {
         serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
     }
 
-    fn resource(issuer: &str) -> Resource {
-        Resource::new(ResourceConfig {
+    fn resource_config(issuer: &str) -> ResourceConfig {
+        ResourceConfig {
             public_url: Some(API.into()),
             client_id: Some("mail-client".into()),
             ..ResourceConfig::new(issuer, API)
-        })
-        .unwrap()
+        }
+    }
+
+    fn resource(issuer: &str) -> Resource {
+        Resource::new(resource_config(issuer)).unwrap()
     }
 
     /// Waits until a request with `token` is refused; returns the refusal and how long it took.
@@ -655,6 +664,34 @@ mod cae {
             polled.stream_state().verified_state.is_some()
         })
         .await;
+        poller.abort();
+    }
+
+    #[tokio::test]
+    async fn the_api_verifies_its_stream_periodically_and_notices_silence() {
+        let idp = super::idp_with(|c| c.ssf.min_verification_interval_seconds = 0).await;
+        let token = api_token(&idp.issuer).await;
+        let api = Resource::new(ResourceConfig {
+            client_secret: Some(SECRET.into()),
+            ..resource_config(&idp.issuer)
+        })
+        .unwrap();
+        let sub = api
+            .subscribe(&token, tessera_resource::Delivery::Poll)
+            .await
+            .unwrap();
+        let every = Duration::from_millis(300);
+        let check = api.spawn_stream_check(sub.stream_id.clone(), every);
+        // Not polled yet: the verification asked for does not arrive, and the check says so.
+        until("the silence noticed", || api.stream_state().overdue).await;
+        // Polling again: the latest verification arrives and the stream is healthy again.
+        let poller = api.spawn_poller(sub.poll_url.unwrap(), None);
+        until("verified again", || {
+            let s = api.stream_state();
+            !s.overdue && s.awaiting.is_none() && s.verified_state.is_some()
+        })
+        .await;
+        check.abort();
         poller.abort();
     }
 }
