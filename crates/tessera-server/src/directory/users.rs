@@ -398,11 +398,38 @@ impl Directory {
         uow.commit().await?;
         Ok(())
     }
+
+    /// Raises the user's risk to `level` if it is lower (never lowers it), with the
+    /// `risk-level-change` event that goes with it.
+    ///
+    /// # Errors
+    /// As [`Directory::update_user`].
+    pub async fn raise_risk(&self, user: &UserId, level: RiskLevel) -> Result<()> {
+        let rank = |l: RiskLevel| match l {
+            RiskLevel::None => 0,
+            RiskLevel::Low => 1,
+            RiskLevel::Medium => 2,
+            RiskLevel::High => 3,
+        };
+        let current = match self.store.user(user).await {
+            Ok(u) => u.risk,
+            Err(tessera_store::StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if rank(level) > rank(current) {
+            let patch = UserPatch {
+                risk: Some(level),
+                ..UserPatch::default()
+            };
+            self.update_user(user, &patch).await?;
+        }
+        Ok(())
+    }
 }
 
 impl Directory {
-    /// A refresh token bound to a device key came without a proof by that key: someone copied
-    /// it. Revokes its family and everything issued in that session, raises the user's risk to
+    /// A refresh token bound to a key held in software (no registered device) came without a
+    /// proof by that key: someone copied it, perhaps with the key. Revokes its family and everything issued in that session, raises the user's risk to
     /// high, and raises `session-revoked` and `risk-level-change` as the policy's doing — once:
     /// a family already revoked changes nothing.
     ///

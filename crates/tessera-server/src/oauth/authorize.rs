@@ -162,7 +162,11 @@ impl AuthRequest {
                 "The application did not say where to return (redirect_uri is missing).",
             ));
         };
-        if !app.redirect_uris.iter().any(|r| r == redirect_uri) {
+        if !app
+            .redirect_uris
+            .iter()
+            .any(|r| redirect_matches(r, redirect_uri))
+        {
             return Err(page(
                 "The application asked to return to an address it has not registered.",
             ));
@@ -572,4 +576,88 @@ pub fn session_cookie(state: &AppState, value: &str) -> (header::HeaderName, axu
             state.config.issuer.starts_with("https:"),
         ),
     )
+}
+
+/// Whether `requested` is the registered redirect URI: the same string, or — for a loopback
+/// IP literal registered without a port (RFC 8252 §7.3: a native app listens on whatever port
+/// it gets) — the same URI on any port. `localhost` is not given this leeway (§8.3).
+#[must_use]
+pub fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(r), Ok(q)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
+        return false;
+    };
+    let loopback = matches!(r.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(r.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    loopback
+        && r.scheme() == "http"
+        && r.port().is_none()
+        && q.port().is_some()
+        && q.scheme() == r.scheme()
+        && q.host() == r.host()
+        && q.path() == r.path()
+        && q.query() == r.query()
+        && q.fragment().is_none()
+        && q.username().is_empty()
+        && q.password().is_none()
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::redirect_matches;
+
+    #[test]
+    fn loopback_redirects_may_name_any_port_and_nothing_else_varies() {
+        let cases = [
+            ("https://app.example/cb", "https://app.example/cb", true),
+            ("https://app.example/cb", "https://app.example/cb/", false),
+            ("https://app.example/cb", "https://app.example:8443/cb", false),
+            (
+                "http://127.0.0.1/callback",
+                "http://127.0.0.1:53121/callback",
+                true,
+            ),
+            ("http://[::1]/callback", "http://[::1]:53121/callback", true),
+            ("http://127.0.0.1/callback", "http://127.0.0.1:53121/other", false),
+            (
+                "http://127.0.0.1/callback",
+                "http://127.0.0.1:53121/callback?x=1",
+                false,
+            ),
+            (
+                "http://127.0.0.1/callback",
+                "http://127.0.0.2:53121/callback",
+                false,
+            ),
+            (
+                "http://127.0.0.1/callback",
+                "https://127.0.0.1:53121/callback",
+                false,
+            ),
+            (
+                "http://127.0.0.1/callback",
+                "http://evil@127.0.0.1:53121/callback",
+                false,
+            ),
+            (
+                "http://127.0.0.1:8000/callback",
+                "http://127.0.0.1:9000/callback",
+                false,
+            ),
+            (
+                "http://localhost/callback",
+                "http://localhost:53121/callback",
+                false,
+            ),
+        ];
+        for (registered, requested, ok) in cases {
+            assert_eq!(
+                redirect_matches(registered, requested),
+                ok,
+                "{registered} vs {requested}"
+            );
+        }
+    }
 }

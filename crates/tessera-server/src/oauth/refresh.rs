@@ -63,10 +63,20 @@ pub async fn grant(
         )
         .await;
         tracing::warn!(user = %family.user_id, family = %family.id, "bound refresh token presented without its key");
-        // A copy of the token is in someone else's hands: end the session and raise the user's
-        // risk, so every API hears of it and Conditional Access sees it.
         let directory = state.directory(crate::directory::InitiatingEntity::Policy);
-        if let Err(e) = directory.token_replay(family).await {
+        if family.device_id.is_some() {
+            // Token protection: the key lives on a registered device, so the copy is inert.
+            // The replay is blocked and logged, the user's risk is raised to medium for
+            // Conditional Access to weigh, and the device keeps its session.
+            if let Err(e) = directory
+                .raise_risk(&family.user_id, tessera_store::RiskLevel::Medium)
+                .await
+            {
+                tracing::error!(%e, user = %family.user_id, "could not raise the risk of a replay's user");
+            }
+        } else if let Err(e) = directory.token_replay(family).await {
+            // A key held only in software may have been copied with the token: end the
+            // session and raise the user's risk, so every API hears of it.
             tracing::error!(%e, family = %family.id, "could not revoke a replayed session");
         }
         return Err(OAuthError::invalid_grant(
@@ -82,7 +92,7 @@ pub async fn grant(
     }
     if let Some(claims) = form.get("claims") {
         grant.cp1 |= parse_claims(claims).map_err(OAuthError::invalid_request)?;
-        check_claims_challenge(state, claims)?;
+        satisfy_claims_challenge(claims).await?;
     }
 
     let user = match state.store.user(&family.user_id).await {
@@ -195,17 +205,28 @@ pub async fn grant(
     )
 }
 
-/// A claims challenge returned by a resource asks for a token issued no earlier than
-/// `access_token.nbf.value`; this token is issued now, which satisfies any instant up to now.
-/// An instant in the future cannot be met.
-fn check_claims_challenge(state: &AppState, claims: &str) -> Result<(), OAuthError> {
+/// A claims challenge returned by a resource asks for a token issued after the instant
+/// `access_token.nbf.value` (Unix seconds). Resources refuse a token whose `iat` is at or before
+/// a revocation instant, since both are whole seconds; so a challenge naming the current second
+/// (a client following it at once) waits for the next second before the token is issued, at
+/// most two seconds. An instant further ahead cannot be met.
+async fn satisfy_claims_challenge(claims: &str) -> Result<(), OAuthError> {
     let value: serde_json::Value = serde_json::from_str(claims).unwrap_or_default();
     let nbf = &value["access_token"]["nbf"]["value"];
-    let instant = nbf.as_i64().or_else(|| nbf.as_str().and_then(|s| s.parse().ok()));
-    match instant {
-        Some(t) if t > state.clock.now().as_secs() + 60 => Err(OAuthError::invalid_grant(
+    let Some(instant) = nbf.as_i64().or_else(|| nbf.as_str().and_then(|s| s.parse().ok())) else {
+        return Ok(());
+    };
+    // The wall clock to the millisecond: the wait is for the next whole second.
+    let now_ms = crate::ssf::wall_ms().0;
+    let wanted_ms = instant.saturating_add(1).saturating_mul(1000);
+    match wanted_ms - now_ms {
+        wait if wait <= 0 => Ok(()),
+        wait if wait <= 2_000 => {
+            tokio::time::sleep(std::time::Duration::from_millis(wait.unsigned_abs())).await;
+            Ok(())
+        }
+        _ => Err(OAuthError::invalid_grant(
             "the claims challenge asks for a token from the future",
         )),
-        _ => Ok(()),
     }
 }
