@@ -423,12 +423,27 @@ impl TesseraClient {
         url: &str,
         body: Option<&Value>,
     ) -> Result<ApiResponse, ClientError> {
+        self.send_with_headers(method, url, body, &header::HeaderMap::new())
+            .await
+    }
+
+    /// As [`TesseraClient::send`], with `headers` added to the request.
+    ///
+    /// # Errors
+    /// As [`TesseraClient::send`].
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        headers: &header::HeaderMap,
+    ) -> Result<ApiResponse, ClientError> {
         let mut challenged = false;
         let mut nonce_retry = false;
         loop {
             let token = self.access_token().await?;
             let dpop = self.tokens.lock().await.as_ref().is_some_and(|t| t.dpop);
-            let mut request = self.http.request(method.clone(), url);
+            let mut request = self.http.request(method.clone(), url).headers(headers.clone());
             if dpop {
                 request = request
                     .header(header::AUTHORIZATION, format!("DPoP {token}"))

@@ -3,6 +3,7 @@
 mod admin;
 mod apps;
 mod db;
+mod demo;
 mod keys;
 mod serve;
 
@@ -34,6 +35,9 @@ enum Command {
     Users(apps::UsersCommand),
     /// Change users, groups and devices; each change tells every subscribed API.
     Admin(admin::AdminArgs),
+    /// Play both stories (token protection, continuous access evaluation) end to end on
+    /// 127.0.0.1 with nothing set up; exits 0 only if every step behaved as expected.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,10 @@ fn main() -> ExitCode {
         Command::Apps(cmd) => apps::run_apps(cmd),
         Command::Users(cmd) => apps::run_users(cmd),
         Command::Admin(args) => admin::run(args),
+        Command::Demo(args) => match demo::run(args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

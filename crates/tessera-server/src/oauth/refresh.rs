@@ -90,9 +90,10 @@ pub async fn grant(
         grant.scope = super::client_credentials::granted_scopes(&allowed, Some(requested))
             .map_err(|_| OAuthError::invalid_scope("a refresh cannot widen the original scope"))?;
     }
+    let mut issue_after = None;
     if let Some(claims) = form.get("claims") {
         grant.cp1 |= parse_claims(claims).map_err(OAuthError::invalid_request)?;
-        satisfy_claims_challenge(claims).await?;
+        issue_after = claims_challenge_wait(claims)?;
     }
 
     let user = match state.store.user(&family.user_id).await {
@@ -145,6 +146,10 @@ pub async fn grant(
         .await?;
     }
 
+    if let Some(wait) = issue_after {
+        // Everything is checked: only the clock stands between the client and its token.
+        tokio::time::sleep(wait).await;
+    }
     let next = tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
     let now = state.now_ms();
     let rotation = state
@@ -208,23 +213,20 @@ pub async fn grant(
 /// A claims challenge returned by a resource asks for a token issued after the instant
 /// `access_token.nbf.value` (Unix seconds). Resources refuse a token whose `iat` is at or before
 /// a revocation instant, since both are whole seconds; so a challenge naming the current second
-/// (a client following it at once) waits for the next second before the token is issued, at
-/// most two seconds. An instant further ahead cannot be met.
-async fn satisfy_claims_challenge(claims: &str) -> Result<(), OAuthError> {
+/// (a client following it at once) means waiting for the next second before the token is
+/// issued: the wait returned, at most two seconds. An instant further ahead cannot be met.
+fn claims_challenge_wait(claims: &str) -> Result<Option<std::time::Duration>, OAuthError> {
     let value: serde_json::Value = serde_json::from_str(claims).unwrap_or_default();
     let nbf = &value["access_token"]["nbf"]["value"];
     let Some(instant) = nbf.as_i64().or_else(|| nbf.as_str().and_then(|s| s.parse().ok())) else {
-        return Ok(());
+        return Ok(None);
     };
     // The wall clock to the millisecond: the wait is for the next whole second.
     let now_ms = crate::ssf::wall_ms().0;
     let wanted_ms = instant.saturating_add(1).saturating_mul(1000);
     match wanted_ms - now_ms {
-        wait if wait <= 0 => Ok(()),
-        wait if wait <= 2_000 => {
-            tokio::time::sleep(std::time::Duration::from_millis(wait.unsigned_abs())).await;
-            Ok(())
-        }
+        wait if wait <= 0 => Ok(None),
+        wait if wait <= 2_000 => Ok(Some(std::time::Duration::from_millis(wait.unsigned_abs()))),
         _ => Err(OAuthError::invalid_grant(
             "the claims challenge asks for a token from the future",
         )),

@@ -431,3 +431,23 @@ fn admin_commands_change_the_directory_and_raise_events() {
         .status();
     let _ = child.wait();
 }
+
+/// `tessera demo` is a smoke test of both stories: it exits 0 only if every step behaved.
+#[test]
+fn the_demo_plays_both_stories_and_every_step_behaves() {
+    let out = tessera(&["demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("steps behaved as expected"), "{stdout}");
+    assert!(!stdout.contains('✘'), "{stdout}");
+    for story in [
+        "Story 1 · Token protection",
+        "Story 2 · Continuous access evaluation",
+    ] {
+        assert!(stdout.contains(story), "{stdout}");
+    }
+}
