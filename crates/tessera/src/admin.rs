@@ -36,6 +36,105 @@ enum AdminCommand {
     /// Registered devices: compliance, disable, enable, delete.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Named locations (IP ranges) that policies target.
+    #[command(subcommand)]
+    Locations(LocationsCommand),
+    /// Conditional Access policies: list, export, import, what-if, delete.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+    /// Sign-in sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Shared Signals streams: health, pause, resume, disable.
+    #[command(subcommand)]
+    Streams(StreamsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LocationsCommand {
+    /// List the named locations.
+    List,
+    /// Create or replace a named location.
+    Set {
+        id: String,
+        /// A name for people [default: the id].
+        #[arg(long)]
+        name: Option<String>,
+        /// An IPv4 or IPv6 range in CIDR notation (repeat).
+        #[arg(long = "range", required = true)]
+        ranges: Vec<String>,
+        /// Count it as trusted (`AllTrusted` in policies).
+        #[arg(long)]
+        trusted: bool,
+    },
+    /// Delete a named location (refused while a policy uses it).
+    Delete { id: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ClientAppArg {
+    Browser,
+    Desktop,
+}
+
+#[derive(Debug, Subcommand)]
+enum PoliciesCommand {
+    /// List the policies with their state.
+    List,
+    /// Print policy documents as JSON (all of them as an array, or one).
+    Export { id: Option<String> },
+    /// Create or replace policies from a JSON file (`-` for standard input): one policy
+    /// document, or an array of them. Each is validated; nothing is written unless all are.
+    Import { file: std::path::PathBuf },
+    /// Which policies would apply to a sign-in, and why; signs no one in.
+    WhatIf {
+        /// The user (username or id).
+        #[arg(long)]
+        user: String,
+        /// The application's client id.
+        #[arg(long)]
+        app: String,
+        /// The client's address.
+        #[arg(long)]
+        ip: std::net::IpAddr,
+        /// A browser or a desktop/mobile app.
+        #[arg(long, value_enum, default_value_t = ClientAppArg::Browser)]
+        client_app: ClientAppArg,
+        /// A registered device's id.
+        #[arg(long)]
+        device: Option<String>,
+        /// MFA was done already.
+        #[arg(long)]
+        mfa: bool,
+    },
+    /// Delete a policy.
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// End every session of a user (`session-revoked`).
+    Revoke { user: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum StreamsCommand {
+    /// Every stream with its status, delivery, lag and last error.
+    List,
+    /// Pause a stream: events are kept until it is resumed (`stream-updated`).
+    Pause {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a paused or disabled stream.
+    Resume { id: String },
+    /// Disable a stream: events are dropped until it is enabled again.
+    Disable {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -156,6 +255,12 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             AdminCommand::Users(cmd) => users(&dir, cmd, json).await,
             AdminCommand::Groups(cmd) => groups(&dir, cmd, json).await,
             AdminCommand::Devices(cmd) => devices(&dir, cmd, json).await,
+            AdminCommand::Locations(cmd) => locations(&dir, cmd, json).await,
+            AdminCommand::Policies(cmd) => policies(&dir, cmd, json).await,
+            AdminCommand::Sessions(SessionsCommand::Revoke { user }) => {
+                users(&dir, UsersCommand::RevokeSessions { user }, json).await
+            }
+            AdminCommand::Streams(cmd) => streams(&dir, cmd, json).await,
         }
     })
 }
@@ -423,6 +528,286 @@ async fn devices(dir: &Directory, cmd: DevicesCommand, as_json: bool) -> anyhow:
             d.compliance.as_str()
         ),
         &json!({"id": d.id, "status": d.status.as_str(), "compliance": d.compliance.as_str(), "user_id": d.user_id.0}),
+    );
+    Ok(())
+}
+
+async fn locations(dir: &Directory, cmd: LocationsCommand, as_json: bool) -> anyhow::Result<()> {
+    match cmd {
+        LocationsCommand::List => {
+            let all = dir.store().named_locations().await?;
+            let items: Vec<_> = all
+                .iter()
+                .map(|l| json!({"id": l.id, "display_name": l.display_name, "ip_ranges": l.ip_ranges, "trusted": l.trusted}))
+                .collect();
+            let mut text = format!("{:<20} {:<8} {:<28} ranges", "id", "trusted", "name");
+            for l in &all {
+                text.push_str(&format!(
+                    "\n{:<20} {:<8} {:<28} {}",
+                    l.id,
+                    if l.trusted { "yes" } else { "no" },
+                    l.display_name,
+                    l.ip_ranges.join(" ")
+                ));
+            }
+            if all.is_empty() {
+                text = "no named locations".into();
+            }
+            report(as_json, &text, &json!(items));
+        }
+        LocationsCommand::Set {
+            id,
+            name,
+            ranges,
+            trusted,
+        } => {
+            let spec = tessera_server::directory::LocationSpec {
+                display_name: name.unwrap_or_else(|| id.clone()),
+                ip_ranges: ranges,
+                trusted,
+            };
+            let (l, created) = dir.put_location(&id, &spec).await.map_err(crate::apps::explain)?;
+            report(
+                as_json,
+                &format!(
+                    "{} location {} ({})",
+                    if created { "created" } else { "replaced" },
+                    l.id,
+                    l.ip_ranges.join(" ")
+                ),
+                &json!({"id": l.id, "display_name": l.display_name, "ip_ranges": l.ip_ranges, "trusted": l.trusted, "created": created}),
+            );
+        }
+        LocationsCommand::Delete { id } => {
+            dir.delete_location(&id).await.map_err(crate::apps::explain)?;
+            report(
+                as_json,
+                &format!("deleted location {id}"),
+                &json!({"deleted": id}),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn policies(dir: &Directory, cmd: PoliciesCommand, as_json: bool) -> anyhow::Result<()> {
+    match cmd {
+        PoliciesCommand::List => {
+            let all = dir.store().policies().await?;
+            let mut text = format!("{:<28} {:<36} name", "id", "state");
+            for p in &all {
+                text.push_str(&format!(
+                    "\n{:<28} {:<36} {}",
+                    p.id,
+                    p.state,
+                    p.document["displayName"].as_str().unwrap_or("")
+                ));
+            }
+            if all.is_empty() {
+                text = "no policies".into();
+            }
+            let items: Vec<_> = all
+                .iter()
+                .map(|p| json!({"id": p.id, "state": p.state}))
+                .collect();
+            report(as_json, &text, &json!(items));
+        }
+        PoliciesCommand::Export { id } => {
+            let value = match id {
+                Some(id) => dir
+                    .store()
+                    .policy(&id)
+                    .await
+                    .map(|p| p.document)
+                    .map_err(|e| match e {
+                        StoreError::NotFound(_) => {
+                            anyhow::anyhow!("no policy {id:?} (see `tessera admin policies list`)")
+                        }
+                        e => e.into(),
+                    })?,
+                None => serde_json::Value::Array(
+                    dir.store()
+                        .policies()
+                        .await?
+                        .into_iter()
+                        .map(|p| p.document)
+                        .collect(),
+                ),
+            };
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        PoliciesCommand::Import { file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+            };
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", file.display()))?;
+            let documents = match value {
+                serde_json::Value::Array(items) => items,
+                one => vec![one],
+            };
+            // Validate every document before writing any.
+            let mut ids = Vec::new();
+            for (n, doc) in documents.iter().enumerate() {
+                let id = doc["id"]
+                    .as_str()
+                    .ok_or_else(|| anyhow::anyhow!("policy #{n}: it has no \"id\""))?;
+                tessera_policy::parse_policy(doc.to_string().as_bytes())
+                    .map_err(|e| anyhow::anyhow!("policy {id}: {}: {}", e.path, e.message))?;
+                ids.push(id.to_owned());
+            }
+            let mut written = Vec::new();
+            for (id, doc) in ids.iter().zip(documents) {
+                let (record, created) = dir
+                    .put_policy(id, doc)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("policy {id}: {}", crate::apps::explain(e)))?;
+                written.push(json!({"id": record.id, "state": record.state, "created": created}));
+            }
+            report(
+                as_json,
+                &format!(
+                    "imported {} polic{} ({}); a running server reads them within 5 seconds",
+                    written.len(),
+                    if written.len() == 1 { "y" } else { "ies" },
+                    ids.join(", ")
+                ),
+                &json!(written),
+            );
+        }
+        PoliciesCommand::WhatIf {
+            user,
+            app,
+            ip,
+            client_app,
+            device,
+            mfa,
+        } => {
+            let user = find_user(dir, &user).await?;
+            let query: tessera_server::admin::WhatIf = serde_json::from_value(json!({
+                "user": user.id.0, "application": app, "ip": ip,
+                "client_app_type": match client_app {
+                    ClientAppArg::Browser => "browser",
+                    ClientAppArg::Desktop => "mobileAppsAndDesktopClients",
+                },
+                "device": device, "mfa": mfa,
+            }))?;
+            let policies = tessera_server::access::Policies::default();
+            let report_value = tessera_server::admin::what_if_report(dir.store(), &policies, &query)
+                .await
+                .map_err(|e| match e {
+                    tessera_server::api::ApiError::Invalid(message, _) => {
+                        anyhow::anyhow!("{message} (see `tessera apps list`, `tessera admin devices`)")
+                    }
+                    other => anyhow::anyhow!("{other:?}"),
+                })?;
+            if as_json {
+                println!("{report_value}");
+            } else {
+                print_what_if(&report_value);
+            }
+        }
+        PoliciesCommand::Delete { id } => {
+            dir.delete_policy(&id).await.map_err(crate::apps::explain)?;
+            report(as_json, &format!("deleted policy {id}"), &json!({"deleted": id}));
+        }
+    }
+    Ok(())
+}
+
+/// The what-if report for people: the outcome, then each policy's result and reasons.
+fn print_what_if(report: &serde_json::Value) {
+    let decision = &report["decision"];
+    println!("outcome: {}", compact(&decision["outcome"]));
+    for p in decision["policies"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<28} {:<22} {}",
+            p["id"].as_str().unwrap_or("?"),
+            p["result"].as_str().unwrap_or("?"),
+            p["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["reason"].as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+}
+
+fn compact(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn streams(dir: &Directory, cmd: StreamsCommand, as_json: bool) -> anyhow::Result<()> {
+    let store = dir.store();
+    let find = |id: String| async move {
+        store
+            .stream_health()
+            .await?
+            .into_iter()
+            .find(|h| h.stream.id.0 == id)
+            .ok_or_else(|| anyhow::anyhow!("no stream {id:?} (see `tessera admin streams list`)"))
+    };
+    let (id, status, reason) = match cmd {
+        StreamsCommand::List => {
+            let now = tessera_server::ssf::wall_ms().0;
+            let all = store.stream_health().await?;
+            let items: Vec<_> = all
+                .iter()
+                .map(|h| tessera_server::admin::stream_health_json(h, now))
+                .collect();
+            let mut text = format!(
+                "{:<24} {:<16} {:<9} {:<6} {:>7} {:>8}  last error",
+                "id", "receiver", "status", "method", "pending", "lag s"
+            );
+            for i in &items {
+                text.push_str(&format!(
+                    "\n{:<24} {:<16} {:<9} {:<6} {:>7} {:>8}  {}",
+                    i["id"].as_str().unwrap_or(""),
+                    i["receiver"].as_str().unwrap_or(""),
+                    i["status"].as_str().unwrap_or(""),
+                    if i["delivery_method"] == "urn:ietf:rfc:8935" {
+                        "push"
+                    } else {
+                        "poll"
+                    },
+                    i["pending"],
+                    i["lag_seconds"]
+                        .as_i64()
+                        .map_or_else(|| "-".into(), |l| l.to_string()),
+                    i["last_error"].as_str().unwrap_or("")
+                ));
+            }
+            if items.is_empty() {
+                text = "no streams".into();
+            }
+            report(as_json, &text, &json!(items));
+            return Ok(());
+        }
+        StreamsCommand::Pause { id, reason } => (id, tessera_store::StreamStatus::Paused, reason),
+        StreamsCommand::Resume { id } => (id, tessera_store::StreamStatus::Enabled, None),
+        StreamsCommand::Disable { id, reason } => (id, tessera_store::StreamStatus::Disabled, reason),
+    };
+    let current = find(id.clone()).await?;
+    tessera_server::ssf::streams::set_stream_status(
+        store,
+        &current.stream.id,
+        status,
+        reason.as_deref(),
+        db::now(),
+    )
+    .await?;
+    report(
+        as_json,
+        &format!("stream {id}: {}", status.as_str()),
+        &json!({"id": id, "status": status.as_str(), "reason": reason}),
     );
     Ok(())
 }

@@ -11,6 +11,9 @@ mod applications;
 mod devices;
 pub mod openapi;
 mod policies;
+
+pub use policies::{WhatIf, what_if_report};
+pub use streams::health_json as stream_health_json;
 mod sign_ins;
 mod streams;
 mod users;

@@ -119,7 +119,7 @@ pub(super) async fn delete_location(admin: Admin, Path(id): Path<String>) -> Res
 /// A hypothetical sign-in: who, to what, from where, on what.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct WhatIf {
+pub struct WhatIf {
     /// The user's id; their groups and risk come from the directory.
     user: String,
     /// The application's id.
@@ -170,7 +170,21 @@ fn policy_risk(r: RiskLevel) -> tessera_policy::RiskLevel {
 /// would apply; they never change the outcome.
 pub(super) async fn what_if(admin: Admin, JsonBody(q): JsonBody<WhatIf>) -> Result<Response, ApiError> {
     let directory = admin.directory();
-    let store = directory.store();
+    Ok(ok(
+        what_if_report(directory.store(), &admin.state.policies, &q).await?
+    ))
+}
+
+/// The what-if report for `q`, as `POST /what-if` answers it: the context the policies saw,
+/// and the decision with every policy's result and reasons.
+///
+/// # Errors
+/// A field error for an unknown user, application or device; store errors.
+pub async fn what_if_report(
+    store: &dyn tessera_store::Store,
+    policies: &crate::access::Policies,
+    q: &WhatIf,
+) -> Result<Value, ApiError> {
     let field = |name: &str, what: &str, e: StoreError| match e {
         StoreError::NotFound(_) => ApiError::field(name, format!("no such {what}")),
         e => e.into(),
@@ -211,8 +225,8 @@ pub(super) async fn what_if(admin: Admin, JsonBody(q): JsonBody<WhatIf>) -> Resu
     ctx.sign_in_risk = q
         .sign_in_risk
         .map_or(tessera_policy::RiskLevel::None, policy_risk);
-    let set = admin.state.policies.current(store).await?;
+    let set = policies.current(store).await?;
     let decision = set.what_if(&ctx);
     let report = serde_json::to_value(decision.explain(&set)).map_err(|e| ApiError::Server(e.to_string()))?;
-    Ok(ok(json!({ "context": ctx, "decision": report })))
+    Ok(json!({ "context": ctx, "decision": report }))
 }

@@ -13,7 +13,9 @@ use super::{Admin, ApiError, JsonBody, ok};
 use crate::api::rfc3339;
 use crate::state::AppState;
 
-fn health_json(h: &StreamHealth, now_ms: i64) -> Value {
+/// A stream's health as the admin API shows it (`now_ms` for its lag).
+#[must_use]
+pub fn health_json(h: &StreamHealth, now_ms: i64) -> Value {
     let s = &h.stream;
     json!({
         "id": s.id.0,

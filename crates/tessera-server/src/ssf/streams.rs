@@ -265,12 +265,25 @@ pub async fn change_status(
     status: StreamStatus,
     reason: Option<&str>,
 ) -> Result<(), tessera_store::StoreError> {
-    let now = state.now_ms();
+    set_stream_status(state.store.as_ref(), id, status, reason, state.now_ms()).await
+}
+
+/// [`change_status`] on a store, at `now` (for the command line).
+///
+/// # Errors
+/// The store's.
+pub async fn set_stream_status(
+    store: &dyn tessera_store::Store,
+    id: &StreamId,
+    status: StreamStatus,
+    reason: Option<&str>,
+    now: tessera_store::Timestamp,
+) -> Result<(), tessera_store::StoreError> {
     let event = SecurityEvent::StreamUpdated {
         status: status.as_str().to_owned(),
         reason: reason.map(str::to_owned),
     };
-    let mut uow = state.store.begin().await?;
+    let mut uow = store.begin().await?;
     uow.set_stream_status(id, status, reason, now).await?;
     uow.append_stream_event(id, &about_stream(id, &event, now))
         .await?;

@@ -426,6 +426,108 @@ fn admin_commands_change_the_directory_and_raise_events() {
     let out = admin(&["devices", "disable", "dev-missing"], None);
     assert!(!out.status.success());
 
+    // Locations and policies: set, import (validated first), list, export, what-if, delete.
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let out = admin(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = ok(
+        &[
+            "locations",
+            "set",
+            "office",
+            "--range",
+            "10.0.0.0/8",
+            "--trusted",
+            "--name",
+            "Office",
+        ],
+        None,
+    );
+    assert!(text.contains("created location office"), "{text}");
+    assert!(ok(&["locations", "list"], None).contains("10.0.0.0/8"));
+    let out = admin(&["locations", "set", "bad", "--range", "10.0.0.300/8"], None);
+    assert!(!out.status.success(), "a bad range is refused");
+    let policy = serde_json::json!([{
+        "id": "block-outside", "displayName": "Block outside the office", "state": "enabled",
+        "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]},
+            "locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}},
+        "grantControls": {"builtInControls": ["block"]}
+    }]);
+    let text = ok(&["policies", "import", "-"], Some(&policy.to_string()));
+    assert!(text.contains("imported 1 policy (block-outside)"), "{text}");
+    let out = admin(
+        &["policies", "import", "-"],
+        Some(r#"{"id": "broken", "state": "sometimes"}"#),
+    );
+    assert!(!out.status.success(), "an invalid document is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken"));
+    assert!(ok(&["policies", "list"], None).contains("block-outside"));
+    let exported: serde_json::Value = serde_json::from_str(&ok(&["policies", "export"], None)).unwrap();
+    assert_eq!(exported[0]["id"], "block-outside");
+    let out = admin(
+        &[
+            "policies", "what-if", "--user", "carol", "--app", "any-app", "--ip", "10.1.2.3",
+        ],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("application: no such application"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created = tessera(&[
+        "apps",
+        "create",
+        "--id",
+        "any-app",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--data-dir",
+        data,
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let inside = ok(
+        &[
+            "policies", "what-if", "--user", "carol", "--app", "any-app", "--ip", "10.1.2.3", "--json",
+        ],
+        None,
+    );
+    let outside = ok(
+        &[
+            "policies",
+            "what-if",
+            "--user",
+            "carol",
+            "--app",
+            "any-app",
+            "--ip",
+            "192.0.2.1",
+        ],
+        None,
+    );
+    assert!(inside.contains("\"outcome\""), "{inside}");
+    assert!(outside.contains("block-outside"), "{outside}");
+    assert!(!inside.contains("\"block\""), "{inside}");
+    assert!(
+        outside.contains("outcome: ") && outside.contains("block"),
+        "{outside}"
+    );
+    assert!(ok(&["sessions", "revoke", "carol"], None).contains("session(s) of carol"));
+    assert!(ok(&["streams", "list"], None).contains("no streams"));
+    let out = admin(&["streams", "pause", "nope"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no stream \"nope\""));
+    assert!(ok(&["policies", "delete", "block-outside"], None).contains("deleted policy"));
+
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
