@@ -78,7 +78,93 @@ await assert.rejects(
   (err) => err.error === 'invalid_grant',
 );
 step('refresh token replayed with another DPoP key refused with invalid_grant');
+
+// --- an API that speaks continuous access evaluation -------------------------------------
+// The app declares the CAE capability (cp1) and asks for a token for the API (RFC 8707).
+// When the API answers with a claims challenge, it does what any CAE-aware app does: refresh
+// with those claims, and retry once. Still nothing Tessera-specific.
+if (process.env.MAIL_API) {
+  const api = process.env.MAIL_API;
+  const cae = await signInForApi(api);
+  let current = cae;
+  step(`token for ${api}: ${current.expires_in} s (CAE-capable)`);
+  const inbox = new URL('/inbox', api);
+  const read = () => client.fetchProtectedResource(config, current.access_token, inbox, 'GET', null, undefined, { DPoP });
+  assert.equal((await read()).status, 200);
+  step('the API answers');
+
+  // Claims change at the IdP (alice joins a group): the API refuses the token with a claims
+  // challenge; a refresh with those claims gives a new token, and the call goes through.
+  await new Promise((r) => setTimeout(r, 1100)); // revocation instants are whole seconds
+  await admin('POST', '/groups', { id: 'interop', name: 'Interop' });
+  await admin('PUT', `/groups/interop/members/${claims.sub}`);
+  const challenge = await untilChallenged(read);
+  step(`the API challenges: ${challenge.parameters.error}`);
+  current = await followChallenge(current, challenge);
+  assert.equal((await read()).status, 200);
+  step('refreshed with the challenge\'s claims; the call goes through');
+
+  // The admin ends her sessions: the API challenges again, and the IdP refuses the refresh.
+  await new Promise((r) => setTimeout(r, 1100));
+  await admin('POST', `/users/${claims.sub}/revoke-sessions`);
+  const again = await untilChallenged(read);
+  await assert.rejects(followChallenge(current, again), (err) => err.error === 'invalid_grant');
+  step('after the admin revokes her sessions the refresh is refused: sign in again');
+}
 console.log('openid-client: ok');
+
+async function signInForApi(api) {
+  const verifier = client.randomPKCECodeVerifier();
+  const st = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid offline_access mail.read',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: st,
+    resource: api,
+    claims: JSON.stringify({ access_token: { xms_cc: { values: ['cp1'] } } }),
+  });
+  const back = await signIn(url);
+  return client.authorizationCodeGrant(config, back, { pkceCodeVerifier: verifier, expectedState: st }, { resource: api }, { DPoP });
+}
+
+// Calls until the API answers with an insufficient_claims challenge (the signal is on its way).
+async function untilChallenged(call) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      await call();
+    } catch (err) {
+      if (!(err instanceof client.WWWAuthenticateChallengeError)) throw err;
+      const found = err.cause.find((c) => c.parameters.error === 'insufficient_claims');
+      if (found) return found;
+      throw err;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('the API never challenged');
+}
+
+// RFC 6750 challenge → the claims JSON (base64) → a refresh carrying it.
+async function followChallenge(tokens, challenge) {
+  const json = Buffer.from(challenge.parameters.claims, 'base64').toString('utf8');
+  return client.refreshTokenGrant(config, tokens.refresh_token, { claims: json }, { DPoP });
+}
+
+async function admin(method, path, body) {
+  const basic = Buffer.from(`${process.env.TESSERA_ADMIN_CLIENT}:${process.env.TESSERA_ADMIN_SECRET}`).toString('base64');
+  const token = await fetch(new URL('/token', issuer), {
+    method: 'POST',
+    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials&scope=tessera.admin',
+  }).then((r) => r.json());
+  const response = await fetch(new URL(`/admin/api${path}`, issuer), {
+    method,
+    headers: { authorization: `Bearer ${token.access_token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${await response.text()}`);
+}
 
 // A browser, reduced to what signing in needs: cookies, one form, redirects.
 async function signIn(url) {
