@@ -84,7 +84,8 @@ enum PoliciesCommand {
     /// Print policy documents as JSON (all of them as an array, or one).
     Export { id: Option<String> },
     /// Create or replace policies from a JSON file (`-` for standard input): one policy
-    /// document, or an array of them. Each is validated; nothing is written unless all are.
+    /// document, or an array of them. Every document is parsed before any is written; the
+    /// first that the directory refuses stops the import.
     Import { file: std::path::PathBuf },
     /// Which policies would apply to a sign-in, and why; signs no one in.
     WhatIf {
@@ -732,6 +733,7 @@ fn print_what_if(report: &serde_json::Value) {
                 .into_iter()
                 .flatten()
                 .filter_map(|c| c["reason"].as_str())
+                .filter(|r| *r != "not configured")
                 .collect::<Vec<_>>()
                 .join("; ")
         );
