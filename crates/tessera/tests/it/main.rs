@@ -496,6 +496,12 @@ fn admin_commands_change_the_directory_and_raise_events() {
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
+    assert!(ok(&["applications", "list"], None).contains("any-app"));
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&["applications", "show", "any-app", "--json"], None)).unwrap();
+    assert_eq!(shown["kind"], "public");
+    let out = admin(&["applications", "show", "nope"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no application \"nope\""));
     let inside = ok(
         &[
             "policies", "what-if", "--user", "carol", "--app", "any-app", "--ip", "10.1.2.3", "--json",
