@@ -214,25 +214,21 @@ impl TesseraClient {
     /// the code bound to this device's key (`dpop_jkt`).
     #[must_use]
     pub fn authorization_url(&self, redirect_uri: &str, state: &str, challenge: &str) -> String {
-        let mut url = url::Url::parse(&self.endpoint("/authorize")).unwrap_or_else(|_| {
-            url::Url::parse("http://invalid/authorize").unwrap_or_else(|_| unreachable!("a valid URL"))
-        });
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.config.client_id)
-                .append_pair("redirect_uri", redirect_uri)
-                .append_pair("scope", &self.config.scope)
-                .append_pair("state", state)
-                .append_pair("code_challenge", challenge)
-                .append_pair("code_challenge_method", "S256")
-                .append_pair("claims", CP1)
-                .append_pair("dpop_jkt", self.key.thumbprint().as_str());
-            if let Some(r) = &self.config.resource {
-                q.append_pair("resource", r);
-            }
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.config.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", &self.config.scope)
+            .append_pair("state", state)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("claims", CP1)
+            .append_pair("dpop_jkt", self.key.thumbprint().as_str());
+        if let Some(r) = &self.config.resource {
+            query.append_pair("resource", r);
         }
-        url.into()
+        format!("{}?{}", self.endpoint("/authorize"), query.finish())
     }
 
     /// Signs in a native app the RFC 8252 way: a one-shot listener on a random 127.0.0.1 port
