@@ -400,11 +400,12 @@ impl Directory {
     }
 
     /// Raises the user's risk to `level` if it is lower (never lowers it), with the
-    /// `risk-level-change` event that goes with it.
+    /// `risk-level-change` event that goes with it. Returns whether it rose; a user deleted
+    /// meanwhile has nothing to raise.
     ///
     /// # Errors
     /// As [`Directory::update_user`].
-    pub async fn raise_risk(&self, user: &UserId, level: RiskLevel) -> Result<()> {
+    pub async fn raise_risk(&self, user: &UserId, level: RiskLevel) -> Result<bool> {
         let rank = |l: RiskLevel| match l {
             RiskLevel::None => 0,
             RiskLevel::Low => 1,
@@ -413,17 +414,18 @@ impl Directory {
         };
         let current = match self.store.user(user).await {
             Ok(u) => u.risk,
-            Err(tessera_store::StoreError::NotFound(_)) => return Ok(()),
+            Err(tessera_store::StoreError::NotFound(_)) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
-        if rank(level) > rank(current) {
-            let patch = UserPatch {
-                risk: Some(level),
-                ..UserPatch::default()
-            };
-            self.update_user(user, &patch).await?;
+        if rank(level) <= rank(current) {
+            return Ok(false);
         }
-        Ok(())
+        let patch = UserPatch {
+            risk: Some(level),
+            ..UserPatch::default()
+        };
+        self.update_user(user, &patch).await?;
+        Ok(true)
     }
 }
 

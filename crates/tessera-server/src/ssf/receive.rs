@@ -37,7 +37,7 @@ use tessera_signals::SecurityEvent;
 use tessera_signals::events::RiskLevel as SignalRisk;
 use tessera_store::{RiskLevel, SessionId, StoreError, UserId};
 
-use crate::directory::{InitiatingEntity, UserPatch};
+use crate::directory::InitiatingEntity;
 use crate::state::AppState;
 
 /// How long fetched transmitter keys are kept.
@@ -258,15 +258,6 @@ const fn risk(level: SignalRisk) -> RiskLevel {
     }
 }
 
-const fn rank(level: RiskLevel) -> u8 {
-    match level {
-        RiskLevel::None => 0,
-        RiskLevel::Low => 1,
-        RiskLevel::Medium => 2,
-        RiskLevel::High => 3,
-    }
-}
-
 /// Acts on a verified SET.
 async fn apply(state: &AppState, set: &SecurityEventToken) -> Result<(), String> {
     let Some(user) = user_of(state, &set.sub_id) else {
@@ -310,20 +301,11 @@ async fn apply(state: &AppState, set: &SecurityEventToken) -> Result<(), String>
             return Ok(());
         }
     };
-    let current = match state.store.user(&user).await {
-        Ok(u) => u.risk,
-        Err(StoreError::NotFound(_)) => return Ok(()),
-        Err(e) => return Err(e.to_string()),
-    };
-    if rank(raise_to) > rank(current) {
-        let patch = UserPatch {
-            risk: Some(raise_to),
-            ..UserPatch::default()
-        };
-        directory
-            .update_user(&user, &patch)
-            .await
-            .map_err(|e| e.to_string())?;
+    let raised = directory
+        .raise_risk(&user, raise_to)
+        .await
+        .map_err(|e| e.to_string())?;
+    if raised {
         tracing::info!(iss = %set.iss, user = %user.0, risk = raise_to.as_str(), "risk raised on a transmitter's signal");
     }
     Ok(())
