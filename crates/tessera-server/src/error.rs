@@ -117,6 +117,12 @@ impl OAuthError {
         self.code
     }
 
+    /// The public description.
+    #[must_use]
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> StatusCode {

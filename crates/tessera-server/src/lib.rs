@@ -16,6 +16,7 @@ pub mod admin;
 pub mod api;
 pub mod bootstrap;
 pub mod config;
+pub mod console;
 pub mod devices;
 pub mod directory;
 pub mod error;
@@ -72,6 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(admin::openapi::openapi))
         .route("/devices", get(devices::list).post(devices::register))
         .nest("/admin/api", admin::router())
+        .merge(console::router())
         .route("/.well-known/ssf-configuration", get(ssf::metadata))
         .route(
             "/.well-known/ssf-configuration/{*issuer_path}",

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::directory_types::{
-    Application, Device, MfaMethod, NamedLocationRecord, NewCode, PolicyRecord, Redemption, Secret,
-    SignInFilter, SignInLog, SigningKeyRecord, StreamHealth, StreamRecord,
+    Application, Device, EventSummary, MfaMethod, NamedLocationRecord, NewCode, PolicyRecord, ReceivedSet,
+    Redemption, Secret, SignInFilter, SignInLog, SigningKeyRecord, StreamHealth, StreamRecord,
 };
 use crate::types::{SessionId, StreamId, Timestamp, UserId};
 
@@ -28,6 +28,8 @@ pub trait DeviceRepo: Send + Sync {
     async fn device(&self, id: &str) -> Result<Device>;
     /// The device whose key has this thumbprint.
     async fn device_by_jkt(&self, jkt: &str) -> Result<Device>;
+    /// Devices ordered by id, after `after`, at most `limit`: for operators.
+    async fn devices(&self, after: Option<&str>, limit: u32) -> Result<Vec<Device>>;
     /// A user's devices, ordered by id.
     async fn devices_of(&self, user: &UserId) -> Result<Vec<Device>>;
     /// Records that a device was seen.
@@ -109,6 +111,11 @@ pub trait StreamRepo: Send + Sync {
     async fn stream_health(&self) -> Result<Vec<StreamHealth>>;
     /// How many events were ever written to the outbox (the highest event id).
     async fn events_created(&self) -> Result<u64>;
+    /// The newest events in the outbox, newest first, with how many streams have and have not
+    /// acknowledged each: for operators.
+    async fn recent_events(&self, limit: u32) -> Result<Vec<EventSummary>>;
+    /// The SETs most recently received from other transmitters, newest first.
+    async fn received_sets(&self, limit: u32) -> Result<Vec<ReceivedSet>>;
     /// Adds a subject (a subject identifier document); returns whether it was new.
     async fn add_subject(
         &self,

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{SessionId, StreamId, StreamStatus, Timestamp, UserId, text_enum};
+use crate::types::{EventId, SessionId, StreamId, StreamStatus, Timestamp, UserId, text_enum};
 
 /// A secret kept in the store (a private key, a TOTP seed). `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -300,4 +300,32 @@ pub struct StreamHealth {
     pub oldest_pending_at: Option<Timestamp>,
     /// The error of the most recent failed attempt among the pending deliveries.
     pub last_error: Option<String>,
+}
+
+/// An outbox event as operators see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSummary {
+    /// The event's id.
+    pub id: EventId,
+    /// The event type URI.
+    pub event_type: String,
+    /// The subject, as stored.
+    pub subject: String,
+    /// When it happened.
+    pub created_at: Timestamp,
+    /// Streams that acknowledged it.
+    pub delivered: u64,
+    /// Streams still to acknowledge it.
+    pub pending: u64,
+}
+
+/// A SET received from another transmitter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedSet {
+    /// Its issuer.
+    pub issuer: String,
+    /// Its `jti`.
+    pub jti: String,
+    /// When it arrived.
+    pub received_at: Timestamp,
 }

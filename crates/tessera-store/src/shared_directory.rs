@@ -176,6 +176,19 @@ macro_rules! directory_impl {
                     device(&sqlx::query(&sql).bind(jkt).fetch_one(&self.read).await.ctx("device")?)
                 }
 
+                async fn devices(&self, after: Option<&str>, limit: u32) -> Result<Vec<Device>> {
+                    let sql = format!("SELECT {DEVICE} FROM devices WHERE id > $1 ORDER BY id LIMIT $2");
+                    sqlx::query(&sql)
+                        .bind(after.unwrap_or(""))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.read)
+                        .await
+                        .ctx("device")?
+                        .iter()
+                        .map(device)
+                        .collect()
+                }
+
                 async fn devices_of(&self, user: &UserId) -> Result<Vec<Device>> {
                     let sql = format!("SELECT {DEVICE} FROM devices WHERE user_id = $1 ORDER BY id");
                     sqlx::query(&sql).bind(&user.0).fetch_all(&self.read).await.ctx("device")?.iter().map(device).collect()
@@ -501,6 +514,53 @@ macro_rules! directory_impl {
                                 pending: u64::try_from(int(row, "pending")?).unwrap_or(0),
                                 oldest_pending_at: opt_int(row, "oldest_pending_at")?.map(Timestamp),
                                 last_error: opt_text(row, "last_error")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn recent_events(&self, limit: u32) -> Result<Vec<EventSummary>> {
+                    let rows = sqlx::query(
+                        "SELECT o.id, o.event_type, o.subject, o.created_at, \
+                         (SELECT COUNT(*) FROM outbox_deliveries d WHERE d.event_id = o.id \
+                          AND d.acknowledged_at IS NOT NULL) AS delivered, \
+                         (SELECT COUNT(*) FROM outbox_deliveries d WHERE d.event_id = o.id \
+                          AND d.acknowledged_at IS NULL) AS pending \
+                         FROM outbox o ORDER BY o.id DESC LIMIT $1",
+                    )
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await
+                    .ctx("outbox event")?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(EventSummary {
+                                id: EventId(int(row, "id")?),
+                                event_type: text(row, "event_type")?,
+                                subject: text(row, "subject")?,
+                                created_at: Timestamp(int(row, "created_at")?),
+                                delivered: u64::try_from(int(row, "delivered")?).unwrap_or(0),
+                                pending: u64::try_from(int(row, "pending")?).unwrap_or(0),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn received_sets(&self, limit: u32) -> Result<Vec<ReceivedSet>> {
+                    let rows = sqlx::query(
+                        "SELECT issuer, jti, received_at FROM received_sets \
+                         ORDER BY received_at DESC, issuer, jti LIMIT $1",
+                    )
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await
+                    .ctx("received SET")?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(ReceivedSet {
+                                issuer: text(row, "issuer")?,
+                                jti: text(row, "jti")?,
+                                received_at: Timestamp(int(row, "received_at")?),
                             })
                         })
                         .collect()

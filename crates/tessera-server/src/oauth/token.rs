@@ -24,7 +24,7 @@ pub async fn token(
     // With nonces on, every answer hands out the current one (RFC 9449 §8.2), so a client
     // never needs a failed request to learn it again.
     let nonce = state.nonces.as_ref().map(|n| n.issue(state.clock.now()));
-    match handle(&state, &headers, ip, &body).await {
+    match serve(&state, &headers, ip, &body).await {
         Ok((grant, json)) => {
             let token_type = if json["token_type"] == "DPoP" {
                 "DPoP"
@@ -49,7 +49,7 @@ pub async fn token(
 }
 
 /// Serves a token request; returns the grant type served and the response body.
-async fn handle(
+pub(crate) async fn serve(
     state: &AppState,
     headers: &HeaderMap,
     ip: std::net::IpAddr,

@@ -5,6 +5,7 @@ mod admin;
 mod authorize;
 mod browser;
 mod config;
+mod console;
 mod devices;
 mod flow;
 mod introspect;

@@ -602,6 +602,17 @@ async fn events_fan_out_by_stream_status(s: Arc<dyn Store>) {
         0,
         "disabling drops undelivered events"
     );
+
+    // Operators see the newest events first, with what each stream did with them: "on" and
+    // "paused" acknowledged nothing before being disabled (which dropped "on"'s deliveries).
+    let recent = s.recent_events(10).await.unwrap();
+    assert_eq!(
+        recent.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[1], ids[0]]
+    );
+    assert_eq!(recent[0].subject, r#"{"format":"opaque","id":"u1"}"#);
+    assert_eq!((recent[0].delivered, recent[0].pending), (0, 1));
+    assert_eq!(s.recent_events(1).await.unwrap().len(), 1);
 }
 
 async fn claim_lease_retry_and_acknowledge(s: Arc<dyn Store>) {
@@ -692,6 +703,17 @@ async fn received_sets_are_recorded_once(s: Arc<dyn Store>) {
             .await
             .unwrap(),
         "scoped by issuer"
+    );
+    assert!(
+        s.first_receipt("https://api.example", "jti-2", T0.plus_ms(5))
+            .await
+            .unwrap()
+    );
+    let received = s.received_sets(2).await.unwrap();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        (received[0].jti.as_str(), received[0].received_at),
+        ("jti-2", T0.plus_ms(5))
     );
 }
 

@@ -140,6 +140,10 @@ async fn device_registration(s: Arc<dyn Store>) {
     assert_eq!(s.device("d1").await.unwrap(), device("d1", "alice", "jkt-1"));
     assert_eq!(s.device_by_jkt("jkt-2").await.unwrap().id, "d2");
     assert_eq!(s.devices_of(&"alice".into()).await.unwrap().len(), 2);
+    let listed = s.devices(None, 1).await.unwrap();
+    assert_eq!(listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["d1"]);
+    let rest = s.devices(Some("d1"), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["d2"]);
 
     // The same key cannot be registered twice, and a device needs an existing owner.
     let mut uow = s.begin().await.unwrap();
