@@ -65,6 +65,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(oauth::logout::logout_get).post(oauth::logout::logout_post),
         )
         .route("/assets/tessera.css", get(web::stylesheet))
+        .route("/favicon.ico", get(web::no_icon))
         .route("/token", post(oauth::token::token))
         .route("/introspect", post(oauth::introspect::introspect))
         .route("/revoke", post(oauth::revoke::revoke))

@@ -103,3 +103,11 @@ pub async fn stylesheet() -> impl IntoResponse {
         include_str!("../../assets/tessera.css"),
     )
 }
+
+/// `/favicon.ico`: no icon (browsers ask on every page), said once a day rather than as a 404.
+pub async fn no_icon() -> impl IntoResponse {
+    (
+        StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, "public, max-age=86400")],
+    )
+}
