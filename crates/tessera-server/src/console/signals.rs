@@ -58,7 +58,7 @@ fn protection(entry: &SignInLog) -> (&'static str, &'static str) {
             match (would_fail, entry.token_protection.as_str()) {
                 (true, _) => ("reportOnlyWouldFail", "report-only: would fail"),
                 (false, "unbound") => ("muted", "software key"),
-                (false, "missing") => ("muted", "no proof"),
+                (false, "missing") => ("muted", "no DPoP key"),
                 _ => ("muted", "not applicable"),
             }
         }
@@ -81,6 +81,31 @@ impl SignInRow {
             error: e.error.clone().unwrap_or_default(),
         }
     }
+}
+
+/// A policy state as the console says it.
+pub(super) fn state_words(state: &str) -> &str {
+    match state {
+        "enabled" => "On",
+        "enabledForReportingButNotEnforced" => "Report-only",
+        "disabled" => "Off",
+        other => other,
+    }
+}
+
+/// An event's subject in short: the user it names, else the stored document.
+fn subject_words(stored: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(stored) else {
+        return stored.to_owned();
+    };
+    let named = |v: &Value| {
+        ["sub", "email", "id"]
+            .iter()
+            .find_map(|k| v[*k].as_str().map(str::to_owned))
+    };
+    named(&v)
+        .or_else(|| named(&v["user"]))
+        .unwrap_or_else(|| stored.to_owned())
 }
 
 /// A stream as a table row.
@@ -114,7 +139,11 @@ impl StreamRow {
             receiver: h.stream.receiver.clone(),
             status: h.stream.status.as_str().to_owned(),
             reason: h.stream.status_reason.clone().unwrap_or_default(),
-            method: method.rsplit('/').next().unwrap_or(method).to_owned(),
+            method: match method {
+                "urn:ietf:rfc:8935" => "push".into(),
+                "urn:ietf:rfc:8936" => "poll".into(),
+                other => other.to_owned(),
+            },
             pending: h.pending,
             lag_seconds: h.oldest_pending_at.map(|t| (now_ms - t.0).max(0) / 1000),
             last_error: h.last_error.clone().unwrap_or_default(),
@@ -209,7 +238,7 @@ pub(super) fn policy_lines(report: &Value) -> Vec<PolicyLine> {
                 .map(|p| PolicyLine {
                     id: text(&p["id"]),
                     name: text(&p["displayName"]),
-                    state: text(&p["state"]),
+                    state: state_words(p["state"].as_str().unwrap_or_default()).to_owned(),
                     result: text(&p["result"]),
                     conditions: p["conditions"]
                         .as_array()
@@ -294,7 +323,7 @@ pub(super) async fn page(console: Console) -> Result<Response, Refused> {
                 e.id.0.to_string(),
                 short,
                 e.event_type,
-                e.subject,
+                subject_words(&e.subject),
                 e.delivered,
                 e.pending,
             )
