@@ -666,3 +666,58 @@ async fn revoking_the_administrators_sessions_or_signing_out_ends_the_console() 
     assert!(!b.jar.contains_key("tessera_console"));
     assert_eq!(b.get("/admin").await.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn the_console_session_lapses_when_idle_and_is_renewed_while_used() {
+    let server = server().await;
+    make_admin(&server, "u-alice").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let cookie = |iat: i64, seen: i64, exp: i64| {
+        tessera_jose::jws::sign(
+            server.state.keys.active(),
+            Some("tessera-console+jwt"),
+            &json!({"iss": "http://127.0.0.1:8080", "sub": "u-alice", "sid": "s-console", "csrf": "c".repeat(32),
+                    "iat": iat, "seen": seen, "exp": exp}),
+        )
+        .unwrap()
+    };
+    let open = |value: String| {
+        let server = &server;
+        async move {
+            let mut b = Browser::new(server);
+            b.jar.insert("tessera_console".into(), value);
+            let r = b.get("/admin").await;
+            (r, b)
+        }
+    };
+    // Used two minutes ago: served, and the idle clock restarts (a renewed cookie).
+    let (r, b) = open(cookie(now - 600, now - 120, now + 3600)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("tessera_console="))
+    );
+    assert_ne!(b.jar["tessera_console"], cookie(now - 600, now - 120, now + 3600));
+    // Idle for 30 minutes, or past its 8 hours: sign in again.
+    for value in [
+        cookie(now - 3600, now - 30 * 60, now + 3600),
+        cookie(now - 8 * 3600, now - 10, now),
+    ] {
+        let (r, _) = open(value).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert!(r.location().starts_with("/admin/sign-in"));
+    }
+    // Another issuer's session, or a session cookie of the sign-in pages, is no console session.
+    let foreign = tessera_jose::jws::sign(
+        server.state.keys.active(),
+        Some("tessera-session+jwt"),
+        &json!({"iss": "http://127.0.0.1:8080", "sub": "u-alice", "sid": "s", "csrf": "c", "iat": now, "seen": now, "exp": now + 60}),
+    )
+    .unwrap();
+    assert_eq!(open(foreign).await.0.status, StatusCode::SEE_OTHER);
+}
