@@ -38,6 +38,8 @@ pub struct AppState {
     pub nonces: Option<crate::oauth::dpop_nonce::DpopNonces>,
     /// Signing keys of the transmitters Tessera receives SETs from.
     pub transmitter_keys: crate::ssf::receive::KeyCache,
+    /// The WebAuthn relying party, when the issuer's host can be one (a domain name).
+    pub passkeys: Option<webauthn_rs::Webauthn>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -61,7 +63,9 @@ impl AppState {
             MemoryReplayCache::default(),
         );
         let sign_in_log = crate::sign_in_log::SignInLogWriter::new(store.clone());
+        let passkeys = crate::web::passkeys::relying_party(&config.issuer);
         Self {
+            passkeys,
             config,
             store,
             keys,

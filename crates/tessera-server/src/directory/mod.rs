@@ -20,7 +20,7 @@ pub use applications::{ApplicationSpec, CreatedApplication, GRANT_TYPES};
 pub use devices::{DevicePatch, DeviceSpec, PLATFORMS};
 pub use policies::{LocationSpec, known_ids};
 pub use tessera_signals::InitiatingEntity;
-pub use users::{NewTotp, UserPatch, UserSpec};
+pub use users::{NewTotp, UserPatch, UserSpec, totp_uri};
 pub use zeroize::Zeroizing;
 
 /// One problem with a field of a request.

@@ -326,6 +326,23 @@ pub struct NewTotp {
     pub uri: Zeroizing<String>,
 }
 
+/// The `otpauth://` URI an authenticator app reads (from a QR code or pasted): issuer's host,
+/// account name, the base32 secret, SHA-1, 6 digits, 30 s.
+#[must_use]
+pub fn totp_uri(issuer: &str, username: &str, secret: &str) -> String {
+    let host = url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "Tessera".into());
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "otpauth://totp/{}:{}?secret={secret}&issuer={}&algorithm=SHA1&digits=6&period=30",
+        enc(&host),
+        enc(username),
+        enc(&host)
+    )
+}
+
 impl Directory {
     /// Gives a user a TOTP method (RFC 6238: SHA-1, 6 digits, 30 s) with a new 160-bit secret.
     /// Raises `credential-change` (create).
@@ -343,39 +360,58 @@ impl Directory {
         let mut raw = [0u8; 20];
         self.rng.fill(&mut raw).map_err(random)?;
         let secret = Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&raw));
+        let method = self
+            .add_mfa_method(user, tessera_store::MfaKind::Totp, label, &secret)
+            .await?;
+        let uri = Zeroizing::new(totp_uri(&self.issuer, &account.username, &secret));
+        Ok(NewTotp { method, secret, uri })
+    }
+
+    /// Gives a user an MFA method whose secret is already made: a TOTP seed the user has
+    /// confirmed with a code, or a verified passkey (its `webauthn-rs` JSON). Raises
+    /// `credential-change` (create).
+    ///
+    /// # Errors
+    /// [`DirectoryError::Invalid`] for a bad label, [`DirectoryError::NotFound`].
+    pub async fn add_mfa_method(
+        &self,
+        user: &UserId,
+        kind: tessera_store::MfaKind,
+        label: &str,
+        secret: &str,
+    ) -> Result<MfaMethod> {
+        let mut errors = Vec::new();
+        check_name("label", label, &mut errors);
+        finish(errors)?;
+        self.store.user(user).await?;
+        let random = |e: tessera_jose::random::RandomError| {
+            DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string()))
+        };
         let id = format!(
-            "totp-{}",
+            "{}-{}",
+            kind.as_str(),
             tessera_jose::random::random_id::<9>(self.rng.as_ref()).map_err(random)?
         );
         let method = MfaMethod {
             id,
             user_id: user.clone(),
-            kind: tessera_store::MfaKind::Totp,
+            kind,
             label: label.trim().to_owned(),
-            secret: tessera_store::Secret(secret.to_string()),
+            secret: tessera_store::Secret(secret.to_owned()),
             created_at: self.now,
             last_used_at: None,
         };
         let mut uow = self.store.begin().await?;
         uow.add_mfa_method(&method).await?;
         let change = DirectoryChange::MfaAdded {
-            kind: tessera_signals::MfaKind::Totp,
+            kind: match kind {
+                tessera_store::MfaKind::Totp => tessera_signals::MfaKind::Totp,
+                tessera_store::MfaKind::Passkey => tessera_signals::MfaKind::Passkey,
+            },
         };
         self.emit(uow.as_mut(), user, &change).await?;
         uow.commit().await?;
-        let issuer = url::Url::parse(&self.issuer)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| "Tessera".into());
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let uri = Zeroizing::new(format!(
-            "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits=6&period=30",
-            enc(&issuer),
-            enc(&account.username),
-            secret.as_str(),
-            enc(&issuer)
-        ));
-        Ok(NewTotp { method, secret, uri })
+        Ok(method)
     }
 
     /// Removes one of a user's MFA methods. Raises `credential-change` (delete).

@@ -51,7 +51,7 @@ async fn accept(
 
 /// The query to return to `/authorize` with: the original one without `prompt=login`, which
 /// the sign-in that just happened has satisfied.
-fn return_query(request: &str) -> String {
+pub(crate) fn return_query(request: &str) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in url::form_urlencoded::parse(request.as_bytes()) {
         if k == "prompt" {

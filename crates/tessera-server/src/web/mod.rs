@@ -1,8 +1,10 @@
 //! What the browser sees: the sign-in pages, the session cookie, CSRF protection and the
 //! security headers every page carries.
 
+pub mod account;
 pub mod login;
 pub mod pages;
+pub mod passkeys;
 pub mod session;
 pub mod throttle;
 pub mod totp;
@@ -62,7 +64,8 @@ pub fn html(status: StatusCode, body: String, extra: &[(header::HeaderName, Head
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -91,6 +94,17 @@ pub fn see_other(location: &str, extra: &[(header::HeaderName, HeaderValue)]) ->
         headers.append(k.clone(), v.clone());
     }
     response
+}
+
+/// The passkey script of the sign-in and account pages, served from the binary.
+pub async fn passkey_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../assets/passkey.js"),
+    )
 }
 
 /// The stylesheet, served from the binary.

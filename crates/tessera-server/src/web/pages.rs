@@ -14,6 +14,7 @@ use crate::state::AppState;
 #[template(path = "login.html")]
 struct Login<'a> {
     app_name: &'a str,
+    passkeys: bool,
     csrf: &'a str,
     request: &'a str,
     username: &'a str,
@@ -24,6 +25,7 @@ struct Login<'a> {
 #[template(path = "mfa.html")]
 struct Mfa<'a> {
     app_name: &'a str,
+    passkeys: bool,
     csrf: &'a str,
     request: &'a str,
     username: &'a str,
@@ -46,7 +48,10 @@ struct Logout<'a> {
 }
 
 /// The request's CSRF token, or a new one (with the cookie to set).
-fn csrf(state: &AppState, headers: &HeaderMap) -> (String, Vec<(header::HeaderName, HeaderValue)>) {
+pub(crate) fn csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> (String, Vec<(header::HeaderName, HeaderValue)>) {
     if let Some(existing) = cookie(headers, CSRF_COOKIE).filter(|v| v.len() >= 22) {
         return (existing.to_owned(), Vec::new());
     }
@@ -116,6 +121,7 @@ fn sign_in_step(
     if one_time_code {
         let page = Mfa {
             app_name,
+            passkeys: state.passkeys.is_some(),
             csrf: &csrf,
             request,
             username,
@@ -125,6 +131,7 @@ fn sign_in_step(
     } else {
         let page = Login {
             app_name,
+            passkeys: state.passkeys.is_some(),
             csrf: &csrf,
             request,
             username,

@@ -1,6 +1,7 @@
 //! The server over HTTP, in-process (`tower::ServiceExt::oneshot`, no sockets).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account;
 mod admin;
 mod authorize;
 mod browser;

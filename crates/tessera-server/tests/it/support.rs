@@ -102,8 +102,10 @@ async fn build_with(
     let mut cfg = config(dir.path());
     change(&mut cfg);
     cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.issuer = ISSUER.into();
-    cfg.issuer_derived = false;
+    if cfg.issuer_derived {
+        cfg.issuer = ISSUER.into();
+        cfg.issuer_derived = false;
+    }
     let prepared = match store {
         None => tessera_server::prepare(cfg).await.unwrap(),
         Some(store) => tessera_server::prepare_with(cfg, store).await.unwrap(),
