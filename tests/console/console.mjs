@@ -101,7 +101,7 @@ try {
   check(page.url().includes('/authorize'), 'the console sends the browser to /authorize');
   await page.getByLabel('Username').fill('admin');
   await page.getByLabel('Password').fill(adminPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.waitForURL(`${base}/admin`);
   await snap('overview');
 
@@ -133,7 +133,7 @@ try {
   await page.goto(`${base}/admin`);
   await page.getByLabel('Username').fill('admin');
   await page.getByLabel('Password').fill(adminPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.locator('input[name="code"]').waitFor();
   await snap('mfa-prompt');
   await page.locator('input[name="code"]').fill(totp(secret));
