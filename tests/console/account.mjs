@@ -65,7 +65,7 @@ async function snap(name) {
   check(text.trim().length > 40, `${name}: the page is blank`);
   check(!/went wrong|internal error|expired/i.test(text), `${name}: the page shows an error`);
   shot += 1;
-  await page.screenshot({ path: join(shots, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(shots, `account-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
   console.log(`  ${name}: ok`);
 }
 const step = (s) => console.log(`- ${s}`);

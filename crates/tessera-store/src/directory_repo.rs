@@ -44,6 +44,9 @@ pub trait CredentialRepo: Send + Sync {
     /// Records use of a TOTP time step. Returns `false` if this step (or a later one) was used
     /// already, so a code cannot be replayed within its window.
     async fn use_totp_step(&self, method: &str, step: i64, now: Timestamp) -> Result<bool>;
+    /// Records a passkey's use, with its credential record (`secret`) when the authenticator's
+    /// signature counter moved, so a cloned authenticator shows itself by going back.
+    async fn use_passkey(&self, method: &str, secret: Option<&str>, now: Timestamp) -> Result<()>;
 }
 
 /// Conditional Access policies and named locations.

@@ -234,6 +234,20 @@ macro_rules! directory_impl {
                     .ctx("MFA method")?;
                     Ok(done.rows_affected() == 1)
                 }
+
+                async fn use_passkey(&self, method: &str, secret: Option<&str>, now: Timestamp) -> Result<()> {
+                    let done = sqlx::query(
+                        "UPDATE mfa_methods SET secret = COALESCE($1, secret), last_used_at = $2 \
+                         WHERE id = $3 AND kind = 'passkey'",
+                    )
+                    .bind(secret)
+                    .bind(now.0)
+                    .bind(method)
+                    .execute(&self.write)
+                    .await
+                    .ctx("MFA method")?;
+                    if done.rows_affected() == 0 { Err(StoreError::NotFound("MFA method")) } else { Ok(()) }
+                }
             }
 
             #[async_trait]

@@ -247,6 +247,23 @@ pub async fn finish(
     let verified = serde_json::from_value::<PasskeyAuthentication>(ceremony.state)
         .ok()
         .and_then(|s| rp.finish_passkey_authentication(&a.credential, &s).ok());
+    if let Some(result) = &verified {
+        // Keep the authenticator's signature counter (and backup state) current.
+        let methods = state.store.mfa_methods_of(&user.id).await.unwrap_or_default();
+        for (id, mut key) in passkeys_of(&methods) {
+            if key.cred_id() == result.cred_id() {
+                let changed = key.update_credential(result) == Some(true);
+                let record = changed.then(|| serde_json::to_string(&key).ok()).flatten();
+                if let Err(e) = state
+                    .store
+                    .use_passkey(&id, record.as_deref(), state.now_ms())
+                    .await
+                {
+                    tracing::warn!(%e, "could not record a passkey's use");
+                }
+            }
+        }
+    }
     if verified.is_none() || user.status != UserStatus::Enabled {
         state.throttle.failed(&user.username, ip);
         let entry = crate::access::LogEntry {

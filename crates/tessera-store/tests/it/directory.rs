@@ -228,6 +228,21 @@ async fn mfa_methods_and_totp_replay(s: Arc<dyn Store>) {
     assert!(s.use_totp_step("m1", 6, T0.plus_ms(30_000)).await.unwrap());
     assert!(!s.use_totp_step("m2", 7, T0).await.unwrap(), "not a TOTP method");
 
+    // A passkey's use: the credential record changes only when given; the time always.
+    s.use_passkey("m2", None, T0.plus_ms(1)).await.unwrap();
+    s.use_passkey("m2", Some(r#"{"counter":2}"#), T0.plus_ms(2))
+        .await
+        .unwrap();
+    let m2 = s.mfa_methods_of(&"alice".into()).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (m2.secret.expose(), m2.last_used_at),
+        (r#"{"counter":2}"#, Some(T0.plus_ms(2)))
+    );
+    assert!(
+        matches!(s.use_passkey("m1", None, T0).await, Err(StoreError::NotFound(_))),
+        "not a passkey"
+    );
+
     let mut uow = s.begin().await.unwrap();
     uow.delete(Table::MfaMethods, "m1").await.unwrap();
     uow.commit().await.unwrap();
