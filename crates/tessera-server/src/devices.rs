@@ -76,11 +76,7 @@ pub async fn register(
                 bound_jkt: None,
                 nonce: None,
             };
-            state
-                .dpop
-                .verify(&request, state.clock.as_ref())
-                .map_err(OAuthError::from)?
-                .jwk
+            state.verify_dpop(&request).await.map_err(OAuthError::from)?.jwk
         }
     };
     let device = state

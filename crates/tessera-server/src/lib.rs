@@ -201,6 +201,7 @@ pub async fn prepare_with(
 pub async fn serve(prepared: Prepared) -> Result<(), StartError> {
     let _push = ssf::push::spawn(prepared.state.clone());
     let _pollers = ssf::receive::spawn_pollers(&prepared.state);
+    let _proofs = state::spawn_proof_pruning(prepared.state.clone());
     let app = router(prepared.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(prepared.listener, app)
         .with_graceful_shutdown(shutdown())

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use tessera_jose::dpop::{DpopConfig, DpopVerifier, MemoryReplayCache};
+use tessera_jose::dpop::{
+    DpopConfig, DpopError, DpopRequest, DpopVerifier, MemoryReplayCache, VerifiedProof,
+};
 use tessera_jose::{Clock, Random};
 use tessera_store::Store;
 
@@ -52,6 +54,35 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// Verifies a DPoP proof (RFC 9449 §4.3). On PostgreSQL, where several nodes may share the
+    /// database, the proof's id is also recorded there, so a proof replayed at another node is
+    /// refused as well; each node's memory cache still answers a replay at the same node first.
+    ///
+    /// # Errors
+    /// The [`DpopError`] to answer with.
+    pub async fn verify_dpop(&self, request: &DpopRequest<'_>) -> Result<VerifiedProof, DpopError> {
+        let proof = self.dpop.verify(request, self.clock.as_ref())?;
+        if self.store.backend() == tessera_store::Backend::Postgres {
+            let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            ctx.update(proof.jkt.as_str().as_bytes());
+            ctx.update(b".");
+            ctx.update(proof.jti.as_bytes());
+            let key = ctx.finish();
+            let max_age = i64::try_from(self.config.tokens.dpop_proof_max_age_seconds).unwrap_or(i64::MAX);
+            let expires =
+                tessera_store::Timestamp(proof.iat.as_secs().saturating_add(max_age).saturating_mul(1000));
+            match self.store.first_proof_use(key.as_ref(), expires).await {
+                Ok(true) => {}
+                Ok(false) => return Err(DpopError::Replayed),
+                Err(e) => {
+                    tracing::error!(%e, "cannot record a DPoP proof id");
+                    return Err(DpopError::ReplayCacheFull);
+                }
+            }
+        }
+        Ok(proof)
+    }
+
     /// State for `config` over `store` and `keys`, with the system clock and random source.
     #[must_use]
     pub fn new(config: ServerConfig, store: Arc<dyn Store>, keys: KeyRing) -> Self {
@@ -105,4 +136,19 @@ impl AppState {
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.config.issuer)
     }
+}
+
+/// On PostgreSQL, forgets used DPoP proof ids once a minute after their window has passed.
+pub fn spawn_proof_pruning(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
+    (state.store.backend() == tessera_store::Backend::Postgres).then(|| {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                if let Err(e) = state.store.prune_proofs(state.now_ms()).await {
+                    tracing::warn!(%e, "could not prune used DPoP proof ids");
+                }
+            }
+        })
+    })
 }

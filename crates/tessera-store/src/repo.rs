@@ -62,6 +62,11 @@ pub trait TokenRepo: Send + Sync {
     async fn mark_presented(&self, user: &UserId, session: Option<&SessionId>, ip: &str) -> Result<u64>;
     /// Clears the mark once a refresh met policy from `ip` (if the mark is still `ip`).
     async fn clear_presented(&self, session: &SessionId, ip: &str) -> Result<()>;
+    /// Records a DPoP proof's key (SHA-256 of `jkt.jti`) until `expires_at`: `true` the first
+    /// time, `false` for a replay, whichever node saw it first.
+    async fn first_proof_use(&self, key: &[u8], expires_at: Timestamp) -> Result<bool>;
+    /// Forgets proofs whose window has passed; returns how many.
+    async fn prune_proofs(&self, now: Timestamp) -> Result<u64>;
 }
 
 /// The event outbox, seen by delivery workers.

@@ -421,6 +421,27 @@ macro_rules! shared_impl {
                     .ctx("session")?;
                 Ok(())
             }
+
+            async fn first_proof_use(&self, key: &[u8], expires_at: Timestamp) -> Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(expires_at.0)
+                .execute(&self.write)
+                .await
+                .ctx("DPoP proof")?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn prune_proofs(&self, now: Timestamp) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
+                    .bind(now.0)
+                    .execute(&self.write)
+                    .await
+                    .ctx("DPoP proof")?;
+                Ok(done.rows_affected())
+            }
         }
 
         #[async_trait]

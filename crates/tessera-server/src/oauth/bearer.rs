@@ -121,7 +121,7 @@ pub async fn authenticate(
                 bound_jkt: Some(jkt),
                 nonce: None,
             };
-            proof = Some(state.dpop.verify(&request, state.clock.as_ref()).map_err(|e| {
+            proof = Some(state.verify_dpop(&request).await.map_err(|e| {
                 OAuthError::invalid_token(e.to_string(), challenge(true, Some(e.error_code())))
             })?);
         }

@@ -90,13 +90,10 @@ pub(crate) async fn serve(
                 .as_ref()
                 .map(|n| n as &dyn tessera_jose::dpop::NonceCheck),
         };
-        let proof = state
-            .dpop
-            .verify(&request, state.clock.as_ref())
-            .map_err(|e| match e {
-                DpopError::MultipleHeaders => OAuthError::invalid_request("more than one DPoP header"),
-                other => OAuthError::from(other),
-            })?;
+        let proof = state.verify_dpop(&request).await.map_err(|e| match e {
+            DpopError::MultipleHeaders => OAuthError::invalid_request("more than one DPoP header"),
+            other => OAuthError::from(other),
+        })?;
         Some(proof.jkt)
     };
 

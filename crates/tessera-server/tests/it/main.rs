@@ -12,6 +12,7 @@ mod flow;
 mod introspect;
 mod location;
 mod metrics;
+mod nodes;
 mod ssf;
 mod support;
 mod token;

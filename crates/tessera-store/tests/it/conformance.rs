@@ -24,6 +24,7 @@ conformance!(
     claims_by_delivery_method_and_stream,
     concurrent_claims_are_disjoint,
     received_sets_are_recorded_once,
+    dpop_proofs_are_used_once_until_they_expire,
     appending_an_event_wakes_waiting_workers,
     a_wake_before_waiting_is_not_lost,
 );
@@ -693,6 +694,20 @@ async fn concurrent_claims_are_disjoint(s: Arc<dyn Store>) {
     let unique: HashSet<_> = all.iter().cloned().collect();
     assert_eq!(all.len(), 200, "every delivery claimed");
     assert_eq!(unique.len(), 200, "none claimed twice");
+}
+
+async fn dpop_proofs_are_used_once_until_they_expire(s: Arc<dyn Store>) {
+    assert!(s.first_proof_use(b"key-1", T0.plus_ms(60_000)).await.unwrap());
+    assert!(
+        !s.first_proof_use(b"key-1", T0.plus_ms(60_000)).await.unwrap(),
+        "a replay"
+    );
+    assert!(s.first_proof_use(b"key-2", T0.plus_ms(1_000)).await.unwrap());
+    assert_eq!(s.prune_proofs(T0.plus_ms(2_000)).await.unwrap(), 1);
+    assert!(
+        !s.first_proof_use(b"key-1", T0.plus_ms(60_000)).await.unwrap(),
+        "kept until it expires"
+    );
 }
 
 async fn received_sets_are_recorded_once(s: Arc<dyn Store>) {
