@@ -15,11 +15,17 @@ const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-ty
 
 /// Starts `tessera serve` on a free loopback port; returns the process and its base URL.
 fn start(dir: &std::path::Path) -> (Child, String) {
+    start_with(dir, &[])
+}
+
+/// As [`start`], with more arguments (`--database-url`).
+pub(crate) fn start_with(dir: &std::path::Path, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(dir.join("tessera.toml"))
         .arg("--data-dir")
         .arg(dir)
+        .args(extra)
         .env_remove("TESSERA_ADMIN_PASSWORD")
         .env("TESSERA_LOG", "warn")
         .stdout(Stdio::piped())
@@ -38,7 +44,7 @@ fn start(dir: &std::path::Path) -> (Child, String) {
 }
 
 /// A push receiver that takes its time with each SET and counts every `jti` it is given.
-async fn receiver() -> (String, Arc<Mutex<HashMap<String, u32>>>) {
+pub(crate) async fn receiver() -> (String, Arc<Mutex<HashMap<String, u32>>>) {
     let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let counts = seen.clone();
     let app = axum::Router::new().route(
@@ -62,7 +68,7 @@ async fn receiver() -> (String, Arc<Mutex<HashMap<String, u32>>>) {
     (url, seen)
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
