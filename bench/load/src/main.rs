@@ -58,6 +58,9 @@ struct Args {
     /// With --ssf: events in the throughput burst.
     #[arg(long, default_value_t = 2_000)]
     burst: usize,
+    /// With --ssf: poll delivery (RFC 8936) instead of push.
+    #[arg(long)]
+    poll: bool,
 }
 
 const SECRET: &str = "load-test-secret-load-test-secret-1234567";
@@ -106,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
             users: args.users.clamp(1, 1_000_000),
             actions: args.actions.clamp(1, 10_000),
             burst: args.burst.clamp(1, 100_000),
+            poll: args.poll,
         };
         ssf::prepare(&database.url, run.users).await?;
         let (mut child, base) = start_server(&tessera, dir.path(), &database.url)?;
