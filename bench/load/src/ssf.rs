@@ -143,15 +143,13 @@ fn poller(
             let Ok(v) = r.json::<Value>().await else { continue };
             let at = Instant::now();
             ack = Vec::new();
-            if let Some(sets) = v["sets"].as_object() {
-                if let Ok(mut a) = arrivals.lock() {
-                    for (jti, set) in sets {
-                        a.push(Arrival {
-                            subject: subject_of(set.as_str().unwrap_or_default()),
-                            at,
-                        });
-                        ack.push(jti.clone());
-                    }
+            if let (Some(sets), Ok(mut a)) = (v["sets"].as_object(), arrivals.lock()) {
+                for (jti, set) in sets {
+                    a.push(Arrival {
+                        subject: subject_of(set.as_str().unwrap_or_default()),
+                        at,
+                    });
+                    ack.push(jti.clone());
                 }
             }
         }
