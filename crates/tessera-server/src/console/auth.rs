@@ -136,12 +136,7 @@ pub(super) struct CallbackQuery {
 }
 
 fn read_flow(state: &AppState, headers: &HeaderMap) -> Option<Flow> {
-    let token = jws::decode(crate::web::cookie(headers, FLOW_COOKIE)?).ok()?;
-    if token.header().typ.as_deref() != Some(FLOW_TYP) {
-        return None;
-    }
-    token.verify_with_set(state.keys.published()).ok()?;
-    let flow: Flow = serde_json::from_slice(token.unverified_payload()).ok()?;
+    let flow: Flow = crate::web::signed::read(state, crate::web::cookie(headers, FLOW_COOKIE)?, FLOW_TYP)?;
     (flow.exp > state.clock.now().as_secs()).then_some(flow)
 }
 

@@ -580,12 +580,7 @@ fn session_cookie(state: &AppState, session: &ConsoleSession) -> Result<HeaderVa
 }
 
 fn decode(state: &AppState, value: &str) -> Option<ConsoleSession> {
-    let token = jws::decode(value).ok()?;
-    if token.header().typ.as_deref() != Some(TYP) {
-        return None;
-    }
-    token.verify_with_set(state.keys.published()).ok()?;
-    let session: ConsoleSession = serde_json::from_slice(token.unverified_payload()).ok()?;
+    let session: ConsoleSession = crate::web::signed::read(state, value, TYP)?;
     (session.iss == state.config.issuer).then_some(session)
 }
 

@@ -345,12 +345,7 @@ pub async fn start_totp(State(state): State<Arc<AppState>>, headers: HeaderMap, 
 }
 
 fn read_enrolment(state: &AppState, headers: &HeaderMap) -> Option<Enrolment> {
-    let token = jws::decode(cookie(headers, ENROL_COOKIE)?).ok()?;
-    if token.header().typ.as_deref() != Some(ENROL_TYP) {
-        return None;
-    }
-    token.verify_with_set(state.keys.published()).ok()?;
-    let e: Enrolment = serde_json::from_slice(token.unverified_payload()).ok()?;
+    let e: Enrolment = super::signed::read(state, cookie(headers, ENROL_COOKIE)?, ENROL_TYP)?;
     (e.exp > state.clock.now().as_secs()).then_some(e)
 }
 

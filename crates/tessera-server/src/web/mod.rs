@@ -6,6 +6,7 @@ pub mod login;
 pub mod pages;
 pub mod passkeys;
 pub mod session;
+pub mod signed;
 pub mod throttle;
 pub mod totp;
 

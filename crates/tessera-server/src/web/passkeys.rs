@@ -101,12 +101,7 @@ pub fn ceremony_cookie(state: &AppState, ceremony: &Ceremony, path: &str) -> Opt
 /// The ceremony the request's cookie carries, if signed by us and not expired.
 #[must_use]
 pub fn read_ceremony(state: &AppState, headers: &HeaderMap) -> Option<Ceremony> {
-    let token = jws::decode(super::cookie(headers, COOKIE)?).ok()?;
-    if token.header().typ.as_deref() != Some(TYP) {
-        return None;
-    }
-    token.verify_with_set(state.keys.published()).ok()?;
-    let c: Ceremony = serde_json::from_slice(token.unverified_payload()).ok()?;
+    let c: Ceremony = super::signed::read(state, super::cookie(headers, COOKIE)?, TYP)?;
     (c.exp > state.clock.now().as_secs()).then_some(c)
 }
 

@@ -100,12 +100,7 @@ pub async fn current(
 }
 
 fn decode(state: &AppState, value: &str) -> Option<BrowserSession> {
-    let token = jws::decode(value).ok()?;
-    if token.header().typ.as_deref() != Some(TYP) {
-        return None;
-    }
-    token.verify_with_set(state.keys.published()).ok()?;
-    let session: BrowserSession = serde_json::from_slice(token.unverified_payload()).ok()?;
+    let session: BrowserSession = super::signed::read(state, value, TYP)?;
     let now: UnixTime = state.clock.now();
     (session.iss == state.config.issuer && session.exp > now.as_secs()).then_some(session)
 }
