@@ -73,3 +73,45 @@ pub async fn ensure_admin(
         None => Bootstrap::Created,
     })
 }
+
+/// Registers one of Tessera's own browser clients (the console, the account page): public,
+/// authorization code only, redirecting to `redirect_path` on this issuer. Rewritten when the
+/// issuer, and so the redirect URI, changed.
+///
+/// # Errors
+/// When the store fails.
+pub async fn ensure_builtin_client(
+    state: &crate::state::AppState,
+    id: &str,
+    name: &str,
+    redirect_path: &str,
+    scopes: &[&str],
+    access_token_minutes: i64,
+) -> Result<(), StoreError> {
+    let redirect = state.endpoint(redirect_path);
+    match state.store.application(id).await {
+        Ok(app) if app.redirect_uris == [redirect.clone()] => return Ok(()),
+        Ok(_) | Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let now = state.now_ms();
+    let app = tessera_store::Application {
+        id: id.into(),
+        name: name.into(),
+        kind: tessera_store::AppKind::Public,
+        secret_hash: None,
+        redirect_uris: vec![redirect],
+        grant_types: vec!["authorization_code".into()],
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        jwks: None,
+        access_token_minutes,
+        refresh_token_days: 1,
+        cae_capable: false,
+        require_dpop: false,
+        created_at: now,
+        changed_at: now,
+    };
+    let mut uow = state.store.begin().await?;
+    uow.put_application(&app).await?;
+    uow.commit().await
+}

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tessera_jose::jws;
-use tessera_store::{AppKind, Application, SessionId, StoreError, UserId};
+use tessera_store::{SessionId, StoreError, UserId};
 
 use super::{
     CLIENT_ID, COOKIE, ConsoleSession, IDLE_MINUTES, LIFETIME_HOURS, Post, cookie_value, is_admin, message,
@@ -37,32 +37,15 @@ fn callback_uri(state: &AppState) -> String {
 
 /// Registers the console's client, or points its redirect URI at this issuer.
 async fn ensure_client(state: &AppState) -> Result<(), StoreError> {
-    let redirect = callback_uri(state);
-    match state.store.application(CLIENT_ID).await {
-        Ok(app) if app.redirect_uris == [redirect.clone()] => return Ok(()),
-        Ok(_) | Err(StoreError::NotFound(_)) => {}
-        Err(e) => return Err(e),
-    }
-    let now = state.now_ms();
-    let app = Application {
-        id: CLIENT_ID.into(),
-        name: "Tessera admin console".into(),
-        kind: AppKind::Public,
-        secret_hash: None,
-        redirect_uris: vec![redirect],
-        grant_types: vec!["authorization_code".into()],
-        scopes: vec!["openid".into(), ADMIN_SCOPE.into()],
-        jwks: None,
-        access_token_minutes: 10,
-        refresh_token_days: 1,
-        cae_capable: false,
-        require_dpop: false,
-        created_at: now,
-        changed_at: now,
-    };
-    let mut uow = state.store.begin().await?;
-    uow.put_application(&app).await?;
-    uow.commit().await
+    crate::bootstrap::ensure_builtin_client(
+        state,
+        CLIENT_ID,
+        "Tessera admin console",
+        "/admin/callback",
+        &["openid", ADMIN_SCOPE],
+        10,
+    )
+    .await
 }
 
 /// Only a path inside the console, so the sign-in cannot be used to redirect elsewhere.
@@ -91,10 +74,7 @@ pub(super) async fn sign_in(State(state): State<Arc<AppState>>, Query(q): Query<
             "No randomness.",
         );
     };
-    let challenge = tessera_jose::b64::encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        verifier.as_bytes(),
-    ));
+    let challenge = crate::oauth::pkce_challenge(&verifier);
     let flow = Flow {
         state: flow_state.clone(),
         verifier,

@@ -1,7 +1,7 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3) with PKCE (RFC 7636). A code works once:
 //! a second use revokes everything issued from the first (RFC 6749 §4.1.2).
 
-use tessera_jose::{Jkt, b64};
+use tessera_jose::Jkt;
 use tessera_store::{
     FamilyId, NewFamily, NewSession, Redemption, SessionId, StoreError, SubjectKind, UserStatus,
 };
@@ -84,10 +84,7 @@ pub async fn grant(
             "redirect_uri differs from the authorization request",
         ));
     }
-    let computed = b64::encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        verifier.as_bytes(),
-    ));
+    let computed = super::pkce_challenge(verifier);
     if aws_lc_rs::constant_time::verify_slices_are_equal(computed.as_bytes(), grant.code_challenge.as_bytes())
         .is_err()
     {

@@ -45,3 +45,12 @@ pub fn token_hash(token: &str) -> Vec<u8> {
         .as_ref()
         .to_vec()
 }
+
+/// The PKCE S256 challenge of a verifier (RFC 7636 §4.2): base64url(SHA-256(verifier)).
+#[must_use]
+pub fn pkce_challenge(verifier: &str) -> String {
+    tessera_jose::b64::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        verifier.as_bytes(),
+    ))
+}

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_jose::jws;
-use tessera_store::{AppKind, Application, MfaKind, MfaMethod, StoreError, User};
+use tessera_store::{MfaKind, MfaMethod, StoreError, User};
 use webauthn_rs::prelude::{CredentialID, PasskeyRegistration, RegisterPublicKeyCredential};
 use zeroize::Zeroizing;
 
@@ -59,32 +59,15 @@ fn callback_uri(state: &AppState) -> String {
 }
 
 async fn ensure_client(state: &AppState) -> Result<(), StoreError> {
-    let redirect = callback_uri(state);
-    match state.store.application(CLIENT_ID).await {
-        Ok(app) if app.redirect_uris == [redirect.clone()] => return Ok(()),
-        Ok(_) | Err(StoreError::NotFound(_)) => {}
-        Err(e) => return Err(e),
-    }
-    let now = state.now_ms();
-    let app = Application {
-        id: CLIENT_ID.into(),
-        name: "Your Tessera account".into(),
-        kind: AppKind::Public,
-        secret_hash: None,
-        redirect_uris: vec![redirect],
-        grant_types: vec!["authorization_code".into()],
-        scopes: vec!["openid".into()],
-        jwks: None,
-        access_token_minutes: 5,
-        refresh_token_days: 1,
-        cae_capable: false,
-        require_dpop: false,
-        created_at: now,
-        changed_at: now,
-    };
-    let mut uow = state.store.begin().await?;
-    uow.put_application(&app).await?;
-    uow.commit().await
+    crate::bootstrap::ensure_builtin_client(
+        state,
+        CLIENT_ID,
+        "Your Tessera account",
+        "/account/callback",
+        &["openid"],
+        5,
+    )
+    .await
 }
 
 fn unavailable() -> Response {
@@ -112,10 +95,7 @@ pub async fn sign_in(State(state): State<Arc<AppState>>, Query(q): Query<SignInQ
     let (Ok(verifier), Ok(flow_state)) = (random(), random()) else {
         return unavailable();
     };
-    let challenge = tessera_jose::b64::encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        verifier.as_bytes(),
-    ));
+    let challenge = crate::oauth::pkce_challenge(&verifier);
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query
         .append_pair("response_type", "code")
