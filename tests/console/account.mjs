@@ -6,11 +6,9 @@
 // Usage: node account.mjs BASE_URL USERNAME PASSWORD SCREENSHOT_DIR POLICY_COMMAND
 // POLICY_COMMAND is run (by /bin/sh) at the step where the policy must start to apply.
 import { execSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, totp } from './shared.mjs';
 
 const [base, username, password, shots, policyCommand] = process.argv.slice(2);
 if (!policyCommand) {
@@ -21,26 +19,8 @@ mkdirSync(shots, { recursive: true });
 const deadline = setTimeout(() => { console.error('account test: timed out after 120 s'); process.exit(1); }, 120_000);
 const check = (condition, message) => { if (!condition) throw new Error(`check failed: ${message}`); };
 
-function totp(base32, at = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of base32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
-  const mac = createHmac('sha1', key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0xf;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
 
-const profile = mkdtempSync(join(tmpdir(), 'tessera-account-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-  viewport: { width: 900, height: 800 },
-});
+const { context, close } = await launch({ width: 900, height: 800 });
 const page = context.pages()[0] ?? await context.newPage();
 page.setDefaultTimeout(15_000);
 const problems = [];
@@ -139,7 +119,6 @@ try {
   if (problems.length) console.error(problems.join('\n'));
   process.exitCode = 1;
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
   clearTimeout(deadline);
 }

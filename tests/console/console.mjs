@@ -8,12 +8,10 @@
 // no console errors (a CSP violation is one), no failed requests.
 //
 // Usage: node console.mjs BASE_URL ADMIN_PASSWORD SCREENSHOT_DIR
-import { createHmac } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, totp } from './shared.mjs';
 
 const [base, adminPassword, shots] = process.argv.slice(2);
 if (!base || !adminPassword || !shots) {
@@ -28,18 +26,6 @@ function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`);
 }
 
-// RFC 6238 TOTP (SHA-1, 6 digits, 30 s), from a base32 secret.
-function totp(base32, at = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of base32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
-  const mac = createHmac('sha1', key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0xf;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
 
 // A Shared Signals receiver: accepts pushed SETs (RFC 8935) on 127.0.0.1.
 const received = [];
@@ -55,14 +41,7 @@ const receiver = createServer((req, res) => {
 await new Promise((ok) => receiver.listen(0, '127.0.0.1', ok));
 const receiverUrl = `http://127.0.0.1:${receiver.address().port}/events`;
 
-const profile = mkdtempSync(join(tmpdir(), 'tessera-console-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-  viewport: { width: 1280, height: 900 },
-});
+const { context, close } = await launch({ width: 1280, height: 900 });
 const page = context.pages()[0] ?? await context.newPage();
 page.setDefaultTimeout(15_000);
 const problems = [];
@@ -324,8 +303,7 @@ try {
   if (problems.length) console.error(problems.join('\n'));
   process.exitCode = 1;
 } finally {
-  await context.close();
+  await close();
   receiver.close();
-  rmSync(profile, { recursive: true, force: true });
   clearTimeout(deadline);
 }
