@@ -446,21 +446,11 @@ pub async fn passkey_options(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(rp) = state.passkeys.as_ref() else {
-        return refused(
-            StatusCode::NOT_FOUND,
-            "Passkeys are not available on this server.",
-        );
+    let (_, rp) = match super::passkeys::accept::<Csrf>(&state, &headers, &body, "The request is not valid.")
+    {
+        Ok(accepted) => accepted,
+        Err(refusal) => return *refusal,
     };
-    let Ok(q) = serde_json::from_slice::<Csrf>(&body) else {
-        return refused(StatusCode::BAD_REQUEST, "The request is not valid.");
-    };
-    if !pages::csrf_ok(&headers, Some(&q.csrf)) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "The page expired. Reload it and try again.",
-        );
-    }
     let user = match signed_in(&state, &headers, true).await {
         Ok((_, u)) => u,
         Err(_) => return refused(StatusCode::UNAUTHORIZED, "Sign in again first: reload the page."),
@@ -515,24 +505,15 @@ pub async fn register_passkey(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(rp) = state.passkeys.as_ref() else {
-        return refused(
-            StatusCode::NOT_FOUND,
-            "Passkeys are not available on this server.",
-        );
+    let (r, rp) = match super::passkeys::accept::<Registration>(
+        &state,
+        &headers,
+        &body,
+        "The authenticator's answer is not valid.",
+    ) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return *refusal,
     };
-    let Ok(r) = serde_json::from_slice::<Registration>(&body) else {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "The authenticator's answer is not valid.",
-        );
-    };
-    if !pages::csrf_ok(&headers, Some(&r.csrf)) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "The page expired. Reload it and try again.",
-        );
-    }
     let user = match signed_in(&state, &headers, true).await {
         Ok((_, u)) => u,
         Err(_) => return refused(StatusCode::UNAUTHORIZED, "Sign in again first: reload the page."),
@@ -620,5 +601,17 @@ pub async fn remove(
     {
         Ok(()) => see_other("/account?removed=1", &[]),
         Err(_) => unavailable(),
+    }
+}
+
+impl super::passkeys::Posted for Csrf {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl super::passkeys::Posted for Registration {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }

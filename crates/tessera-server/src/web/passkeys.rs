@@ -114,6 +114,41 @@ pub fn refused(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// A JSON request of the passkey endpoints: each carries the page's CSRF token.
+pub trait Posted: serde::de::DeserializeOwned {
+    /// The CSRF token it carries.
+    fn csrf(&self) -> &str;
+}
+
+/// The relying party and a passkey endpoint's JSON request, or the refusal: passkeys off, the
+/// body not what was expected (`malformed` says so), or a CSRF token that is not the page's.
+///
+/// # Errors
+/// The response to send instead.
+pub fn accept<'s, T: Posted>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    malformed: &str,
+) -> Result<(T, &'s Webauthn), Box<Response>> {
+    let Some(rp) = state.passkeys.as_ref() else {
+        return Err(Box::new(refused(
+            StatusCode::NOT_FOUND,
+            "Passkeys are not available on this server.",
+        )));
+    };
+    let Ok(posted) = serde_json::from_slice::<T>(body) else {
+        return Err(Box::new(refused(StatusCode::BAD_REQUEST, malformed)));
+    };
+    if !pages::csrf_ok(headers, Some(posted.csrf())) {
+        return Err(Box::new(refused(
+            StatusCode::FORBIDDEN,
+            "The page expired. Reload it and try again.",
+        )));
+    }
+    Ok((posted, rp))
+}
+
 #[derive(Debug, Deserialize)]
 struct OptionsRequest {
     csrf: String,
@@ -134,21 +169,10 @@ async fn user_for(state: &AppState, username: &str) -> Option<User> {
 /// `POST /login/passkey/options`: starts a sign-in with a passkey. With `username`, instead of
 /// the password; without, as the second factor of the session the password step started.
 pub async fn options(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(rp) = state.passkeys.as_ref() else {
-        return refused(
-            StatusCode::NOT_FOUND,
-            "Passkeys are not available on this server.",
-        );
+    let (q, rp) = match accept::<OptionsRequest>(&state, &headers, &body, "The request is not valid.") {
+        Ok(accepted) => accepted,
+        Err(refusal) => return *refusal,
     };
-    let Ok(q) = serde_json::from_slice::<OptionsRequest>(&body) else {
-        return refused(StatusCode::BAD_REQUEST, "The request is not valid.");
-    };
-    if !pages::csrf_ok(&headers, Some(&q.csrf)) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "The page expired. Reload it and try again.",
-        );
-    }
     if AuthRequest::parse(&state, &q.request).await.is_err() {
         return refused(StatusCode::BAD_REQUEST, "The sign-in request is no longer valid.");
     }
@@ -208,21 +232,10 @@ pub async fn finish(
     extensions: Extensions,
     body: Bytes,
 ) -> Response {
-    let Some(rp) = state.passkeys.as_ref() else {
-        return refused(
-            StatusCode::NOT_FOUND,
-            "Passkeys are not available on this server.",
-        );
+    let (a, rp) = match accept::<Assertion>(&state, &headers, &body, "The passkey's answer is not valid.") {
+        Ok(accepted) => accepted,
+        Err(refusal) => return *refusal,
     };
-    let Ok(a) = serde_json::from_slice::<Assertion>(&body) else {
-        return refused(StatusCode::BAD_REQUEST, "The passkey's answer is not valid.");
-    };
-    if !pages::csrf_ok(&headers, Some(&a.csrf)) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "The page expired. Reload it and try again.",
-        );
-    }
     let Ok(request) = AuthRequest::parse(&state, &a.request).await else {
         return refused(StatusCode::BAD_REQUEST, "The sign-in request is no longer valid.");
     };
@@ -303,6 +316,18 @@ pub async fn finish(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+impl Posted for OptionsRequest {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl Posted for Assertion {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 #[cfg(test)]
