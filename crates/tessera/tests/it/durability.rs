@@ -68,6 +68,52 @@ pub(crate) async fn receiver() -> (String, Arc<Mutex<HashMap<String, u32>>>) {
     (url, seen)
 }
 
+/// Registers `ops`, a confidential client that administers users and manages SSF streams, in
+/// the database `db` names (`--data-dir DIR` or `--database-url URL`); returns its secret.
+pub(crate) fn create_ops_client(db: &[&str]) -> String {
+    let created = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["apps", "create", "--id", "ops", "--kind", "confidential"])
+        .args([
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "tessera.admin",
+            "--scope",
+            "ssf.manage",
+        ])
+        .args(db)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    String::from_utf8(created.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("client secret (shown once, keep it safe): "))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// A client-credentials token of `ops` from the server at `base`.
+pub(crate) async fn ops_token(http: &reqwest::Client, base: &str, secret: &str) -> String {
+    let token: Value = http
+        .post(format!("{base}/token"))
+        .basic_auth("ops", Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&scope=tessera.admin%20ssf.manage")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
 pub(crate) async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done() {
@@ -87,45 +133,9 @@ async fn a_server_killed_mid_delivery_delivers_every_event_after_restart() {
     let (mut server, base) = start(dir.path());
 
     // An automation client that administers users and receives their events.
-    let data_dir = dir.path().to_str().unwrap();
-    let created = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["apps", "create", "--id", "ops", "--kind", "confidential"])
-        .args([
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "tessera.admin",
-            "--scope",
-            "ssf.manage",
-        ])
-        .args(["--data-dir", data_dir])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let stdout = String::from_utf8(created.stdout).unwrap();
-    let secret = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("client secret (shown once, keep it safe): "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let secret = create_ops_client(&["--data-dir", dir.path().to_str().unwrap()]);
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{base}/token"))
-        .basic_auth("ops", Some(&secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials&scope=tessera.admin%20ssf.manage")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = ops_token(&http, &base, &secret).await;
 
     let (endpoint, seen) = receiver().await;
     let stream = http

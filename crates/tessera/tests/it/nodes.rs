@@ -6,9 +6,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::durability::{receiver, start_with, wait_for};
+use crate::durability::{create_ops_client, ops_token, receiver, start_with, wait_for};
 
 const EVENTS: usize = 60;
 const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
@@ -76,46 +76,10 @@ async fn two_nodes_share_everything_and_a_killed_node_loses_nothing() {
     let (mut a, base_a) = start_with(dir_a.path(), &args);
     let (mut b, base_b) = start_with(dir_b.path(), &args);
 
-    let created = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["apps", "create", "--id", "ops", "--kind", "confidential"])
-        .args([
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "tessera.admin",
-            "--scope",
-            "ssf.manage",
-        ])
-        .args(["--database-url", &url])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let secret = String::from_utf8(created.stdout)
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("client secret (shown once, keep it safe): ")
-                .map(str::to_owned)
-        })
-        .unwrap();
+    let secret = create_ops_client(&["--database-url", &url]);
     let http = reqwest::Client::new();
     // The token comes from node A; node B accepts it (same keys, same database).
-    let token: Value = http
-        .post(format!("{base_a}/token"))
-        .basic_auth("ops", Some(secret.trim()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials&scope=tessera.admin%20ssf.manage")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = ops_token(&http, &base_a, &secret).await;
     let (endpoint, seen) = receiver().await;
     let stream = http
         .post(format!("{base_b}/ssf/streams"))
