@@ -71,6 +71,43 @@ struct Workload {
     latencies: Vec<u64>,
     seconds: f64,
     failures: u64,
+    /// CPU seconds spent meanwhile by the server and by this tool.
+    cpu: Cpu,
+}
+
+/// CPU time (user + system) of the server and of this process, seconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    server: f64,
+    client: f64,
+}
+
+impl Cpu {
+    /// Reads both now: `/proc/<pid>/stat` fields 14 and 15, in clock ticks of 1/100 s.
+    fn now(server: u32) -> Self {
+        let read = |pid: &str| -> f64 {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return 0.0;
+            };
+            // The command name may hold spaces; the fields after it do not.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+            // After the name: state is field 3, utime field 14, stime field 15.
+            (ticks(11) + ticks(12)) / 100.0
+        };
+        Self {
+            server: read(&server.to_string()),
+            client: read("self"),
+        }
+    }
+
+    fn since(self, start: Self) -> Self {
+        Self {
+            server: self.server - start.server,
+            client: self.client - start.client,
+        }
+    }
 }
 
 impl Workload {
@@ -89,6 +126,8 @@ impl Workload {
         self.latencies.extend(other.latencies);
         self.seconds += other.seconds;
         self.failures += other.failures;
+        self.cpu.server += other.cpu.server;
+        self.cpu.client += other.cpu.client;
         self
     }
 }
@@ -152,6 +191,7 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
+    let server_pid = child.id();
     let plain = Workers::new(keys, Kind::Refresh);
     let devices = Workers::new(device_keys, Kind::DeviceRefresh);
     let run = |name: &'static str, kind: Kind, duration: Duration| {
@@ -162,7 +202,12 @@ async fn main() -> anyhow::Result<()> {
         } else {
             plain.clone()
         };
-        async move { load(name, kind, &client, &base, duration, args.max_requests, &workers).await }
+        async move {
+            let start = Cpu::now(server_pid);
+            let mut w = load(name, kind, &client, &base, duration, args.max_requests, &workers).await;
+            w.cpu = Cpu::now(server_pid).since(start);
+            w
+        }
     };
     let mut results = vec![
         run("GET /healthz (baseline)", Kind::Health, duration).await,
@@ -201,19 +246,21 @@ async fn main() -> anyhow::Result<()> {
         duration.as_secs()
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>8} {:>9}",
-        "workload", "req/s", "p50 µs", "p99 µs", "errors", "vs base"
+        "{:<34} {:>9} {:>9} {:>9} {:>8} {:>9} {:>12} {:>12}",
+        "workload", "req/s", "p50 µs", "p99 µs", "errors", "vs base", "server CPU", "client CPU"
     );
     for r in &mut results {
         let (p50, p99) = (r.percentile(0.50), r.percentile(0.99));
         println!(
-            "{:<34} {:>9.0} {:>9} {:>9} {:>8} {:>8.2}×",
+            "{:<34} {:>9.0} {:>9} {:>9} {:>8} {:>8.2}× {:>6.2} cores {:>6.2} cores",
             r.name,
             r.rate(),
             p50,
             p99,
             r.failures,
-            r.rate() / baseline
+            r.rate() / baseline,
+            r.cpu.server / r.seconds,
+            r.cpu.client / r.seconds,
         );
     }
     println!(
@@ -623,5 +670,6 @@ async fn load(
         latencies: all,
         seconds: started.elapsed().as_secs_f64(),
         failures: failures.load(Ordering::Relaxed),
+        cpu: Cpu::default(),
     }
 }

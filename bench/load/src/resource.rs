@@ -193,6 +193,7 @@ async fn hammer(
         latencies: Vec::new(),
         seconds: 0.0,
         failures: 0,
+        cpu: crate::Cpu::default(),
     };
     for t in tasks {
         if let Ok((l, f)) = t.await {

@@ -13,6 +13,7 @@ use tessera_policy::{
 use tessera_store::{Application, Compliance, Device, DeviceStatus, SignInLog, Store, User, UserId};
 
 use crate::error::OAuthError;
+use crate::group_commit::Committed;
 use crate::state::AppState;
 
 /// How long a node trusts its compiled copy of the policies before reading them again.
@@ -261,14 +262,25 @@ pub struct LogEntry<'a> {
     pub error: Option<&'a str>,
 }
 
-/// Writes a sign-in log entry, with the explained decision when there was one. A failure to
-/// write is logged and does not fail the sign-in (the decision was already made).
+/// Writes a sign-in log entry, with the explained decision when there was one, and waits for
+/// its commit. A failure to write is logged and does not fail the sign-in (the decision was
+/// already made).
 pub async fn log(state: &AppState, entry: &LogEntry<'_>, decision: Option<(&Decision, &PolicySet)>) {
+    log_queued(state, entry, decision).await.wait().await;
+}
+
+/// Hands a sign-in log entry to the writer without waiting for its commit: the request waits
+/// for the returned handle, or for a later write of its own (see [`crate::group_commit`]).
+pub async fn log_queued(
+    state: &AppState,
+    entry: &LogEntry<'_>,
+    decision: Option<(&Decision, &PolicySet)>,
+) -> Committed {
     let id = match tessera_jose::random::random_id::<16>(state.rng.as_ref()) {
         Ok(id) => id,
         Err(e) => {
             tracing::error!(%e, "no randomness for a sign-in log id");
-            return;
+            return Committed::default();
         }
     };
     let mut details = serde_json::json!({ "stage": entry.stage });
@@ -290,9 +302,7 @@ pub async fn log(state: &AppState, entry: &LogEntry<'_>, decision: Option<(&Deci
         error: entry.error.map(str::to_owned),
         details,
     };
-    if let Err(e) = state.sign_in_log.append(record).await {
-        tracing::error!(%e, "could not write the sign-in log");
-    }
+    state.writes.sign_in(record).await
 }
 
 /// Keeps a sign-in log entry small: every policy keeps its result, but a policy that did not

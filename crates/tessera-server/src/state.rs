@@ -34,8 +34,8 @@ pub struct AppState {
     /// The `jti`s of client assertions (`private_key_jwt`) seen on this node, so each is used
     /// once.
     pub assertion_ids: MemoryReplayCache,
-    /// The sign-in log, written with group commit.
-    pub sign_in_log: crate::sign_in_log::SignInLogWriter,
+    /// The token endpoint's writes (sign-in log, rotations), with group commit.
+    pub writes: crate::group_commit::GroupCommit,
     /// DPoP server nonces, when the token endpoint requires them.
     pub nonces: Option<crate::oauth::dpop_nonce::DpopNonces>,
     /// Signing keys of the transmitters Tessera receives SETs from.
@@ -93,7 +93,7 @@ impl AppState {
             },
             MemoryReplayCache::default(),
         );
-        let sign_in_log = crate::sign_in_log::SignInLogWriter::new(store.clone());
+        let writes = crate::group_commit::GroupCommit::new(store.clone());
         let passkeys = crate::web::passkeys::relying_party(&config.issuer);
         Self {
             passkeys,
@@ -109,7 +109,7 @@ impl AppState {
             assertion_ids: MemoryReplayCache::new(100_000),
             nonces: None,
             transmitter_keys: crate::ssf::receive::key_cache(),
-            sign_in_log,
+            writes,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::directory_types::{
     Application, Device, EventSummary, MfaMethod, NamedLocationRecord, NewCode, PolicyRecord, ReceivedSet,
     Redemption, Secret, SignInFilter, SignInLog, SigningKeyRecord, StreamHealth, StreamRecord,
 };
-use crate::types::{SessionId, StreamId, Timestamp, UserId};
+use crate::types::{Family, Rotate, SessionId, StreamId, Timestamp, UserId};
 
 /// OAuth clients.
 #[async_trait]
@@ -93,6 +93,16 @@ pub trait CodeRepo: Send + Sync {
 pub trait SignInLogRepo: Send + Sync {
     /// Appends entries, in one commit.
     async fn append_sign_ins(&self, entries: &[SignInLog]) -> Result<()>;
+    /// Group commit for the token endpoint: appends `entries` and performs the swap of each of
+    /// `rotations` (the happy path of [`crate::TokenRepo::rotate`]), all in one transaction.
+    /// Returns, for each rotation in order, the rotated family, or `None` where the presented
+    /// token was not swapped (unknown, reused, revoked, expired, or taken by a concurrent use):
+    /// [`crate::TokenRepo::rotate`] then finds out which, and acts on it.
+    async fn commit_group(
+        &self,
+        entries: &[SignInLog],
+        rotations: &[Rotate<'_>],
+    ) -> Result<Vec<Option<Family>>>;
     /// Appends an entry.
     async fn append_sign_in(&self, entry: &SignInLog) -> Result<()> {
         self.append_sign_ins(std::slice::from_ref(entry)).await

@@ -46,8 +46,8 @@ pub trait TokenRepo: Send + Sync {
     /// The family a refresh token (by hash) belongs to.
     async fn family_by_token(&self, hash: &[u8]) -> Result<Family>;
     /// What a refresh must check about a presented token, read at once: its family, whether it
-    /// is the current one (not yet rotated out), the "not before" instants of the user and the
-    /// session, and the user's groups. `None` for a token never issued.
+    /// is the current one (not yet rotated out), its user, the "not before" instants of the
+    /// user, the session and the device, and the user's groups. `None` for a token never issued.
     async fn presented_token(&self, hash: &[u8]) -> Result<Option<PresentedToken>>;
     /// Rotates a refresh token, atomically: of two uses of the same token at most one
     /// rotates; the other is treated as reuse, and the family is revoked.

@@ -25,6 +25,43 @@ pub(crate) const CLAIMABLE: &str = "SELECT d.stream_id, d.event_id FROM outbox_d
      AND ($4 = '' OR s.delivery = $4) AND ($5 = '' OR d.stream_id = $5) AND {} \
      ORDER BY d.event_id LIMIT $7";
 
+/// The happy path of a rotation, one statement: find the family through the presented token
+/// (`$4`) and swap in the next token (`$1`, at `$2`, expiring at `$3`) only if the presented one
+/// is still the current generation and the family is live and unexpired. The rotate trigger
+/// records the new token and the session's activity inside the same statement. Of two uses of
+/// one token, only one can see its generation current.
+pub(crate) fn rotate_swap_sql() -> String {
+    format!(
+        "UPDATE refresh_families SET generation = generation + 1, current_hash = $1, rotated_at = $2, \
+         expires_at = $3 WHERE (id, generation) = (SELECT family_id, generation FROM refresh_tokens \
+         WHERE hash = $4) AND revoked_at IS NULL AND expires_at >= $2 RETURNING {FAMILY_COLUMNS}"
+    )
+}
+
+/// The happy path of `n` rotations in one statement (see [`rotate_swap_sql`]): the rotations
+/// are rows `(presented, next, now, expires_at)` bound from `$1` in that order. Each swapped
+/// family comes back with the hash it now holds as `swapped_to`, which says which rotation it
+/// was. Should two rotations present the same token, the database applies one of them.
+/// `updated` is how the backend's `RETURNING` names the updated table's columns.
+pub(crate) fn rotate_swap_many_sql(n: usize, updated: &str) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            let b = i * 4;
+            format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
+        })
+        .collect();
+    format!(
+        "WITH v (presented, next, now, expires_at) AS (VALUES {}) \
+         UPDATE refresh_families AS f SET generation = f.generation + 1, current_hash = v.next, \
+         rotated_at = v.now, expires_at = v.expires_at \
+         FROM v JOIN refresh_tokens t ON t.hash = v.presented \
+         WHERE f.id = t.family_id AND f.generation = t.generation AND f.revoked_at IS NULL \
+         AND f.expires_at >= v.now RETURNING {updated}current_hash AS swapped_to, {updated}{}",
+        rows.join(", "),
+        FAMILY_COLUMNS.replace(", ", &format!(", {updated}")),
+    )
+}
+
 pub(crate) fn lease_ms(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
@@ -36,16 +73,37 @@ where
     for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
+    user_from_columns(row, "")
+}
+
+/// [`USER_COLUMNS`] selected under another name each: `u.id AS u_id, …` for `prefix` `u_`.
+pub(crate) fn user_columns_as(table: &str, prefix: &str) -> String {
+    USER_COLUMNS
+        .split(", ")
+        .map(|c| format!("{table}.{c} AS {prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A user from columns named with `prefix` (see [`user_columns_as`]).
+pub(crate) fn user_from_columns<R: sqlx::Row>(row: &R, prefix: &str) -> Result<User>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let name = |c: &str| format!("{prefix}{c}");
     let get_s = |c: &str| {
-        row.try_get::<String, _>(c)
+        row.try_get::<String, _>(name(c).as_str())
             .map_err(|e| StoreError::from_sqlx("user", e))
     };
     let get_i = |c: &str| {
-        row.try_get::<i64, _>(c)
+        row.try_get::<i64, _>(name(c).as_str())
             .map_err(|e| StoreError::from_sqlx("user", e))
     };
     let get_o = |c: &str| {
-        row.try_get::<Option<String>, _>(c)
+        row.try_get::<Option<String>, _>(name(c).as_str())
             .map_err(|e| StoreError::from_sqlx("user", e))
     };
     Ok(User {
@@ -294,10 +352,11 @@ macro_rules! shared_impl {
 
             async fn presented_token(&self, hash: &[u8]) -> Result<Option<PresentedToken>> {
                 // One round trip for everything a refresh checks before rotating: the family,
-                // whether the token is its current one, the "not before" instants of the user,
-                // the session and the device, and the user's groups for Conditional Access.
+                // whether the token is its current one, the user, the "not before" instants of
+                // the user, the session and the device, and the user's groups for Conditional
+                // Access.
                 let sql = format!(
-                    "SELECT t.generation AS token_generation, f.{}, \
+                    "SELECT t.generation AS token_generation, f.{}, {}, \
                      (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'user' \
                       AND n.subject_id = f.user_id) AS user_not_before, \
                      (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'session' \
@@ -306,8 +365,10 @@ macro_rules! shared_impl {
                       AND n.subject_id = f.device_id) AS device_not_before, \
                      (SELECT s.presented_ip FROM sessions s WHERE s.id = f.session_id) AS presented_ip, \
                      {} AS group_ids \
-                     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1",
+                     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+                     LEFT JOIN users u ON u.id = f.user_id WHERE t.hash = $1",
                     FAMILY_COLUMNS.replace(", ", ", f."),
+                    crate::shared::user_columns_as("u", "u_"),
                     <$store>::GROUP_IDS_OF_FAMILY_USER,
                 );
                 let Some(row) = sqlx::query(&sql).bind(hash).fetch_optional(&self.read).await.ctx("refresh token")?
@@ -325,7 +386,12 @@ macro_rules! shared_impl {
                     .map(|ids| ids.split('\u{1f}').map(|g| GroupId(g.to_owned())).collect())
                     .unwrap_or_default();
                 groups.sort();
+                let user = match row.try_get::<Option<String>, _>("u_id").ctx("user")? {
+                    Some(_) => Some(crate::shared::user_from_columns(&row, "u_")?),
+                    None => None,
+                };
                 Ok(Some(PresentedToken {
+                    user,
                     current: generation == family.generation,
                     user_not_before: instant("user_not_before")?,
                     session_not_before: instant("session_not_before")?,
@@ -337,16 +403,7 @@ macro_rules! shared_impl {
             }
 
             async fn rotate(&self, r: &Rotate<'_>) -> Result<Rotation> {
-                // The happy path is one statement: find the family through the presented token
-                // and swap in the next token only if the presented one is still the current
-                // generation, the family is live and unexpired. The rotate trigger records the
-                // new token and the session's activity inside the same statement. Of two uses of
-                // one token, only one can see its generation current.
-                let sql = format!(
-                    "UPDATE refresh_families SET generation = generation + 1, current_hash = $1, rotated_at = $2, \
-                     expires_at = $3 WHERE (id, generation) = (SELECT family_id, generation FROM refresh_tokens \
-                     WHERE hash = $4) AND revoked_at IS NULL AND expires_at >= $2 RETURNING {FAMILY_COLUMNS}"
-                );
+                let sql = crate::shared::rotate_swap_sql();
                 let swapped = sqlx::query(&sql)
                     .bind(r.next)
                     .bind(r.now.0)

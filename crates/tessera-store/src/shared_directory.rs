@@ -440,7 +440,34 @@ macro_rules! directory_impl {
             #[async_trait]
             impl SignInLogRepo for Backend {
                 async fn append_sign_ins(&self, entries: &[SignInLog]) -> Result<()> {
-                    // One multi-row statement: the whole batch is one commit.
+                    self.commit_group(entries, &[]).await.map(drop)
+                }
+
+                async fn commit_group(
+                    &self,
+                    entries: &[SignInLog],
+                    rotations: &[Rotate<'_>],
+                ) -> Result<Vec<Option<Family>>> {
+                    let mut tx = self.write.begin().await.ctx("sign-in log entry")?;
+                    let mut rotated = vec![None; rotations.len()];
+                    // Every rotation in one statement, 4 parameters each.
+                    for (c, chunk) in rotations.chunks(2_000).enumerate() {
+                        let sql = crate::shared::rotate_swap_many_sql(chunk.len(), Backend::UPDATED);
+                        let mut q = sqlx::query(&sql);
+                        for r in chunk {
+                            q = q.bind(r.presented).bind(r.next).bind(r.now.0).bind(r.expires_at.0);
+                        }
+                        for row in q.fetch_all(&mut *tx).await.ctx("refresh token")? {
+                            let to: Vec<u8> = row.try_get("swapped_to").ctx("refresh token")?;
+                            let family = crate::shared::family_from_row(&row)?;
+                            // The first rotation that asked for this next token (next tokens
+                            // are random, so there is one).
+                            if let Some(i) = chunk.iter().position(|r| r.next == to.as_slice()) {
+                                rotated[c * 2_000 + i] = Some(family);
+                            }
+                        }
+                    }
+                    // Multi-row statements: a batch of entries costs a statement or two.
                     for chunk in entries.chunks(500) {
                         let mut sql = String::from(
                             "INSERT INTO sign_in_logs (id, at, user_id, client_id, ip, outcome, token_protection, \
@@ -471,9 +498,10 @@ macro_rules! directory_impl {
                                 .bind(&e.error)
                                 .bind(e.details.to_string());
                         }
-                        q.execute(&self.write).await.ctx("sign-in log entry")?;
+                        q.execute(&mut *tx).await.ctx("sign-in log entry")?;
                     }
-                    Ok(())
+                    tx.commit().await.ctx("sign-in log entry")?;
+                    Ok(rotated)
                 }
 
                 async fn sign_ins(&self, f: &SignInFilter) -> Result<Vec<SignInLog>> {

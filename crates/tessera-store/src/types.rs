@@ -325,6 +325,8 @@ pub(crate) use text_enum;
 pub struct PresentedToken {
     /// Its family.
     pub family: Family,
+    /// The family's user, `None` once deleted.
+    pub user: Option<User>,
     /// Whether it is the family's current token (not yet rotated out).
     pub current: bool,
     /// The user's "not before" instant.

@@ -123,8 +123,9 @@ pub async fn grant(
         ));
     }
     let device = user_tokens::device_of(state, &user, caller.jkt).await?;
-    let (decision, _) =
+    let (decision, _, logged) =
         user_tokens::enforce(state, caller, &user, &client.app, &grant, device.as_ref(), None).await?;
+    logged.wait().await;
 
     // A public client's refresh token must be sender-constrained: without a proof it gets none.
     let wants_refresh = client.app.grant_types.iter().any(|g| g == "refresh_token")

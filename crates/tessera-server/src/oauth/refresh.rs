@@ -4,7 +4,7 @@
 //! runs again on every refresh.
 
 use tessera_jose::Jkt;
-use tessera_store::{Rotate, Rotation, StoreError, UserStatus};
+use tessera_store::{Rotate, Rotation, UserStatus};
 
 use super::authorize::{CodeGrant, parse_claims};
 use super::client_auth::Client;
@@ -12,6 +12,7 @@ use super::form::Form;
 use super::user_tokens::{self, Caller, Issue};
 use crate::access::{self, LogEntry, TokenProtection};
 use crate::error::OAuthError;
+use crate::group_commit;
 use crate::state::AppState;
 
 /// Whether the client may use the grant; checked before its DPoP proof.
@@ -96,10 +97,8 @@ pub async fn grant(
         issue_after = claims_challenge_wait(claims)?;
     }
 
-    let user = match state.store.user(&family.user_id).await {
-        Ok(u) => u,
-        Err(StoreError::NotFound(_)) => return Err(OAuthError::invalid_grant("the user no longer exists")),
-        Err(e) => return Err(e.into()),
+    let Some(user) = presented.user.clone() else {
+        return Err(OAuthError::invalid_grant("the user no longer exists"));
     };
     if user.status != UserStatus::Enabled {
         return Err(OAuthError::invalid_grant("the user account is disabled"));
@@ -111,7 +110,7 @@ pub async fn grant(
         ));
     }
     let device = user_tokens::device_of(state, &user, caller.jkt).await?;
-    let (decision, _) = user_tokens::enforce(
+    let (decision, _, logged) = user_tokens::enforce(
         state,
         caller,
         &user,
@@ -128,13 +127,14 @@ pub async fn grant(
         .as_deref()
         .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
         .filter(|ip| *ip != caller.ip);
+    let mut logged_elsewhere = None;
     if let Some(ip) = reported {
         let elsewhere = Caller {
             ip,
             stage: "refresh_token (address reported by an API)",
             ..*caller
         };
-        user_tokens::enforce(
+        let (_, _, logged) = user_tokens::enforce(
             state,
             &elsewhere,
             &user,
@@ -144,6 +144,7 @@ pub async fn grant(
             Some(&presented.groups),
         )
         .await?;
+        logged_elsewhere = Some(logged);
     }
 
     if let Some(wait) = issue_after {
@@ -152,15 +153,32 @@ pub async fn grant(
     }
     let next = tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
     let now = state.now_ms();
-    let rotation = state
-        .store
-        .rotate(&Rotate {
-            presented: &hash,
-            next: &super::token_hash(&next),
-            now,
-            expires_at: now.plus_ms(client.app.refresh_token_days.max(1).saturating_mul(86_400_000)),
+    let rotate = Rotate {
+        presented: &hash,
+        next: &super::token_hash(&next),
+        now,
+        expires_at: now.plus_ms(client.app.refresh_token_days.max(1).saturating_mul(86_400_000)),
+    };
+    // The swap is committed together with other requests' writes (and this request's log
+    // entries, queued before it); only when it did not happen does the store find out why.
+    let swapped = state
+        .writes
+        .rotate(group_commit::Rotation {
+            presented: rotate.presented.to_vec(),
+            next: rotate.next.to_vec(),
+            now: rotate.now,
+            expires_at: rotate.expires_at,
         })
-        .await?;
+        .await
+        .map_err(OAuthError::server_error)?;
+    logged.wait().await;
+    if let Some(logged) = logged_elsewhere {
+        logged.wait().await;
+    }
+    let rotation = match swapped {
+        Some(family) => Rotation::Rotated(family),
+        None => state.store.rotate(&rotate).await?,
+    };
     let family = match rotation {
         Rotation::Rotated(f) => {
             if let Some(ip) = presented.presented_ip.as_deref() {

@@ -11,6 +11,7 @@ use super::access_token::{self, Grant};
 use super::authorize::CodeGrant;
 use crate::access::{self, Attempt, LogEntry};
 use crate::error::OAuthError;
+use crate::group_commit::Committed;
 use crate::state::AppState;
 
 /// The request as the token endpoint saw it.
@@ -84,7 +85,9 @@ pub async fn log_replay(
 }
 
 /// Runs Conditional Access for a token request and logs the result. Anything but "allow"
-/// (after what the grant already satisfied) refuses the request with `invalid_grant`.
+/// (after what the grant already satisfied) refuses the request with `invalid_grant`, once
+/// the log entry is committed. On "allow" the entry's commit is returned to wait for, so that
+/// a refresh can wait for it and its rotation at once.
 ///
 /// # Errors
 /// `invalid_grant` saying what policy requires.
@@ -96,7 +99,7 @@ pub async fn enforce(
     grant: &CodeGrant,
     device: Option<&Device>,
     groups: Option<&[tessera_store::GroupId]>,
-) -> Result<(Decision, std::sync::Arc<PolicySet>), OAuthError> {
+) -> Result<(Decision, std::sync::Arc<PolicySet>, Committed), OAuthError> {
     let binding = if device.is_some() {
         TokenBinding::BoundToDevice
     } else {
@@ -144,10 +147,13 @@ pub async fn enforce(
         jkt: caller.jkt.map(Jkt::as_str),
         error: refusal.as_ref().map(|_| "invalid_grant"),
     };
-    access::log(state, &entry, Some((&decision, &set))).await;
+    let committed = access::log_queued(state, &entry, Some((&decision, &set))).await;
     match refusal {
-        Some((_, description)) => Err(OAuthError::invalid_grant(description)),
-        None => Ok((decision, set)),
+        Some((_, description)) => {
+            committed.wait().await;
+            Err(OAuthError::invalid_grant(description))
+        }
+        None => Ok((decision, set, committed)),
     }
 }
 

@@ -61,6 +61,10 @@ impl PgStore {
     pub(crate) const GROUP_IDS_OF_FAMILY_USER: &'static str =
         "(SELECT string_agg(g.group_id, chr(31)) FROM group_members g WHERE g.user_id = f.user_id)";
 
+    /// How `RETURNING` names the updated table's columns in an `UPDATE … FROM`: by its alias
+    /// `f`, since the joined tables have columns of the same names.
+    pub(crate) const UPDATED: &'static str = "f.";
+
     /// `event_id` is one of the ids in `$3`, a JSON array of numbers. As `= ANY(ARRAY(…))` the
     /// primary key is probed per id; `IN (subquery)` would hash-join the stream's whole backlog.
     pub(crate) const EVENT_ID_IN_JSON: &'static str =

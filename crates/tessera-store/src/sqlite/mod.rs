@@ -54,6 +54,10 @@ impl SqliteStore {
     pub(crate) const GROUP_IDS_OF_FAMILY_USER: &'static str =
         "(SELECT group_concat(g.group_id, char(31)) FROM group_members g WHERE g.user_id = f.user_id)";
 
+    /// How `RETURNING` names the updated table's columns in an `UPDATE … FROM`: SQLite's
+    /// `RETURNING` sees only that table, and unqualified.
+    pub(crate) const UPDATED: &'static str = "";
+
     /// `event_id` is one of the ids in `$3`, a JSON array of numbers.
     pub(crate) const EVENT_ID_IN_JSON: &'static str = "event_id IN (SELECT value FROM json_each($3))";
 

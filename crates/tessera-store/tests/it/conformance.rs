@@ -17,6 +17,7 @@ conformance!(
     rotation_chain_and_reuse_detection,
     rotation_of_expired_and_unknown_tokens,
     concurrent_rotation_has_one_winner_and_revokes_the_family,
+    group_commit_rotates_many_and_appends_the_log,
     revoking_a_users_sessions,
     sessions_remember_where_an_api_saw_them,
     events_fan_out_by_stream_status,
@@ -482,6 +483,79 @@ async fn concurrent_rotation_has_one_winner_and_revokes_the_family(s: Arc<dyn St
         s.family_by_token(&hash(0)).await.unwrap().revoked_at.is_some(),
         "a losing use revokes the family"
     );
+}
+
+async fn group_commit_rotates_many_and_appends_the_log(s: Arc<dyn Store>) {
+    with_users(&s, &["alice", "bob"]).await;
+    session(&s, "alice", "a1", 0).await;
+    session(&s, "alice", "a2", 10).await;
+    session(&s, "bob", "b1", 20).await;
+    session(&s, "bob", "b2", 30).await;
+    s.revoke_family(&"fam-b2".into(), "admin", T0).await.unwrap();
+    let now = T0.plus_ms(1_000);
+    let entry = |id: &str| SignInLog {
+        id: id.into(),
+        at: now,
+        user_id: Some("alice".into()),
+        client_id: Some("desktop-app".into()),
+        ip: "192.0.2.1".into(),
+        outcome: "success".into(),
+        token_protection: "boundToDevice".into(),
+        device_id: None,
+        jkt: None,
+        error: None,
+        details: json!({"stage": "refresh_token"}),
+    };
+    let (n0, n1, n2, n3, n4, n5) = (hash(1), hash(11), hash(21), hash(31), hash(12), hash(99));
+    let (p0, p10, p20, p30) = (hash(0), hash(10), hash(20), hash(30));
+    let rotations = [
+        rotate(&p0, &n0, now),             // a1: swapped
+        rotate(&p10, &n1, now),            // a2: one of these two is swapped,
+        rotate(&p10, &n4, now),            // the database picks which
+        rotate(&p20, &n2, now),            // b1: swapped
+        rotate(&p30, &n3, now),            // b2: revoked
+        rotate(b"never issued", &n5, now), // unknown
+    ];
+    let out = s
+        .commit_group(&[entry("l1"), entry("l2")], &rotations)
+        .await
+        .unwrap();
+    let generations: Vec<Option<i64>> = out.iter().map(|f| f.as_ref().map(|f| f.generation)).collect();
+    assert_eq!(generations[0], Some(1));
+    assert_eq!(generations[3], Some(1));
+    assert_eq!(generations[4..], [None, None]);
+    assert_eq!(out[0].as_ref().unwrap().id, "fam-a1".into());
+    assert_eq!(out[3].as_ref().unwrap().id, "fam-b1".into());
+    assert_eq!(out[0].as_ref().unwrap().rotated_at, now);
+    let (won, lost) = match (&out[1], &out[2]) {
+        (Some(_), None) => (&n1, &n4),
+        (None, Some(_)) => (&n4, &n1),
+        other => panic!("one use of a token rotates: {other:?}"),
+    };
+    // The new tokens are current; what was not swapped is left for `rotate` to explain.
+    assert!(s.presented_token(&n0).await.unwrap().unwrap().current);
+    assert!(s.presented_token(&n2).await.unwrap().unwrap().current);
+    assert!(s.presented_token(won).await.unwrap().unwrap().current);
+    assert!(s.presented_token(lost).await.unwrap().is_none());
+    assert!(matches!(
+        s.rotate(&rotate(&p10, lost, now)).await.unwrap(),
+        Rotation::Reused(_)
+    ));
+    assert!(matches!(
+        s.rotate(&rotate(&hash(30), &n3, now)).await.unwrap(),
+        Rotation::Revoked(_)
+    ));
+    let logged = s
+        .sign_ins(&SignInFilter {
+            limit: 10,
+            ..SignInFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 2);
+    // Nothing but the log is fine too.
+    s.commit_group(&[entry("l3")], &[]).await.unwrap();
+    assert!(s.commit_group(&[], &[]).await.unwrap().is_empty());
 }
 
 async fn revoking_a_users_sessions(s: Arc<dyn Store>) {
