@@ -5,6 +5,8 @@
 //!
 //! `cargo run --release -p tessera-load -- --duration 10`
 
+mod peer;
+mod report;
 mod resource;
 mod ssf;
 
@@ -61,6 +63,39 @@ struct Args {
     /// With --ssf: poll delivery (RFC 8936) instead of push.
     #[arg(long)]
     poll: bool,
+    /// Run the same workloads against panva oidc-provider too (see bench/peers), side by side.
+    #[arg(long)]
+    peer: bool,
+    /// With --peer: the peer's directory (its server.mjs and node_modules).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../peers/oidc-provider"))]
+    peer_dir: PathBuf,
+    /// Also append every result as a JSON line to this file (bench/run renders them).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Render results: read the JSON lines of --json runs from this file, write the tables
+    /// and SVG plots (see --doc, --plots) and exit.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// With --report: the Markdown file whose generated section is replaced.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    doc: PathBuf,
+    /// With --report: where the SVG plots go.
+    #[arg(long, default_value = "docs/bench")]
+    plots: PathBuf,
+}
+
+/// Appends one result to the --json file, if there is one.
+fn record(path: Option<&std::path::Path>, row: &serde_json::Value) {
+    let Some(path) = path else { return };
+    let line = format!("{row}\n");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("could not append to {}: {e}", path.display());
+    }
 }
 
 const SECRET: &str = "load-test-secret-load-test-secret-1234567";
@@ -135,6 +170,9 @@ impl Workload {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(results) = &args.report {
+        return report::render(results, &args.doc, &args.plots);
+    }
     let duration = Duration::from_secs(args.duration.clamp(1, 120));
     let dir = tempfile::tempdir()?;
     let database = Database::new(dir.path(), args.postgres.as_deref())?;
@@ -149,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
             actions: args.actions.clamp(1, 10_000),
             burst: args.burst.clamp(1, 100_000),
             poll: args.poll,
+            json: args.json.clone(),
         };
         ssf::prepare(&database.url, run.users).await?;
         let (mut child, base) = start_server(&tessera, dir.path(), &database.url)?;
@@ -187,6 +226,20 @@ async fn main() -> anyhow::Result<()> {
     prepare(&database.url, &keys, &device_keys).await?;
 
     let (mut child, base) = start_server(&tessera, dir.path(), &database.url)?;
+    let backend = if args.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    if args.peer {
+        let outcome = side_by_side(&args, &base, child.id(), keys, duration, backend).await;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        database.drop();
+        return outcome;
+    }
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
@@ -251,6 +304,14 @@ async fn main() -> anyhow::Result<()> {
     );
     for r in &mut results {
         let (p50, p99) = (r.percentile(0.50), r.percentile(0.99));
+        record(
+            args.json.as_deref(),
+            &serde_json::json!({
+                "suite": "token", "backend": backend, "workload": r.name, "rate": r.rate(),
+                "p50_us": p50, "p90_us": r.percentile(0.90), "p99_us": p99, "errors": r.failures,
+                "baseline_rate": baseline, "server_cores": r.cpu.server / r.seconds,
+            }),
+        );
         println!(
             "{:<34} {:>9.0} {:>9} {:>9} {:>8} {:>8.2}× {:>6.2} cores {:>6.2} cores",
             r.name,
@@ -672,4 +733,101 @@ async fn load(
         failures: failures.load(Ordering::Relaxed),
         cpu: Cpu::default(),
     }
+}
+
+/// `--peer`: the comparison with oidc-provider (see `peer.rs`), printed and recorded.
+async fn side_by_side(
+    args: &Args,
+    base: &str,
+    pid: u32,
+    keys: Vec<SigningKey>,
+    duration: Duration,
+    backend: &str,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let (mut child, peer_base) = peer::start_peer(&args.peer_dir)?;
+    let peer_pid = child.id();
+    let outcome = async {
+        let seeded = peer::seed_peer(&http, &peer_base, &keys).await?;
+        let ours = (0..keys.len())
+            .map(|n| first_refresh_token("load-public", n))
+            .collect();
+        let targets = [
+            peer::Target {
+                name: "Tessera",
+                token: format!("{base}/token"),
+                introspection: format!("{base}/introspect"),
+                introspectable: "",
+                pid,
+                refresh_tokens: Arc::new(std::sync::Mutex::new(ours)),
+            },
+            peer::Target {
+                name: "oidc-provider",
+                token: format!("{peer_base}/token"),
+                introspection: format!("{peer_base}/token/introspection"),
+                introspectable: "&resource=urn%3Atessera%3Aintrospect",
+                pid: peer_pid,
+                refresh_tokens: Arc::new(std::sync::Mutex::new(seeded)),
+            },
+        ];
+        let keys = Arc::new(keys);
+        let mut compared = peer::compare(&http, &targets, &keys, duration, args.max_requests).await?;
+        println!(
+            "\nTessera ({backend}, durable) and oidc-provider (in-memory) on 127.0.0.1, {} connections, {} s per workload, on the same 2 cores",
+            args.concurrency,
+            duration.as_secs()
+        );
+        println!(
+            "{:<36} {:>9} {:>8} {:>8} {:>6} | {:>9} {:>8} {:>8} {:>6} | {:>8}",
+            "workload", "Tessera/s", "p50 µs", "p99 µs", "cores", "peer/s", "p50 µs", "p99 µs", "cores", "ratio"
+        );
+        for c in &mut compared {
+            let ratio = c.runs[0].rate() / c.runs[1].rate().max(1e-9);
+            let mut cells = Vec::new();
+            for (target, w) in targets.iter().zip(c.runs.iter_mut()) {
+                let (p50, p90, p99) = (w.percentile(0.50), w.percentile(0.90), w.percentile(0.99));
+                cells.push((w.rate(), p50, p99, w.cpu.server / w.seconds, w.failures));
+                record(
+                    args.json.as_deref(),
+                    &serde_json::json!({
+                        "suite": "peer", "backend": backend, "workload": c.name, "server": target.name,
+                        "rate": w.rate(), "p50_us": p50, "p90_us": p90, "p99_us": p99,
+                        "errors": w.failures, "server_cores": w.cpu.server / w.seconds,
+                    }),
+                );
+            }
+            println!(
+                "{:<36} {:>9.0} {:>8} {:>8} {:>6.2} | {:>9.0} {:>8} {:>8} {:>6.2} | {:>7.2}×",
+                c.name,
+                cells[0].0,
+                cells[0].1,
+                cells[0].2,
+                cells[0].3,
+                cells[1].0,
+                cells[1].1,
+                cells[1].2,
+                cells[1].3,
+                ratio
+            );
+            if cells[0].4 + cells[1].4 > 0 {
+                println!("  errors: Tessera {}, oidc-provider {}", cells[0].4, cells[1].4);
+            }
+        }
+        if let Some(dead) = compared
+            .iter()
+            .flat_map(|c| c.runs.iter().map(move |r| (c.name, r)))
+            .find(|(_, r)| r.latencies.is_empty())
+        {
+            bail!("{}: no request succeeded on one of the servers", dead.0);
+        }
+        Ok(())
+    }
+    .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &peer_pid.to_string()])
+        .status();
+    let _ = child.wait();
+    outcome
 }

@@ -20,7 +20,7 @@ const SECRET: &str = "load-test-secret-load-test-secret-1234567";
 const REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 
 /// The settings of an SSF run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SsfRun {
     /// Receiver streams.
     pub streams: usize,
@@ -32,6 +32,8 @@ pub struct SsfRun {
     pub burst: usize,
     /// Poll delivery (RFC 8936; one long-polling receiver per stream) instead of push.
     pub poll: bool,
+    /// Where `--json` results go.
+    pub json: Option<std::path::PathBuf>,
 }
 
 /// One SET as a receiver got it.
@@ -355,5 +357,12 @@ pub async fn run(base: &str, url: &str, run: SsfRun) -> anyhow::Result<()> {
         ""
     );
     println!("delivery rate vs plain POST: {:.2}×", rate / base_rate);
+    crate::record(
+        run.json.as_deref(),
+        &json!({
+            "suite": "cae", "mode": if run.poll { "poll" } else { "push" }, "streams": run.streams,
+            "p50_us": p50, "p99_us": p99, "burst_rate": rate, "baseline_rate": base_rate,
+        }),
+    );
     Ok(())
 }

@@ -1,7 +1,7 @@
 // panva/oidc-provider configured for the same workloads as Tessera's load tool, on 127.0.0.1
-// only, with its default in-memory adapter:
+// only, with its default in-memory adapter (entry cap raised, see below):
 //   client "load" (client_secret_basic): client_credentials, ES256 JWT access tokens for the
-//     resource urn:tessera:load, introspection;
+//     resource urn:tessera:load (opaque ones for urn:tessera:introspect), introspection;
 //   client "load-public" (public): refresh_token with rotation on every use, DPoP-bound.
 // It prints "listening on http://127.0.0.1:PORT" once ready. `POST /bench/seed` with
 // {"jkts": [...]} creates one signed-in session per DPoP key thumbprint (what a code grant
@@ -9,6 +9,12 @@
 // it does against Tessera, whose sessions are seeded in its database.
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
+// The provider's own in-memory adapter, with its entry cap raised: the stock cap of 1,000
+// entries is less than one workload writes, and evicted sessions would fail their refreshes.
+import LRU from './node_modules/oidc-provider/lib/helpers/lru.js';
+import MemoryAdapter from './node_modules/oidc-provider/lib/adapters/memory_adapter.js';
+
+const storage = new LRU({ maxSize: 10_000_000 });
 
 const port = Number(process.argv[2] ?? 0);
 const SECRET = process.env.LOAD_SECRET ?? 'load-secret-load-secret-load-secret';
@@ -17,6 +23,9 @@ const RESOURCE = 'urn:tessera:load';
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'load', use: 'sig', alg: 'ES256' };
 
+// Access tokens are ES256 JWTs, as Tessera's are. oidc-provider cannot introspect those, so the
+// introspection workload asks for the resource urn:tessera:introspect, whose tokens are opaque.
+const INTROSPECTED = 'urn:tessera:introspect';
 const resourceServer = {
   scope: 'load',
   audience: RESOURCE,
@@ -24,9 +33,16 @@ const resourceServer = {
   accessTokenFormat: 'jwt',
   jwt: { sign: { alg: 'ES256' } },
 };
+const opaqueResourceServer = {
+  scope: 'load',
+  audience: INTROSPECTED,
+  accessTokenTTL: 3600,
+  accessTokenFormat: 'opaque',
+};
 
 function configuration(issuer) {
   return {
+    adapter: (model) => new MemoryAdapter(model, storage),
     jwks: { keys: [signingKey] },
     clients: [
       {
@@ -59,7 +75,7 @@ function configuration(issuer) {
         enabled: true,
         defaultResource: () => RESOURCE,
         useGrantedResource: () => true,
-        getResourceServerInfo: () => resourceServer,
+        getResourceServerInfo: (_ctx, resource) => (resource === INTROSPECTED ? opaqueResourceServer : resourceServer),
       },
     },
     findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),

@@ -36,6 +36,8 @@ pub struct AppState {
     pub assertion_ids: MemoryReplayCache,
     /// The token endpoint's writes (sign-in log, rotations), with group commit.
     pub writes: crate::group_commit::GroupCommit,
+    /// Applications as client authentication reads them.
+    pub applications: crate::directory::ApplicationCache,
     /// DPoP server nonces, when the token endpoint requires them.
     pub nonces: Option<crate::oauth::dpop_nonce::DpopNonces>,
     /// Signing keys of the transmitters Tessera receives SETs from.
@@ -110,6 +112,7 @@ impl AppState {
             nonces: None,
             transmitter_keys: crate::ssf::receive::key_cache(),
             writes,
+            applications: crate::directory::ApplicationCache::default(),
         }
     }
 
@@ -129,6 +132,7 @@ impl AppState {
             self.now_ms(),
             by,
         )
+        .with_application_cache(self.applications.clone())
     }
 
     /// An endpoint's absolute URL.

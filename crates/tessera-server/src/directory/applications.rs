@@ -15,6 +15,59 @@ const ACCESS_TOKEN_MINUTES: std::ops::RangeInclusive<i64> = 5..=1680;
 /// Refresh-token families live between 1 and 365 days.
 const REFRESH_TOKEN_DAYS: std::ops::RangeInclusive<i64> = 1..=365;
 
+/// How long a node trusts its copy of an application before reading it again. A change made
+/// through a node applies there at once; other nodes see it within this time (as they see
+/// policy changes).
+pub const APPLICATION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Applications as client authentication reads them on every token request: kept for a few
+/// seconds, forgotten at once when changed through this node.
+#[derive(Clone)]
+pub struct ApplicationCache(moka::sync::Cache<String, std::sync::Arc<Application>>);
+
+impl std::fmt::Debug for ApplicationCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplicationCache")
+            .field("entries", &self.0.entry_count())
+            .finish()
+    }
+}
+
+impl Default for ApplicationCache {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(APPLICATION_CACHE_TTL)
+                .build(),
+        )
+    }
+}
+
+impl ApplicationCache {
+    /// The application `id`, from the cache or the store. Unknown ids are not remembered.
+    ///
+    /// # Errors
+    /// The store's, `NotFound` included.
+    pub async fn get(
+        &self,
+        store: &dyn tessera_store::Store,
+        id: &str,
+    ) -> tessera_store::Result<std::sync::Arc<Application>> {
+        if let Some(app) = self.0.get(id) {
+            return Ok(app);
+        }
+        let app = std::sync::Arc::new(store.application(id).await?);
+        self.0.insert(id.to_owned(), app.clone());
+        Ok(app)
+    }
+
+    /// Forgets `id` after a change.
+    pub fn forget(&self, id: &str) {
+        self.0.invalidate(id);
+    }
+}
+
 /// An application as an administrator describes it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -235,6 +288,7 @@ impl Directory {
         let mut uow = self.store.begin().await?;
         uow.put_application(&app).await?;
         uow.commit().await?;
+        self.forget_application(&app.id);
         Ok(CreatedApplication { app, secret })
     }
 
@@ -255,6 +309,7 @@ impl Directory {
         let mut uow = self.store.begin().await?;
         uow.put_application(&app).await?;
         uow.commit().await?;
+        self.forget_application(&app.id);
         Ok(app)
     }
 
@@ -273,6 +328,7 @@ impl Directory {
         let mut uow = self.store.begin().await?;
         uow.put_application(&app).await?;
         uow.commit().await?;
+        self.forget_application(id);
         Ok(secret)
     }
 
@@ -284,6 +340,7 @@ impl Directory {
         let mut uow = self.store.begin().await?;
         uow.delete(Table::Applications, id).await?;
         uow.commit().await?;
+        self.forget_application(id);
         Ok(())
     }
 

@@ -16,7 +16,9 @@ use tessera_jose::SubjectId;
 use tessera_signals::{DirectoryChange, events_for};
 use tessera_store::{NewEvent, Store, StoreError, Timestamp, UnitOfWork, UserId};
 
-pub use applications::{ApplicationSpec, CreatedApplication, GRANT_TYPES};
+pub use applications::{
+    APPLICATION_CACHE_TTL, ApplicationCache, ApplicationSpec, CreatedApplication, GRANT_TYPES,
+};
 pub use devices::{DevicePatch, DeviceSpec, PLATFORMS};
 pub use policies::{LocationSpec, known_ids};
 pub use tessera_signals::InitiatingEntity;
@@ -88,6 +90,7 @@ pub struct Directory {
     issuer: String,
     now: Timestamp,
     by: InitiatingEntity,
+    applications: Option<ApplicationCache>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -116,6 +119,21 @@ impl Directory {
             issuer: issuer.to_owned(),
             now,
             by,
+            applications: None,
+        }
+    }
+
+    /// Changes to applications also reach `cache` (the server's, which client authentication
+    /// reads).
+    #[must_use]
+    pub fn with_application_cache(mut self, cache: ApplicationCache) -> Self {
+        self.applications = Some(cache);
+        self
+    }
+
+    fn forget_application(&self, id: &str) {
+        if let Some(cache) = &self.applications {
+            cache.forget(id);
         }
     }
 

@@ -53,8 +53,8 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, form: &Form) ->
         Credentials::Assertion { id, jwt } => (asserted_client(id.as_deref(), jwt)?, false),
     };
     let refused = || OAuthError::invalid_client("client authentication failed", basic);
-    let app = match state.store.application(&id).await {
-        Ok(app) => app,
+    let app = match state.applications.get(state.store.as_ref(), &id).await {
+        Ok(app) => Application::clone(&app),
         Err(StoreError::NotFound(_)) => return Err(refused()),
         Err(e) => return Err(e.into()),
     };
