@@ -222,7 +222,7 @@ const TOP: f64 = 40.0;
 
 fn frame(title: &str, rows: usize, legend: &str) -> (String, f64) {
     let height = TOP + ROW_H * rows as f64 + 40.0;
-    let width = LABEL_W + PLOT_W + 90.0;
+    let width = LABEL_W + PLOT_W + 190.0;
     let mut svg = String::new();
     let _ = write!(
         svg,
