@@ -47,8 +47,9 @@ pub trait TokenRepo: Send + Sync {
     async fn family_by_token(&self, hash: &[u8]) -> Result<Family>;
     /// What a refresh must check about a presented token, read at once: its family, whether it
     /// is the current one (not yet rotated out), its user, the "not before" instants of the
-    /// user, the session and the device, and the user's groups. `None` for a token never issued.
-    async fn presented_token(&self, hash: &[u8]) -> Result<Option<PresentedToken>>;
+    /// user, the session and the device, the user's groups, and the device registered with
+    /// `jkt` (the key of the request's DPoP proof). `None` for a token never issued.
+    async fn presented_token(&self, hash: &[u8], jkt: Option<&str>) -> Result<Option<PresentedToken>>;
     /// Rotates a refresh token, atomically: of two uses of the same token at most one
     /// rotates; the other is treated as reuse, and the family is revoked.
     async fn rotate(&self, rotate: &Rotate<'_>) -> Result<Rotation>;

@@ -6,11 +6,15 @@
 
 use std::time::Duration;
 
+use crate::directory_types::{Compliance, Device, DeviceStatus, TrustType};
 use crate::types::{Family, FamilyId, Group, GroupId, SessionId, Timestamp, User, UserId};
 use crate::{Result, RiskLevel, StoreError, UserStatus};
 
 pub(crate) const USER_COLUMNS: &str =
     "id, username, email, display_name, status, password_hash, risk_level, created_at, changed_at";
+
+pub(crate) const DEVICE_COLUMNS: &str = "id, user_id, display_name, platform, os_version, trust_type, \
+     compliance, status, public_jwk, jkt, created_at, last_seen_at";
 
 pub(crate) const FAMILY_COLUMNS: &str = "id, session_id, user_id, client_id, device_id, jkt, generation, \
      created_at, rotated_at, expires_at, revoked_at, revoked_reason, grant_data";
@@ -78,7 +82,12 @@ where
 
 /// [`USER_COLUMNS`] selected under another name each: `u.id AS u_id, …` for `prefix` `u_`.
 pub(crate) fn user_columns_as(table: &str, prefix: &str) -> String {
-    USER_COLUMNS
+    columns_as(USER_COLUMNS, table, prefix)
+}
+
+/// `columns` of `table` selected under another name each, starting with `prefix`.
+pub(crate) fn columns_as(columns: &str, table: &str, prefix: &str) -> String {
+    columns
         .split(", ")
         .map(|c| format!("{table}.{c} AS {prefix}{c}"))
         .collect::<Vec<_>>()
@@ -116,6 +125,39 @@ where
         risk: RiskLevel::parse(&get_s("risk_level")?)?,
         created_at: Timestamp(get_i("created_at")?),
         changed_at: Timestamp(get_i("changed_at")?),
+    })
+}
+
+/// A device from columns named with `prefix` (see [`columns_as`] and [`DEVICE_COLUMNS`]).
+pub(crate) fn device_from_columns<R: sqlx::Row>(row: &R, prefix: &str) -> Result<Device>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let name = |c: &str| format!("{prefix}{c}");
+    let e = |e| StoreError::from_sqlx("device", e);
+    let s = |c: &str| row.try_get::<String, _>(name(c).as_str()).map_err(e);
+    let public_jwk = serde_json::from_str(&s("public_jwk")?)
+        .map_err(|e| StoreError::Corrupt(format!("column public_jwk holds invalid JSON: {e}")))?;
+    Ok(Device {
+        id: s("id")?,
+        user_id: UserId(s("user_id")?),
+        display_name: s("display_name")?,
+        platform: s("platform")?,
+        os_version: row.try_get(name("os_version").as_str()).map_err(e)?,
+        trust_type: TrustType::parse(&s("trust_type")?)?,
+        compliance: Compliance::parse(&s("compliance")?)?,
+        status: DeviceStatus::parse(&s("status")?)?,
+        public_jwk,
+        jkt: s("jkt")?,
+        created_at: Timestamp(row.try_get(name("created_at").as_str()).map_err(e)?),
+        last_seen_at: row
+            .try_get::<Option<i64>, _>(name("last_seen_at").as_str())
+            .map_err(e)?
+            .map(Timestamp),
     })
 }
 
@@ -350,13 +392,13 @@ macro_rules! shared_impl {
                 family_from_row(&row)
             }
 
-            async fn presented_token(&self, hash: &[u8]) -> Result<Option<PresentedToken>> {
+            async fn presented_token(&self, hash: &[u8], jkt: Option<&str>) -> Result<Option<PresentedToken>> {
                 // One round trip for everything a refresh checks before rotating: the family,
                 // whether the token is its current one, the user, the "not before" instants of
-                // the user, the session and the device, and the user's groups for Conditional
-                // Access.
+                // the user, the session and the device, the user's groups for Conditional
+                // Access, and the device whose key signed the request's proof.
                 let sql = format!(
-                    "SELECT t.generation AS token_generation, f.{}, {}, \
+                    "SELECT t.generation AS token_generation, f.{}, {}, {}, \
                      (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'user' \
                       AND n.subject_id = f.user_id) AS user_not_before, \
                      (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'session' \
@@ -366,12 +408,19 @@ macro_rules! shared_impl {
                      (SELECT s.presented_ip FROM sessions s WHERE s.id = f.session_id) AS presented_ip, \
                      {} AS group_ids \
                      FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-                     LEFT JOIN users u ON u.id = f.user_id WHERE t.hash = $1",
+                     LEFT JOIN users u ON u.id = f.user_id LEFT JOIN devices d ON d.jkt = $2 \
+                     WHERE t.hash = $1",
                     FAMILY_COLUMNS.replace(", ", ", f."),
                     crate::shared::user_columns_as("u", "u_"),
+                    crate::shared::columns_as(crate::shared::DEVICE_COLUMNS, "d", "d_"),
                     <$store>::GROUP_IDS_OF_FAMILY_USER,
                 );
-                let Some(row) = sqlx::query(&sql).bind(hash).fetch_optional(&self.read).await.ctx("refresh token")?
+                let Some(row) = sqlx::query(&sql)
+                    .bind(hash)
+                    .bind(jkt)
+                    .fetch_optional(&self.read)
+                    .await
+                    .ctx("refresh token")?
                 else {
                     return Ok(None);
                 };
@@ -390,8 +439,13 @@ macro_rules! shared_impl {
                     Some(_) => Some(crate::shared::user_from_columns(&row, "u_")?),
                     None => None,
                 };
+                let device = match row.try_get::<Option<String>, _>("d_id").ctx("device")? {
+                    Some(_) => Some(crate::shared::device_from_columns(&row, "d_")?),
+                    None => None,
+                };
                 Ok(Some(PresentedToken {
                     user,
+                    device,
                     current: generation == family.generation,
                     user_not_before: instant("user_not_before")?,
                     session_not_before: instant("session_not_before")?,

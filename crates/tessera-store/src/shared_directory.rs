@@ -67,23 +67,9 @@ macro_rules! directory_impl {
                 })
             }
 
-            const DEVICE: &str = "id, user_id, display_name, platform, os_version, trust_type, compliance, status, \
-                 public_jwk, jkt, created_at, last_seen_at";
+            const DEVICE: &str = crate::shared::DEVICE_COLUMNS;
             fn device(row: &Row) -> Result<Device> {
-                Ok(Device {
-                    id: text(row, "id")?,
-                    user_id: UserId(text(row, "user_id")?),
-                    display_name: text(row, "display_name")?,
-                    platform: text(row, "platform")?,
-                    os_version: opt_text(row, "os_version")?,
-                    trust_type: TrustType::parse(&text(row, "trust_type")?)?,
-                    compliance: Compliance::parse(&text(row, "compliance")?)?,
-                    status: DeviceStatus::parse(&text(row, "status")?)?,
-                    public_jwk: json(row, "public_jwk")?,
-                    jkt: text(row, "jkt")?,
-                    created_at: Timestamp(int(row, "created_at")?),
-                    last_seen_at: opt_int(row, "last_seen_at")?.map(Timestamp),
-                })
+                crate::shared::device_from_columns(row, "")
             }
 
             fn mfa(row: &Row) -> Result<MfaMethod> {

@@ -327,6 +327,9 @@ pub struct PresentedToken {
     pub family: Family,
     /// The family's user, `None` once deleted.
     pub user: Option<User>,
+    /// The device registered with the DPoP key the request was signed with, when one was given
+    /// and one is (whoever's it is, in whatever state).
+    pub device: Option<crate::directory_types::Device>,
     /// Whether it is the family's current token (not yet rotated out).
     pub current: bool,
     /// The user's "not before" instant.

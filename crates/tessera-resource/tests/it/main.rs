@@ -962,7 +962,13 @@ mod location {
         // The IdP heard where the session was used: its next refresh meets policy from there.
         let started = Instant::now();
         loop {
-            let seen = idp.state.store.presented_token(&[7; 32]).await.unwrap().unwrap();
+            let seen = idp
+                .state
+                .store
+                .presented_token(&[7; 32], None)
+                .await
+                .unwrap()
+                .unwrap();
             if seen.presented_ip.as_deref() == Some("198.51.100.7") {
                 break;
             }

@@ -42,7 +42,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
 }
 
 async fn refresh(state: &AppState, token: &str) -> Result<Value, OAuthError> {
-    let Some(presented) = state.store.presented_token(&super::token_hash(token)).await? else {
+    let Some(presented) = state
+        .store
+        .presented_token(&super::token_hash(token), None)
+        .await?
+    else {
         return Ok(json!({"active": false}));
     };
     let now = state.now_ms();

@@ -43,7 +43,11 @@ pub async fn grant(
 ) -> Result<serde_json::Value, OAuthError> {
     let presented = form.require("refresh_token")?;
     let hash = super::token_hash(presented);
-    let Some(presented) = state.store.presented_token(&hash).await? else {
+    let Some(presented) = state
+        .store
+        .presented_token(&hash, caller.jkt.map(Jkt::as_str))
+        .await?
+    else {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     };
     let family = &presented.family;
@@ -109,7 +113,7 @@ pub async fn grant(
             "the session was revoked, or its device disabled; sign in again",
         ));
     }
-    let device = user_tokens::device_of(state, &user, caller.jkt).await?;
+    let device = user_tokens::registered(state, &user, presented.device.clone()).await;
     let (decision, _, logged) = user_tokens::enforce(
         state,
         caller,

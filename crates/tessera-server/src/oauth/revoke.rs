@@ -47,7 +47,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     // family is one sign-in session).
     if let Some(family) = state
         .store
-        .presented_token(&super::token_hash(token))
+        .presented_token(&super::token_hash(token), None)
         .await?
         .map(|p| p.family)
     {

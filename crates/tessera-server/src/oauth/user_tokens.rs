@@ -39,21 +39,26 @@ pub async fn device_of(
 ) -> Result<Option<Device>, OAuthError> {
     let Some(jkt) = jkt else { return Ok(None) };
     match state.store.device_by_jkt(jkt.as_str()).await {
-        Ok(d) if d.user_id == user.id && d.status == DeviceStatus::Enabled => {
-            // "Last seen" to the minute is what an administrator needs; a write on every
-            // refresh would cost every device-bound session a turn at the database's writer.
-            let now = state.now_ms();
-            if d.last_seen_at
-                .is_none_or(|seen| now.0 - seen.0 >= LAST_SEEN_PRECISION_MS)
-                && let Err(e) = state.store.touch_device(&d.id, now).await
-            {
-                tracing::warn!(%e, "could not record device activity");
-            }
-            Ok(Some(d))
-        }
-        Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
+        Ok(d) => Ok(registered(state, user, Some(d)).await),
+        Err(StoreError::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `device` (the one registered with the proof's key, already read) when it is one of `user`'s
+/// and enabled; records its activity.
+pub async fn registered(state: &AppState, user: &User, device: Option<Device>) -> Option<Device> {
+    let d = device.filter(|d| d.user_id == user.id && d.status == DeviceStatus::Enabled)?;
+    // "Last seen" to the minute is what an administrator needs; a write on every refresh would
+    // cost every device-bound session a turn at the database's writer.
+    let now = state.now_ms();
+    if d.last_seen_at
+        .is_none_or(|seen| now.0 - seen.0 >= LAST_SEEN_PRECISION_MS)
+        && let Err(e) = state.store.touch_device(&d.id, now).await
+    {
+        tracing::warn!(%e, "could not record device activity");
+    }
+    Some(d)
 }
 
 /// Logs a token or code bound to a DPoP key presented without a proof by that key: token

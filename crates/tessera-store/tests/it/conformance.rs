@@ -362,7 +362,7 @@ async fn rotation_chain_and_reuse_detection(s: Arc<dyn Store>) {
         }
     }
     assert_eq!(s.family_by_token(&hash(3)).await.unwrap().generation, 3);
-    let newest = s.presented_token(&hash(3)).await.unwrap().unwrap();
+    let newest = s.presented_token(&hash(3), None).await.unwrap().unwrap();
     assert!(newest.current, "the newest token is current");
     assert_eq!(newest.family.id, family.id);
     assert_eq!(
@@ -373,7 +373,7 @@ async fn rotation_chain_and_reuse_detection(s: Arc<dyn Store>) {
         ),
         (None, None, None)
     );
-    let old = s.presented_token(&hash(1)).await.unwrap().unwrap();
+    let old = s.presented_token(&hash(1), None).await.unwrap().unwrap();
     assert!(!old.current, "a rotated-out token is not");
     // The same read brings the user's groups and both "not before" instants.
     let mut uow = s.begin().await.unwrap();
@@ -397,12 +397,23 @@ async fn rotation_chain_and_reuse_detection(s: Arc<dyn Store>) {
         .await
         .unwrap();
     uow.commit().await.unwrap();
-    let seen = s.presented_token(&hash(3)).await.unwrap().unwrap();
+    let seen = s.presented_token(&hash(3), None).await.unwrap().unwrap();
     assert_eq!(seen.groups, [GroupId::from("eng"), GroupId::from("sales")]);
     assert_eq!(seen.user_not_before, Some(Timestamp(5)));
     assert_eq!(seen.session_not_before, Some(Timestamp(7)));
     assert_eq!(seen.device_not_before, Some(Timestamp(9)));
-    assert!(s.presented_token(b"never issued").await.unwrap().is_none());
+    assert!(s.presented_token(b"never issued", None).await.unwrap().is_none());
+    // With the key of a request's proof, the same read brings the device registered with it.
+    assert!(seen.device.is_none(), "no key, no device");
+    let laptop = crate::directory::device("laptop-1", "alice", "jkt-laptop");
+    let mut uow = s.begin().await.unwrap();
+    uow.insert_device(&laptop).await.unwrap();
+    uow.commit().await.unwrap();
+    let signed = s.presented_token(&hash(3), Some("jkt-laptop")).await.unwrap().unwrap();
+    assert_eq!(signed.device, Some(laptop));
+    assert_eq!(signed.user.as_ref().map(|u| u.id.0.as_str()), Some("alice"));
+    let unknown_key = s.presented_token(&hash(3), Some("jkt-other")).await.unwrap().unwrap();
+    assert!(unknown_key.device.is_none());
     assert_eq!(
         s.family_by_token(&hash(1)).await.unwrap().id,
         family.id,
@@ -533,10 +544,10 @@ async fn group_commit_rotates_many_and_appends_the_log(s: Arc<dyn Store>) {
         other => panic!("one use of a token rotates: {other:?}"),
     };
     // The new tokens are current; what was not swapped is left for `rotate` to explain.
-    assert!(s.presented_token(&n0).await.unwrap().unwrap().current);
-    assert!(s.presented_token(&n2).await.unwrap().unwrap().current);
-    assert!(s.presented_token(won).await.unwrap().unwrap().current);
-    assert!(s.presented_token(lost).await.unwrap().is_none());
+    assert!(s.presented_token(&n0, None).await.unwrap().unwrap().current);
+    assert!(s.presented_token(&n2, None).await.unwrap().unwrap().current);
+    assert!(s.presented_token(won, None).await.unwrap().unwrap().current);
+    assert!(s.presented_token(lost, None).await.unwrap().is_none());
     assert!(matches!(
         s.rotate(&rotate(&p10, lost, now)).await.unwrap(),
         Rotation::Reused(_)
@@ -993,7 +1004,13 @@ async fn sessions_remember_where_an_api_saw_them(s: Arc<dyn Store>) {
     session(&s, "bob", "s3", 20).await;
     let read = |h: u32| {
         let s = s.clone();
-        async move { s.presented_token(&hash(h)).await.unwrap().unwrap().presented_ip }
+        async move {
+            s.presented_token(&hash(h), None)
+                .await
+                .unwrap()
+                .unwrap()
+                .presented_ip
+        }
     };
     assert_eq!(read(0).await, None);
     // One session...

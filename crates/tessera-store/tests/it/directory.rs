@@ -114,7 +114,7 @@ async fn applications_round_trip(s: Arc<dyn Store>) {
     ));
 }
 
-fn device(id: &str, user: &str, jkt: &str) -> Device {
+pub fn device(id: &str, user: &str, jkt: &str) -> Device {
     Device {
         id: id.into(),
         user_id: user.into(),
