@@ -409,10 +409,18 @@ async fn rotation_chain_and_reuse_detection(s: Arc<dyn Store>) {
     let mut uow = s.begin().await.unwrap();
     uow.insert_device(&laptop).await.unwrap();
     uow.commit().await.unwrap();
-    let signed = s.presented_token(&hash(3), Some("jkt-laptop")).await.unwrap().unwrap();
+    let signed = s
+        .presented_token(&hash(3), Some("jkt-laptop"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(signed.device, Some(laptop));
     assert_eq!(signed.user.as_ref().map(|u| u.id.0.as_str()), Some("alice"));
-    let unknown_key = s.presented_token(&hash(3), Some("jkt-other")).await.unwrap().unwrap();
+    let unknown_key = s
+        .presented_token(&hash(3), Some("jkt-other"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(unknown_key.device.is_none());
     assert_eq!(
         s.family_by_token(&hash(1)).await.unwrap().id,
