@@ -192,10 +192,7 @@ async fn main() -> anyhow::Result<()> {
         ssf::prepare(&database.url, run.users).await?;
         let (mut child, base) = start_server(&tessera, dir.path(), &database.url)?;
         let outcome = ssf::run(&base, &database.url, run).await;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
+        stop(&mut child);
         database.drop();
         return outcome;
     }
@@ -208,10 +205,7 @@ async fn main() -> anyhow::Result<()> {
         resource::prepare(&database.url, run.actions + 1).await?;
         let (mut child, base) = start_server(&tessera, dir.path(), &database.url)?;
         let outcome = resource::run(&base, run).await;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
+        stop(&mut child);
         database.drop();
         return outcome;
     }
@@ -233,10 +227,7 @@ async fn main() -> anyhow::Result<()> {
     };
     if args.peer {
         let outcome = side_by_side(&args, &base, child.id(), keys, duration, backend).await;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
+        stop(&mut child);
         database.drop();
         return outcome;
     }
@@ -281,10 +272,7 @@ async fn main() -> anyhow::Result<()> {
     results.push(a1.merge(a2));
     results.push(b1.merge(b2));
 
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    stop(&mut child);
     database.drop();
 
     let baseline = results[0].rate();
@@ -332,6 +320,14 @@ async fn main() -> anyhow::Result<()> {
         bail!("{}: no request succeeded; the server is not answering", dead.name);
     }
     Ok(())
+}
+
+/// Asks a server started here to stop (SIGTERM: it finishes in-flight requests) and waits.
+fn stop(child: &mut std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 }
 
 /// Starts `tessera serve` on a free 127.0.0.1 port over `dir` and `database`; returns the
@@ -825,9 +821,6 @@ async fn side_by_side(
         Ok(())
     }
     .await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &peer_pid.to_string()])
-        .status();
-    let _ = child.wait();
+    stop(&mut child);
     outcome
 }
