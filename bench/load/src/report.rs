@@ -77,20 +77,14 @@ pub fn render(results: &Path, doc: &Path, plots: &Path) -> anyhow::Result<()> {
                 lat.push((label, percentiles(r)));
             }
         }
-        write_plot(
+        throughput_and_latency(
+            &mut md,
             plots,
-            "peer-throughput.svg",
-            &bar_chart("Throughput, Tessera and oidc-provider", "requests/s", &bars),
+            &rel,
+            "peer",
+            ("Throughput, Tessera and oidc-provider", &bars),
+            ("Latency, Tessera and oidc-provider", &lat),
         )?;
-        write_plot(
-            plots,
-            "peer-latency.svg",
-            &latency_chart("Latency, Tessera and oidc-provider", &lat),
-        )?;
-        let _ = writeln!(
-            md,
-            "\n![throughput]({rel}/peer-throughput.svg)\n\n![latency percentiles]({rel}/peer-latency.svg)\n"
-        );
     }
 
     // The token endpoint on each backend.
@@ -117,20 +111,14 @@ pub fn render(results: &Path, doc: &Path, plots: &Path) -> anyhow::Result<()> {
             bars.push((label.clone(), num(r, "rate"), colour(text(r, "backend"))));
             lat.push((label, percentiles(r)));
         }
-        write_plot(
+        throughput_and_latency(
+            &mut md,
             plots,
-            "token-throughput.svg",
-            &bar_chart("Token endpoint throughput", "requests/s", &bars),
+            &rel,
+            "token",
+            ("Token endpoint throughput", &bars),
+            ("Token endpoint latency", &lat),
         )?;
-        write_plot(
-            plots,
-            "token-latency.svg",
-            &latency_chart("Token endpoint latency", &lat),
-        )?;
-        let _ = writeln!(
-            md,
-            "\n![throughput]({rel}/token-throughput.svg)\n\n![latency percentiles]({rel}/token-latency.svg)\n"
-        );
     }
 
     // Continuous access evaluation.
@@ -173,6 +161,33 @@ pub fn render(results: &Path, doc: &Path, plots: &Path) -> anyhow::Result<()> {
     std::fs::write(doc, new).with_context(|| format!("writing {}", doc.display()))?;
     println!("{md}");
     eprintln!("wrote {} and the plots in {}", doc.display(), plots.display());
+    Ok(())
+}
+
+/// Writes `<stem>-throughput.svg` and `<stem>-latency.svg` into `plots` and links both from `md`
+/// (`rel` is the plots' directory as the document sees it).
+fn throughput_and_latency(
+    md: &mut String,
+    plots: &Path,
+    rel: &str,
+    stem: &str,
+    (bars_title, bars): (&str, &[(String, f64, &str)]),
+    (latency_title, latency): (&str, &[(String, [f64; 3])]),
+) -> anyhow::Result<()> {
+    write_plot(
+        plots,
+        &format!("{stem}-throughput.svg"),
+        &bar_chart(bars_title, "requests/s", bars),
+    )?;
+    write_plot(
+        plots,
+        &format!("{stem}-latency.svg"),
+        &latency_chart(latency_title, latency),
+    )?;
+    let _ = writeln!(
+        md,
+        "\n![throughput]({rel}/{stem}-throughput.svg)\n\n![latency percentiles]({rel}/{stem}-latency.svg)\n"
+    );
     Ok(())
 }
 

@@ -29,21 +29,11 @@ pub(crate) const CLAIMABLE: &str = "SELECT d.stream_id, d.event_id FROM outbox_d
      AND ($4 = '' OR s.delivery = $4) AND ($5 = '' OR d.stream_id = $5) AND {} \
      ORDER BY d.event_id LIMIT $7";
 
-/// The happy path of a rotation, one statement: find the family through the presented token
-/// (`$4`) and swap in the next token (`$1`, at `$2`, expiring at `$3`) only if the presented one
-/// is still the current generation and the family is live and unexpired. The rotate trigger
-/// records the new token and the session's activity inside the same statement. Of two uses of
-/// one token, only one can see its generation current.
-pub(crate) fn rotate_swap_sql() -> String {
-    format!(
-        "UPDATE refresh_families SET generation = generation + 1, current_hash = $1, rotated_at = $2, \
-         expires_at = $3 WHERE (id, generation) = (SELECT family_id, generation FROM refresh_tokens \
-         WHERE hash = $4) AND revoked_at IS NULL AND expires_at >= $2 RETURNING {FAMILY_COLUMNS}"
-    )
-}
-
-/// The happy path of `n` rotations in one statement (see [`rotate_swap_sql`]): the rotations
-/// are rows `(presented, next, now, expires_at)` bound from `$1` in that order. Each swapped
+/// The happy path of `n` rotations in one statement: each rotation, a row `(presented, next,
+/// now, expires_at)` bound from `$1` in that order, swaps in its next token only if the
+/// presented one is still its family's current generation and the family is live and
+/// unexpired. The rotate trigger records the new token and the session's activity inside the
+/// same statement; of two uses of one token, only one can see its generation current. Each swapped
 /// family comes back with the hash it now holds as `swapped_to`, which says which rotation it
 /// was. Should two rotations present the same token, the database applies one of them.
 /// `updated` is how the backend's `RETURNING` names the updated table's columns.
@@ -80,11 +70,6 @@ where
     user_from_columns(row, "")
 }
 
-/// [`USER_COLUMNS`] selected under another name each: `u.id AS u_id, …` for `prefix` `u_`.
-pub(crate) fn user_columns_as(table: &str, prefix: &str) -> String {
-    columns_as(USER_COLUMNS, table, prefix)
-}
-
 /// `columns` of `table` selected under another name each, starting with `prefix`.
 pub(crate) fn columns_as(columns: &str, table: &str, prefix: &str) -> String {
     columns
@@ -94,7 +79,7 @@ pub(crate) fn columns_as(columns: &str, table: &str, prefix: &str) -> String {
         .join(", ")
 }
 
-/// A user from columns named with `prefix` (see [`user_columns_as`]).
+/// A user from columns named with `prefix` (see [`columns_as`] and [`USER_COLUMNS`]).
 pub(crate) fn user_from_columns<R: sqlx::Row>(row: &R, prefix: &str) -> Result<User>
 where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
@@ -411,7 +396,7 @@ macro_rules! shared_impl {
                      LEFT JOIN users u ON u.id = f.user_id LEFT JOIN devices d ON d.jkt = $2 \
                      WHERE t.hash = $1",
                     FAMILY_COLUMNS.replace(", ", ", f."),
-                    crate::shared::user_columns_as("u", "u_"),
+                    crate::shared::columns_as(USER_COLUMNS, "u", "u_"),
                     crate::shared::columns_as(crate::shared::DEVICE_COLUMNS, "d", "d_"),
                     <$store>::GROUP_IDS_OF_FAMILY_USER,
                 );
@@ -457,12 +442,12 @@ macro_rules! shared_impl {
             }
 
             async fn rotate(&self, r: &Rotate<'_>) -> Result<Rotation> {
-                let sql = crate::shared::rotate_swap_sql();
+                let sql = crate::shared::rotate_swap_many_sql(1, <$store>::UPDATED);
                 let swapped = sqlx::query(&sql)
+                    .bind(r.presented)
                     .bind(r.next)
                     .bind(r.now.0)
                     .bind(r.expires_at.0)
-                    .bind(r.presented)
                     .fetch_optional(&self.write)
                     .await
                     .ctx("refresh token")?;

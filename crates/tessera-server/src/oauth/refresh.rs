@@ -43,7 +43,7 @@ pub async fn grant(
 ) -> Result<serde_json::Value, OAuthError> {
     let presented = form.require("refresh_token")?;
     let hash = super::token_hash(presented);
-    let Some(presented) = state
+    let Some(mut presented) = state
         .store
         .presented_token(&hash, caller.jkt.map(Jkt::as_str))
         .await?
@@ -101,7 +101,7 @@ pub async fn grant(
         issue_after = claims_challenge_wait(claims)?;
     }
 
-    let Some(user) = presented.user.clone() else {
+    let Some(user) = presented.user.take() else {
         return Err(OAuthError::invalid_grant("the user no longer exists"));
     };
     if user.status != UserStatus::Enabled {
@@ -113,7 +113,7 @@ pub async fn grant(
             "the session was revoked, or its device disabled; sign in again",
         ));
     }
-    let device = user_tokens::registered(state, &user, presented.device.clone()).await;
+    let device = user_tokens::registered(state, &user, presented.device.take()).await;
     let (decision, _, logged) = user_tokens::enforce(
         state,
         caller,
