@@ -41,9 +41,9 @@ pub struct PolicyReport<'a> {
     /// Whether all its conditions matched.
     pub applies: bool,
     /// Each condition with its verdict and reason, in [`ConditionKind::ALL`] order; absent for
-    /// disabled policies outside what-if.
+    /// disabled policies outside what-if; only the unmatched ones once [`Report::compact`]ed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<[ConditionReport; 8]>,
+    pub conditions: Option<Vec<ConditionReport>>,
     /// Whether it blocks.
     pub blocks: bool,
     /// What it still requires.
@@ -77,11 +77,15 @@ impl Decision {
             .filter_map(|r| {
                 let p = set.policy(r.index)?;
                 let conditions = r.conditions.as_ref().map(|checks| {
-                    std::array::from_fn(|i| ConditionReport {
-                        condition: ConditionKind::ALL[i],
-                        matched: checks[i].matched,
-                        reason: words(set, r.index, &checks[i]),
-                    })
+                    ConditionKind::ALL
+                        .iter()
+                        .zip(checks)
+                        .map(|(&condition, check)| ConditionReport {
+                            condition,
+                            matched: check.matched,
+                            reason: words(set, r.index, check),
+                        })
+                        .collect()
                 });
                 Some(PolicyReport {
                     id: &p.id,
@@ -101,6 +105,23 @@ impl Decision {
             locations,
             policies,
         }
+    }
+}
+
+impl Report<'_> {
+    /// Keeps the report small enough to store on every token request: every policy keeps its
+    /// result, but a policy that did not apply keeps only the conditions that did not match
+    /// (why it did not apply). With many policies this is most of the report.
+    #[must_use]
+    pub fn compact(mut self) -> Self {
+        for policy in &mut self.policies {
+            if !policy.applies
+                && let Some(conditions) = &mut policy.conditions
+            {
+                conditions.retain(|c| !c.matched);
+            }
+        }
+        self
     }
 }
 

@@ -10,7 +10,9 @@ use tessera_policy::{
     AnyDirectory, ClientAppType, Decision, DeviceContext, NamedLocation, Platform, PolicySet, Satisfied,
     SignInContext, TokenBinding, UserContext,
 };
-use tessera_store::{Application, Compliance, Device, DeviceStatus, SignInLog, Store, User, UserId};
+use tessera_store::{
+    Application, Compliance, Device, DeviceStatus, SignInDetails, SignInLog, Store, User, UserId,
+};
 
 use crate::error::OAuthError;
 use crate::group_commit::Committed;
@@ -283,12 +285,24 @@ pub async fn log_queued(
             return Committed::default();
         }
     };
-    let mut details = serde_json::json!({ "stage": entry.stage });
-    if let Some((decision, set)) = decision {
-        let mut report = serde_json::to_value(decision.explain(set)).unwrap_or_default();
-        compact(&mut report);
-        details["conditionalAccess"] = report;
+    /// What a sign-in log entry keeps beside its columns.
+    #[derive(serde::Serialize)]
+    struct Details<'a> {
+        stage: &'a str,
+        #[serde(rename = "conditionalAccess", skip_serializing_if = "Option::is_none")]
+        conditional_access: Option<tessera_policy::Report<'a>>,
     }
+    let details = Details {
+        stage: entry.stage,
+        conditional_access: decision.map(|(decision, set)| decision.explain(set).compact()),
+    };
+    let details = match SignInDetails::to_json(&details) {
+        Ok(details) => details,
+        Err(e) => {
+            tracing::error!(%e, "could not write a sign-in log entry's report");
+            return Committed::default();
+        }
+    };
     let record = SignInLog {
         id,
         at: state.now_ms(),
@@ -303,44 +317,4 @@ pub async fn log_queued(
         details,
     };
     state.writes.sign_in(record).await
-}
-
-/// Keeps a sign-in log entry small: every policy keeps its result, but a policy that did not
-/// apply keeps only the conditions that did not match (why it did not apply). With many
-/// policies this is most of the report, and the log is written on every token request.
-fn compact(report: &mut serde_json::Value) {
-    let Some(policies) = report["policies"].as_array_mut() else {
-        return;
-    };
-    for policy in policies {
-        if policy["applies"] == serde_json::Value::Bool(false)
-            && let Some(conditions) = policy["conditions"].as_array_mut()
-        {
-            conditions.retain(|c| c["matched"] == serde_json::Value::Bool(false));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compact_reports_keep_why_a_policy_did_not_apply() {
-        let mut report = serde_json::json!({"policies": [
-            {"id": "a", "applies": true, "conditions": [{"condition": "users", "matched": true}]},
-            {"id": "b", "applies": false, "conditions": [
-                {"condition": "users", "matched": true},
-                {"condition": "locations", "matched": false, "reason": "the address is in office"}
-            ]},
-            {"id": "c", "applies": false}
-        ]});
-        compact(&mut report);
-        assert_eq!(report["policies"][0]["conditions"].as_array().unwrap().len(), 1);
-        assert_eq!(
-            report["policies"][1]["conditions"],
-            serde_json::json!([{"condition": "locations", "matched": false, "reason": "the address is in office"}])
-        );
-        assert_eq!(report["policies"][2]["id"], "c");
-    }
 }

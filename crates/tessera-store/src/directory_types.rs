@@ -252,7 +252,56 @@ pub struct SignInLog {
     /// The OAuth error returned, if any.
     pub error: Option<String>,
     /// The Conditional Access report and anything else worth keeping.
-    pub details: serde_json::Value,
+    pub details: SignInDetails,
+}
+
+/// A sign-in log entry's details (the Conditional Access report and anything else worth
+/// keeping) as the JSON text that is stored: written once by the request that made the
+/// decision, parsed only by whoever reads the entry back.
+#[derive(Debug, Clone)]
+pub struct SignInDetails(Box<serde_json::value::RawValue>);
+
+impl SignInDetails {
+    /// Serialises `value`.
+    ///
+    /// # Errors
+    /// When `value` cannot be written as JSON (a map with non-string keys, say).
+    pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    /// Details read back from their stored text.
+    ///
+    /// # Errors
+    /// When `text` is not JSON.
+    pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(Self)
+    }
+
+    /// The JSON text.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The details as a JSON value to look into.
+    #[must_use]
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+}
+
+impl PartialEq for SignInDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl From<serde_json::Value> for SignInDetails {
+    fn from(value: serde_json::Value) -> Self {
+        // A `Value` is always valid JSON, so this cannot fail.
+        Self::to_json(&value).unwrap_or_else(|_| Self(serde_json::value::RawValue::NULL.to_owned()))
+    }
 }
 
 /// Which sign-in logs to list, newest first.

@@ -28,6 +28,9 @@ pub enum StoreError {
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// The embedded database failed, on a path that reads or writes it without sqlx.
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
 }
 
 /// Shorthand.
@@ -46,6 +49,26 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Maps an error of the embedded database, read or written without sqlx, the way
+    /// [`StoreError::from_sqlx`] maps sqlx's.
+    pub(crate) fn from_sqlite(what: &'static str, e: rusqlite::Error) -> Self {
+        use rusqlite::ffi;
+        match &e {
+            rusqlite::Error::QueryReturnedNoRows => Self::NotFound(what),
+            rusqlite::Error::SqliteFailure(f, message) => match f.extended_code {
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => Self::Conflict(what),
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Self::MissingReference(what),
+                ffi::SQLITE_CONSTRAINT_CHECK => {
+                    Self::Invalid(message.clone().unwrap_or_else(|| f.to_string()))
+                }
+                _ => Self::Sqlite(e),
+            },
+            _ => Self::Sqlite(e),
+        }
+    }
+}
+
 pub(crate) trait Context<T> {
     fn ctx(self, what: &'static str) -> Result<T>;
 }
@@ -53,5 +76,11 @@ pub(crate) trait Context<T> {
 impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
     fn ctx(self, what: &'static str) -> Result<T> {
         self.map_err(|e| StoreError::from_sqlx(what, e))
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, rusqlite::Error> {
+    fn ctx(self, what: &'static str) -> Result<T> {
+        self.map_err(|e| StoreError::from_sqlite(what, e))
     }
 }

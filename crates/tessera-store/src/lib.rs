@@ -8,6 +8,7 @@
 //! Nothing outside this crate knows which backend it talks to: [`open`] returns a
 //! `dyn Store`.
 
+mod columns;
 mod directory_repo;
 mod directory_types;
 mod error;

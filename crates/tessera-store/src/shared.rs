@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
+use crate::columns::Columns;
 use crate::directory_types::{Compliance, Device, DeviceStatus, TrustType};
-use crate::types::{Family, FamilyId, Group, GroupId, SessionId, Timestamp, User, UserId};
+use crate::types::{Family, FamilyId, Group, GroupId, PresentedToken, SessionId, Timestamp, User, UserId};
 use crate::{Result, RiskLevel, StoreError, UserStatus};
 
 pub(crate) const USER_COLUMNS: &str =
@@ -56,17 +57,42 @@ pub(crate) fn rotate_swap_many_sql(n: usize, updated: &str) -> String {
     )
 }
 
+/// Rotations swapped by one statement at most (4 parameters each).
+pub(crate) const ROTATIONS_PER_SWAP: usize = 2_000;
+
+/// Sign-in log entries written by one statement at most (11 parameters each).
+pub(crate) const SIGN_INS_PER_INSERT: usize = 500;
+
+/// A multi-row `INSERT` of `n` sign-in log entries, parameters in the order id, at, user_id,
+/// client_id, ip, outcome, token_protection, device_id, jkt, error, details.
+pub(crate) fn sign_in_insert_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO sign_in_logs (id, at, user_id, client_id, ip, outcome, token_protection, \
+         device_id, jkt, error, details) VALUES ",
+    );
+    for i in 0..n {
+        let b = i * 11;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for k in 1..=11 {
+            if k > 1 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(b + k).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 pub(crate) fn lease_ms(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn user_from_row<R: sqlx::Row>(row: &R) -> Result<User>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
+pub(crate) fn user_from_row(row: &impl Columns) -> Result<User> {
     user_from_columns(row, "")
 }
 
@@ -80,51 +106,25 @@ pub(crate) fn columns_as(columns: &str, table: &str, prefix: &str) -> String {
 }
 
 /// A user from columns named with `prefix` (see [`columns_as`] and [`USER_COLUMNS`]).
-pub(crate) fn user_from_columns<R: sqlx::Row>(row: &R, prefix: &str) -> Result<User>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    let name = |c: &str| format!("{prefix}{c}");
-    let get_s = |c: &str| {
-        row.try_get::<String, _>(name(c).as_str())
-            .map_err(|e| StoreError::from_sqlx("user", e))
-    };
-    let get_i = |c: &str| {
-        row.try_get::<i64, _>(name(c).as_str())
-            .map_err(|e| StoreError::from_sqlx("user", e))
-    };
-    let get_o = |c: &str| {
-        row.try_get::<Option<String>, _>(name(c).as_str())
-            .map_err(|e| StoreError::from_sqlx("user", e))
-    };
+pub(crate) fn user_from_columns(row: &impl Columns, prefix: &str) -> Result<User> {
+    let c = |c: &str| format!("{prefix}{c}");
     Ok(User {
-        id: UserId(get_s("id")?),
-        username: get_s("username")?,
-        email: get_o("email")?,
-        display_name: get_s("display_name")?,
-        status: UserStatus::parse(&get_s("status")?)?,
-        password_hash: get_o("password_hash")?,
-        risk: RiskLevel::parse(&get_s("risk_level")?)?,
-        created_at: Timestamp(get_i("created_at")?),
-        changed_at: Timestamp(get_i("changed_at")?),
+        id: UserId(row.text("user", &c("id"))?),
+        username: row.text("user", &c("username"))?,
+        email: row.opt_text("user", &c("email"))?,
+        display_name: row.text("user", &c("display_name"))?,
+        status: UserStatus::parse(&row.text("user", &c("status"))?)?,
+        password_hash: row.opt_text("user", &c("password_hash"))?,
+        risk: RiskLevel::parse(&row.text("user", &c("risk_level"))?)?,
+        created_at: Timestamp(row.int("user", &c("created_at"))?),
+        changed_at: Timestamp(row.int("user", &c("changed_at"))?),
     })
 }
 
 /// A device from columns named with `prefix` (see [`columns_as`] and [`DEVICE_COLUMNS`]).
-pub(crate) fn device_from_columns<R: sqlx::Row>(row: &R, prefix: &str) -> Result<Device>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    let name = |c: &str| format!("{prefix}{c}");
-    let e = |e| StoreError::from_sqlx("device", e);
-    let s = |c: &str| row.try_get::<String, _>(name(c).as_str()).map_err(e);
+pub(crate) fn device_from_columns(row: &impl Columns, prefix: &str) -> Result<Device> {
+    let c = |c: &str| format!("{prefix}{c}");
+    let s = |name: &str| row.text("device", &c(name));
     let public_jwk = serde_json::from_str(&s("public_jwk")?)
         .map_err(|e| StoreError::Corrupt(format!("column public_jwk holds invalid JSON: {e}")))?;
     Ok(Device {
@@ -132,61 +132,99 @@ where
         user_id: UserId(s("user_id")?),
         display_name: s("display_name")?,
         platform: s("platform")?,
-        os_version: row.try_get(name("os_version").as_str()).map_err(e)?,
+        os_version: row.opt_text("device", &c("os_version"))?,
         trust_type: TrustType::parse(&s("trust_type")?)?,
         compliance: Compliance::parse(&s("compliance")?)?,
         status: DeviceStatus::parse(&s("status")?)?,
         public_jwk,
         jkt: s("jkt")?,
-        created_at: Timestamp(row.try_get(name("created_at").as_str()).map_err(e)?),
-        last_seen_at: row
-            .try_get::<Option<i64>, _>(name("last_seen_at").as_str())
-            .map_err(e)?
-            .map(Timestamp),
+        created_at: Timestamp(row.int("device", &c("created_at"))?),
+        last_seen_at: row.opt_int("device", &c("last_seen_at"))?.map(Timestamp),
     })
 }
 
-pub(crate) fn group_from_row<R: sqlx::Row>(row: &R) -> Result<Group>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    let e = |e| StoreError::from_sqlx("group", e);
+pub(crate) fn group_from_row(row: &impl Columns) -> Result<Group> {
     Ok(Group {
-        id: GroupId(row.try_get("id").map_err(e)?),
-        name: row.try_get("name").map_err(e)?,
-        created_at: Timestamp(row.try_get("created_at").map_err(e)?),
+        id: GroupId(row.text("group", "id")?),
+        name: row.text("group", "name")?,
+        created_at: Timestamp(row.int("group", "created_at")?),
     })
 }
 
-pub(crate) fn family_from_row<R: sqlx::Row>(row: &R) -> Result<Family>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    let e = |e| StoreError::from_sqlx("refresh-token family", e);
+/// A refresh-token family from its [`FAMILY_COLUMNS`].
+pub(crate) fn family_from_row(row: &impl Columns) -> Result<Family> {
+    const WHAT: &str = "refresh-token family";
     Ok(Family {
-        id: FamilyId(row.try_get("id").map_err(e)?),
-        session_id: SessionId(row.try_get("session_id").map_err(e)?),
-        user_id: UserId(row.try_get("user_id").map_err(e)?),
-        client_id: row.try_get("client_id").map_err(e)?,
-        device_id: row.try_get("device_id").map_err(e)?,
-        jkt: row.try_get("jkt").map_err(e)?,
-        generation: row.try_get("generation").map_err(e)?,
-        created_at: Timestamp(row.try_get("created_at").map_err(e)?),
-        rotated_at: Timestamp(row.try_get("rotated_at").map_err(e)?),
-        expires_at: Timestamp(row.try_get("expires_at").map_err(e)?),
-        revoked_at: row
-            .try_get::<Option<i64>, _>("revoked_at")
-            .map_err(e)?
-            .map(Timestamp),
-        revoked_reason: row.try_get("revoked_reason").map_err(e)?,
-        grant: serde_json::from_str(&row.try_get::<String, _>("grant_data").map_err(e)?)
+        id: FamilyId(row.text(WHAT, "id")?),
+        session_id: SessionId(row.text(WHAT, "session_id")?),
+        user_id: UserId(row.text(WHAT, "user_id")?),
+        client_id: row.text(WHAT, "client_id")?,
+        device_id: row.opt_text(WHAT, "device_id")?,
+        jkt: row.opt_text(WHAT, "jkt")?,
+        generation: row.int(WHAT, "generation")?,
+        created_at: Timestamp(row.int(WHAT, "created_at")?),
+        rotated_at: Timestamp(row.int(WHAT, "rotated_at")?),
+        expires_at: Timestamp(row.int(WHAT, "expires_at")?),
+        revoked_at: row.opt_int(WHAT, "revoked_at")?.map(Timestamp),
+        revoked_reason: row.opt_text(WHAT, "revoked_reason")?,
+        grant: serde_json::from_str(&row.text(WHAT, "grant_data")?)
             .map_err(|e| StoreError::Corrupt(format!("refresh-token family grant: {e}")))?,
+    })
+}
+
+/// One round trip for everything a refresh checks before rotating: the family of the token
+/// whose hash is `$1`, whether the token is its current one, the user, the "not before"
+/// instants of the user, the session and the device, the user's groups for Conditional Access
+/// (`group_ids` lists them as the backend does, see `GROUP_IDS_OF_FAMILY_USER`), and the device
+/// registered with key `$2`, whose key signed the request's proof.
+pub(crate) fn presented_token_sql(group_ids: &str) -> String {
+    format!(
+        "SELECT t.generation AS token_generation, f.{}, {}, {}, \
+         (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'user' \
+          AND n.subject_id = f.user_id) AS user_not_before, \
+         (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'session' \
+          AND n.subject_id = f.session_id) AS session_not_before, \
+         (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'device' \
+          AND n.subject_id = f.device_id) AS device_not_before, \
+         (SELECT s.presented_ip FROM sessions s WHERE s.id = f.session_id) AS presented_ip, \
+         {group_ids} AS group_ids \
+         FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+         LEFT JOIN users u ON u.id = f.user_id LEFT JOIN devices d ON d.jkt = $2 \
+         WHERE t.hash = $1",
+        FAMILY_COLUMNS.replace(", ", ", f."),
+        columns_as(USER_COLUMNS, "u", "u_"),
+        columns_as(DEVICE_COLUMNS, "d", "d_"),
+    )
+}
+
+/// A row of [`presented_token_sql`].
+pub(crate) fn presented_from_row(row: &impl Columns) -> Result<PresentedToken> {
+    let generation = row.int("refresh token", "token_generation")?;
+    let family = family_from_row(row)?;
+    let instant = |c: &str| Ok::<_, StoreError>(row.opt_int("not-before instant", c)?.map(Timestamp));
+    let mut groups: Vec<GroupId> = row
+        .opt_text("group membership", "group_ids")?
+        .map(|ids| ids.split('\u{1f}').map(|g| GroupId(g.to_owned())).collect())
+        .unwrap_or_default();
+    groups.sort();
+    let user = match row.opt_text("user", "u_id")? {
+        Some(_) => Some(user_from_columns(row, "u_")?),
+        None => None,
+    };
+    let device = match row.opt_text("device", "d_id")? {
+        Some(_) => Some(device_from_columns(row, "d_")?),
+        None => None,
+    };
+    Ok(PresentedToken {
+        user,
+        device,
+        current: generation == family.generation,
+        user_not_before: instant("user_not_before")?,
+        session_not_before: instant("session_not_before")?,
+        device_not_before: instant("device_not_before")?,
+        presented_ip: row.opt_text("session", "presented_ip")?,
+        groups,
+        family,
     })
 }
 
@@ -378,67 +416,18 @@ macro_rules! shared_impl {
             }
 
             async fn presented_token(&self, hash: &[u8], jkt: Option<&str>) -> Result<Option<PresentedToken>> {
-                // One round trip for everything a refresh checks before rotating: the family,
-                // whether the token is its current one, the user, the "not before" instants of
-                // the user, the session and the device, the user's groups for Conditional
-                // Access, and the device whose key signed the request's proof.
-                let sql = format!(
-                    "SELECT t.generation AS token_generation, f.{}, {}, {}, \
-                     (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'user' \
-                      AND n.subject_id = f.user_id) AS user_not_before, \
-                     (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'session' \
-                      AND n.subject_id = f.session_id) AS session_not_before, \
-                     (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'device' \
-                      AND n.subject_id = f.device_id) AS device_not_before, \
-                     (SELECT s.presented_ip FROM sessions s WHERE s.id = f.session_id) AS presented_ip, \
-                     {} AS group_ids \
-                     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-                     LEFT JOIN users u ON u.id = f.user_id LEFT JOIN devices d ON d.jkt = $2 \
-                     WHERE t.hash = $1",
-                    FAMILY_COLUMNS.replace(", ", ", f."),
-                    crate::shared::columns_as(USER_COLUMNS, "u", "u_"),
-                    crate::shared::columns_as(crate::shared::DEVICE_COLUMNS, "d", "d_"),
-                    <$store>::GROUP_IDS_OF_FAMILY_USER,
-                );
-                let Some(row) = sqlx::query(&sql)
+                if let Some(direct) = self.direct() {
+                    return direct.presented_token(hash, jkt);
+                }
+                let sql = crate::shared::presented_token_sql(<$store>::GROUP_IDS_OF_FAMILY_USER);
+                sqlx::query(&sql)
                     .bind(hash)
                     .bind(jkt)
                     .fetch_optional(&self.read)
                     .await
                     .ctx("refresh token")?
-                else {
-                    return Ok(None);
-                };
-                let generation: i64 = row.try_get("token_generation").ctx("refresh token")?;
-                let family = family_from_row(&row)?;
-                let instant = |c: &str| -> Result<Option<Timestamp>> {
-                    Ok(row.try_get::<Option<i64>, _>(c).ctx("not-before instant")?.map(Timestamp))
-                };
-                let mut groups: Vec<GroupId> = row
-                    .try_get::<Option<String>, _>("group_ids")
-                    .ctx("group membership")?
-                    .map(|ids| ids.split('\u{1f}').map(|g| GroupId(g.to_owned())).collect())
-                    .unwrap_or_default();
-                groups.sort();
-                let user = match row.try_get::<Option<String>, _>("u_id").ctx("user")? {
-                    Some(_) => Some(crate::shared::user_from_columns(&row, "u_")?),
-                    None => None,
-                };
-                let device = match row.try_get::<Option<String>, _>("d_id").ctx("device")? {
-                    Some(_) => Some(crate::shared::device_from_columns(&row, "d_")?),
-                    None => None,
-                };
-                Ok(Some(PresentedToken {
-                    user,
-                    device,
-                    current: generation == family.generation,
-                    user_not_before: instant("user_not_before")?,
-                    session_not_before: instant("session_not_before")?,
-                    device_not_before: instant("device_not_before")?,
-                    presented_ip: row.try_get("presented_ip").ctx("session")?,
-                    groups,
-                    family,
-                }))
+                    .map(|row| crate::shared::presented_from_row(&row))
+                    .transpose()
             }
 
             async fn rotate(&self, r: &Rotate<'_>) -> Result<Rotation> {

@@ -109,7 +109,9 @@ macro_rules! directory_impl {
                     device_id: opt_text(row, "device_id")?,
                     jkt: opt_text(row, "jkt")?,
                     error: opt_text(row, "error")?,
-                    details: json(row, "details")?,
+                    details: SignInDetails::from_text(text(row, "details")?).map_err(|e| {
+                        StoreError::Corrupt(format!("column details holds invalid JSON: {e}"))
+                    })?,
                 })
             }
 
@@ -434,10 +436,13 @@ macro_rules! directory_impl {
                     entries: &[SignInLog],
                     rotations: &[Rotate<'_>],
                 ) -> Result<Vec<Option<Family>>> {
+                    if let Some(direct) = self.direct() {
+                        return direct.commit_group(entries, rotations).await;
+                    }
                     let mut tx = self.write.begin().await.ctx("sign-in log entry")?;
                     let mut rotated = vec![None; rotations.len()];
                     // Every rotation in one statement, 4 parameters each.
-                    for (c, chunk) in rotations.chunks(2_000).enumerate() {
+                    for (c, chunk) in rotations.chunks(crate::shared::ROTATIONS_PER_SWAP).enumerate() {
                         let sql = crate::shared::rotate_swap_many_sql(chunk.len(), Backend::UPDATED);
                         let mut q = sqlx::query(&sql);
                         for r in chunk {
@@ -449,26 +454,13 @@ macro_rules! directory_impl {
                             // The first rotation that asked for this next token (next tokens
                             // are random, so there is one).
                             if let Some(i) = chunk.iter().position(|r| r.next == to.as_slice()) {
-                                rotated[c * 2_000 + i] = Some(family);
+                                rotated[c * crate::shared::ROTATIONS_PER_SWAP + i] = Some(family);
                             }
                         }
                     }
                     // Multi-row statements: a batch of entries costs a statement or two.
-                    for chunk in entries.chunks(500) {
-                        let mut sql = String::from(
-                            "INSERT INTO sign_in_logs (id, at, user_id, client_id, ip, outcome, token_protection, \
-                             device_id, jkt, error, details) VALUES ",
-                        );
-                        for i in 0..chunk.len() {
-                            let b = i * 11;
-                            if i > 0 {
-                                sql.push_str(", ");
-                            }
-                            sql.push_str(&format!(
-                                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11
-                            ));
-                        }
+                    for chunk in entries.chunks(crate::shared::SIGN_INS_PER_INSERT) {
+                        let sql = crate::shared::sign_in_insert_sql(chunk.len());
                         let mut q = sqlx::query(&sql);
                         for e in chunk {
                             q = q
@@ -482,7 +474,7 @@ macro_rules! directory_impl {
                                 .bind(&e.device_id)
                                 .bind(&e.jkt)
                                 .bind(&e.error)
-                                .bind(e.details.to_string());
+                                .bind(e.details.text());
                         }
                         q.execute(&mut *tx).await.ctx("sign-in log entry")?;
                     }

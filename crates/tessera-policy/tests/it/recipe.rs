@@ -81,6 +81,24 @@ fn scoping_spares_browsers_other_platforms_outsiders_and_break_glass() {
 }
 
 #[test]
+fn a_compact_report_keeps_why_a_policy_did_not_apply() {
+    let set = set(vec![token_protection("enabled")]);
+    // Excluded by id: the users condition does not match, the others do.
+    let decision = set.evaluate(&ctx(json!({"user": {"id": "break-glass"}})));
+    let full = decision.explain(&set);
+    assert!(full.policies[0].conditions.as_ref().unwrap().len() > 1);
+    let compact = decision.explain(&set).compact();
+    let kept = compact.policies[0].conditions.as_ref().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].reason, "user is excluded by id");
+    assert!(!kept[0].matched);
+    // A policy that applies keeps every condition, matched or not.
+    let decision = set.evaluate(&ctx(json!({})));
+    assert!(decision.explain(&set).policies[0].applies);
+    assert_eq!(decision.explain(&set).compact(), decision.explain(&set));
+}
+
+#[test]
 fn explanation_names_the_group_and_the_excluded_user() {
     let set = set(vec![token_protection("enabled")]);
     let decision = set.evaluate(&ctx(json!({})));

@@ -9,6 +9,7 @@ use tessera_store::{SignInFilter, SignInLog, Timestamp, UserId};
 use super::{Admin, ApiError, Query, ok, page_size, rfc3339};
 
 fn entry_json(e: &SignInLog, details: bool) -> Value {
+    let report = e.details.value();
     let mut v = json!({
         "id": e.id,
         "at": rfc3339(e.at),
@@ -16,14 +17,14 @@ fn entry_json(e: &SignInLog, details: bool) -> Value {
         "client_id": e.client_id,
         "ip": e.ip,
         "outcome": e.outcome,
-        "stage": e.details["stage"],
+        "stage": report["stage"],
         "token_protection": e.token_protection,
         "device_id": e.device_id,
         "jkt": e.jkt,
         "error": e.error,
     });
     if details {
-        v["details"] = e.details.clone();
+        v["details"] = report;
     }
     v
 }
@@ -98,7 +99,7 @@ mod tests {
             device_id: None,
             jkt: None,
             error: None,
-            details: Value::Null,
+            details: Value::Null.into(),
         };
         assert_eq!(
             parse_cursor(&cursor(&e)),

@@ -41,7 +41,7 @@ fn protection(entry: &SignInLog) -> (&'static str, &'static str) {
         "boundToDevice" => ("bound", "bound to device"),
         "replay" => ("replayBlocked", "replay blocked"),
         _ => {
-            let would_fail = entry.details["conditionalAccess"]["policies"]
+            let would_fail = entry.details.value()["conditionalAccess"]["policies"]
                 .as_array()
                 .is_some_and(|policies| {
                     policies.iter().any(|p| {
@@ -76,7 +76,7 @@ impl SignInRow {
             client: e.client_id.clone().unwrap_or_default(),
             ip: e.ip.clone(),
             outcome: e.outcome.clone(),
-            stage: e.details["stage"].as_str().unwrap_or_default().to_owned(),
+            stage: e.details.value()["stage"].as_str().unwrap_or_default().to_owned(),
             protection: protection(e),
             error: e.error.clone().unwrap_or_default(),
         }
@@ -281,14 +281,15 @@ pub(super) async fn sign_in(console: Console, Path(id): Path<String>) -> Result<
         }
         Err(e) => return Err(e.into()),
     };
-    let report = &entry.details["conditionalAccess"];
+    let details = entry.details.value();
+    let report = &details["conditionalAccess"];
     let page = SignInDetail {
         l: console.chrome(Section::SignIns),
         device: entry.device_id.clone().unwrap_or_default(),
         jkt: entry.jkt.clone().unwrap_or_default(),
         outcome: report["outcome"].as_str().unwrap_or("not evaluated").to_owned(),
         policies: policy_lines(report),
-        raw: serde_json::to_string_pretty(&entry.details).unwrap_or_default(),
+        raw: serde_json::to_string_pretty(&details).unwrap_or_default(),
         row: SignInRow::new(&entry),
     };
     Ok(console.page(StatusCode::OK, &page))

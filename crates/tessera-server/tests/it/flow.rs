@@ -383,7 +383,8 @@ async fn policy_requiring_mfa_and_blocking(db: Db) {
         .await
         .unwrap();
     assert_eq!(logs.len(), 1);
-    let report = &logs[0].details["conditionalAccess"];
+    let details = logs[0].details.value();
+    let report = &details["conditionalAccess"];
     assert_eq!(report["outcome"], "interrupt", "{report}");
     assert_eq!(report["policies"][0]["id"], "mfa-for-alice");
 

@@ -202,7 +202,7 @@ async fn location_dependent_policies_reach_the_token_the_api_and_the_next_refres
     assert_eq!(logs.len(), 1, "{logs:?}");
     assert_eq!(logs[0].ip, "198.51.100.7");
     assert_eq!(
-        logs[0].details["stage"],
+        logs[0].details.value()["stage"],
         "refresh_token (address reported by an API)"
     );
     // The other session was not reported.

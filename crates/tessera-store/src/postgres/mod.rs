@@ -118,6 +118,12 @@ impl PgStore {
         })
     }
 
+    /// PostgreSQL has no path around sqlx (see `crate::sqlite::direct`).
+    #[allow(clippy::unused_self)]
+    pub(crate) const fn direct(&self) -> Option<&crate::sqlite::direct::Direct> {
+        None
+    }
+
     fn claim_sql(&self) -> &'static str {
         &CLAIM_SQL
     }

@@ -1,6 +1,9 @@
-//! The embedded SQLite backend: one file in WAL mode, a single writer connection (SQLite
+//! The embedded SQLite backend: one file in WAL mode, writes serialised in-process (SQLite
 //! allows one writer at a time; serialising writes in-process avoids busy-lock retries and
-//! makes rotations and outbox claims trivially exclusive) and a pool of readers.
+//! makes rotations and outbox claims trivially exclusive) and a pool of readers. The sqlx
+//! writer connection and the group commit's (see [`direct`]) take turns under one lock.
+
+pub(crate) mod direct;
 
 use std::path::Path;
 use std::str::FromStr as _;
@@ -31,6 +34,7 @@ pub struct SqliteStore {
     write: SqlitePool,
     waker: Waker,
     claims: AtomicU64,
+    direct: direct::Direct,
 }
 
 /// A unit of work on the writer connection.
@@ -74,6 +78,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(10))
+            // The checkpointer thread checkpoints (see `direct`), not a committing writer.
+            .pragma("wal_autocheckpoint", "0")
             .foreign_keys(true);
         let not_sqlite = |e: sqlx::Error| match &e {
             sqlx::Error::Database(db) if db.message().contains("not a database") => {
@@ -85,8 +91,34 @@ impl SqliteStore {
             }
             _ => crate::StoreError::Database(e),
         };
+        // The writer connection, shared with the group commit's (see `direct`): whoever writes
+        // holds the write lock. The connection lives as long as the store, so every use of it
+        // is a check-out from idle, which takes the lock.
+        let write_lock = direct::WriteLock::new();
+        let (taking, giving, fresh) = (write_lock.clone(), write_lock.clone(), write_lock.clone());
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            // A connection to a file in this process cannot go away: no ping on each use.
+            .test_before_acquire(false)
+            // A new connection means the one before it is gone (it never is, short of a
+            // failure), and with it whatever it held.
+            .after_connect(move |_, _| {
+                fresh.pool_release();
+                Box::pin(async { Ok(()) })
+            })
+            .before_acquire(move |_, _| {
+                let lock = taking.clone();
+                Box::pin(async move {
+                    lock.pool_acquire().await?;
+                    Ok(true)
+                })
+            })
+            .after_release(move |_, _| {
+                giving.pool_release();
+                Box::pin(async { Ok(true) })
+            })
             .acquire_timeout(options.connect_timeout)
             .connect_with(connect.clone())
             .await
@@ -99,16 +131,25 @@ impl SqliteStore {
         // core only adds context switches.
         let cores = std::thread::available_parallelism().map_or(2, |n| u32::try_from(n.get()).unwrap_or(2));
         let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(options.max_connections.clamp(1, cores.saturating_mul(2).max(2)))
             .connect_with(connect.read_only(true))
             .await
             .map_err(not_sqlite)?;
+        let direct = direct::Direct::open(path, write_lock, Self::GROUP_IDS_OF_FAMILY_USER)?;
         Ok(Self {
+            direct,
             read,
             write,
             waker: Waker::local(),
             claims: AtomicU64::new(0),
         })
+    }
+
+    /// The hot paths that bypass sqlx (see [`direct`]).
+    #[allow(clippy::unnecessary_wraps)]
+    pub(crate) const fn direct(&self) -> Option<&direct::Direct> {
+        Some(&self.direct)
     }
 
     fn claim_sql(&self) -> &'static str {

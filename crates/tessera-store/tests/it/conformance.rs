@@ -523,7 +523,7 @@ async fn group_commit_rotates_many_and_appends_the_log(s: Arc<dyn Store>) {
         device_id: None,
         jkt: None,
         error: None,
-        details: json!({"stage": "refresh_token"}),
+        details: json!({"stage": "refresh_token"}).into(),
     };
     let (n0, n1, n2, n3, n4, n5) = (hash(1), hash(11), hash(21), hash(31), hash(12), hash(99));
     let (p0, p10, p20, p30) = (hash(0), hash(10), hash(20), hash(30));

@@ -438,7 +438,7 @@ async fn sign_in_log_filters_and_pages(s: Arc<dyn Store>) {
             device_id: Some("d1".into()),
             jkt: None,
             error: (outcome == "failure").then(|| "invalid_grant".into()),
-            details: json!({"policies": [{"id": "tp", "result": "failure"}]}),
+            details: json!({"policies": [{"id": "tp", "result": "failure"}]}).into(),
         })
         .await
         .unwrap();
