@@ -16,7 +16,9 @@
 //! checked out (`before_acquire` / `after_release`). Writes stay serialised as they were.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rusqlite::{OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -105,9 +107,9 @@ impl Direct {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
             writer: Mutex::new(writer),
-            write_lock,
+            write_lock: write_lock.clone(),
             presented_sql: crate::shared::presented_token_sql(group_ids),
-            _checkpointer: checkpointer(path)?,
+            _checkpointer: checkpointer(path, write_lock.clone())?,
         })
     }
 
@@ -160,23 +162,52 @@ impl Direct {
 }
 
 /// How often the checkpointer copies what the write-ahead log holds into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Frames (pages) in the write-ahead log past which the checkpointer starts it over.
+const RESTART_FRAMES: i64 = 16_384;
+/// How long a restart waits for readers still reading from the log before trying again later.
+const RESTART_WAITS: Duration = Duration::from_millis(100);
 
 /// Starts the thread that checkpoints the write-ahead log, so that no writer does: SQLite's
-/// own checkpoints run inside a commit, every thousand pages or so, and hold up every request
-/// waiting on that commit for the few milliseconds of copying and `fsync` (the writers turn
-/// theirs off, see `SqliteStore::open`). A passive checkpoint runs beside readers and the
-/// writer; it stops when the returned sender is dropped.
-fn checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>> {
+/// own checkpoints run inside a commit, every thousand pages, and hold up every request waiting
+/// on that commit for the copying and the `fsync` (the writers turn theirs off, see
+/// `SqliteStore::open`). Stops when the returned sender is dropped.
+///
+/// A passive checkpoint runs beside readers and the writer, but under a steady stream of
+/// commits it never catches up with the last one, and SQLite starts the log over only after a
+/// checkpoint that did: the file would grow without end. So once the log holds
+/// [`RESTART_FRAMES`], the checkpointer catches up passively, then takes the write lock for the
+/// moment it takes to copy the last few frames and truncate the log.
+fn checkpointer(path: &Path, write_lock: WriteLock) -> Result<std::sync::mpsc::Sender<()>> {
     let connection = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    connection.busy_timeout(RESTART_WAITS).ctx("database")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| StoreError::Corrupt(format!("could not start the checkpointer: {e}")))?;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let checkpoint = move |mode: &str| -> Result<i64> {
+        // (busy, frames in the log, frames checkpointed)
+        let (_, frames, _): (i64, i64, i64) = connection
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .ctx("checkpoint")?;
+        Ok(frames)
+    };
+    let tick = move || -> Result<()> {
+        if checkpoint("PASSIVE")? >= RESTART_FRAMES {
+            checkpoint("PASSIVE")?;
+            let _permit = runtime.block_on(write_lock.acquire())?;
+            checkpoint("TRUNCATE")?;
+        }
+        Ok(())
+    };
     std::thread::Builder::new()
         .name("tessera-sqlite-checkpoint".into())
         .spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
-            {
-                let done = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                if let Err(e) = done {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                if let Err(e) = tick() {
+                    // A reader may have held the log past the wait; the next turn tries again.
                     tracing::warn!(%e, "could not checkpoint the database's write-ahead log");
                 }
             }
@@ -188,8 +219,7 @@ fn checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>> {
 fn connect(path: &Path, access: OpenFlags) -> Result<rusqlite::Connection> {
     let c = rusqlite::Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .ctx("database")?;
-    c.busy_timeout(std::time::Duration::from_secs(10))
-        .ctx("database")?;
+    c.busy_timeout(Duration::from_secs(10)).ctx("database")?;
     // The journal mode (WAL) belongs to the file; these belong to the connection.
     c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")
         .ctx("database")?;
