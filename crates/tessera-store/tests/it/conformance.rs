@@ -18,6 +18,7 @@ conformance!(
     rotation_of_expired_and_unknown_tokens,
     concurrent_rotation_has_one_winner_and_revokes_the_family,
     group_commit_rotates_many_and_appends_the_log,
+    group_commits_and_units_of_work_write_side_by_side,
     revoking_a_users_sessions,
     sessions_remember_where_an_api_saw_them,
     events_fan_out_by_stream_status,
@@ -575,6 +576,80 @@ async fn group_commit_rotates_many_and_appends_the_log(s: Arc<dyn Store>) {
     // Nothing but the log is fine too.
     s.commit_group(&[entry("l3")], &[]).await.unwrap();
     assert!(s.commit_group(&[], &[]).await.unwrap().is_empty());
+}
+
+/// Group commits and units of work of several writes, all at once: each waits its
+/// turn at the database's writer and none fails for the other (on SQLite they are two
+/// connections that take turns under one lock).
+async fn group_commits_and_units_of_work_write_side_by_side(s: Arc<dyn Store>) {
+    with_users(&s, &["alice"]).await;
+    let mut tasks = Vec::new();
+    for n in 0..8_i64 {
+        let store = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = store;
+            for k in 0..20_i64 {
+                let mut uow = s.begin().await.unwrap();
+                let at = T0.plus_ms(n * 1_000 + k + 1);
+                let change = UserChange {
+                    display_name: Some(format!("Alice {n}.{k}")),
+                    ..UserChange::default()
+                };
+                uow.update_user(&"alice".into(), &change, at).await.unwrap();
+                uow.revoke_user_sessions(&"alice".into(), "side by side", at)
+                    .await
+                    .unwrap();
+                uow.set_not_before(SubjectKind::Session, &format!("session-{n}"), at)
+                    .await
+                    .unwrap();
+                uow.commit().await.unwrap();
+            }
+        }));
+        let store = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = store;
+            for k in 0..20_i64 {
+                let entry = SignInLog {
+                    id: format!("log-{n}-{k}"),
+                    at: T0,
+                    user_id: Some("alice".into()),
+                    client_id: None,
+                    ip: "192.0.2.1".into(),
+                    outcome: "success".into(),
+                    token_protection: "notApplicable".into(),
+                    device_id: None,
+                    jkt: None,
+                    error: None,
+                    details: json!({"stage": "refresh_token"}).into(),
+                };
+                s.commit_group(
+                    &[entry],
+                    &[rotate(
+                        b"never issued",
+                        &hash(1_000 + u32::try_from(k).unwrap()),
+                        T0,
+                    )],
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let logged = s
+        .sign_ins(&SignInFilter {
+            limit: 1_000,
+            ..SignInFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 160);
+    assert_eq!(
+        s.not_before(SubjectKind::Session, "session-7").await.unwrap(),
+        Some(T0.plus_ms(7_020))
+    );
 }
 
 async fn revoking_a_users_sessions(s: Arc<dyn Store>) {
