@@ -47,9 +47,7 @@ impl StoreError {
             _ => Self::Database(e),
         }
     }
-}
 
-impl StoreError {
     /// Maps an error of the embedded database, read or written without sqlx, the way
     /// [`StoreError::from_sqlx`] maps sqlx's.
     pub(crate) fn from_sqlite(what: &'static str, e: rusqlite::Error) -> Self {
@@ -82,5 +80,50 @@ impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
 impl<T> Context<T> for std::result::Result<T, rusqlite::Error> {
     fn ctx(self, what: &'static str) -> Result<T> {
         self.map_err(|e| StoreError::from_sqlite(what, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded database's constraint failures map as sqlx's do.
+    #[test]
+    fn sqlite_errors_map_like_sqlx_errors() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE parent (id TEXT PRIMARY KEY);
+             CREATE TABLE child (id TEXT PRIMARY KEY, name TEXT UNIQUE, n INTEGER CHECK (n > 0),
+                                 parent TEXT REFERENCES parent (id));
+             INSERT INTO parent VALUES ('p');
+             INSERT INTO child VALUES ('a', 'x', 1, 'p');",
+        )
+        .unwrap();
+        let run = |sql: &str| c.execute(sql, []).map(drop).ctx("child").unwrap_err();
+        assert!(matches!(
+            run("INSERT INTO child VALUES ('a', 'y', 1, 'p')"),
+            StoreError::Conflict("child")
+        ));
+        assert!(matches!(
+            run("INSERT INTO child VALUES ('b', 'x', 1, 'p')"),
+            StoreError::Conflict("child")
+        ));
+        assert!(matches!(
+            run("INSERT INTO child VALUES ('b', 'y', 1, 'nobody')"),
+            StoreError::MissingReference("child")
+        ));
+        assert!(matches!(
+            run("INSERT INTO child VALUES ('b', 'y', 0, 'p')"),
+            StoreError::Invalid(_)
+        ));
+        assert!(matches!(run("SELECT * FROM nowhere"), StoreError::Sqlite(_)));
+        let none = c
+            .query_row("SELECT id FROM child WHERE id = 'z'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .ctx("child")
+            .unwrap_err();
+        assert!(matches!(none, StoreError::NotFound("child")));
     }
 }
