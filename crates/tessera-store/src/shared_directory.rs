@@ -15,21 +15,22 @@ macro_rules! directory_impl {
             use crate::error::Context as _;
             use crate::shared_directory::Table;
             use crate::types::*;
+            use crate::columns::Columns;
             use crate::{Result, StoreError};
 
             type Row = <$db as sqlx::Database>::Row;
 
             fn text(row: &Row, col: &str) -> Result<String> {
-                row.try_get(col).ctx("record")
+                Columns::text(row, "record", col)
             }
             fn opt_text(row: &Row, col: &str) -> Result<Option<String>> {
-                row.try_get(col).ctx("record")
+                Columns::opt_text(row, "record", col)
             }
             fn int(row: &Row, col: &str) -> Result<i64> {
-                row.try_get(col).ctx("record")
+                Columns::int(row, "record", col)
             }
             fn opt_int(row: &Row, col: &str) -> Result<Option<i64>> {
-                row.try_get(col).ctx("record")
+                Columns::opt_int(row, "record", col)
             }
             fn json(row: &Row, col: &str) -> Result<serde_json::Value> {
                 serde_json::from_str(&text(row, col)?)
