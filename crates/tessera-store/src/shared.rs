@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::columns::Columns;
 use crate::directory_types::{Compliance, Device, DeviceStatus, TrustType};
-use crate::types::{Family, FamilyId, Group, GroupId, PresentedToken, SessionId, Timestamp, User, UserId};
+use crate::types::{
+    Family, FamilyId, Group, GroupId, PresentedToken, Rotate, SessionId, Timestamp, User, UserId,
+};
 use crate::{Result, RiskLevel, StoreError, UserStatus};
 
 pub(crate) const USER_COLUMNS: &str =
@@ -31,13 +33,7 @@ pub(crate) const CLAIMABLE: &str = "SELECT d.stream_id, d.event_id FROM outbox_d
      ORDER BY d.event_id LIMIT $7";
 
 /// The happy path of `n` rotations in one statement: each rotation, a row `(presented, next,
-/// now, expires_at)` bound from `$1` in that order, swaps in its next token only if the
-/// presented one is still its family's current generation and the family is live and
-/// unexpired. The rotate trigger records the new token and the session's activity inside the
-/// same statement; of two uses of one token, only one can see its generation current. Each swapped
-/// family comes back with the hash it now holds as `swapped_to`, which says which rotation it
-/// was. Should two rotations present the same token, the database applies one of them.
-/// `updated` is how the backend's `RETURNING` names the updated table's columns.
+/// now, expires_at)` bound from `$1` in that order (see [`rotate_swap_sql`]).
 pub(crate) fn rotate_swap_many_sql(n: usize, updated: &str) -> String {
     let rows: Vec<String> = (0..n)
         .map(|i| {
@@ -45,16 +41,58 @@ pub(crate) fn rotate_swap_many_sql(n: usize, updated: &str) -> String {
             format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
         })
         .collect();
+    rotate_swap_sql(
+        "",
+        &format!("VALUES {}", rows.join(", ")),
+        PRESENTED_TOKENS,
+        updated,
+    )
+}
+
+/// The presented tokens of [`rotate_swap_sql`] by a join.
+pub(crate) const PRESENTED_TOKENS: &str = "JOIN refresh_tokens t ON t.hash = v.presented";
+
+/// The happy path of rotations in one statement. `rows` is a query of the rotations, each a
+/// row `(presented, next, now, expires_at)`: each swaps in its next token only if the presented
+/// one is still its family's current generation and the family is live and unexpired. The
+/// rotate trigger records the new token and the session's activity inside the same statement;
+/// of two uses of one token, only one can see its generation current. Each swapped family
+/// comes back with the hash it now holds as `swapped_to`, which says which rotation it was.
+/// Should two rotations present the same token, the database applies one of them.
+///
+/// The presented tokens are found first, in a materialized expression, and their families
+/// then by id: the plan cannot start from the families and scan every token each one ever had,
+/// which a planner short of statistics (a new or never-analyzed database) would otherwise
+/// choose, at a cost that grows with every rotation. `tokens` is how they are found from `v`,
+/// giving `t.family_id` and `t.generation` ([`PRESENTED_TOKENS`], or a backend's own form).
+///
+/// `with` is put before the rotations' own common table expressions, ending in a comma (or
+/// empty); `updated` is how the backend's `RETURNING` names the updated table's columns.
+pub(crate) fn rotate_swap_sql(with: &str, rows: &str, tokens: &str, updated: &str) -> String {
     format!(
-        "WITH v (presented, next, now, expires_at) AS (VALUES {}) \
-         UPDATE refresh_families AS f SET generation = f.generation + 1, current_hash = v.next, \
-         rotated_at = v.now, expires_at = v.expires_at \
-         FROM v JOIN refresh_tokens t ON t.hash = v.presented \
-         WHERE f.id = t.family_id AND f.generation = t.generation AND f.revoked_at IS NULL \
-         AND f.expires_at >= v.now RETURNING {updated}current_hash AS swapped_to, {updated}{}",
-        rows.join(", "),
+        "WITH {with}v (presented, next, now, expires_at) AS ({rows}), \
+         swap AS MATERIALIZED (SELECT t.family_id, t.generation, v.next, v.now, v.expires_at \
+         FROM v {tokens}) \
+         UPDATE refresh_families AS f SET generation = f.generation + 1, current_hash = swap.next, \
+         rotated_at = swap.now, expires_at = swap.expires_at FROM swap \
+         WHERE f.id = swap.family_id AND f.generation = swap.generation AND f.revoked_at IS NULL \
+         AND f.expires_at >= swap.now RETURNING {updated}current_hash AS swapped_to, {updated}{}",
         FAMILY_COLUMNS.replace(", ", &format!(", {updated}")),
     )
+}
+
+/// Records a family returned by [`rotate_swap_sql`] at the place of its rotation in `rotated`
+/// (parallel to `rotations`): the first rotation that asked for the hash it now holds, which
+/// next tokens being random, is the one.
+pub(crate) fn place_swapped(
+    rotated: &mut [Option<Family>],
+    rotations: &[Rotate<'_>],
+    swapped_to: &[u8],
+    family: Family,
+) {
+    if let Some(i) = rotations.iter().position(|r| r.next == swapped_to) {
+        rotated[i] = Some(family);
+    }
 }
 
 /// Rotations swapped by one statement at most (4 parameters each).
@@ -63,13 +101,14 @@ pub(crate) const ROTATIONS_PER_SWAP: usize = 2_000;
 /// Sign-in log entries written by one statement at most (11 parameters each).
 pub(crate) const SIGN_INS_PER_INSERT: usize = 500;
 
+/// The sign-in log's columns, in the order [`sign_in_insert_sql`] binds them.
+pub(crate) const SIGN_IN_INSERT: &str = "INSERT INTO sign_in_logs (id, at, user_id, client_id, ip, \
+     outcome, token_protection, device_id, jkt, error, details) ";
+
 /// A multi-row `INSERT` of `n` sign-in log entries, parameters in the order id, at, user_id,
 /// client_id, ip, outcome, token_protection, device_id, jkt, error, details.
 pub(crate) fn sign_in_insert_sql(n: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO sign_in_logs (id, at, user_id, client_id, ip, outcome, token_protection, \
-         device_id, jkt, error, details) VALUES ",
-    );
+    let mut sql = format!("{SIGN_IN_INSERT}VALUES ");
     for i in 0..n {
         let b = i * 11;
         if i > 0 {
@@ -416,18 +455,7 @@ macro_rules! shared_impl {
             }
 
             async fn presented_token(&self, hash: &[u8], jkt: Option<&str>) -> Result<Option<PresentedToken>> {
-                if let Some(direct) = self.direct() {
-                    return direct.presented_token(hash, jkt);
-                }
-                let sql = crate::shared::presented_token_sql(<$store>::GROUP_IDS_OF_FAMILY_USER);
-                sqlx::query(&sql)
-                    .bind(hash)
-                    .bind(jkt)
-                    .fetch_optional(&self.read)
-                    .await
-                    .ctx("refresh token")?
-                    .map(|row| crate::shared::presented_from_row(&row))
-                    .transpose()
+                self.read_presented(hash, jkt).await
             }
 
             async fn rotate(&self, r: &Rotate<'_>) -> Result<Rotation> {

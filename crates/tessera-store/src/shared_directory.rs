@@ -437,50 +437,7 @@ macro_rules! directory_impl {
                     entries: &[SignInLog],
                     rotations: &[Rotate<'_>],
                 ) -> Result<Vec<Option<Family>>> {
-                    if let Some(direct) = self.direct() {
-                        return direct.commit_group(entries, rotations).await;
-                    }
-                    let mut tx = self.write.begin().await.ctx("sign-in log entry")?;
-                    let mut rotated = vec![None; rotations.len()];
-                    // Every rotation in one statement, 4 parameters each.
-                    for (c, chunk) in rotations.chunks(crate::shared::ROTATIONS_PER_SWAP).enumerate() {
-                        let sql = crate::shared::rotate_swap_many_sql(chunk.len(), Backend::UPDATED);
-                        let mut q = sqlx::query(&sql);
-                        for r in chunk {
-                            q = q.bind(r.presented).bind(r.next).bind(r.now.0).bind(r.expires_at.0);
-                        }
-                        for row in q.fetch_all(&mut *tx).await.ctx("refresh token")? {
-                            let to: Vec<u8> = row.try_get("swapped_to").ctx("refresh token")?;
-                            let family = crate::shared::family_from_row(&row)?;
-                            // The first rotation that asked for this next token (next tokens
-                            // are random, so there is one).
-                            if let Some(i) = chunk.iter().position(|r| r.next == to.as_slice()) {
-                                rotated[c * crate::shared::ROTATIONS_PER_SWAP + i] = Some(family);
-                            }
-                        }
-                    }
-                    // Multi-row statements: a batch of entries costs a statement or two.
-                    for chunk in entries.chunks(crate::shared::SIGN_INS_PER_INSERT) {
-                        let sql = crate::shared::sign_in_insert_sql(chunk.len());
-                        let mut q = sqlx::query(&sql);
-                        for e in chunk {
-                            q = q
-                                .bind(&e.id)
-                                .bind(e.at.0)
-                                .bind(e.user_id.as_ref().map(|u| u.0.as_str()))
-                                .bind(&e.client_id)
-                                .bind(&e.ip)
-                                .bind(&e.outcome)
-                                .bind(&e.token_protection)
-                                .bind(&e.device_id)
-                                .bind(&e.jkt)
-                                .bind(&e.error)
-                                .bind(e.details.text());
-                        }
-                        q.execute(&mut *tx).await.ctx("sign-in log entry")?;
-                    }
-                    tx.commit().await.ctx("sign-in log entry")?;
-                    Ok(rotated)
+                    self.write_group(entries, rotations).await
                 }
 
                 async fn sign_ins(&self, f: &SignInFilter) -> Result<Vec<SignInLog>> {

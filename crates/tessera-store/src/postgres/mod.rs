@@ -15,6 +15,9 @@ use crate::{StoreOptions, Waker, migration_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// A pooled connection idle this long is pinged before it is used again.
+const PING_WHEN_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The channel appended events are announced on.
 pub const OUTBOX_CHANNEL: &str = "tessera_outbox";
 
@@ -100,6 +103,18 @@ impl PgStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))
+            // A connection in steady use is known to be alive: a ping on every check-out would
+            // double the round trips of a busy pool. One idle long enough for the server, or
+            // the network between, to have dropped it is pinged (and replaced if dead) first.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(options.connect_timeout)
             .connect_with(connect)
             .await
@@ -116,12 +131,6 @@ impl PgStore {
             claims: AtomicU64::new(0),
             node: format!("{}-{}", std::process::id(), options.node_name),
         })
-    }
-
-    /// PostgreSQL has no path around sqlx (see `crate::sqlite::direct`).
-    #[allow(clippy::unused_self)]
-    pub(crate) const fn direct(&self) -> Option<&crate::sqlite::direct::Direct> {
-        None
     }
 
     fn claim_sql(&self) -> &'static str {
@@ -204,3 +213,101 @@ impl Store for PgStore {
 
 crate::shared::shared_impl!(PgStore, PgUnitOfWork, sqlx::Postgres);
 crate::shared_directory::directory_impl!(PgStore, PgUnitOfWork, sqlx::Postgres);
+
+/// The refresh grant's read and the group commit, the hot paths.
+mod hot {
+    use std::sync::LazyLock;
+
+    use sqlx::Row as _;
+
+    use super::PgStore;
+    use crate::error::Context as _;
+    use crate::{Family, PresentedToken, Result, Rotate, SignInLog};
+
+    /// Everything a refresh checks, in one statement (see `shared::presented_token_sql`).
+    static PRESENTED_SQL: LazyLock<String> =
+        LazyLock::new(|| crate::shared::presented_token_sql(PgStore::GROUP_IDS_OF_FAMILY_USER));
+
+    /// A group commit as one statement: one round trip, and a transaction of its own without
+    /// `BEGIN` and `COMMIT`. The rotations are arrays `$1`–`$4`, column by column (see
+    /// `shared::rotate_swap_sql`); the sign-in log entries, arrays `$5`–`$15` in the order of
+    /// `shared::SIGN_IN_INSERT`, are inserted by a data-modifying `WITH`, which runs to completion
+    /// whether the `UPDATE` reads it or not. Arrays make it one text whatever the group's size, so
+    /// each connection prepares and plans it once.
+    static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
+        crate::shared::rotate_swap_sql(
+            &format!(
+                "logged AS ({}SELECT * FROM unnest($5::text[], $6::bigint[], $7::text[], $8::text[], \
+                 $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])), ",
+                crate::shared::SIGN_IN_INSERT
+            ),
+            "SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[])",
+            // A subquery with a limit is not merged into the join: each presented token is one
+            // primary-key lookup, never a hash join over the whole table, which a plan cached
+            // while the table was small would keep choosing after it has grown.
+            "CROSS JOIN LATERAL (SELECT family_id, generation FROM refresh_tokens \
+             WHERE hash = v.presented LIMIT 1) t",
+            PgStore::UPDATED,
+        )
+    });
+
+    impl PgStore {
+        /// See [`crate::TokenRepo::presented_token`].
+        pub(crate) async fn read_presented(
+            &self,
+            hash: &[u8],
+            jkt: Option<&str>,
+        ) -> Result<Option<PresentedToken>> {
+            sqlx::query(&PRESENTED_SQL)
+                .bind(hash)
+                .bind(jkt)
+                .fetch_optional(&self.read)
+                .await
+                .ctx("refresh token")?
+                .map(|row| crate::shared::presented_from_row(&row))
+                .transpose()
+        }
+
+        /// See [`crate::SignInLogRepo::commit_group`]: [`GROUP_SQL`], one round trip.
+        pub(crate) async fn write_group(
+            &self,
+            entries: &[SignInLog],
+            rotations: &[Rotate<'_>],
+        ) -> Result<Vec<Option<Family>>> {
+            let mut rotated = vec![None; rotations.len()];
+            if entries.is_empty() && rotations.is_empty() {
+                return Ok(rotated);
+            }
+            let column = |f: fn(&SignInLog) -> Option<&str>| entries.iter().map(f).collect::<Vec<_>>();
+            let rows = sqlx::query(&GROUP_SQL)
+                .bind(rotations.iter().map(|r| r.presented).collect::<Vec<_>>())
+                .bind(rotations.iter().map(|r| r.next).collect::<Vec<_>>())
+                .bind(rotations.iter().map(|r| r.now.0).collect::<Vec<_>>())
+                .bind(rotations.iter().map(|r| r.expires_at.0).collect::<Vec<_>>())
+                .bind(column(|e| Some(&e.id)))
+                .bind(entries.iter().map(|e| e.at.0).collect::<Vec<_>>())
+                .bind(column(|e| e.user_id.as_ref().map(|u| u.0.as_str())))
+                .bind(column(|e| e.client_id.as_deref()))
+                .bind(column(|e| Some(&e.ip)))
+                .bind(column(|e| Some(&e.outcome)))
+                .bind(column(|e| Some(&e.token_protection)))
+                .bind(column(|e| e.device_id.as_deref()))
+                .bind(column(|e| e.jkt.as_deref()))
+                .bind(column(|e| e.error.as_deref()))
+                .bind(column(|e| Some(e.details.text())))
+                .fetch_all(&self.write)
+                .await
+                .ctx("sign-in log entry")?;
+            for row in rows {
+                let to: Vec<u8> = row.try_get("swapped_to").ctx("refresh token")?;
+                crate::shared::place_swapped(
+                    &mut rotated,
+                    rotations,
+                    &to,
+                    crate::shared::family_from_row(&row)?,
+                );
+            }
+            Ok(rotated)
+        }
+    }
+}

@@ -250,11 +250,8 @@ fn swap(tx: &Transaction<'_>, rotations: &[Rotate<'_>]) -> Result<Vec<Option<Fam
         while let Some(row) = rows.next().ctx("refresh token")? {
             let to: Vec<u8> = row.get("swapped_to").ctx("refresh token")?;
             let family = crate::shared::family_from_row(row)?;
-            // The first rotation that asked for this next token (next tokens are random, so
-            // there is one).
-            if let Some(i) = chunk.iter().position(|r| r.next == to.as_slice()) {
-                rotated[c * crate::shared::ROTATIONS_PER_SWAP + i] = Some(family);
-            }
+            let first = c * crate::shared::ROTATIONS_PER_SWAP;
+            crate::shared::place_swapped(&mut rotated[first..], chunk, &to, family);
         }
     }
     Ok(rotated)

@@ -146,10 +146,23 @@ impl SqliteStore {
         })
     }
 
-    /// The hot paths that bypass sqlx (see [`direct`]).
-    #[allow(clippy::unnecessary_wraps)]
-    pub(crate) const fn direct(&self) -> Option<&direct::Direct> {
-        Some(&self.direct)
+    /// See [`crate::TokenRepo::presented_token`]: on the calling thread (see [`direct`]).
+    #[allow(clippy::unused_async)]
+    pub(crate) async fn read_presented(
+        &self,
+        hash: &[u8],
+        jkt: Option<&str>,
+    ) -> crate::Result<Option<crate::PresentedToken>> {
+        self.direct.presented_token(hash, jkt)
+    }
+
+    /// See [`crate::SignInLogRepo::commit_group`]: on the calling thread (see [`direct`]).
+    pub(crate) async fn write_group(
+        &self,
+        entries: &[crate::SignInLog],
+        rotations: &[crate::Rotate<'_>],
+    ) -> crate::Result<Vec<Option<crate::Family>>> {
+        self.direct.commit_group(entries, rotations).await
     }
 
     fn claim_sql(&self) -> &'static str {
