@@ -211,12 +211,17 @@ pub(crate) fn family_from_row(row: &impl Columns) -> Result<Family> {
     })
 }
 
+/// Records one DPoP proof's key until `$2`; inserts a row only the first time.
+pub(crate) const PROOF_INSERT: &str =
+    "INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+
 /// One round trip for everything a refresh checks before rotating: the family of the token
-/// whose hash is `$1`, whether the token is its current one, the user, the "not before"
+/// whose hash is `hash`, whether the token is its current one, the user, the "not before"
 /// instants of the user, the session and the device, the user's groups for Conditional Access
 /// (`group_ids` lists them as the backend does, see `GROUP_IDS_OF_FAMILY_USER`), and the device
-/// registered with key `$2`, whose key signed the request's proof.
-pub(crate) fn presented_token_sql(group_ids: &str) -> String {
+/// registered with key `jkt`, whose key signed the request's proof. `hash` and `jkt` are SQL
+/// expressions: parameters, or the columns of a batch.
+pub(crate) fn presented_token_sql(group_ids: &str, hash: &str, jkt: &str) -> String {
     format!(
         "SELECT t.generation AS token_generation, f.{}, {}, {}, \
          (SELECT n.not_before FROM not_before n WHERE n.subject_kind = 'user' \
@@ -228,8 +233,8 @@ pub(crate) fn presented_token_sql(group_ids: &str) -> String {
          (SELECT s.presented_ip FROM sessions s WHERE s.id = f.session_id) AS presented_ip, \
          {group_ids} AS group_ids \
          FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-         LEFT JOIN users u ON u.id = f.user_id LEFT JOIN devices d ON d.jkt = $2 \
-         WHERE t.hash = $1",
+         LEFT JOIN users u ON u.id = f.user_id LEFT JOIN devices d ON d.jkt = {jkt} \
+         WHERE t.hash = {hash}",
         FAMILY_COLUMNS.replace(", ", ", f."),
         columns_as(USER_COLUMNS, "u", "u_"),
         columns_as(DEVICE_COLUMNS, "d", "d_"),
@@ -536,15 +541,7 @@ macro_rules! shared_impl {
             }
 
             async fn first_proof_use(&self, key: &[u8], expires_at: Timestamp) -> Result<bool> {
-                let done = sqlx::query(
-                    "INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(key)
-                .bind(expires_at.0)
-                .execute(&self.write)
-                .await
-                .ctx("DPoP proof")?;
-                Ok(done.rows_affected() == 1)
+                self.record_proof(key, expires_at).await
             }
 
             async fn prune_proofs(&self, now: Timestamp) -> Result<u64> {

@@ -11,12 +11,40 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::Mutex;
 
 use crate::repo::{Backend, Store};
-use crate::{StoreOptions, Waker, migration_error};
+use crate::{PresentedToken, StoreOptions, Waker, migration_error};
+
+mod batch;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A pooled connection idle this long is pinged before it is used again.
 const PING_WHEN_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Connections for the batched statements: one batch of each kind at a time, and the group
+/// commit.
+const HOT_CONNECTIONS: u32 = 4;
+
+/// A pool of at most `max` connections, pinged only after an idle second: a connection in
+/// steady use is known to be alive, and a ping on every check-out would double the round trips
+/// of a busy pool. One idle long enough for the server, or the network between, to have
+/// dropped it is pinged (and replaced if dead) first.
+fn pool_options(options: &StoreOptions, max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+        .acquire_timeout(options.connect_timeout)
+}
+
+/// A presented refresh token's hash, and the key thumbprint of the request's DPoP proof.
+type PresentedKey = (Vec<u8>, Option<String>);
 
 /// The channel appended events are announced on.
 pub const OUTBOX_CHANNEL: &str = "tessera_outbox";
@@ -37,10 +65,17 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
 pub struct PgStore {
     read: PgPool,
     write: PgPool,
+    /// Connections for the batched statements and the group commit, planned once (see `open`).
+    hot: PgPool,
     waker: Waker,
     listener: Mutex<Option<PgListener>>,
     claims: AtomicU64,
     node: String,
+    /// DPoP proof ids recorded together (see [`batch`]): a key and when it may be forgotten,
+    /// answered with whether it was new.
+    proofs: batch::Batcher<(Vec<u8>, i64), bool>,
+    /// Presented refresh tokens read together: a token's hash and the proof's key thumbprint.
+    presented: batch::Batcher<PresentedKey, crate::Result<Option<PresentedToken>>>,
 }
 
 /// A unit of work in one PostgreSQL transaction.
@@ -101,21 +136,17 @@ impl PgStore {
             admin.close().await;
             connect = connect.options([("search_path", schema)]);
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(2))
-            // A connection in steady use is known to be alive: a ping on every check-out would
-            // double the round trips of a busy pool. One idle long enough for the server, or
-            // the network between, to have dropped it is pinged (and replaced if dead) first.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .acquire_timeout(options.connect_timeout)
+        // The batched statements of the token endpoint run on connections of their own, which
+        // plan each statement once: left to choose, PostgreSQL plans them afresh on every
+        // execution (the arrays' sizes make each custom plan look cheaper than the generic
+        // one), which was a quarter of its work under load. Their plans are lookups by key
+        // whatever the parameters, and at most one batch of each kind is at the database.
+        let hot = pool_options(options, HOT_CONNECTIONS).connect_lazy_with(
+            connect
+                .clone()
+                .options([("plan_cache_mode", "force_generic_plan")]),
+        );
+        let pool = pool_options(options, options.max_connections.max(2))
             .connect_with(connect)
             .await
             .map_err(crate::StoreError::Database)?;
@@ -124,12 +155,21 @@ impl PgStore {
             .await
             .map_err(|e| migration_error("the PostgreSQL database", e))?;
         Ok(Self {
-            read: pool.clone(),
-            write: pool,
             waker: Waker::remote(),
             listener: Mutex::new(None),
             claims: AtomicU64::new(0),
             node: format!("{}-{}", std::process::id(), options.node_name),
+            proofs: batch::Batcher::new("DPoP proof", {
+                let hot = hot.clone();
+                move |proofs| hot::record_proofs(hot.clone(), proofs)
+            }),
+            presented: batch::Batcher::new("refresh token", {
+                let hot = hot.clone();
+                move |presented| hot::read_presented_batch(hot.clone(), presented)
+            }),
+            hot,
+            read: pool.clone(),
+            write: pool,
         })
     }
 
@@ -214,19 +254,87 @@ impl Store for PgStore {
 crate::shared::shared_impl!(PgStore, PgUnitOfWork, sqlx::Postgres);
 crate::shared_directory::directory_impl!(PgStore, PgUnitOfWork, sqlx::Postgres);
 
-/// The refresh grant's read and the group commit, the hot paths.
+/// The hot paths of the token endpoint: the DPoP proof's id, the refresh grant's read (both
+/// batched across requests, see [`super::batch`]) and the group commit.
 mod hot {
+    use std::collections::HashSet;
     use std::sync::LazyLock;
 
     use sqlx::Row as _;
+    use sqlx::postgres::PgPool;
 
     use super::PgStore;
     use crate::error::Context as _;
-    use crate::{Family, PresentedToken, Result, Rotate, SignInLog};
+    use crate::{Family, PresentedToken, Result, Rotate, SignInLog, Timestamp};
 
     /// Everything a refresh checks, in one statement (see `shared::presented_token_sql`).
     static PRESENTED_SQL: LazyLock<String> =
-        LazyLock::new(|| crate::shared::presented_token_sql(PgStore::GROUP_IDS_OF_FAMILY_USER));
+        LazyLock::new(|| crate::shared::presented_token_sql(PgStore::GROUP_IDS_OF_FAMILY_USER, "$1", "$2"));
+
+    /// The same for a batch: hashes `$1` and thumbprints `$2`, answered by position
+    /// (`presented_index`, from 1). Each token is one primary-key lookup (`LIMIT 1` keeps the
+    /// lateral subquery from being merged into a join the planner might hash).
+    static PRESENTED_BATCH_SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT p.i AS presented_index, x.* \
+             FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS p(hash, jkt, i) \
+             CROSS JOIN LATERAL ({} LIMIT 1) x",
+            crate::shared::presented_token_sql(PgStore::GROUP_IDS_OF_FAMILY_USER, "p.hash", "p.jkt")
+        )
+    });
+
+    /// Records a batch of proof keys (distinct), returning those that were new.
+    const PROOFS_SQL: &str = "INSERT INTO dpop_proofs (key, expires_at) \
+         SELECT * FROM unnest($1::bytea[], $2::bigint[]) ON CONFLICT (key) DO NOTHING RETURNING key";
+
+    /// Records `proofs` (key, expiry) in one statement; answers each with whether it was the
+    /// key's first use. A key twice in one batch is used first by the earlier request.
+    pub(super) async fn record_proofs(pool: PgPool, proofs: Vec<(Vec<u8>, i64)>) -> Result<Vec<bool>> {
+        let mut distinct = HashSet::with_capacity(proofs.len());
+        let (keys, expiries): (Vec<&[u8]>, Vec<i64>) = proofs
+            .iter()
+            .filter(|(key, _)| distinct.insert(key.as_slice()))
+            .map(|(key, expires_at)| (key.as_slice(), *expires_at))
+            .unzip();
+        let mut new: HashSet<Vec<u8>> = sqlx::query_scalar(PROOFS_SQL)
+            .bind(keys)
+            .bind(expiries)
+            .fetch_all(&pool)
+            .await
+            .ctx("DPoP proof")?
+            .into_iter()
+            .collect();
+        Ok(proofs.iter().map(|(key, _)| new.remove(key)).collect())
+    }
+
+    /// Reads `presented` (hash, thumbprint) in one statement, answering each in order.
+    pub(super) async fn read_presented_batch(
+        pool: PgPool,
+        presented: Vec<super::PresentedKey>,
+    ) -> Result<Vec<Result<Option<PresentedToken>>>> {
+        let (hashes, jkts): (Vec<&[u8]>, Vec<Option<&str>>) = presented
+            .iter()
+            .map(|(hash, jkt)| (hash.as_slice(), jkt.as_deref()))
+            .unzip();
+        let rows = sqlx::query(&PRESENTED_BATCH_SQL)
+            .bind(hashes)
+            .bind(jkts)
+            .fetch_all(&pool)
+            .await
+            .ctx("refresh token")?;
+        let mut answers: Vec<Result<Option<PresentedToken>>> = presented.iter().map(|_| Ok(None)).collect();
+        for row in rows {
+            let index: i64 = row.try_get("presented_index").ctx("refresh token")?;
+            let answer = usize::try_from(index - 1)
+                .ok()
+                .and_then(|i| answers.get_mut(i))
+                .ok_or_else(|| {
+                    crate::StoreError::Corrupt(format!("refresh token batch: no request {index}"))
+                })?;
+            *answer = crate::shared::presented_from_row(&row).map(Some);
+        }
+        Ok(answers)
+    }
 
     /// A group commit as one statement: one round trip, and a transaction of its own without
     /// `BEGIN` and `COMMIT`. The rotations are arrays `$1`–`$4`, column by column (see
@@ -252,12 +360,29 @@ mod hot {
     });
 
     impl PgStore {
-        /// See [`crate::TokenRepo::presented_token`].
+        /// See [`crate::TokenRepo::first_proof_use`]: batched with other requests'.
+        pub(crate) async fn record_proof(&self, key: &[u8], expires_at: Timestamp) -> Result<bool> {
+            if let Some(first) = self.proofs.call((key.to_vec(), expires_at.0)).await {
+                return Ok(first);
+            }
+            let done = sqlx::query(crate::shared::PROOF_INSERT)
+                .bind(key)
+                .bind(expires_at.0)
+                .execute(&self.write)
+                .await
+                .ctx("DPoP proof")?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        /// See [`crate::TokenRepo::presented_token`]: batched with other requests' reads.
         pub(crate) async fn read_presented(
             &self,
             hash: &[u8],
             jkt: Option<&str>,
         ) -> Result<Option<PresentedToken>> {
+            if let Some(answer) = self.presented.call((hash.to_vec(), jkt.map(str::to_owned))).await {
+                return answer;
+            }
             sqlx::query(&PRESENTED_SQL)
                 .bind(hash)
                 .bind(jkt)
@@ -295,7 +420,7 @@ mod hot {
                 .bind(column(|e| e.jkt.as_deref()))
                 .bind(column(|e| e.error.as_deref()))
                 .bind(column(|e| Some(e.details.text())))
-                .fetch_all(&self.write)
+                .fetch_all(&self.hot)
                 .await
                 .ctx("sign-in log entry")?;
             for row in rows {

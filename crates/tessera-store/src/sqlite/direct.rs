@@ -108,7 +108,7 @@ impl Direct {
             readers: Mutex::new(Vec::new()),
             writer: Mutex::new(writer),
             write_lock: write_lock.clone(),
-            presented_sql: crate::shared::presented_token_sql(group_ids),
+            presented_sql: crate::shared::presented_token_sql(group_ids, "$1", "$2"),
             _checkpointer: checkpointer(path, write_lock.clone())?,
         })
     }
