@@ -139,13 +139,15 @@ impl PgStore {
         // The batched statements of the token endpoint run on connections of their own, which
         // plan each statement once: left to choose, PostgreSQL plans them afresh on every
         // execution (the arrays' sizes make each custom plan look cheaper than the generic
-        // one), which was a quarter of its work under load. Their plans are lookups by key
-        // whatever the parameters, and at most one batch of each kind is at the database.
-        let hot = pool_options(options, HOT_CONNECTIONS).connect_lazy_with(
-            connect
-                .clone()
-                .options([("plan_cache_mode", "force_generic_plan")]),
-        );
+        // one), which was a quarter of its work under load. A plan kept for the connection's
+        // life must not depend on the tables' sizes when it was made (a new database's tables
+        // are small, and look smaller still before they are analyzed): these statements touch
+        // rows by key only, so their connections never plan a sequential scan. At most one
+        // batch of each kind is at the database at a time.
+        let hot = pool_options(options, HOT_CONNECTIONS).connect_lazy_with(connect.clone().options([
+            ("plan_cache_mode", "force_generic_plan"),
+            ("enable_seqscan", "off"),
+        ]));
         let pool = pool_options(options, options.max_connections.max(2))
             .connect_with(connect)
             .await
@@ -274,7 +276,7 @@ mod hot {
     /// The same for a batch: hashes `$1` and thumbprints `$2`, answered by position
     /// (`presented_index`, from 1). Each token is one primary-key lookup (`LIMIT 1` keeps the
     /// lateral subquery from being merged into a join the planner might hash).
-    static PRESENTED_BATCH_SQL: LazyLock<String> = LazyLock::new(|| {
+    pub(super) static PRESENTED_BATCH_SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT p.i AS presented_index, x.* \
              FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS p(hash, jkt, i) \
@@ -284,7 +286,7 @@ mod hot {
     });
 
     /// Records a batch of proof keys (distinct), returning those that were new.
-    const PROOFS_SQL: &str = "INSERT INTO dpop_proofs (key, expires_at) \
+    pub(super) const PROOFS_SQL: &str = "INSERT INTO dpop_proofs (key, expires_at) \
          SELECT * FROM unnest($1::bytea[], $2::bigint[]) ON CONFLICT (key) DO NOTHING RETURNING key";
 
     /// Records `proofs` (key, expiry) in one statement; answers each with whether it was the
@@ -342,7 +344,7 @@ mod hot {
     /// `shared::SIGN_IN_INSERT`, are inserted by a data-modifying `WITH`, which runs to completion
     /// whether the `UPDATE` reads it or not. Arrays make it one text whatever the group's size, so
     /// each connection prepares and plans it once.
-    static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
+    pub(super) static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
         crate::shared::rotate_swap_sql(
             &format!(
                 "logged AS ({}SELECT * FROM unnest($5::text[], $6::bigint[], $7::text[], $8::text[], \
@@ -434,5 +436,45 @@ mod hot {
             }
             Ok(rotated)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PgStore, hot};
+    use crate::StoreOptions;
+
+    /// The token endpoint's statements keep one plan for their connection's life, made when
+    /// the tables may be empty and never analyzed (as here): each must still touch rows by key
+    /// only, or its cost would grow with every token ever issued.
+    #[tokio::test]
+    async fn hot_statements_never_scan_a_table() {
+        let url = std::env::var("TESSERA_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let schema = format!("tessera_plans_{}", std::process::id());
+        let store = PgStore::open(&url, Some(&schema), &StoreOptions::default())
+            .await
+            .expect("PostgreSQL is required for this test");
+        let mut conn = store.hot.acquire().await.unwrap();
+        for (name, sql, parameters) in [
+            ("proofs", hot::PROOFS_SQL, 2),
+            ("presented", hot::PRESENTED_BATCH_SQL.as_str(), 2),
+            ("group_commit", hot::GROUP_SQL.as_str(), 15),
+        ] {
+            sqlx::raw_sql(&format!("PREPARE {name} AS {sql}"))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let nulls = vec!["NULL"; parameters].join(", ");
+            let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN EXECUTE {name}({nulls})"))
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+            let plan = plan.join("\n");
+            assert!(!plan.contains("Seq Scan"), "{name}:\n{plan}");
+            assert!(plan.contains("Index Scan") || name == "proofs", "{name}:\n{plan}");
+        }
+        drop(conn);
+        store.drop_schema(&schema).await.unwrap();
     }
 }
