@@ -4,7 +4,9 @@
 //! one each; a request that finds nothing queued costs what it would alone.
 //!
 //! A batch that fails answers nobody: each of its requests runs alone, so every error a caller
-//! sees is its own, typed as ever.
+//! sees is its own, typed as ever. The exception is a database that cannot be reached: the
+//! batch waited for a connection as long as a request would have, so each of its requests is
+//! told so at once rather than waiting again.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +19,18 @@ const MAX_BATCH: usize = 128;
 /// Requests that may queue before callers wait to hand theirs over.
 const QUEUE: usize = 4096;
 
-type Answer<R> = oneshot::Sender<R>;
+type Answer<R> = oneshot::Sender<Outcome<R>>;
+
+/// What a request hears back from its batch.
+#[derive(Debug)]
+pub(super) enum Outcome<R> {
+    /// The statement's answer to it.
+    Answered(R),
+    /// No answer: the batch failed, so the caller runs the request alone.
+    RunAlone,
+    /// The database could not be reached in time.
+    Unreachable,
+}
 type Run<T, R> =
     Arc<dyn Fn(Vec<T>) -> Pin<Box<dyn Future<Output = crate::Result<Vec<R>>> + Send>> + Send + Sync>;
 
@@ -50,17 +63,19 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
         }
     }
 
-    /// The answer to `item` from the next batch; `None` when that batch failed (or the
-    /// batcher's task has ended with its runtime): the caller then runs the request alone.
-    pub(super) async fn call(&self, item: T) -> Option<R> {
+    /// The answer to `item` from the next batch, or what to do without one. A batcher whose
+    /// task has ended (with its runtime) has the caller run the request alone.
+    pub(super) async fn call(&self, item: T) -> Outcome<R> {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
             tokio::spawn(serve(self.what, self.run.clone(), receiver));
             sender
         });
         let (answer, answered) = oneshot::channel();
-        queue.send((item, answer)).await.ok()?;
-        answered.await.ok()
+        if queue.send((item, answer)).await.is_err() {
+            return Outcome::RunAlone;
+        }
+        answered.await.unwrap_or(Outcome::RunAlone)
     }
 }
 
@@ -75,7 +90,7 @@ async fn serve<T, R>(what: &'static str, run: Run<T, R>, mut receiver: mpsc::Rec
             Ok(results) if results.len() == n => {
                 for (answer, result) in answers.into_iter().zip(results) {
                     // A caller that has gone away (its request was cancelled) needs no answer.
-                    let _ = answer.send(result);
+                    let _ = answer.send(Outcome::Answered(result));
                 }
             }
             Ok(results) => tracing::error!(
@@ -84,9 +99,69 @@ async fn serve<T, R>(what: &'static str, run: Run<T, R>, mut receiver: mpsc::Rec
                 answers = results.len(),
                 "a batched statement answered the wrong number of requests; each runs alone"
             ),
+            Err(crate::StoreError::Database(sqlx::Error::PoolTimedOut)) => {
+                for answer in answers {
+                    let _ = answer.send(Outcome::Unreachable);
+                }
+            }
             Err(e) => {
                 tracing::warn!(%e, what, requests = n, "a batched statement failed; each request runs alone")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{Batcher, Outcome};
+    use crate::StoreError;
+
+    /// Requests queued while a batch runs go together in the next one, each answered with its
+    /// own result.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_requests_go_together_and_each_gets_its_answer() {
+        let batches = Arc::new(AtomicUsize::new(0));
+        let counted = batches.clone();
+        let batcher = Arc::new(Batcher::new("test", move |items: Vec<u32>| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Ok(items.into_iter().map(|n| n * 10).collect::<Vec<_>>())
+            }
+        }));
+        let calls: Vec<_> = (0..50u32)
+            .map(|n| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { (n, batcher.call(n).await) })
+            })
+            .collect();
+        for call in calls {
+            let (n, outcome) = call.await.unwrap();
+            assert!(
+                matches!(outcome, Outcome::Answered(a) if a == n * 10),
+                "{n}: {outcome:?}"
+            );
+        }
+        let batches = batches.load(Ordering::Relaxed);
+        assert!(batches < 50, "{batches} batches for 50 requests");
+    }
+
+    /// A failed batch, or one that answers the wrong number of requests, has each request run
+    /// alone; a database that cannot be reached is reported to each at once.
+    #[tokio::test]
+    async fn a_failed_batch_has_each_request_run_alone() {
+        let failing = Batcher::new("test", |_: Vec<u32>| async {
+            Err::<Vec<u32>, _>(StoreError::Invalid("no".into()))
+        });
+        assert!(matches!(failing.call(1).await, Outcome::RunAlone));
+        let short = Batcher::new("test", |_: Vec<u32>| async { Ok(Vec::<u32>::new()) });
+        assert!(matches!(short.call(1).await, Outcome::RunAlone));
+        let unreachable = Batcher::new("test", |_: Vec<u32>| async {
+            Err::<Vec<u32>, _>(StoreError::Database(sqlx::Error::PoolTimedOut))
+        });
+        assert!(matches!(unreachable.call(1).await, Outcome::Unreachable));
     }
 }

@@ -266,8 +266,14 @@ mod hot {
     use sqlx::postgres::PgPool;
 
     use super::PgStore;
+    use super::batch::Outcome;
     use crate::error::Context as _;
     use crate::{Family, PresentedToken, Result, Rotate, SignInLog, Timestamp};
+
+    /// The error of a batch that found no connection in time, for each of its requests.
+    fn unreachable() -> crate::StoreError {
+        crate::StoreError::Database(sqlx::Error::PoolTimedOut)
+    }
 
     /// Everything a refresh checks, in one statement (see `shared::presented_token_sql`).
     static PRESENTED_SQL: LazyLock<String> =
@@ -343,7 +349,8 @@ mod hot {
     /// `shared::rotate_swap_sql`); the sign-in log entries, arrays `$5`–`$15` in the order of
     /// `shared::SIGN_IN_INSERT`, are inserted by a data-modifying `WITH`, which runs to completion
     /// whether the `UPDATE` reads it or not. Arrays make it one text whatever the group's size, so
-    /// each connection prepares and plans it once.
+    /// each connection prepares it once (and, being a hot connection, plans it once: see
+    /// `PgStore::open`).
     pub(super) static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
         crate::shared::rotate_swap_sql(
             &format!(
@@ -364,8 +371,10 @@ mod hot {
     impl PgStore {
         /// See [`crate::TokenRepo::first_proof_use`]: batched with other requests'.
         pub(crate) async fn record_proof(&self, key: &[u8], expires_at: Timestamp) -> Result<bool> {
-            if let Some(first) = self.proofs.call((key.to_vec(), expires_at.0)).await {
-                return Ok(first);
+            match self.proofs.call((key.to_vec(), expires_at.0)).await {
+                Outcome::Answered(first) => return Ok(first),
+                Outcome::Unreachable => return Err(unreachable()),
+                Outcome::RunAlone => {}
             }
             let done = sqlx::query(crate::shared::PROOF_INSERT)
                 .bind(key)
@@ -382,8 +391,10 @@ mod hot {
             hash: &[u8],
             jkt: Option<&str>,
         ) -> Result<Option<PresentedToken>> {
-            if let Some(answer) = self.presented.call((hash.to_vec(), jkt.map(str::to_owned))).await {
-                return answer;
+            match self.presented.call((hash.to_vec(), jkt.map(str::to_owned))).await {
+                Outcome::Answered(answer) => return answer,
+                Outcome::Unreachable => return Err(unreachable()),
+                Outcome::RunAlone => {}
             }
             sqlx::query(&PRESENTED_SQL)
                 .bind(hash)
