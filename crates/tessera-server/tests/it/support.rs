@@ -16,6 +16,50 @@ pub const SECRET: &str = "s3cret-s3cret-s3cret-s3cret-s3cret-s3cret";
 pub struct Server {
     pub state: Arc<AppState>,
     _dir: tempfile::TempDir,
+    /// The PostgreSQL schema the server's store lives in, dropped with the server.
+    schema: Option<String>,
+}
+
+/// A PostgreSQL test server's schema goes with it, unless the test failed, so that its data can
+/// be looked at.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let Some(schema) = self.schema.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            eprintln!("the test failed: its data is in PostgreSQL schema {schema}");
+            return;
+        }
+        // The test's runtime is blocked in this call, so the schema is dropped from a thread and
+        // runtime of its own, on a connection of its own. A task of the server that was stopped
+        // mid-transaction would hold its locks: then the schema stays, and says so.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                use sqlx::Connection as _;
+                let mut conn = sqlx::PgConnection::connect(&pg_url())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::raw_sql(&format!(
+                    "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                ))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| format!("{schema}: {e}"))?;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop the test's PostgreSQL schema {e}"),
+            Err(_) => eprintln!("could not drop the test's PostgreSQL schema"),
+        }
+    }
 }
 
 /// Users every server has.
@@ -57,14 +101,17 @@ pub async fn server_on(db: Db) -> Server {
     match db {
         Db::Sqlite => server().await,
         Db::Postgres => {
+            let schema = unique_schema();
             let store = tessera_store::PgStore::open(
                 &pg_url(),
-                Some(&unique_schema()),
+                Some(&schema),
                 &tessera_store::StoreOptions::default(),
             )
             .await
             .expect("PostgreSQL must be running for the PostgreSQL server tests");
-            build(Some(Arc::new(store))).await
+            let mut server = build(Some(Arc::new(store))).await;
+            server.schema = Some(schema);
+            server
         }
     }
 }
@@ -216,7 +263,11 @@ async fn build_with(
     .await
     .unwrap();
     uow.commit().await.unwrap();
-    Server { state, _dir: dir }
+    Server {
+        state,
+        _dir: dir,
+        schema: None,
+    }
 }
 
 pub struct Reply {
@@ -241,6 +292,7 @@ impl Server {
         Self {
             state,
             _dir: tempfile::tempdir().unwrap(),
+            schema: None,
         }
     }
 
