@@ -211,10 +211,6 @@ pub(crate) fn family_from_row(row: &impl Columns) -> Result<Family> {
     })
 }
 
-/// Records one DPoP proof's key until `$2`; inserts a row only the first time.
-pub(crate) const PROOF_INSERT: &str =
-    "INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
-
 /// One round trip for everything a refresh checks before rotating: the family of the token
 /// whose hash is `hash`, whether the token is its current one, the user, the "not before"
 /// instants of the user, the session and the device, the user's groups for Conditional Access
@@ -541,7 +537,18 @@ macro_rules! shared_impl {
             }
 
             async fn first_proof_use(&self, key: &[u8], expires_at: Timestamp) -> Result<bool> {
-                self.record_proof(key, expires_at).await
+                if let Some(first) = self.batched_proof_use(key, expires_at).await? {
+                    return Ok(first);
+                }
+                let done = sqlx::query(
+                    "INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(expires_at.0)
+                .execute(&self.write)
+                .await
+                .ctx("DPoP proof")?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn prune_proofs(&self, now: Timestamp) -> Result<u64> {

@@ -369,20 +369,18 @@ mod hot {
     });
 
     impl PgStore {
-        /// See [`crate::TokenRepo::first_proof_use`]: batched with other requests'.
-        pub(crate) async fn record_proof(&self, key: &[u8], expires_at: Timestamp) -> Result<bool> {
+        /// See [`crate::TokenRepo::first_proof_use`]: batched with other requests'. `None`
+        /// when the batch failed: the proof is then recorded on its own.
+        pub(crate) async fn batched_proof_use(
+            &self,
+            key: &[u8],
+            expires_at: Timestamp,
+        ) -> Result<Option<bool>> {
             match self.proofs.call((key.to_vec(), expires_at.0)).await {
-                Outcome::Answered(first) => return Ok(first),
-                Outcome::Unreachable => return Err(unreachable()),
-                Outcome::RunAlone => {}
+                Outcome::Answered(first) => Ok(Some(first)),
+                Outcome::Unreachable => Err(unreachable()),
+                Outcome::RunAlone => Ok(None),
             }
-            let done = sqlx::query(crate::shared::PROOF_INSERT)
-                .bind(key)
-                .bind(expires_at.0)
-                .execute(&self.write)
-                .await
-                .ctx("DPoP proof")?;
-            Ok(done.rows_affected() == 1)
         }
 
         /// See [`crate::TokenRepo::presented_token`]: batched with other requests' reads.

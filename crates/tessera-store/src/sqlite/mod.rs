@@ -156,16 +156,14 @@ impl SqliteStore {
         self.direct.presented_token(hash, jkt)
     }
 
-    /// See [`crate::TokenRepo::first_proof_use`].
-    pub(crate) async fn record_proof(&self, key: &[u8], expires_at: crate::Timestamp) -> crate::Result<bool> {
-        use crate::error::Context as _;
-        let done = sqlx::query(crate::shared::PROOF_INSERT)
-            .bind(key)
-            .bind(expires_at.0)
-            .execute(&self.write)
-            .await
-            .ctx("DPoP proof")?;
-        Ok(done.rows_affected() == 1)
+    /// See [`crate::TokenRepo::first_proof_use`]: SQLite records each proof on its own.
+    #[allow(clippy::unused_async)]
+    pub(crate) async fn batched_proof_use(
+        &self,
+        _key: &[u8],
+        _expires_at: crate::Timestamp,
+    ) -> crate::Result<Option<bool>> {
+        Ok(None)
     }
 
     /// See [`crate::SignInLogRepo::commit_group`]: on the calling thread (see [`direct`]).
