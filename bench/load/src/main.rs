@@ -174,7 +174,13 @@ async fn main() -> anyhow::Result<()> {
         return report::render(results, &args.doc, &args.plots);
     }
     let duration = Duration::from_secs(args.duration.clamp(1, 120));
-    let dir = tempfile::tempdir()?;
+    let dir = {
+        use std::os::unix::fs::PermissionsExt as _;
+        // A data directory must be private to this account, or Tessera refuses it.
+        tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()?
+    };
     let database = Database::new(dir.path(), args.postgres.as_deref())?;
     let tessera = match &args.tessera {
         Some(p) => p.clone(),

@@ -117,6 +117,50 @@ impl SsfConfig {
     }
 }
 
+/// Where the key-encryption key that seals the private signing keys comes from (see
+/// `keys::sealing`). `TESSERA_KEY_ENCRYPTION_KEY` in the environment wins over both.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyConfig {
+    /// A file holding the key [default: `key-encryption.key` in the data directory].
+    pub encryption_key_file: Option<PathBuf>,
+    /// A program and its arguments whose standard output is the key (a KMS or secret manager).
+    pub encryption_key_command: Option<Vec<String>>,
+}
+
+/// Protection of the server's own files.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Start even when the data directory, the database files or the key-encryption key file
+    /// can be read by other users of the machine. Off: Tessera refuses to start then.
+    pub allow_readable_data_dir: bool,
+}
+
+/// Sign-in settings: how much password verification the server does at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInConfig {
+    /// Password verifications (argon2id, 19 MiB each) that may run at once; 0 = one per core,
+    /// fewer when memory is short.
+    pub max_concurrent_password_checks: u32,
+    /// How long a sign-in waits for a free verification before it is answered `503`,
+    /// milliseconds.
+    pub password_check_queue_ms: u64,
+    /// How many sign-ins may wait; past that they are answered `503` at once.
+    pub max_queued_password_checks: u32,
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_password_checks: 0,
+            password_check_queue_ms: 2_000,
+            max_queued_password_checks: 256,
+        }
+    }
+}
+
 /// Token settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -163,6 +207,15 @@ pub struct FileConfig {
     /// Shared Signals transmitter settings.
     #[serde(default)]
     pub ssf: SsfConfig,
+    /// The signing keys' protection at rest.
+    #[serde(default)]
+    pub keys: KeyConfig,
+    /// Sign-in settings.
+    #[serde(default)]
+    pub sign_in: SignInConfig,
+    /// Protection of the server's files.
+    #[serde(default)]
+    pub security: SecurityConfig,
 }
 
 /// Settings given on the command line or in the environment; they win over the file.
@@ -201,6 +254,12 @@ pub struct ServerConfig {
     pub devices: DeviceConfig,
     /// Shared Signals transmitter settings.
     pub ssf: SsfConfig,
+    /// Where the key-encryption key comes from.
+    pub key_encryption: crate::keys::KekSource,
+    /// Protection of the server's files.
+    pub security: SecurityConfig,
+    /// Sign-in settings.
+    pub sign_in: SignInConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -217,6 +276,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("tokens", &self.tokens)
             .field("devices", &self.devices)
             .field("ssf", &self.ssf)
+            .field("key_encryption", &self.key_encryption)
+            .field("security", &self.security)
+            .field("sign_in", &self.sign_in)
             .finish()
     }
 }
@@ -307,7 +369,22 @@ impl ServerConfig {
                 }
             }
         }
+        if from_file.keys.encryption_key_command.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ConfigError::Invalid {
+                setting: "keys.encryption_key_command",
+                message: "name a program (and its arguments), for example [\"/usr/local/bin/tessera-kek\"]".into(),
+            });
+        }
+        let key_encryption = crate::keys::KekSource::resolve(
+            &data_dir,
+            from_file.keys.encryption_key_file,
+            from_file.keys.encryption_key_command,
+            from_file.security.allow_readable_data_dir,
+        );
         Ok(Self {
+            key_encryption,
+            security: from_file.security,
+            sign_in: from_file.sign_in,
             ssf,
             listen,
             data_dir,
@@ -324,7 +401,7 @@ impl ServerConfig {
     #[must_use]
     pub fn summary(&self, bound: SocketAddr) -> String {
         format!(
-            "  issuer          {}\n  listening on    {bound}\n  database        {}\n  data directory  {}\n  access tokens   {} min ({} min for CAE clients)\n  DPoP nonces     {}\n  shared signals  {}/.well-known/ssf-configuration; receiving from {} configured transmitter(s)",
+            "  issuer          {}\n  listening on    {bound}\n  database        {}\n  data directory  {}\n  access tokens   {} min ({} min for CAE clients)\n  DPoP nonces     {}\n  shared signals  {}/.well-known/ssf-configuration; receiving from {} configured transmitter(s)\n  key encryption  {:?}",
             self.issuer,
             redact_url(&self.database_url),
             self.data_dir.display(),
@@ -337,6 +414,7 @@ impl ServerConfig {
             },
             self.issuer,
             self.ssf.transmitters.len(),
+            self.key_encryption,
         )
     }
 }

@@ -17,6 +17,7 @@ pub mod api;
 pub mod bootstrap;
 pub mod config;
 pub mod console;
+pub mod data_dir;
 pub mod devices;
 pub mod directory;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod group_commit;
 pub mod health;
 pub mod keys;
 pub mod oauth;
+pub mod password_checks;
 pub mod revocation;
 pub mod secrets;
 pub mod ssf;
@@ -108,6 +110,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("database: {0}")]
     Store(#[from] tessera_store::StoreError),
+    /// The data directory is missing and cannot be made, or is open to other users.
+    #[error(transparent)]
+    DataDir(#[from] data_dir::DataDirError),
     /// The signing keys could not be loaded.
     #[error(transparent)]
     Keys(#[from] keys::KeyRingError),
@@ -135,14 +140,7 @@ pub struct Prepared {
 /// # Errors
 /// [`StartError`] with a message for the operator.
 pub async fn prepare(config: ServerConfig) -> Result<Prepared, StartError> {
-    if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            StartError::Io(format!(
-                "cannot create data directory {}: {e}",
-                config.data_dir.display()
-            ))
-        })?;
-    }
+    data_dir::prepare(&config)?;
     let store = tessera_store::open(&config.database_url, &tessera_store::StoreOptions::default()).await?;
     prepare_with(config, store).await
 }
@@ -160,7 +158,8 @@ pub async fn prepare_with(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64),
     );
-    let keys = keys::KeyRing::load_or_create(store.as_ref(), now).await?;
+    data_dir::prepare(&config)?;
+    let keys = keys::KeyRing::load_or_create(store.as_ref(), &config.key_encryption, now).await?;
     let bootstrap = bootstrap::ensure_admin(
         store.as_ref(),
         config.admin_password.as_deref().map(String::as_str),

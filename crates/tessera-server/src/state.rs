@@ -31,6 +31,8 @@ pub struct AppState {
     pub policies: crate::access::Policies,
     /// Failed sign-in counters.
     pub throttle: crate::web::throttle::Throttle,
+    /// The bound on concurrent password verifications.
+    pub password_checks: crate::password_checks::PasswordChecks,
     /// The `jti`s of client assertions (`private_key_jwt`) seen on this node, so each is used
     /// once.
     pub assertion_ids: MemoryReplayCache,
@@ -97,6 +99,7 @@ impl AppState {
         );
         let writes = crate::group_commit::GroupCommit::new(store.clone());
         let passkeys = crate::web::passkeys::relying_party(&config.issuer);
+        let password_checks = crate::password_checks::PasswordChecks::new(&config.sign_in);
         Self {
             passkeys,
             config,
@@ -108,6 +111,7 @@ impl AppState {
             telemetry: crate::telemetry::Telemetry::default(),
             policies: crate::access::Policies::default(),
             throttle: crate::web::throttle::Throttle::default(),
+            password_checks,
             assertion_ids: MemoryReplayCache::new(100_000),
             nonces: None,
             transmitter_keys: crate::ssf::receive::key_cache(),

@@ -65,6 +65,8 @@ pub trait PolicyRepo: Send + Sync {
 pub trait KeyRepo: Send + Sync {
     /// Stores a new key (`next` or `active`; at most one key is active).
     async fn insert_key(&self, key: &SigningKeyRecord) -> Result<()>;
+    /// Replaces the stored private part of key `kid` (to seal a key stored in the clear).
+    async fn reseal_key(&self, kid: &str, private_jwk: &Secret) -> Result<()>;
     /// Every key, oldest first.
     async fn keys(&self) -> Result<Vec<SigningKeyRecord>>;
     /// Retires the active key and activates the oldest `next` one, atomically. Returns the newly

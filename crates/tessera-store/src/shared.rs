@@ -297,7 +297,17 @@ macro_rules! shared_impl {
 
             async fn user_by_username(&self, username: &str) -> Result<User> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-                let row = sqlx::query(&sql).bind(username).fetch_one(&self.read).await.ctx("user")?;
+                let key = crate::types::username_key(username);
+                let row = sqlx::query(&sql).bind(&key).fetch_optional(&self.read).await.ctx("user")?;
+                let row = match row {
+                    Some(row) => row,
+                    // A name stored before names were kept in their canonical form, whose
+                    // canonical form another user already had.
+                    None if key != username.trim() => {
+                        sqlx::query(&sql).bind(username.trim()).fetch_one(&self.read).await.ctx("user")?
+                    }
+                    None => return Err(StoreError::NotFound("user")),
+                };
                 user_from_row(&row)
             }
 
@@ -742,7 +752,7 @@ macro_rules! shared_impl {
                      created_at, changed_at) VALUES ($1, $2, $3, $4, 'enabled', $5, 'none', $6, $6)",
                 )
                 .bind(&u.id.0)
-                .bind(&u.username)
+                .bind(crate::types::username_key(&u.username))
                 .bind(&u.email)
                 .bind(&u.display_name)
                 .bind(&u.password_hash)

@@ -299,6 +299,19 @@ macro_rules! directory_impl {
                     Ok(())
                 }
 
+                async fn reseal_key(&self, kid: &str, private_jwk: &Secret) -> Result<()> {
+                    let done = sqlx::query("UPDATE signing_keys SET private_jwk = $2 WHERE kid = $1")
+                        .bind(kid)
+                        .bind(private_jwk.expose())
+                        .execute(&self.write)
+                        .await
+                        .ctx("signing key")?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound("signing key"));
+                    }
+                    Ok(())
+                }
+
                 async fn keys(&self) -> Result<Vec<SigningKeyRecord>> {
                     sqlx::query(
                         "SELECT kid, alg, private_jwk, public_jwk, status, created_at, changed_at FROM signing_keys \

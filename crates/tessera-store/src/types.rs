@@ -137,7 +137,7 @@ text_enum!(
 pub struct User {
     /// Id.
     pub id: UserId,
-    /// Unique sign-in name.
+    /// Unique sign-in name (stored as [`username_key`] gives it).
     pub username: String,
     /// Email address.
     pub email: Option<String>,
@@ -153,6 +153,17 @@ pub struct User {
     pub created_at: Timestamp,
     /// Last changed.
     pub changed_at: Timestamp,
+}
+
+/// How usernames compare: NFKC-normalised (full-width and compatibility forms fold to their
+/// plain letters), lower-cased, without surrounding white space. Usernames are stored in this
+/// form and every lookup goes through it, so `Alice`, `alice` and `ａｌｉｃｅ` are one account.
+#[must_use]
+pub fn username_key(username: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    let folded: String = username.trim().nfkc().collect::<String>().to_lowercase();
+    // Lower-casing can leave a string that NFKC would change again (rare, but possible).
+    folded.nfkc().collect()
 }
 
 /// A user to create (enabled, no risk).

@@ -117,8 +117,16 @@ struct Stage {
     _dir: tempfile::TempDir,
 }
 
+/// A temporary data directory only this account can open, as Tessera requires.
+fn private_dir() -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt as _;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+}
+
 async fn set_up(timeline: &mut Timeline) -> anyhow::Result<Stage> {
-    let dir = tempfile::tempdir()?;
+    let dir = private_dir()?;
     let config = tessera_server::ServerConfig::resolve(
         None,
         tessera_server::Overrides {

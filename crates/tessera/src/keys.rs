@@ -35,6 +35,11 @@ pub enum KeysCommand {
     Rotate {
         #[command(flatten)]
         db: crate::db::DbArgs,
+        /// The file with the key-encryption key the private keys are sealed under (the server's
+        /// `keys.encryption_key_file`) [default: key-encryption.key in the data directory;
+        /// TESSERA_KEY_ENCRYPTION_KEY wins].
+        #[arg(long)]
+        key_encryption_key_file: Option<PathBuf>,
     },
 }
 
@@ -65,9 +70,13 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             eprintln!("wrote private key to {} (mode 0600)", out.display());
             print_public(&key)
         }
-        KeysCommand::Rotate { db } => crate::db::block_on(async {
+        KeysCommand::Rotate {
+            db,
+            key_encryption_key_file,
+        } => crate::db::block_on(async {
             let store = crate::db::open(&db.data_dir, db.database_url).await?;
-            let rotated = tessera_server::keys::rotate(store.as_ref(), crate::db::now()).await?;
+            let kek = tessera_server::keys::KekSource::resolve(&db.data_dir, key_encryption_key_file, None, false);
+            let rotated = tessera_server::keys::rotate(store.as_ref(), &kek, crate::db::now()).await?;
             println!("active key: {}", rotated.active);
             println!(
                 "next key:   {} (published now, active at the next rotation)",

@@ -33,7 +33,14 @@ async fn serve(router: axum::Router, listener: tokio::net::TcpListener) {
 
 /// Tessera with a public app and alice; the mail API behind the layer, hearing pushed signals.
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
+    // A data directory must be private to this account.
+    let dir = {
+        use std::os::unix::fs::PermissionsExt as _;
+        tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .unwrap()
+    };
     let config = tessera_server::config::ServerConfig::resolve(
         None,
         tessera_server::config::Overrides {

@@ -32,7 +32,14 @@ async fn idp() -> Idp {
 
 /// The same, with its configuration adjusted by `change`.
 async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)) -> Idp {
-    let dir = tempfile::tempdir().unwrap();
+    // A data directory must be private to this account.
+    let dir = {
+        use std::os::unix::fs::PermissionsExt as _;
+        tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .unwrap()
+    };
     let mut config = tessera_server::config::ServerConfig::resolve(
         None,
         tessera_server::config::Overrides {

@@ -587,7 +587,7 @@ fn schemas() -> Value {
             "properties": {
                 "id": { "type": "string" }, "at": time, "user_id": opt_string, "client_id": opt_string,
                 "ip": { "type": "string" },
-                "outcome": { "type": "string", "enum": ["success", "failure", "blocked", "interrupted", "replay"] },
+                "outcome": { "type": "string", "enum": ["success", "failure", "blocked", "interrupted", "replay", "theft"] },
                 "stage": { "type": "string" },
                 "token_protection": { "type": "string", "enum": ["notApplicable", "missing", "boundToDevice", "unbound", "replay"] },
                 "device_id": opt_string, "jkt": opt_string, "error": opt_string,

@@ -69,6 +69,26 @@ fn hash(password: &str) -> Result<String> {
         .map_err(|e| DirectoryError::Store(tessera_store::StoreError::Invalid(e)))
 }
 
+/// Why `username` could pass for another name, if it could: characters outside the Unicode
+/// identifier profile (UTS #39: invisible, deprecated or look-alike-prone characters), or
+/// letters of more than one script (a Cyrillic "а" in a Latin name). Names compare by
+/// [`tessera_store::username_key`] (case and width folded), so those variants are one account
+/// already.
+fn look_alike_risk(username: &str) -> Option<&'static str> {
+    use unicode_security::{GeneralSecurityProfile as _, MixedScript as _};
+    let key = tessera_store::username_key(username);
+    if !key
+        .chars()
+        .all(|c| (c.is_ascii_graphic()) || c.identifier_allowed())
+    {
+        return Some("contains a character that is not allowed in names (invisible, or easily mistaken for another)");
+    }
+    if !key.as_str().is_single_script() {
+        return Some("mixes letters of several scripts, which can look like another name; use one script");
+    }
+    None
+}
+
 fn signal_risk(r: RiskLevel) -> Option<tessera_signals::events::RiskLevel> {
     use tessera_signals::events::RiskLevel as R;
     match r {
@@ -95,6 +115,8 @@ impl Directory {
                 "username",
                 "must not contain spaces or control characters",
             ));
+        } else if let Some(problem) = look_alike_risk(username) {
+            errors.push(FieldError::new("username", problem));
         }
         if let Some(email) = &spec.email {
             let well_formed = email.split_once('@').is_some_and(|(local, domain)| {
@@ -493,6 +515,59 @@ impl Directory {
         };
         self.emit(uow.as_mut(), user, &DirectoryChange::TokenReplay)
             .await?;
+        uow.commit().await?;
+        Ok(())
+    }
+
+    /// A rotated refresh token of `family` was presented again (the store has revoked the
+    /// family): whoever holds the other copy stole it. Ends the session everywhere (its "not
+    /// before" instant refuses the access tokens already issued in it, at Tessera and, through
+    /// `session-revoked`, at every subscribed API) and raises the user's risk to high, with a
+    /// `risk-level-change` when that is a rise. Once per family: a later presentation of
+    /// another old token finds the session ended already and changes nothing.
+    ///
+    /// # Errors
+    /// From the store.
+    pub async fn refresh_token_reuse(&self, family: &tessera_store::Family) -> Result<()> {
+        let user = &family.user_id;
+        let revoked_at = family.revoked_at.unwrap_or(self.now);
+        if self
+            .store
+            .not_before(SubjectKind::Session, &family.session_id.0)
+            .await?
+            .is_some_and(|nb| nb.0 >= revoked_at.0)
+        {
+            return Ok(());
+        }
+        let previous = match self.store.user(user).await {
+            Ok(u) => u.risk,
+            Err(tessera_store::StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut uow = self.store.begin().await?;
+        uow.set_not_before(SubjectKind::Session, &family.session_id.0, self.now)
+            .await?;
+        self.emit(uow.as_mut(), user, &DirectoryChange::SessionsRevoked)
+            .await?;
+        if previous != RiskLevel::High {
+            let change = UserChange {
+                risk: Some(RiskLevel::High),
+                ..UserChange::default()
+            };
+            match uow.update_user(user, &change, self.now).await {
+                Err(tessera_store::StoreError::NotFound(_)) => return Ok(()),
+                other => other?,
+            };
+            self.emit(
+                uow.as_mut(),
+                user,
+                &DirectoryChange::RiskChanged {
+                    from: signal_risk(previous),
+                    to: signal_risk(RiskLevel::High),
+                },
+            )
+            .await?;
+        }
         uow.commit().await?;
         Ok(())
     }

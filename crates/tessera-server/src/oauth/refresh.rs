@@ -191,13 +191,20 @@ pub async fn grant(
             f
         }
         Rotation::Reused(f) => {
-            tracing::warn!(user = %f.user_id, family = %f.id, "refresh token reused; family revoked");
+            tracing::warn!(user = %f.user_id, family = %f.id, "refresh token reused: a copy was stolen; session ended");
+            if let Err(e) = state
+                .directory(crate::directory::InitiatingEntity::Policy)
+                .refresh_token_reuse(&f)
+                .await
+            {
+                tracing::error!(%e, family = %f.id, "could not end the session of a reused refresh token");
+            }
             let entry = LogEntry {
                 stage: caller.stage,
                 user: Some(&f.user_id),
                 client_id: Some(&client.app.id),
                 ip: caller.ip,
-                outcome: "reuse",
+                outcome: "theft",
                 token_protection: if caller.jkt.is_some() {
                     TokenProtection::BoundToDevice
                 } else {

@@ -357,7 +357,7 @@ pub async fn confirm_totp(
         .await;
     };
     let ip = client_ip(&extensions);
-    if !state.throttle.allows(&user.username, ip) {
+    let Some(attempt) = state.throttle.reserve(&user.username, ip) else {
         return page(
             &state,
             &headers,
@@ -368,7 +368,7 @@ pub async fn confirm_totp(
             ),
         )
         .await;
-    }
+    };
     let code = f.get("code").map_or("", |c| c.trim());
     let step = super::totp::decode_secret(&enrolment.secret)
         .and_then(|s| super::totp::matching_step(&s, code, state.clock.now().as_secs()));
@@ -377,7 +377,7 @@ pub async fn confirm_totp(
         crate::directory::totp_uri(&state.config.issuer, &user.username, &enrolment.secret),
     ));
     let Some(step) = step else {
-        state.throttle.failed(&user.username, ip);
+        drop(attempt);
         return page(
             &state,
             &headers,
@@ -391,6 +391,7 @@ pub async fn confirm_totp(
         )
         .await;
     };
+    attempt.succeeded();
     let label = f.get("label").map_or("", |l| l.trim());
     let label = if label.is_empty() {
         "Authenticator app"

@@ -98,9 +98,9 @@ pub async fn password(
     if username.is_empty() || password.is_empty() || username.len() > 256 || password.len() > 1024 {
         return again(StatusCode::BAD_REQUEST, BAD_CREDENTIALS);
     }
-    if !state.throttle.allows(username, ip) {
+    let Some(attempt) = state.throttle.reserve(username, ip) else {
         return again(StatusCode::TOO_MANY_REQUESTS, LOCKED);
-    }
+    };
     let user = match state.store.user_by_username(username).await {
         Ok(u) => Some(u),
         Err(StoreError::NotFound(_)) => None,
@@ -118,14 +118,22 @@ pub async fn password(
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.clone());
-    let password = password.to_owned();
-    let verified = tokio::task::spawn_blocking(move || crate::secrets::verify_password(&stored, &password))
+    let verified = match state
+        .password_checks
+        .verify(stored, zeroize::Zeroizing::new(password.to_owned()))
         .await
-        .unwrap_or(false);
+    {
+        Ok(verified) => verified,
+        Err(crate::password_checks::Busy) => {
+            // Not the user's doing: the attempt does not count against them.
+            attempt.released();
+            return busy();
+        }
+    };
     let user = match user {
         Some(u) if verified && u.password_hash.is_some() => u,
         other => {
-            state.throttle.failed(username, ip);
+            drop(attempt);
             let entry = crate::access::LogEntry {
                 stage: "login",
                 user: other.as_ref().map(|u| &u.id),
@@ -147,7 +155,7 @@ pub async fn password(
             "This account is disabled. Contact your administrator.",
         );
     }
-    state.throttle.succeeded(username);
+    attempt.succeeded();
     let Ok(cookie) =
         session::start(&state, &user.id, vec!["pwd".into()]).and_then(|s| session::issue(&state, &s))
     else {
@@ -162,6 +170,19 @@ pub async fn password(
         &format!("/authorize?{}", return_query(request_query)),
         &[session_cookie(&state, &cookie)],
     )
+}
+
+/// `503` with `Retry-After`: the server is verifying as many passwords as it allows.
+fn busy() -> Response {
+    let mut page = pages::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Cannot sign in",
+        "Many people are signing in right now. Try again in a moment.",
+        None,
+    );
+    page.headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    page
 }
 
 /// `POST /login/mfa`
@@ -195,9 +216,9 @@ pub async fn one_time_code(
             },
         )
     };
-    if !state.throttle.allows(&user.username, ip) {
+    let Some(attempt) = state.throttle.reserve(&user.username, ip) else {
         return again(StatusCode::TOO_MANY_REQUESTS, LOCKED);
-    }
+    };
     let code = field("code").unwrap_or("");
     let methods = state.store.mfa_methods_of(&user.id).await.unwrap_or_default();
     let now = state.clock.now().as_secs();
@@ -217,13 +238,13 @@ pub async fn one_time_code(
         }
     }
     if !accepted {
-        state.throttle.failed(&user.username, ip);
+        drop(attempt);
         return again(
             StatusCode::UNAUTHORIZED,
             "That code is not right. Enter the current code.",
         );
     }
-    state.throttle.succeeded(&user.username);
+    attempt.succeeded();
     let mut amr = current.amr.clone();
     for m in ["otp", "mfa"] {
         if !amr.iter().any(|a| a == m) {

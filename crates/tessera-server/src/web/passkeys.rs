@@ -246,12 +246,12 @@ pub async fn finish(
         return refused(StatusCode::BAD_REQUEST, "There is no passkey for this account.");
     };
     let ip = client_ip(&extensions);
-    if !state.throttle.allows(&user.username, ip) {
+    let Some(attempt) = state.throttle.reserve(&user.username, ip) else {
         return refused(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed attempts. Wait 15 minutes, then try again.",
         );
-    }
+    };
     let verified = serde_json::from_value::<PasskeyAuthentication>(ceremony.state)
         .ok()
         .and_then(|s| rp.finish_passkey_authentication(&a.credential, &s).ok());
@@ -273,7 +273,7 @@ pub async fn finish(
         }
     }
     if verified.is_none() || user.status != UserStatus::Enabled {
-        state.throttle.failed(&user.username, ip);
+        drop(attempt);
         let entry = crate::access::LogEntry {
             stage: "login (passkey)",
             user: Some(&user.id),
@@ -288,7 +288,7 @@ pub async fn finish(
         crate::access::log(&state, &entry, None).await;
         return refused(StatusCode::UNAUTHORIZED, "That passkey was not accepted.");
     }
-    state.throttle.succeeded(&user.username);
+    attempt.succeeded();
     let session = match (ceremony.mode.as_str(), session::current(&state, &headers).await) {
         ("second-factor", Ok(Some((current, u)))) if u.id == user.id => {
             let mut amr = current.amr.clone();

@@ -39,32 +39,70 @@ impl Default for Throttle {
 }
 
 impl Throttle {
-    /// Whether another attempt for `username` from `ip` may be made.
+    /// Reserves an attempt for `username` from `ip`, counted as a failure from this moment, or
+    /// `None` when the account or the address is at its limit. The reservation is taken before
+    /// the slow verification and atomically, so concurrent guesses cannot all pass the check
+    /// before any is counted: at most the limit of them are ever verified.
     #[must_use]
-    pub fn allows(&self, username: &str, ip: IpAddr) -> bool {
-        let count = |c: Option<Arc<AtomicU32>>| c.map_or(0, |n| n.load(Ordering::Relaxed));
-        count(self.accounts.get(&key(username))) < ACCOUNT_LIMIT
-            && count(self.addresses.get(&ip)) < ADDRESS_LIMIT
-    }
-
-    /// Counts a failed attempt.
-    pub fn failed(&self, username: &str, ip: IpAddr) {
-        self.accounts
-            .get_with(key(username), Arc::default)
-            .fetch_add(1, Ordering::Relaxed);
-        self.addresses
-            .get_with(ip, Arc::default)
-            .fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Clears the account's count after a successful sign-in.
-    pub fn succeeded(&self, username: &str) {
-        self.accounts.invalidate(&key(username));
+    pub fn reserve(&self, username: &str, ip: IpAddr) -> Option<Attempt> {
+        let account = self.accounts.get_with(key(username), Arc::default);
+        if !take(&account, ACCOUNT_LIMIT) {
+            return None;
+        }
+        let address = self.addresses.get_with(ip, Arc::default);
+        if !take(&address, ADDRESS_LIMIT) {
+            account.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Attempt {
+            throttle: self.clone(),
+            key: key(username),
+            account,
+            address,
+        })
     }
 }
 
+/// One counter slot, if below `limit`.
+fn take(counter: &AtomicU32, limit: u32) -> bool {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+        .is_ok()
+}
+
+/// A reserved attempt: it stays counted as a failure unless [`Attempt::succeeded`] says
+/// otherwise (so an attempt abandoned half-way counts, too).
+#[derive(Debug)]
+#[must_use = "an attempt counts as a failure unless it succeeded"]
+pub struct Attempt {
+    throttle: Throttle,
+    key: String,
+    account: Arc<AtomicU32>,
+    address: Arc<AtomicU32>,
+}
+
+impl Attempt {
+    /// The attempt succeeded: the account's failures are forgotten, and this attempt does not
+    /// count against the address.
+    pub fn succeeded(self) {
+        self.throttle.accounts.invalidate(&self.key);
+        give_back(&self.address);
+    }
+
+    /// The attempt was never judged (the server was too busy to verify it): it does not count.
+    pub fn released(self) {
+        give_back(&self.account);
+        give_back(&self.address);
+    }
+}
+
+fn give_back(counter: &AtomicU32) {
+    let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+}
+
+/// The key an account is counted under: the username as usernames compare.
 fn key(username: &str) -> String {
-    username.trim().to_lowercase()
+    tessera_store::username_key(username)
 }
 
 #[cfg(test)]
@@ -76,13 +114,22 @@ mod tests {
         let t = Throttle::default();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..ACCOUNT_LIMIT {
-            assert!(t.allows("Alice", ip));
-            t.failed("alice ", ip);
+            drop(t.reserve("alice ", ip).unwrap());
         }
-        assert!(!t.allows("ALICE", ip), "the account is locked whatever the case");
-        assert!(t.allows("bob", ip), "other accounts are not");
-        t.succeeded("alice");
-        assert!(t.allows("alice", ip));
+        assert!(t.reserve("ALICE", ip).is_none(), "the account is locked whatever the case");
+        assert!(t.reserve("ａｌｉｃｅ", ip).is_none(), "or the width");
+        t.reserve("bob", ip).unwrap().succeeded();
+        t.accounts.invalidate(&key("alice"));
+        t.reserve("alice", ip).unwrap().succeeded();
+    }
+
+    #[test]
+    fn reservations_are_counted_before_any_outcome() {
+        let t = Throttle::default();
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let held: Vec<Attempt> = (0..ACCOUNT_LIMIT).filter_map(|_| t.reserve("carol", ip)).collect();
+        assert_eq!(held.len(), ACCOUNT_LIMIT as usize);
+        assert!(t.reserve("carol", ip).is_none(), "in flight counts");
     }
 
     #[test]
@@ -90,9 +137,14 @@ mod tests {
         let t = Throttle::default();
         let ip: IpAddr = "192.0.2.2".parse().unwrap();
         for n in 0..ADDRESS_LIMIT {
-            t.failed(&format!("user{n}"), ip);
+            drop(t.reserve(&format!("user{n}"), ip).unwrap());
         }
-        assert!(!t.allows("fresh-account", ip));
-        assert!(t.allows("fresh-account", "192.0.2.3".parse().unwrap()));
+        assert!(t.reserve("fresh-account", ip).is_none());
+        assert!(t.reserve("fresh-account", "192.0.2.3".parse().unwrap()).is_some());
+        assert_eq!(
+            t.accounts.get(&key("fresh-account")).unwrap().load(Ordering::Relaxed),
+            1,
+            "the refused attempt gave its account slot back"
+        );
     }
 }

@@ -32,7 +32,7 @@ on_both!(
 );
 
 /// Signs alice in at `client` and returns the code.
-async fn code_for(server: &Server, client: &Client, user: (&str, &str)) -> String {
+pub(crate) async fn code_for(server: &Server, client: &Client, user: (&str, &str)) -> String {
     let mut browser = Browser::new(server);
     let done = browser.sign_in(&client.authorize_url(""), user.0, user.1).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
@@ -134,7 +134,7 @@ async fn code_flow_with_dpop_refresh_userinfo_and_logout(db: Db) {
     assert!(page.body.contains("name=\"password\""));
 }
 
-async fn userinfo(server: &Server, client: &Client, access: &str, dpop: bool) -> crate::support::Reply {
+pub(crate) async fn userinfo(server: &Server, client: &Client, access: &str, dpop: bool) -> crate::support::Reply {
     let mut r = Request::get("/userinfo");
     if dpop {
         r = r
@@ -146,7 +146,7 @@ async fn userinfo(server: &Server, client: &Client, access: &str, dpop: bool) ->
     server.send(r.body(Body::empty()).unwrap()).await
 }
 
-async fn introspect(server: &Server, token: &str) -> serde_json::Value {
+pub(crate) async fn introspect(server: &Server, token: &str) -> serde_json::Value {
     let r = Request::post("/introspect")
         .header("content-type", "application/x-www-form-urlencoded")
         .header("authorization", basic("service", SECRET))
@@ -180,7 +180,7 @@ async fn refresh_reuse_revokes_the_family(db: Db) {
         .state
         .store
         .sign_ins(&tessera_store::SignInFilter {
-            outcome: Some("reuse".into()),
+            outcome: Some("theft".into()),
             limit: 10,
             ..Default::default()
         })

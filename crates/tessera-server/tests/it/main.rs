@@ -9,6 +9,7 @@ mod config;
 mod console;
 mod devices;
 mod flow;
+mod hardening;
 mod introspect;
 mod location;
 mod metrics;

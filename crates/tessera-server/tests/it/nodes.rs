@@ -7,11 +7,13 @@ use crate::support::{Db, SECRET, Server, basic, config, server_on, token_request
 
 /// A second node over the same database (its own memory caches, the same keys and rows).
 async fn second_node(first: &Server) -> Server {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::private_dir();
     let mut cfg = config(dir.path());
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.issuer = first.state.config.issuer.clone();
     cfg.issuer_derived = false;
+    // The nodes of one deployment share the key-encryption key.
+    cfg.key_encryption = first.state.config.key_encryption.clone();
     let prepared = tessera_server::prepare_with(cfg, first.state.store.clone())
         .await
         .unwrap();

@@ -71,6 +71,15 @@ pub const BOB_TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 pub const WEBAPP_CB: &str = "http://127.0.0.1:9999/cb";
 pub const PORTAL_CB: &str = "https://portal.example/cb";
 
+/// A temporary directory only this account can open, as a data directory must be.
+pub fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap()
+}
+
 pub fn pg_url() -> String {
     std::env::var("TESSERA_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
@@ -145,7 +154,7 @@ async fn build_with(
     store: Option<Arc<dyn tessera_store::Store>>,
     change: impl FnOnce(&mut ServerConfig),
 ) -> Server {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_dir();
     let mut cfg = config(dir.path());
     change(&mut cfg);
     cfg.listen = "127.0.0.1:0".parse().unwrap();
@@ -291,7 +300,7 @@ impl Server {
     pub fn from_state(state: Arc<AppState>) -> Self {
         Self {
             state,
-            _dir: tempfile::tempdir().unwrap(),
+            _dir: private_dir(),
             schema: None,
         }
     }

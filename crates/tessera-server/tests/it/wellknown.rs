@@ -54,7 +54,7 @@ async fn jwks_publishes_the_active_and_next_keys_without_private_parts() {
 
 #[tokio::test]
 async fn keys_and_admin_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::private_dir();
     let mut cfg = crate::support::config(dir.path());
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     let first = tessera_server::prepare(cfg.clone()).await.unwrap();
@@ -78,7 +78,7 @@ async fn keys_and_admin_survive_a_restart() {
 
 #[tokio::test]
 async fn a_short_admin_password_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::private_dir();
     let mut cfg = crate::support::config(dir.path());
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.admin_password = Some(zeroize::Zeroizing::new("short".into()));

@@ -71,6 +71,7 @@ impl SqliteStore {
     /// [`crate::StoreError::Corrupt`] when the file is not a SQLite database,
     /// [`crate::StoreError::SchemaVersion`] when a newer Tessera wrote it.
     pub async fn open(path: &Path, options: &StoreOptions) -> crate::Result<Self> {
+        create_private(path)?;
         let connect = SqliteConnectOptions::from_str("sqlite:")
             .map_err(crate::StoreError::Database)?
             .filename(path)
@@ -186,6 +187,26 @@ impl SqliteStore {
     async fn wait(&self, timeout: std::time::Duration) -> crate::Result<()> {
         self.waker.wait(timeout).await;
         Ok(())
+    }
+}
+
+/// Creates the database file, readable and writable by this account only, before SQLite does
+/// (which would follow the umask): SQLite gives its `-wal` and `-shm` files the database file's
+/// mode, so all three stay private.
+fn create_private(path: &Path) -> crate::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(crate::StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot create {}: {e}", path.display()),
+        )))),
     }
 }
 

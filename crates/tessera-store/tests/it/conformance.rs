@@ -82,6 +82,23 @@ async fn users_crud(s: Arc<dyn Store>) {
         Err(StoreError::Conflict("user"))
     ));
     drop(uow);
+    // Usernames compare case-insensitively and NFKC-normalised (hardening item 3): one account
+    // whatever the case or width, and another spelling of a taken name is taken.
+    for spelling in ["BOB@example.com", " Bob@Example.com ", "ｂｏｂ@example.com"] {
+        assert_eq!(
+            s.user_by_username(spelling).await.unwrap().id,
+            "bob".into(),
+            "{spelling}"
+        );
+    }
+    let mut uow = s.begin().await.unwrap();
+    let mut dup = new_user("bob2");
+    dup.username = "BOB@EXAMPLE.COM".into();
+    assert!(matches!(
+        uow.insert_user(&dup).await,
+        Err(StoreError::Conflict("user"))
+    ));
+    drop(uow);
 
     let mut uow = s.begin().await.unwrap();
     let later = T0.plus_ms(5_000);

@@ -350,6 +350,12 @@ async fn signing_key_rotation(s: Arc<dyn Store>) {
         !format!("{:?}", s.keys().await.unwrap()).contains("\"d\""),
         "private keys never in Debug"
     );
+    s.reseal_key("k2", &Secret("kek1.sealed".into())).await.unwrap();
+    assert_eq!(s.keys().await.unwrap()[0].private_jwk.expose(), "kek1.sealed");
+    assert!(matches!(
+        s.reseal_key("k1", &Secret("x".into())).await,
+        Err(StoreError::NotFound("signing key"))
+    ));
 }
 
 async fn authorization_codes_are_single_use(s: Arc<dyn Store>) {

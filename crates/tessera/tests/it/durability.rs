@@ -124,7 +124,7 @@ pub(crate) async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_delivery_delivers_every_event_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     std::fs::write(
         dir.path().join("tessera.toml"),
         "[ssf]\npush_lease_seconds = 3\npush_timeout_seconds = 2\n",

@@ -8,6 +8,14 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Stdio};
 
+/// A temporary directory only this account can open, as a data directory must be.
+fn private_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap()
+}
+
 fn tessera(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(args)
@@ -18,7 +26,7 @@ fn tessera(args: &[&str]) -> std::process::Output {
 #[test]
 fn keys_generate_writes_a_private_file_and_prints_the_public_key() {
     for alg in ["ES256", "EdDSA"] {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::private_dir();
         let path = dir.path().join("k.jwk");
         let out = tessera(&["keys", "generate", "--alg", alg, "--out", path.to_str().unwrap()]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -49,7 +57,7 @@ fn keys_generate_writes_a_private_file_and_prints_the_public_key() {
 
 #[test]
 fn keys_generate_refuses_to_overwrite_without_force() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let path = dir.path().join("k.jwk");
     let p = path.to_str().unwrap();
     assert!(tessera(&["keys", "generate", "--out", p]).status.success());
@@ -76,7 +84,7 @@ fn bad_input_gives_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("possible values: ES256, EdDSA"));
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let path = dir.path().join("junk.jwk");
     std::fs::write(&path, b"{\"kty\":\"oct\"}").unwrap();
     let out = tessera(&["keys", "show", path.to_str().unwrap()]);
@@ -103,7 +111,7 @@ fn http_get(addr: &str, path: &str) -> String {
 
 #[test]
 fn serve_starts_answers_and_stops_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
@@ -168,7 +176,7 @@ fn serve_starts_answers_and_stops_gracefully() {
 
 #[test]
 fn keys_rotate_promotes_the_next_key_and_publishes_a_new_one() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let data = dir.path().to_str().unwrap();
     let out = tessera(&["keys", "rotate", "--data-dir", data]);
     assert_eq!(out.status.code(), Some(1), "no database yet");
@@ -186,6 +194,7 @@ fn keys_rotate_promotes_the_next_key_and_publishes_a_new_one() {
     let ring = rt
         .block_on(tessera_server::keys::KeyRing::load_or_create(
             store.as_ref(),
+            &tessera_server::keys::KekSource::resolve(dir.path(), None, None, false),
             tessera_store::Timestamp(0),
         ))
         .unwrap();
@@ -224,7 +233,7 @@ fn keys_rotate_promotes_the_next_key_and_publishes_a_new_one() {
 
 #[test]
 fn apps_and_users_create_validate_then_write() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let data = dir.path().to_str().unwrap();
     // Bad input is refused before the database is even looked for, naming the flag.
     let out = tessera(&[
@@ -305,7 +314,7 @@ fn apps_and_users_create_validate_then_write() {
 
 #[test]
 fn admin_commands_change_the_directory_and_raise_events() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let data = dir.path().to_str().unwrap();
     // The database exists once `serve` has run.
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))

@@ -61,12 +61,19 @@ impl Drop for Database {
 async fn two_nodes_share_everything_and_a_killed_node_loses_nothing() {
     let db = Database::create();
     let url = db.url();
-    let dir_a = tempfile::tempdir().unwrap();
-    let dir_b = tempfile::tempdir().unwrap();
+    let dir_a = crate::private_dir();
+    let dir_b = crate::private_dir();
+    // Both nodes seal and open the signing keys with one key-encryption key, as a deployment
+    // hands every node the same secret.
+    let shared = crate::private_dir();
+    let kek = shared.path().join("key-encryption.key");
     for dir in [&dir_a, &dir_b] {
         std::fs::write(
             dir.path().join("tessera.toml"),
-            "[ssf]\npush_lease_seconds = 3\npush_timeout_seconds = 2\n",
+            format!(
+                "[ssf]\npush_lease_seconds = 3\npush_timeout_seconds = 2\n[keys]\nencryption_key_file = {:?}\n",
+                kek.display().to_string()
+            ),
         )
         .unwrap();
     }
