@@ -137,6 +137,35 @@ pub struct SecurityConfig {
     pub allow_readable_data_dir: bool,
 }
 
+/// HTTP limits: what a client may hold and for how long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Open connections at most; 0 = what the file-descriptor limit allows, less a reserve
+    /// (at most 10,000). Past it, new connections wait in the listen backlog.
+    pub max_connections: u32,
+    /// How long a client has to send a request's headers, seconds.
+    pub header_read_timeout_seconds: u64,
+    /// How long a request body may go without sending anything, seconds.
+    pub body_read_timeout_seconds: u64,
+    /// How long a connection may send and receive nothing before it is closed, seconds.
+    pub idle_timeout_seconds: u64,
+    /// How long a request may take to be answered (a long poll: its wait, plus this), seconds.
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 0,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            request_timeout_seconds: 30,
+        }
+    }
+}
+
 /// Sign-in settings: how much password verification the server does at once.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -213,6 +242,9 @@ pub struct FileConfig {
     /// Sign-in settings.
     #[serde(default)]
     pub sign_in: SignInConfig,
+    /// HTTP limits.
+    #[serde(default)]
+    pub http: HttpConfig,
     /// Protection of the server's files.
     #[serde(default)]
     pub security: SecurityConfig,
@@ -260,6 +292,8 @@ pub struct ServerConfig {
     pub security: SecurityConfig,
     /// Sign-in settings.
     pub sign_in: SignInConfig,
+    /// HTTP limits.
+    pub http: HttpConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -279,6 +313,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("key_encryption", &self.key_encryption)
             .field("security", &self.security)
             .field("sign_in", &self.sign_in)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -375,6 +410,18 @@ impl ServerConfig {
                 message: "name a program (and its arguments), for example [\"/usr/local/bin/tessera-kek\"]".into(),
             });
         }
+        let http = from_file.http;
+        if http.header_read_timeout_seconds == 0
+            || http.body_read_timeout_seconds == 0
+            || http.request_timeout_seconds == 0
+            || http.idle_timeout_seconds <= ssf.poll_wait_seconds
+        {
+            return Err(ConfigError::Invalid {
+                setting: "http",
+                message: "timeouts must be at least a second, and idle_timeout_seconds longer than ssf.poll_wait_seconds"
+                    .into(),
+            });
+        }
         let key_encryption = crate::keys::KekSource::resolve(
             &data_dir,
             from_file.keys.encryption_key_file,
@@ -385,6 +432,7 @@ impl ServerConfig {
             key_encryption,
             security: from_file.security,
             sign_in: from_file.sign_in,
+            http,
             ssf,
             listen,
             data_dir,

@@ -16,6 +16,7 @@ pub mod admin;
 pub mod api;
 pub mod bootstrap;
 pub mod config;
+pub mod connections;
 pub mod console;
 pub mod data_dir;
 pub mod devices;
@@ -43,8 +44,22 @@ pub use config::{ConfigError, Overrides, ServerConfig};
 pub use error::OAuthError;
 pub use state::AppState;
 
-/// The HTTP routes.
+/// The HTTP routes, each with a deadline for its body and for its answer.
 pub fn router(state: Arc<AppState>) -> Router {
+    let limits = &state.config.http;
+    let answer_within = |seconds: u64| {
+        tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs(seconds),
+        )
+    };
+    // A long poll waits for events by design: its deadline is its wait plus the usual one.
+    let ssf = ssf::router().layer(answer_within(
+        limits.request_timeout_seconds + state.config.ssf.poll_wait_seconds,
+    ));
+    let body_within = tower_http::timeout::RequestBodyTimeoutLayer::new(std::time::Duration::from_secs(
+        limits.body_read_timeout_seconds,
+    ));
     Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
@@ -94,8 +109,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(ssf::metadata),
         )
         .route("/.well-known/risc-configuration", get(ssf::metadata))
-        .nest("/ssf", ssf::router())
         .route("/policy/locations", get(ssf::locations::rules))
+        .layer(answer_within(limits.request_timeout_seconds))
+        .nest("/ssf", ssf)
+        .layer(body_within)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::track,
@@ -198,12 +215,22 @@ pub async fn prepare_with(
 /// # Errors
 /// When the socket fails.
 pub async fn serve(prepared: Prepared) -> Result<(), StartError> {
+    serve_until(prepared, shutdown()).await
+}
+
+/// Serves until `stop` completes, then finishes in-flight requests (for at most the request
+/// deadline).
+///
+/// # Errors
+/// When the socket fails.
+pub async fn serve_until(prepared: Prepared, stop: impl std::future::Future<Output = ()>) -> Result<(), StartError> {
     let _push = ssf::push::spawn(prepared.state.clone());
     let _pollers = ssf::receive::spawn_pollers(&prepared.state);
     let _proofs = state::spawn_proof_pruning(prepared.state.clone());
-    let app = router(prepared.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(prepared.listener, app)
-        .with_graceful_shutdown(shutdown())
+    let http = prepared.state.config.http.clone();
+    let grace = std::time::Duration::from_secs(http.request_timeout_seconds);
+    let app = router(prepared.state);
+    connections::serve(prepared.listener, app, &http, stop, grace)
         .await
         .map_err(|e| StartError::Io(e.to_string()))
 }

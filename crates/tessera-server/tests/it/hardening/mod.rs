@@ -1,6 +1,7 @@
 //! Regression tests of the hardening review: one module per finding, each test naming the item
 //! it covers. Every test here failed before its fix.
 
+mod connections;
 mod files;
 mod sessions;
 mod sign_in;
