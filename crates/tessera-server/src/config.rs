@@ -92,6 +92,10 @@ pub struct SsfConfig {
     /// How long delivered events, and the `jti`s of received SETs, are kept, days. Undelivered
     /// events are kept however old.
     pub retention_days: u32,
+    /// Networks push endpoints may be in although they are internal (loopback, private,
+    /// link-local …), for development: for example `["127.0.0.0/8", "::1/128"]`. Empty: push
+    /// endpoints must be public addresses.
+    pub push_allowed_networks: Vec<ipnet::IpNet>,
 }
 
 impl Default for SsfConfig {
@@ -105,6 +109,7 @@ impl Default for SsfConfig {
             push_timeout_seconds: 10,
             push_lease_seconds: 60,
             retention_days: 7,
+            push_allowed_networks: Vec::new(),
         }
     }
 }

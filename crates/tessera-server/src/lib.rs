@@ -26,6 +26,7 @@ pub mod group_commit;
 pub mod health;
 pub mod keys;
 pub mod oauth;
+pub mod outbound;
 pub mod password_checks;
 pub mod revocation;
 pub mod secrets;

@@ -44,6 +44,8 @@ pub struct AppState {
     pub nonces: Option<crate::oauth::dpop_nonce::DpopNonces>,
     /// Signing keys of the transmitters Tessera receives SETs from.
     pub transmitter_keys: crate::ssf::receive::KeyCache,
+    /// Where push deliveries may go.
+    pub outbound: crate::outbound::Destinations,
     /// The WebAuthn relying party, when the issuer's host can be one (a domain name).
     pub passkeys: Option<webauthn_rs::Webauthn>,
 }
@@ -100,6 +102,7 @@ impl AppState {
         let writes = crate::group_commit::GroupCommit::new(store.clone());
         let passkeys = crate::web::passkeys::relying_party(&config.issuer);
         let password_checks = crate::password_checks::PasswordChecks::new(&config.sign_in);
+        let outbound = crate::outbound::Destinations::new(config.ssf.push_allowed_networks.clone());
         Self {
             passkeys,
             config,
@@ -112,6 +115,7 @@ impl AppState {
             policies: crate::access::Policies::default(),
             throttle: crate::web::throttle::Throttle::default(),
             password_checks,
+            outbound,
             assertion_ids: MemoryReplayCache::new(100_000),
             nonces: None,
             transmitter_keys: crate::ssf::receive::key_cache(),

@@ -136,6 +136,9 @@ async fn set_up(timeline: &mut Timeline) -> anyhow::Result<Stage> {
             ..Default::default()
         },
     )?;
+    // Everything in the demo runs on 127.0.0.1: the example API's push endpoint too.
+    let mut config = config;
+    config.ssf.push_allowed_networks = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
     let prepared = tessera_server::prepare(config).await?;
     let state = prepared.state.clone();
     let issuer = state.config.issuer.clone();

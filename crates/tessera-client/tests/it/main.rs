@@ -41,7 +41,7 @@ async fn world() -> World {
             .tempdir()
             .unwrap()
     };
-    let config = tessera_server::config::ServerConfig::resolve(
+    let mut config = tessera_server::config::ServerConfig::resolve(
         None,
         tessera_server::config::Overrides {
             listen: Some("127.0.0.1:0".into()),
@@ -51,6 +51,8 @@ async fn world() -> World {
         },
     )
     .unwrap();
+    // The test's receivers listen on 127.0.0.1.
+    config.ssf.push_allowed_networks = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     let prepared = tessera_server::prepare(config).await.unwrap();
     let state = prepared.state.clone();
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

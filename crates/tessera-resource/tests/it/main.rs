@@ -50,6 +50,8 @@ async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)
         },
     )
     .unwrap();
+    // The test's receivers listen on 127.0.0.1.
+    config.ssf.push_allowed_networks = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     change(&mut config);
     let prepared = tessera_server::prepare(config).await.unwrap();
     let state = prepared.state.clone();

@@ -40,6 +40,10 @@ async fn run(state: Arc<AppState>) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(state.config.ssf.push_timeout_seconds))
         .redirect(reqwest::redirect::Policy::none())
+        // Every connection goes where the destination rule allows, never through a proxy that
+        // would make the choice for it.
+        .no_proxy()
+        .dns_resolver(state.outbound.resolver())
         .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
         .build()
     {
@@ -163,7 +167,20 @@ enum Pushed {
     Failed(String),
 }
 
-async fn push_one(client: &reqwest::Client, audience: &Audience, endpoint: &str, set: String) -> Pushed {
+/// Pushes one SET. A failure's detail is for the operator (the log, the admin API's
+/// `last_error`); the receiver's view of the stream (its status reason) says only that pushes
+/// failed, so that it cannot learn from it what answered at an address.
+async fn push_one(
+    state: &AppState,
+    client: &reqwest::Client,
+    audience: &Audience,
+    endpoint: &str,
+    set: String,
+) -> Pushed {
+    if let Err(refused) = state.outbound.check_before_sending(endpoint) {
+        tracing::warn!(%refused, "push endpoint refused before sending");
+        return Pushed::Failed(format!("the endpoint is not allowed: {refused}"));
+    }
     let mut request = client
         .post(endpoint)
         .header(header::CONTENT_TYPE, "application/secevent+jwt")
@@ -230,7 +247,7 @@ async fn push_stream(
                 continue;
             }
         };
-        match push_one(client, &audience, &endpoint, set).await {
+        match push_one(state, client, &audience, &endpoint, set).await {
             Pushed::Accepted => {
                 settled.push(d.event_id);
                 let latency = latency_seconds(d.created_at, wall_ms());
@@ -262,8 +279,8 @@ async fn push_stream(
                         .await?;
                 }
                 if paused {
-                    let reason = format!("push to {endpoint} failed {attempts} times; last: {why}");
-                    tracing::error!(stream = %stream.0, %reason, "SSF stream paused");
+                    let reason = format!("push delivery failed {attempts} times");
+                    tracing::error!(stream = %stream.0, %reason, last = %why, "SSF stream paused");
                     super::streams::change_status(state, stream, StreamStatus::Paused, Some(&reason)).await?;
                 }
                 break;

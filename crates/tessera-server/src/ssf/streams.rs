@@ -94,6 +94,22 @@ fn status_json(record: &StreamRecord) -> Value {
     body
 }
 
+/// A push stream's endpoint must be somewhere Tessera may send to (see [`crate::outbound`]);
+/// the answer names the reason, never the URL.
+async fn allowed_endpoint(state: &AppState, config: &StreamConfig) -> Result<(), ApiError> {
+    if config.delivery.method != tessera_signals::stream::PUSH {
+        return Ok(());
+    }
+    let Some(url) = config.delivery.endpoint_url.as_deref() else {
+        return Ok(());
+    };
+    state
+        .outbound
+        .check_url(url)
+        .await
+        .map_err(|refused| ApiError::field("delivery.endpoint_url", refused.to_string()))
+}
+
 /// A push stream whose endpoint another stream of the same receiver already pushes to.
 async fn duplicate_push(
     state: &AppState,
@@ -130,6 +146,7 @@ pub async fn create(
     let poll = state.endpoint(&format!("/ssf/poll/{id}"));
     let supported = supported();
     let config = StreamConfig::create(&body, &settings(&state, &receiver, &id, &poll, &supported))?;
+    allowed_endpoint(&state, &config).await?;
     duplicate_push(&state, &receiver, &config, None).await?;
     let json = serde_json::to_value(&config).map_err(|e| ApiError::Server(e.to_string()))?;
     let mut uow = state.store.begin().await?;
@@ -185,6 +202,7 @@ async fn change(
     } else {
         current.update(body, &s)?
     };
+    allowed_endpoint(state, &next).await?;
     duplicate_push(state, receiver, &next, Some(id)).await?;
     let json = serde_json::to_value(&next).map_err(|e| ApiError::Server(e.to_string()))?;
     let mut uow = state.store.begin().await?;

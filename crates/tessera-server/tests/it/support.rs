@@ -125,8 +125,10 @@ pub async fn server_on(db: Db) -> Server {
     }
 }
 
+/// A test server's configuration: its push receivers listen on loopback, which the operator
+/// allows here (the hardening tests of push endpoints take it away again).
 pub fn config(dir: &std::path::Path) -> ServerConfig {
-    ServerConfig::resolve(
+    let mut config = ServerConfig::resolve(
         None,
         Overrides {
             data_dir: Some(dir.to_owned()),
@@ -134,7 +136,9 @@ pub fn config(dir: &std::path::Path) -> ServerConfig {
             ..Overrides::default()
         },
     )
-    .unwrap()
+    .unwrap();
+    config.ssf.push_allowed_networks = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    config
 }
 
 pub async fn server() -> Server {

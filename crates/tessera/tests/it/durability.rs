@@ -127,7 +127,7 @@ async fn a_server_killed_mid_delivery_delivers_every_event_after_restart() {
     let dir = crate::private_dir();
     std::fs::write(
         dir.path().join("tessera.toml"),
-        "[ssf]\npush_lease_seconds = 3\npush_timeout_seconds = 2\n",
+        "[ssf]\npush_lease_seconds = 3\npush_timeout_seconds = 2\npush_allowed_networks = [\"127.0.0.0/8\"]\n",
     )
     .unwrap();
     let (mut server, base) = start(dir.path());

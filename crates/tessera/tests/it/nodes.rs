@@ -71,7 +71,7 @@ async fn two_nodes_share_everything_and_a_killed_node_loses_nothing() {
         std::fs::write(
             dir.path().join("tessera.toml"),
             format!(
-                "[ssf]\npush_lease_seconds = 3\npush_timeout_seconds = 2\n[keys]\nencryption_key_file = {:?}\n",
+                "[ssf]\npush_lease_seconds = 3\npush_timeout_seconds = 2\npush_allowed_networks = [\"127.0.0.0/8\"]\n[keys]\nencryption_key_file = {:?}\n",
                 kek.display().to_string()
             ),
         )

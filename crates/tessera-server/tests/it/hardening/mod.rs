@@ -5,3 +5,4 @@ mod connections;
 mod files;
 mod sessions;
 mod sign_in;
+mod ssrf;
