@@ -50,14 +50,22 @@ impl Default for DeviceConfig {
     }
 }
 
-/// Another transmitter whose SETs Tessera accepts at `/ssf/receive`.
+/// A transmitter whose SETs Tessera accepts at `/ssf/receive` (or polls): the operator's
+/// explicit trust, naming who it is, how its SETs are verified, and which events it may send.
+/// SETs from anyone else are refused with `403`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransmitterConfig {
-    /// Its issuer, as its SETs' `iss`.
+    /// Its issuer, as its SETs' `iss`: another vendor's issuer URL, or the client id of an
+    /// application registered with a JWK Set (an API that signals back).
     pub issuer: String,
-    /// Where its signing keys are.
-    pub jwks_uri: String,
+    /// Where its signing keys are. Without one, `issuer` must be an application registered with
+    /// keys, and those verify its SETs.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// The event types (their URIs) it may send; any other is refused. For example
+    /// `["https://schemas.openid.net/secevent/caep/event-type/session-revoked"]`.
+    pub events: Vec<String>,
     /// The `aud` its SETs carry for Tessera [default: Tessera's issuer].
     #[serde(default)]
     pub audience: Option<String>,
@@ -207,6 +215,12 @@ pub struct TokenConfig {
     pub dpop_proof_max_age_seconds: u64,
     /// Whether DPoP proofs at the token endpoint must carry a server nonce (RFC 9449 §8).
     pub require_dpop_nonce: bool,
+    /// Unexpired `private_key_jwt` assertion ids one client may have remembered at once;
+    /// a client that sends more is refused (`invalid_client`) until some expire, the others
+    /// unaffected.
+    pub assertion_ids_per_client: usize,
+    /// Unexpired DPoP proof ids one key may have remembered at once (likewise).
+    pub dpop_proofs_per_key: usize,
 }
 
 impl Default for TokenConfig {
@@ -216,6 +230,8 @@ impl Default for TokenConfig {
             cae_access_token_minutes: 24 * 60,
             dpop_proof_max_age_seconds: 60,
             require_dpop_nonce: false,
+            assertion_ids_per_client: 10_000,
+            dpop_proofs_per_key: 10_000,
         }
     }
 }
@@ -395,8 +411,24 @@ impl ServerConfig {
         }
         for t in &ssf.transmitters {
             let web = |u: &str| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+            if t.events.is_empty() {
+                return Err(ConfigError::Invalid {
+                    setting: "ssf.transmitters.events",
+                    message: format!("{:?}: name the event types it may send", t.issuer),
+                });
+            }
+            if let Some(bad) = t
+                .events
+                .iter()
+                .find(|e| tessera_signals::SecurityEvent::known_type(e).is_none())
+            {
+                return Err(ConfigError::Invalid {
+                    setting: "ssf.transmitters.events",
+                    message: format!("{bad:?} is not a CAEP, RISC or SSF event type Tessera knows"),
+                });
+            }
             for (setting, value) in [
-                ("ssf.transmitters.jwks_uri", Some(&t.jwks_uri)),
+                ("ssf.transmitters.jwks_uri", t.jwks_uri.as_ref()),
                 ("ssf.transmitters.poll_url", t.poll_url.as_ref()),
             ] {
                 if let Some(v) = value

@@ -8,7 +8,8 @@
 //! private (RFC 1918), shared (RFC 6598), unique-local or site-local IPv6, multicast, broadcast
 //! or reserved; IPv4-mapped, IPv4-compatible and NAT64 IPv6 addresses are judged by the IPv4
 //! address inside. URL parsing (WHATWG) turns `127.1`, `2130706433` and `0x7f.1` into
-//! `127.0.0.1` before the check. Names are resolved and every address must pass; the same
+//! `127.0.0.1` before the check. Names are resolved and every address must pass (a name that
+//! does not resolve yet is taken, and names reserved for examples are not looked up); the same
 //! check runs again on the addresses the connection actually uses (a resolver for the HTTP
 //! client), so a name that changes its answer after registration gains nothing. Networks the
 //! operator lists in `ssf.push_allowed_networks` are allowed, for development.
@@ -32,9 +33,6 @@ pub enum Refused {
         /// What kind of address.
         what: &'static str,
     },
-    /// The name does not resolve.
-    #[error("its host name does not resolve")]
-    Unresolvable,
 }
 
 /// The rule: refuse internal addresses, except the networks the operator allows.
@@ -89,16 +87,14 @@ impl Destinations {
             // RFC 6761: localhost names are loopback, whatever a resolver says (and no query
             // leaves the machine for them).
             Some(url::Host::Domain(name)) if is_localhost(name) => self.check_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            Some(url::Host::Domain(name)) => {
-                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
-                    .await
-                    .map_err(|_| Refused::Unresolvable)?
-                    .collect();
-                if addrs.is_empty() {
-                    return Err(Refused::Unresolvable);
-                }
-                addrs.iter().try_for_each(|a| self.check_ip(a.ip()))
-            }
+            // Names reserved for examples and tests (RFC 6761) are never in the DNS: no query.
+            Some(url::Host::Domain(name)) if is_reserved_example(name) => Ok(()),
+            Some(url::Host::Domain(name)) => match tokio::net::lookup_host((name, port)).await {
+                Ok(addrs) => addrs.into_iter().try_for_each(|a| self.check_ip(a.ip())),
+                // Not resolvable now (not yet in the DNS, or the DNS is down): the resolver
+                // checks whatever it resolves to when a push connects.
+                Err(_) => Ok(()),
+            },
         }
     }
 
@@ -156,6 +152,14 @@ impl reqwest::dns::Resolve for GuardedResolver {
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+/// Names under `example`, `test` or `invalid` (RFC 6761 §6.2, 6.4, 6.5).
+fn is_reserved_example(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    ["example", "test", "invalid"]
+        .iter()
+        .any(|tld| name == *tld || name.ends_with(&format!(".{tld}")))
 }
 
 /// `localhost`, `localhost.` and names under `.localhost` (RFC 6761 §6.3).

@@ -97,11 +97,12 @@ impl AppState {
                 max_age: config.tokens.dpop_proof_max_age_seconds,
                 ..DpopConfig::default()
             },
-            MemoryReplayCache::default(),
+            MemoryReplayCache::with_partition_limit(1_000_000, config.tokens.dpop_proofs_per_key),
         );
         let writes = crate::group_commit::GroupCommit::new(store.clone());
         let passkeys = crate::web::passkeys::relying_party(&config.issuer);
         let password_checks = crate::password_checks::PasswordChecks::new(&config.sign_in);
+        let assertion_ids = MemoryReplayCache::with_partition_limit(200_000, config.tokens.assertion_ids_per_client);
         let outbound = crate::outbound::Destinations::new(config.ssf.push_allowed_networks.clone());
         Self {
             passkeys,
@@ -116,7 +117,7 @@ impl AppState {
             throttle: crate::web::throttle::Throttle::default(),
             password_checks,
             outbound,
-            assertion_ids: MemoryReplayCache::new(100_000),
+            assertion_ids,
             nonces: None,
             transmitter_keys: crate::ssf::receive::key_cache(),
             writes,

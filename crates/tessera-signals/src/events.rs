@@ -283,7 +283,59 @@ struct WithCommon<T> {
     rest: T,
 }
 
+/// `message` (serde's), with the member at fault named when serde did not: serde names missing
+/// members, but says of a bad value only what it is (`unknown variant "bogus"`).
+fn name_the_member(payload: &Map<String, Value>, message: String) -> String {
+    if payload.keys().any(|k| message.contains(&format!("`{k}`"))) {
+        return message;
+    }
+    let culprit = payload.iter().find(|(_, v)| {
+        let shown = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        !shown.is_empty() && message.contains(&shown)
+    });
+    match culprit {
+        Some((name, _)) => format!("member `{name}`: {message}"),
+        None => message,
+    }
+}
+
+/// The names of every CAEP, RISC and SSF event type this crate knows, under their prefixes.
+const KNOWN: [(&str, &str); 19] = [
+    (CAEP, "session-revoked"),
+    (CAEP, "token-claims-change"),
+    (CAEP, "credential-change"),
+    (CAEP, "assurance-level-change"),
+    (CAEP, "device-compliance-change"),
+    (CAEP, "risk-level-change"),
+    (CAEP, "session-established"),
+    (CAEP, "session-presented"),
+    (RISC, "account-disabled"),
+    (RISC, "account-enabled"),
+    (RISC, "account-purged"),
+    (RISC, "account-credential-change-required"),
+    (RISC, "credential-compromise"),
+    (RISC, "identifier-changed"),
+    (RISC, "identifier-recycled"),
+    (RISC, "recovery-activated"),
+    (RISC, "recovery-information-changed"),
+    (SSF, "verification"),
+    (SSF, "stream-updated"),
+];
+
 impl SecurityEvent {
+    /// The short name of the event type `uri` (`session-revoked`), when it is one this crate
+    /// knows.
+    #[must_use]
+    pub fn known_type(uri: &str) -> Option<&'static str> {
+        KNOWN
+            .iter()
+            .find(|(prefix, name)| uri.strip_prefix(prefix) == Some(name))
+            .map(|(_, name)| *name)
+    }
+
     /// The event type URI.
     #[must_use]
     pub fn event_type(&self) -> String {
@@ -416,7 +468,7 @@ impl SecurityEvent {
         let payload = Value::Object(event.payload.clone());
         let err = |e: serde_json::Error| EventError {
             event_type: t.to_owned(),
-            message: e.to_string(),
+            message: name_the_member(&event.payload, e.to_string()),
         };
         fn parse<T: for<'de> Deserialize<'de>>(v: &Value) -> Result<(Common, T), serde_json::Error> {
             let w: WithCommon<T> = serde_json::from_value(v.clone())?;

@@ -65,8 +65,9 @@ pub enum DpopError {
     /// This proof was already used.
     #[error("the proof was already used (jti replay)")]
     Replayed,
-    /// Proofs cannot be recorded right now.
-    #[error("the replay cache is full")]
+    /// Proofs cannot be recorded right now: this key has as many unexpired proofs recorded as
+    /// one key may, or the cache is full.
+    #[error("too many unexpired proofs of this key are in use; make one proof per request")]
     ReplayCacheFull,
 }
 
@@ -257,7 +258,9 @@ impl<R: ReplayCache> DpopVerifier<R> {
             return Err(DpopError::KeyMismatch);
         }
 
-        // The id is scoped to the key, so one client cannot burn another's ids.
+        // The id is scoped to the key, so one client cannot burn another's ids, and the key's
+        // ids are a partition of their own, so one key's flood of proofs fills only its own
+        // share of the cache.
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(jkt.as_str().as_bytes());
         ctx.update(b".");
@@ -266,7 +269,7 @@ impl<R: ReplayCache> DpopVerifier<R> {
         key.copy_from_slice(ctx.finish().as_ref());
         // Keep the id until the proof could no longer pass the iat check.
         let expires = iat.plus(self.config.max_age);
-        match self.replay.first_use(&key, expires, now) {
+        match self.replay.first_use(jkt.as_str().as_bytes(), &key, expires, now) {
             Ok(true) => {}
             Ok(false) => return Err(DpopError::Replayed),
             Err(_) => return Err(DpopError::ReplayCacheFull),

@@ -23,8 +23,10 @@ pub const METHODS: [&str; 4] = [
     "private_key_jwt",
     "none",
 ];
-/// An assertion may be valid for at most this long; its `jti` is remembered that long.
-const MAX_ASSERTION_LIFETIME: u64 = 3600;
+/// An assertion may be valid for at most this long (as RFC 7523 profiles such as FAPI ask);
+/// its `jti` is remembered that long.
+pub const MAX_ASSERTION_LIFETIME: u64 = 300;
+
 
 /// An authenticated (or, for public clients, identified) client.
 #[derive(Debug)]
@@ -170,7 +172,7 @@ fn asserted_client(client_id: Option<&str>, jwt: &str) -> Result<String, OAuthEr
 
 /// Checks a `private_key_jwt` assertion against the client's registered keys (RFC 7523 §3):
 /// signature by one of them with an asymmetric algorithm, `iss` = `sub` = the client, Tessera
-/// (its issuer or the endpoint) in `aud`, not expired, not valid for more than an hour, and
+/// (its issuer or the endpoint) in `aud`, not expired, not valid for more than five minutes, and
 /// its `jti` never seen before.
 fn check_assertion(state: &AppState, app: &Application, jwt: &str) -> Result<(), OAuthError> {
     let bad = |m: String| OAuthError::invalid_client(m, false);
@@ -218,10 +220,16 @@ fn check_assertion(state: &AppState, app: &Application, jwt: &str) -> Result<(),
         format!("{}\0{jti}", app.id).as_bytes(),
     );
     key.copy_from_slice(digest.as_ref());
-    match state.assertion_ids.first_use(&key, exp.plus(rules.leeway), now) {
+    match state
+        .assertion_ids
+        .first_use(app.id.as_bytes(), &key, exp.plus(rules.leeway), now)
+    {
         Ok(true) => Ok(()),
         Ok(false) => Err(bad("client_assertion was used before (jti replay)".into())),
-        Err(e) => Err(OAuthError::server_error(e)),
+        Err(_) => Err(bad(format!(
+            "this client has {} unexpired client assertions in use; use one per request, short-lived",
+            state.config.tokens.assertion_ids_per_client
+        ))),
     }
 }
 

@@ -1,16 +1,18 @@
 //! Tessera as a Shared Signals *receiver*: `POST /ssf/receive` takes SETs pushed by APIs and by
 //! other vendors' transmitters (RFC 8935) and acts on them.
 //!
-//! Who may transmit:
-//! - an application registered with a JWK Set (an API that signals back): its SETs have
-//!   `iss` = its client id and are signed by one of its keys;
-//! - a transmitter named in `[[ssf.transmitters]]` (`issuer`, `jwks_uri`): its keys are fetched
-//!   and kept for ten minutes, fetched again sooner when a SET names an unknown key (at most
-//!   every 30 seconds).
+//! Who may transmit: only a transmitter the operator trusts, in `[[ssf.transmitters]]`, and only
+//! the event types listed for it (`events`); anyone else, or another event type, is answered
+//! `403` with the RFC 8935 error `access_denied`. A trusted transmitter is either
+//! - an application registered with a JWK Set (an API that signals back; no `jwks_uri`): its
+//!   SETs have `iss` = its client id and are signed by one of its registered keys; or
+//! - another vendor (`issuer`, `jwks_uri`): its keys are fetched and kept for ten minutes,
+//!   fetched again sooner when a SET names an unknown key (at most every 30 seconds).
 //!
-//! Every SET must have `aud` = Tessera's issuer. Bad ones are answered `400` with the RFC 8935
-//! `err` code. A `jti` already received from the same issuer is acknowledged (`202`) and not
-//! applied again.
+//! Every SET must have `aud` = Tessera's issuer, an event Tessera can read (every member the
+//! event type requires, of the right type and value), and an `iat` within the time its `jti`
+//! is remembered. Bad ones are answered `400` with the RFC 8935 `err` code. A `jti` already
+//! received from the same issuer is acknowledged (`202`) and not applied again.
 //!
 //! What each event does, for a subject Tessera knows (`iss_sub` with Tessera as `iss`, or a
 //! complex subject whose `user` is one):
@@ -45,12 +47,17 @@ const KEYS_TTL: Duration = Duration::from_secs(600);
 /// The largest SET accepted.
 const MAX_SET: usize = 64 * 1024;
 
-/// An RFC 8935 §2.3 error answer.
+/// An RFC 8935 §2.3 error answer: `403` for `access_denied`, `400` for the rest.
 fn refuse(err: &'static str, description: impl Into<String>) -> Response {
     let description = description.into();
     tracing::warn!(%err, %description, "refused a pushed SET");
+    let status = if err == "access_denied" {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     (
-        StatusCode::BAD_REQUEST,
+        status,
         axum::Json(json!({"err": err, "description": description})),
     )
         .into_response()
@@ -94,15 +101,26 @@ async fn fetch_keys(jwks_uri: &str) -> Result<KeySet, String> {
     KeySet::from_jwks(&bytes).map_err(|e| e.to_string())
 }
 
-/// The keys of the transmitter `iss`, or `None` when Tessera does not take SETs from it.
-async fn keys_of(state: &AppState, iss: &str, refresh: bool) -> Result<Option<Arc<KeySet>>, String> {
-    if let Some(t) = state.config.ssf.transmitters.iter().find(|t| t.issuer == iss) {
+/// The operator's trust in the transmitter `iss`, if there is one.
+fn trusted<'a>(state: &'a AppState, iss: &str) -> Option<&'a crate::config::TransmitterConfig> {
+    state.config.ssf.transmitters.iter().find(|t| t.issuer == iss)
+}
+
+/// The keys of the trusted transmitter `t`, or `None` when it has none (an application
+/// without keys, or no longer registered).
+async fn keys_of(
+    state: &AppState,
+    t: &crate::config::TransmitterConfig,
+    refresh: bool,
+) -> Result<Option<Arc<KeySet>>, String> {
+    let iss = t.issuer.as_str();
+    if let Some(jwks_uri) = &t.jwks_uri {
         if let Some((keys, fetched)) = state.transmitter_keys.get(iss)
             && (!refresh || fetched.elapsed() < MIN_REFETCH)
         {
             return Ok(Some(keys));
         }
-        let keys = Arc::new(fetch_keys(&t.jwks_uri).await?);
+        let keys = Arc::new(fetch_keys(jwks_uri).await?);
         state
             .transmitter_keys
             .insert(iss.to_owned(), (keys.clone(), std::time::Instant::now()));
@@ -138,6 +156,7 @@ pub async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     match accept(&state, token, None).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(Refusal::Bad(err, description)) => refuse(err, description),
+        Err(Refusal::Denied(description)) => refuse("access_denied", description),
         Err(Refusal::Unavailable) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
@@ -147,6 +166,9 @@ pub async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
 pub enum Refusal {
     /// The SET is bad: the RFC 8935 `err` code and a description.
     Bad(&'static str, String),
+    /// The sender is not a trusted transmitter, or may not send this event (`403`,
+    /// `access_denied`).
+    Denied(String),
     /// Tessera could not check or record it now; the transmitter should try again.
     Unavailable,
 }
@@ -170,14 +192,12 @@ pub async fn accept(state: &AppState, token: &str, expected_issuer: Option<&str>
             format!("this stream's transmitter is not {iss:?}"),
         );
     }
-    let audience = state
-        .config
-        .ssf
-        .transmitters
-        .iter()
-        .find(|t| t.issuer == iss)
-        .and_then(|t| t.audience.clone())
-        .unwrap_or_else(|| state.config.issuer.clone());
+    let Some(trust) = trusted(state, &iss) else {
+        return Err(Refusal::Denied(format!(
+            "Tessera takes no SETs from {iss:?}: an administrator must trust it as a transmitter first"
+        )));
+    };
+    let audience = trust.audience.clone().unwrap_or_else(|| state.config.issuer.clone());
     let rules = SetValidation {
         issuer: iss.clone(),
         audience,
@@ -185,9 +205,13 @@ pub async fn accept(state: &AppState, token: &str, expected_issuer: Option<&str>
     };
     let mut set = None;
     for refresh in [false, true] {
-        let keys = match keys_of(state, &iss, refresh).await {
+        let keys = match keys_of(state, trust, refresh).await {
             Ok(Some(keys)) => keys,
-            Ok(None) => return bad("invalid_issuer", format!("Tessera takes no SETs from {iss:?}")),
+            Ok(None) => {
+                return Err(Refusal::Denied(format!(
+                    "the transmitter {iss:?} is not registered with keys"
+                )));
+            }
             Err(e) => {
                 tracing::error!(%iss, %e, "cannot get a transmitter's keys");
                 return Err(Refusal::Unavailable);
@@ -206,6 +230,28 @@ pub async fn accept(state: &AppState, token: &str, expected_issuer: Option<&str>
     let Some(set) = set else {
         return bad("invalid_key", "no key of the transmitter verifies the SET".into());
     };
+    if !trust.events.iter().any(|e| *e == set.events.event_type) {
+        return Err(Refusal::Denied(format!(
+            "the transmitter {iss:?} may not send {}",
+            set.events.event_type
+        )));
+    }
+    // Read the event before taking it: a SET whose event Tessera cannot read is refused, not
+    // acknowledged and dropped.
+    if let Err(e) = SecurityEvent::from_set_event(&set.events) {
+        return bad("invalid_request", e.to_string());
+    }
+    // A SET older than its `jti` is remembered could be replayed once the `jti` is forgotten.
+    let retention = i64::from(state.config.ssf.retention_days).saturating_mul(86_400);
+    if set.iat.as_secs() < state.clock.now().as_secs().saturating_sub(retention) {
+        return bad(
+            "invalid_request",
+            format!(
+                "iat is older than {} days, the time Tessera remembers a SET's jti",
+                state.config.ssf.retention_days
+            ),
+        );
+    }
     match state.store.first_receipt(&iss, &set.jti, state.now_ms()).await {
         Ok(true) => {}
         Ok(false) => {
@@ -383,6 +429,9 @@ async fn poll_transmitter(state: Arc<AppState>, transmitter: crate::config::Tran
                 Ok(()) => acks.push(jti),
                 Err(Refusal::Bad(err, description)) => {
                     errors.insert(jti, json!({"err": err, "description": description}));
+                }
+                Err(Refusal::Denied(description)) => {
+                    errors.insert(jti, json!({"err": "access_denied", "description": description}));
                 }
                 Err(Refusal::Unavailable) => {}
             }

@@ -1177,7 +1177,8 @@ mod receiving {
                 "an issuer Tessera does not know",
                 "application/secevent+jwt",
                 sign(&set("stranger", "b", RISK, medium.clone()), &key),
-                "invalid_issuer",
+                // Not a transmitter an administrator trusts (hardening item 8).
+                "access_denied",
             ),
             (
                 "signed by another key",
@@ -1250,7 +1251,12 @@ mod receiving {
         ];
         for (name, content_type, body, err) in cases {
             let r = push(&server, content_type, body).await;
-            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.body);
+            let status = if err == "access_denied" {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            assert_eq!(r.status, status, "{name}: {}", r.body);
             assert_eq!(r.json["err"], err, "{name}: {}", r.json);
             assert!(r.json["description"].is_string(), "{name}");
         }
@@ -1357,7 +1363,8 @@ mod receiving {
                 .transmitters
                 .push(tessera_server::config::TransmitterConfig {
                     issuer: "https://vendor.example".into(),
-                    jwks_uri,
+                    jwks_uri: Some(jwks_uri),
+                    events: vec![COMPROMISE.into(), RISK.into()],
                     audience: None,
                     poll_url: None,
                     authorization_header: None,
@@ -1441,7 +1448,8 @@ mod receiving {
                 .transmitters
                 .push(tessera_server::config::TransmitterConfig {
                     issuer: vendor.into(),
-                    jwks_uri,
+                    jwks_uri: Some(jwks_uri),
+                    events: vec![COMPROMISE.into(), RISK.into(), REVOKED.into()],
                     audience: Some("tessera-at-vendor".into()),
                     poll_url: Some(poll_url),
                     authorization_header: Some("Bearer tessera-polls-me".into()),

@@ -138,7 +138,27 @@ pub fn config(dir: &std::path::Path) -> ServerConfig {
     )
     .unwrap();
     config.ssf.push_allowed_networks = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    // The mail API the tests register with keys signals back, trusted for what APIs send.
+    config.ssf.transmitters.push(api_transmitter("mail-api"));
     config
+}
+
+/// The operator's trust in application `id` as a transmitter of the events an API sends.
+pub fn api_transmitter(id: &str) -> tessera_server::config::TransmitterConfig {
+    let caep = |name: &str| format!("https://schemas.openid.net/secevent/caep/event-type/{name}");
+    tessera_server::config::TransmitterConfig {
+        issuer: id.into(),
+        jwks_uri: None,
+        events: vec![
+            caep("session-presented"),
+            caep("session-revoked"),
+            caep("risk-level-change"),
+            "https://schemas.openid.net/secevent/risc/event-type/credential-compromise".into(),
+        ],
+        audience: None,
+        poll_url: None,
+        authorization_header: None,
+    }
 }
 
 pub async fn server() -> Server {

@@ -3,6 +3,8 @@
 
 mod connections;
 mod files;
+mod replay_caches;
 mod sessions;
 mod sign_in;
+mod transmitters;
 mod ssrf;
