@@ -104,6 +104,8 @@ pub struct SsfConfig {
     /// link-local …), for development: for example `["127.0.0.0/8", "::1/128"]`. Empty: push
     /// endpoints must be public addresses.
     pub push_allowed_networks: Vec<ipnet::IpNet>,
+    /// Streams one receiver may have at once.
+    pub max_streams_per_receiver: u32,
 }
 
 impl Default for SsfConfig {
@@ -115,9 +117,10 @@ impl Default for SsfConfig {
             poll_wait_seconds: 10,
             push_attempts_before_pause: 10,
             push_timeout_seconds: 10,
-            push_lease_seconds: 60,
+            push_lease_seconds: 15,
             retention_days: 7,
             push_allowed_networks: Vec::new(),
+            max_streams_per_receiver: 25,
         }
     }
 }
@@ -148,6 +151,48 @@ pub struct SecurityConfig {
     /// Start even when the data directory, the database files or the key-encryption key file
     /// can be read by other users of the machine. Off: Tessera refuses to start then.
     pub allow_readable_data_dir: bool,
+}
+
+/// Who may introspect which tokens (RFC 7662 §4 leaves it to the server): a token's own client,
+/// a client whose id is in the token's `aud`, and the resource servers listed here for the
+/// audiences they serve. Anyone else is told `{"active": false}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntrospectionConfig {
+    /// Client id → the audiences (resource URIs) it serves, for example
+    /// `{ "mail-api" = ["https://mail.example.com"] }`.
+    pub resource_servers: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl IntrospectionConfig {
+    /// Whether `client` serves audience `aud`.
+    #[must_use]
+    pub fn serves(&self, client: &str, aud: &str) -> bool {
+        self.resource_servers
+            .get(client)
+            .is_some_and(|audiences| audiences.iter().any(|a| a == aud))
+    }
+}
+
+/// Who may read `/metrics` (which names streams and shows load). By default only clients on
+/// loopback; with `token`, anyone presenting it as a Bearer token; with `listen`, `/metrics`
+/// is served only on that address (a management network, say) and not on the main one.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A separate `ADDR:PORT` for `/metrics`.
+    pub listen: Option<SocketAddr>,
+    /// A Bearer token a scraper presents (for example from Prometheus' `authorization`).
+    pub token: Option<zeroize::Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// HTTP limits: what a client may hold and for how long.
@@ -266,6 +311,12 @@ pub struct FileConfig {
     /// HTTP limits.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Who may introspect which tokens.
+    #[serde(default)]
+    pub introspection: IntrospectionConfig,
+    /// Who may read `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Protection of the server's files.
     #[serde(default)]
     pub security: SecurityConfig,
@@ -315,6 +366,10 @@ pub struct ServerConfig {
     pub sign_in: SignInConfig,
     /// HTTP limits.
     pub http: HttpConfig,
+    /// Who may introspect which tokens.
+    pub introspection: IntrospectionConfig,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -335,6 +390,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("security", &self.security)
             .field("sign_in", &self.sign_in)
             .field("http", &self.http)
+            .field("introspection", &self.introspection)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -470,6 +527,8 @@ impl ServerConfig {
             security: from_file.security,
             sign_in: from_file.sign_in,
             http,
+            introspection: from_file.introspection,
+            metrics: from_file.metrics,
             ssf,
             listen,
             data_dir,

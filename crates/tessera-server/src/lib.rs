@@ -99,7 +99,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/introspect", post(oauth::introspect::introspect))
         .route("/revoke", post(oauth::revoke::revoke))
         .route("/healthz", get(health::healthz))
-        .route("/metrics", get(telemetry::metrics))
+        .route("/metrics", get(telemetry::metrics_on_main))
         .route("/openapi.json", get(admin::openapi::openapi))
         .route("/devices", get(devices::list).post(devices::register))
         .nest("/admin/api", admin::router())
@@ -230,6 +230,18 @@ pub async fn serve_until(prepared: Prepared, stop: impl std::future::Future<Outp
     let _proofs = state::spawn_proof_pruning(prepared.state.clone());
     let http = prepared.state.config.http.clone();
     let grace = std::time::Duration::from_secs(http.request_timeout_seconds);
+    let _metrics = match prepared.state.config.metrics.listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| StartError::Io(format!("cannot listen for metrics on {addr}: {e}")))?;
+            let app = Router::new()
+                .route("/metrics", get(telemetry::metrics))
+                .with_state(prepared.state.clone());
+            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+        }
+        None => None,
+    };
     let app = router(prepared.state);
     connections::serve(prepared.listener, app, &http, stop, grace)
         .await

@@ -118,7 +118,39 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
     response
 }
 
-/// `GET /metrics`
+/// `GET /metrics` on the main listener: for loopback clients, or for the configured Bearer
+/// token; not at all when metrics have a listener of their own (`404`, as for any unknown
+/// path).
+pub async fn metrics_on_main(
+    State(state): State<Arc<AppState>>,
+    extensions: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let config = &state.config.metrics;
+    if config.listen.is_some() {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    let allowed = match &config.token {
+        Some(token) => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| {
+                aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), token.as_bytes()).is_ok()
+            }),
+        None => crate::web::client_ip(&extensions).is_loopback(),
+    };
+    if !allowed {
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "metrics are for loopback clients or the configured token (metrics.token, metrics.listen)\n",
+        )
+            .into_response();
+    }
+    metrics(State(state)).await.into_response()
+}
+
+/// `/metrics` itself, wherever it is served.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     // Outbox gauges are read at scrape time: every node sees the same shared outbox.
     let now = crate::ssf::wall_ms().0;

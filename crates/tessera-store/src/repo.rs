@@ -101,6 +101,12 @@ pub trait OutboxRepo: Send + Sync {
     /// Marks several deliveries of one stream done, in one transaction. Returns how many were
     /// pending.
     async fn acknowledge_all(&self, stream: &StreamId, events: &[EventId], now: Timestamp) -> Result<u64>;
+    /// Extends to `until` the unexpired claims that `worker` holds on `stream`'s deliveries (a
+    /// heartbeat while it pushes them); returns how many.
+    async fn extend_claims(&self, stream: &StreamId, worker: &str, until: Timestamp, now: Timestamp) -> Result<u64>;
+    /// Ends at once every claim of a worker whose name contains `worker_prefix` (a node that
+    /// restarted takes back what it held before it died); returns how many.
+    async fn release_claims(&self, worker_prefix: &str, now: Timestamp) -> Result<u64>;
     /// Releases a claimed delivery to be tried again at `next_attempt_at`, recording the error.
     async fn retry_later(
         &self,
@@ -178,6 +184,11 @@ pub trait UnitOfWork: Send {
     async fn put_application(&mut self, app: &Application) -> Result<()>;
     /// Registers a device. A key (`jkt`) can be registered once.
     async fn insert_device(&mut self, device: &Device) -> Result<()>;
+    /// How many devices `user` has, with the user locked until the unit of work ends, so a
+    /// cap on the count holds however many register at once.
+    async fn lock_user_devices(&mut self, user: &UserId) -> Result<u64>;
+    /// How many streams `receiver` has, with the receiver locked likewise.
+    async fn lock_receiver_streams(&mut self, receiver: &str) -> Result<u64>;
     /// Changes a device's status or compliance; returns the device as changed.
     async fn update_device(&mut self, id: &str, change: DeviceChange) -> Result<Device>;
     /// Adds an MFA method.

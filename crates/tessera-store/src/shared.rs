@@ -32,6 +32,12 @@ pub(crate) const CLAIMABLE: &str = "SELECT d.stream_id, d.event_id FROM outbox_d
      AND ($4 = '' OR s.delivery = $4) AND ($5 = '' OR d.stream_id = $5) AND {} \
      ORDER BY d.event_id LIMIT $7";
 
+/// `text` with LIKE's wildcards taken literally (worker names are letters, digits and `-`; the
+/// others are dropped rather than escaped, which both backends would spell differently).
+pub(crate) fn like_literal(text: &str) -> String {
+    text.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
+
 /// The happy path of `n` rotations in one statement: each rotation, a row `(presented, next,
 /// now, expires_at)` bound from `$1` in that order (see [`rotate_swap_sql`]).
 pub(crate) fn rotate_swap_many_sql(n: usize, updated: &str) -> String {
@@ -669,6 +675,34 @@ macro_rules! shared_impl {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn extend_claims(&self, stream: &StreamId, worker: &str, until: Timestamp, now: Timestamp) -> Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE outbox_deliveries SET claim_expires_at = $1 \
+                     WHERE stream_id = $2 AND acknowledged_at IS NULL AND claim_expires_at > $3 AND claimed_by LIKE $4",
+                )
+                .bind(until.0)
+                .bind(&stream.0)
+                .bind(now.0)
+                .bind(format!("%{}#%", crate::shared::like_literal(worker)))
+                .execute(&self.write)
+                .await
+                .ctx("outbox delivery")?;
+                Ok(done.rows_affected())
+            }
+
+            async fn release_claims(&self, worker_prefix: &str, now: Timestamp) -> Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE outbox_deliveries SET claim_expires_at = $1 \
+                     WHERE acknowledged_at IS NULL AND claim_expires_at > $1 AND claimed_by LIKE $2",
+                )
+                .bind(now.0)
+                .bind(format!("%{}%", crate::shared::like_literal(worker_prefix)))
+                .execute(&self.write)
+                .await
+                .ctx("outbox delivery")?;
+                Ok(done.rows_affected())
+            }
+
             async fn retry_later(
                 &self,
                 stream: &StreamId,
@@ -979,6 +1013,8 @@ macro_rules! shared_impl {
                 fn append_stream_event(stream: &StreamId, event: &NewEvent) -> EventId => append_stream_event_inner;
                 fn put_application(app: &crate::directory_types::Application) -> () => put_application_inner;
                 fn insert_device(device: &crate::directory_types::Device) -> () => insert_device_inner;
+                fn lock_user_devices(user: &UserId) -> u64 => lock_user_devices_inner;
+                fn lock_receiver_streams(receiver: &str) -> u64 => lock_receiver_streams_inner;
                 fn update_device(id: &str, change: crate::directory_types::DeviceChange) -> crate::directory_types::Device => update_device_inner;
                 fn add_mfa_method(method: &crate::directory_types::MfaMethod) -> () => add_mfa_method_inner;
                 fn put_named_location(location: &crate::directory_types::NamedLocationRecord) -> () => put_named_location_inner;

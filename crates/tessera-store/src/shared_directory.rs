@@ -667,6 +667,38 @@ macro_rules! directory_impl {
                     if done.rows_affected() == 0 { Err(StoreError::NotFound(table.what())) } else { Ok(()) }
                 }
 
+                /// Locks the user's row for the rest of the transaction (a no-op update takes the
+                /// row lock on PostgreSQL; SQLite's one writer is a lock already) and counts the
+                /// user's devices, so a cap checked on the count holds under concurrency.
+                pub(super) async fn lock_user_devices_inner(&mut self, user: &UserId) -> Result<u64> {
+                    sqlx::query("UPDATE users SET changed_at = changed_at WHERE id = $1")
+                        .bind(&user.0)
+                        .execute(&mut *self.tx)
+                        .await
+                        .ctx("user")?;
+                    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM devices WHERE user_id = $1")
+                        .bind(&user.0)
+                        .fetch_one(&mut *self.tx)
+                        .await
+                        .ctx("device")?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                }
+
+                /// Likewise for a receiver (an application) and its streams.
+                pub(super) async fn lock_receiver_streams_inner(&mut self, receiver: &str) -> Result<u64> {
+                    sqlx::query("UPDATE applications SET changed_at = changed_at WHERE id = $1")
+                        .bind(receiver)
+                        .execute(&mut *self.tx)
+                        .await
+                        .ctx("application")?;
+                    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ssf_streams WHERE receiver = $1")
+                        .bind(receiver)
+                        .fetch_one(&mut *self.tx)
+                        .await
+                        .ctx("stream")?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                }
+
                 pub(super) async fn insert_device_inner(&mut self, d: &Device) -> Result<()> {
                     sqlx::query(
                         "INSERT INTO devices (id, user_id, display_name, platform, os_version, trust_type, compliance, \

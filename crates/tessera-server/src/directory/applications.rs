@@ -233,8 +233,11 @@ impl ApplicationSpec {
     }
 }
 
-/// Why a redirect URI cannot be registered: it must be absolute, without a fragment
-/// (RFC 6749 §3.1.2), and plain `http` only for loopback (RFC 8252 §7.3; OAuth 2.1).
+/// Why a redirect URI cannot be registered: it must be absolute, without a fragment or
+/// credentials (RFC 6749 §3.1.2), and one of (RFC 9700 §2.1, RFC 8252 §7): `https` with a
+/// host, plain `http` on a loopback address, or a private-use scheme named after a domain the
+/// app's publisher controls (`com.example.app:/cb`). Every other scheme (`javascript:`,
+/// `data:`, `file:`, `vbscript:`, a bare `myapp:`) is refused: a browser would run or open it.
 fn redirect_uri_problem(uri: &str) -> Option<String> {
     let Ok(parsed) = url::Url::parse(uri) else {
         return Some("is not an absolute URI".into());
@@ -242,10 +245,20 @@ fn redirect_uri_problem(uri: &str) -> Option<String> {
     if parsed.fragment().is_some() {
         return Some("must not have a fragment".into());
     }
-    if parsed.scheme() == "http" && !matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")) {
-        return Some("plain http is allowed only for loopback addresses; use https".into());
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Some("must not carry credentials".into());
     }
-    None
+    match parsed.scheme() {
+        "https" if parsed.host_str().is_some_and(|h| !h.is_empty()) => None,
+        "https" => Some("has no host".into()),
+        "http" if matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")) => None,
+        "http" => Some("plain http is allowed only for loopback addresses; use https".into()),
+        scheme if scheme.contains('.') => None,
+        _ => Some(
+            "must be https, http on a loopback address, or a private-use scheme named after a domain (com.example.app:/callback)"
+                .into(),
+        ),
+    }
 }
 
 /// Why a JWK Set cannot be used for `private_key_jwt`.
@@ -430,6 +443,42 @@ mod tests {
             (
                 ApplicationSpec {
                     redirect_uris: vec!["http://app.example/cb".into()],
+                    ..ok.clone()
+                },
+                "redirect_uris[0]",
+            ),
+            // Hardening item 11: schemes a browser would run or open.
+            (
+                ApplicationSpec {
+                    redirect_uris: vec!["javascript:alert(document.cookie)//".into()],
+                    ..ok.clone()
+                },
+                "redirect_uris[0]",
+            ),
+            (
+                ApplicationSpec {
+                    redirect_uris: vec!["data:text/html,<script>alert(1)</script>".into()],
+                    ..ok.clone()
+                },
+                "redirect_uris[0]",
+            ),
+            (
+                ApplicationSpec {
+                    redirect_uris: vec!["file:///etc/passwd".into()],
+                    ..ok.clone()
+                },
+                "redirect_uris[0]",
+            ),
+            (
+                ApplicationSpec {
+                    redirect_uris: vec!["myapp:/cb".into()],
+                    ..ok.clone()
+                },
+                "redirect_uris[0]",
+            ),
+            (
+                ApplicationSpec {
+                    redirect_uris: vec!["https://user:pw@app.example/cb".into()],
                     ..ok.clone()
                 },
                 "redirect_uris[0]",

@@ -63,13 +63,6 @@ impl Directory {
         if self.store.device_by_jkt(&jkt).await.is_ok() {
             return Err(DirectoryError::Conflict("this key is registered already".into()));
         }
-        let existing = self.store.devices_of(user).await?;
-        if existing.len() >= limit as usize {
-            return Err(DirectoryError::field(
-                "",
-                format!("a user may register at most {limit} devices; remove one first"),
-            ));
-        }
         let id = format!(
             "dev-{}",
             tessera_jose::random::random_id::<12>(self.rng.as_ref())
@@ -90,6 +83,13 @@ impl Directory {
             last_seen_at: None,
         };
         let mut uow = self.store.begin().await?;
+        // Counted with the user locked, so concurrent registrations cannot pass the cap.
+        if uow.lock_user_devices(user).await? >= u64::from(limit) {
+            return Err(DirectoryError::field(
+                "",
+                format!("a user may register at most {limit} devices; remove one first"),
+            ));
+        }
         match uow.insert_device(&device).await {
             Err(tessera_store::StoreError::Conflict(_)) => {
                 return Err(DirectoryError::Conflict("this key is registered already".into()));

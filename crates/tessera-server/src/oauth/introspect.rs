@@ -1,5 +1,8 @@
 //! `POST /introspect` (RFC 7662): whether a token is active, for authenticated clients.
-//! Anything unknown, malformed, expired, revoked or not issued here is `{"active": false}`.
+//! Anything unknown, malformed, expired, revoked or not issued here is `{"active": false}`, and
+//! so is a token the caller has no business reading (RFC 7662 §4): only the token's own client,
+//! and for an access token a resource server it is meant for (its client id in `aud`, or an
+//! audience `[introspection] resource_servers` gives it), learn about a token.
 
 use std::sync::Arc;
 
@@ -35,13 +38,13 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let token = form.require("token")?;
     // JWTs are access tokens; anything else may be one of our refresh tokens.
     if token.contains('.') {
-        access(state, token).await
+        access(state, &client.app.id, token).await
     } else {
-        refresh(state, token).await
+        refresh(state, &client.app.id, token).await
     }
 }
 
-async fn refresh(state: &AppState, token: &str) -> Result<Value, OAuthError> {
+async fn refresh(state: &AppState, caller: &str, token: &str) -> Result<Value, OAuthError> {
     let Some(presented) = state
         .store
         .presented_token(&super::token_hash(token), None)
@@ -52,6 +55,9 @@ async fn refresh(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     let now = state.now_ms();
     let revoked = presented.revoked_since_issue();
     let family = presented.family;
+    if family.client_id != caller {
+        return Ok(json!({"active": false}));
+    }
     if !presented.current || revoked || family.revoked_at.is_some() || family.expires_at < now {
         return Ok(json!({"active": false}));
     }
@@ -74,7 +80,7 @@ async fn refresh(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     Ok(out)
 }
 
-async fn access(state: &AppState, token: &str) -> Result<Value, OAuthError> {
+async fn access(state: &AppState, caller: &str, token: &str) -> Result<Value, OAuthError> {
     let inactive = json!({"active": false});
     // Audience is checked by the resource that asks, not here: accept any.
     let mut rules = Validation::new(TokenKind::AccessToken, &state.config.issuer, "").any_audience();
@@ -86,6 +92,18 @@ async fn access(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     let (Some(sub), Some(iat)) = (v.registered.sub.as_deref(), v.registered.iat) else {
         return Ok(inactive);
     };
+    let audiences: Vec<&str> = match &claims["aud"] {
+        Value::String(a) => vec![a.as_str()],
+        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let own = v.registered.client_id.as_deref() == Some(caller);
+    let meant_for_caller = audiences
+        .iter()
+        .any(|aud| *aud == caller || state.config.introspection.serves(caller, aud));
+    if !own && !meant_for_caller {
+        return Ok(inactive);
+    }
     // A token issued before its user's or its session's "not before" instant has been revoked.
     let mut subjects = vec![(SubjectKind::User, sub)];
     if let Some(sid) = claims["sid"].as_str() {

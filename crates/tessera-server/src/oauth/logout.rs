@@ -1,9 +1,11 @@
 //! `GET`/`POST /logout`: OpenID Connect RP-Initiated Logout 1.0.
 //!
-//! With a valid `id_token_hint` (one of our ID tokens, expired or not) the browser session ends,
-//! the token session named by the hint's `sid` is revoked, and the user returns to
-//! `post_logout_redirect_uri` when it is one of that client's registered redirect URIs.
-//! Without a hint the user is asked to confirm (so a third-party page cannot sign them out).
+//! With a valid `id_token_hint` (one of our ID tokens, expired or not) about the user signed in
+//! in this browser, the browser session ends, the token session named by the hint's `sid` is
+//! revoked, and the user returns to `post_logout_redirect_uri` when it is one of that client's
+//! registered redirect URIs. Without a hint, or with one about someone else, the user is asked
+//! to confirm, and only this browser's own session ends: a page cannot sign anyone out, and an
+//! ID token of someone else's ends nothing of theirs.
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use crate::web::{self, pages};
 
 struct Hint {
     client_id: String,
+    sub: String,
     sid: Option<String>,
 }
 
@@ -34,6 +37,7 @@ fn read_hint(state: &AppState, token: &str) -> Option<Hint> {
     }
     Some(Hint {
         client_id: claims["aud"].as_str()?.to_owned(),
+        sub: claims["sub"].as_str()?.to_owned(),
         sid: claims["sid"].as_str().map(str::to_owned),
     })
 }
@@ -81,7 +85,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
         );
     }
     let current = web::session::current(state, headers).await.ok().flatten();
-    let confirmed = hint.is_some() || (posted && pages::csrf_ok(headers, get("csrf")));
+    // The hint speaks for the browser's own user only.
+    let hint_is_theirs = match (&hint, &current) {
+        (Some(h), Some((_, user))) => h.sub == user.id.0,
+        _ => false,
+    };
+    let confirmed = hint_is_theirs || (posted && pages::csrf_ok(headers, get("csrf")));
     if !confirmed {
         return match &current {
             Some((_, user)) => pages::logout(state, headers, &user.username),
@@ -94,7 +103,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
     if let Some((session, _)) = &current {
         ended.push(session.sid.clone());
     }
-    if let Some(sid) = hint.as_ref().and_then(|h| h.sid.clone())
+    if let Some(sid) = hint.as_ref().filter(|_| hint_is_theirs).and_then(|h| h.sid.clone())
         && let Err(e) =
             crate::oauth::authorization_code::revoke_session(state, &SessionId(sid), "signed out").await
     {
@@ -123,7 +132,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
         ),
     );
     // Return to the client only at an address it registered.
-    if let (Some(h), Some(uri)) = (&hint, get("post_logout_redirect_uri"))
+    if let (Some(h), Some(uri)) = (hint.as_ref().filter(|_| hint_is_theirs), get("post_logout_redirect_uri"))
         && let Ok(app) = state.store.application(&h.client_id).await
         && app.redirect_uris.iter().any(|r| r == uri)
     {

@@ -11,7 +11,11 @@
 //!   it keeps its events until its receiver enables it again.
 //!
 //! Claims are leased: a worker (or node) that dies mid-delivery leaves its claims to be taken
-//! over when the lease ends, so every SET is delivered at least once.
+//! over when the lease ends, so every SET is delivered at least once. The lease is short
+//! (`[ssf] push_lease_seconds`) because a worker renews it every third of it while it pushes
+//! (a heartbeat); and a node that restarts takes back its own earlier claims at once (workers
+//! are named after their node, see [`node_id`]), so a crash does not hold a stream's later
+//! SETs (its revocations) for a whole lease.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -53,10 +57,17 @@ async fn run(state: Arc<AppState>) {
             return;
         }
     };
+    let node = node_id(&state.config);
     let worker = match tessera_jose::random::random_id::<8>(state.rng.as_ref()) {
-        Ok(id) => format!("push-{id}"),
-        Err(_) => "push".to_owned(),
+        Ok(id) => format!("push-{node}-{}", id.replace(['_', '-'], "")),
+        Err(_) => format!("push-{node}-0"),
     };
+    // What this node held when it stopped (killed, say) is free again now, not at lease end.
+    match state.store.release_claims(&format!("push-{node}-"), wall_ms()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deliveries = n, "took back this node's claims from before its restart"),
+        Err(e) => tracing::warn!(%e, "could not take back this node's earlier claims"),
+    }
     let busy = Busy::default();
     let mut pruned: Option<std::time::Instant> = None;
     loop {
@@ -88,6 +99,21 @@ async fn run(state: Arc<AppState>) {
     }
 }
 
+/// A name for this node that stays the same across restarts and differs between nodes: from
+/// the host name, the data directory and the listen address.
+#[must_use]
+pub fn node_id(config: &crate::config::ServerConfig) -> String {
+    let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    let dir = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(host.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(dir.as_os_str().as_encoded_bytes());
+    ctx.update(b"\0");
+    ctx.update(config.listen.to_string().as_bytes());
+    data_encoding::HEXLOWER.encode(&ctx.finish().as_ref()[..6])
+}
+
 /// The streams this worker is pushing to right now.
 type Busy = Arc<std::sync::Mutex<BTreeSet<StreamId>>>;
 
@@ -98,6 +124,22 @@ impl Drop for Pushing {
     fn drop(&mut self) {
         if let Ok(mut b) = self.0.lock() {
             b.remove(&self.1);
+        }
+    }
+}
+
+/// Renews this worker's claims on `stream` every third of the lease until aborted, so a long
+/// round of pushes keeps them while a dead worker's lapse soon.
+async fn renew_claims(state: Arc<AppState>, stream: StreamId, worker: String) {
+    let lease = Duration::from_secs(state.config.ssf.push_lease_seconds);
+    let mut every = tokio::time::interval(lease / 3);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let now = wall_ms();
+        let until = now.plus_ms(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        if let Err(e) = state.store.extend_claims(&stream, &worker, until, now).await {
+            tracing::warn!(%e, stream = %stream.0, "could not renew push claims");
         }
     }
 }
@@ -148,12 +190,14 @@ async fn round(
         if let Ok(mut b) = busy.lock() {
             b.insert(stream.clone());
         }
-        let (state, client) = (state.clone(), client.clone());
+        let (state, client, worker) = (state.clone(), client.clone(), worker.to_owned());
         let guard = Pushing(busy.clone(), stream);
         tokio::spawn(async move {
+            let heartbeat = tokio::spawn(renew_claims(state.clone(), guard.1.clone(), worker));
             if let Err(e) = push_stream(&state, &client, &guard.1, deliveries).await {
                 tracing::error!(%e, stream = %guard.1.0, "SSF push failed");
             }
+            heartbeat.abort();
             drop(guard);
         });
     }

@@ -150,6 +150,13 @@ pub async fn create(
     duplicate_push(&state, &receiver, &config, None).await?;
     let json = serde_json::to_value(&config).map_err(|e| ApiError::Server(e.to_string()))?;
     let mut uow = state.store.begin().await?;
+    // Counted with the receiver locked, so concurrent creations cannot pass the cap.
+    let limit = state.config.ssf.max_streams_per_receiver;
+    if uow.lock_receiver_streams(&receiver.client_id).await? >= u64::from(limit) {
+        return Err(ApiError::Conflict(format!(
+            "a receiver may have at most {limit} streams; delete one first"
+        )));
+    }
     uow.put_stream(
         &StreamId(id.clone()),
         &receiver.client_id,

@@ -18,7 +18,7 @@ const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/v
 const STREAM_UPDATED: &str = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
 
 /// Registers a receiver (an OAuth client allowed `scopes`) and returns its access token.
-async fn receiver(server: &Server, id: &str, scopes: &[&str]) -> String {
+pub(crate) async fn receiver(server: &Server, id: &str, scopes: &[&str]) -> String {
     let admin = server.admin_token().await;
     let r = server
         .admin(
@@ -803,15 +803,15 @@ async fn a_paused_stream_keeps_its_events_and_a_disabled_one_drops_them() {
 }
 
 /// Each pushed SET with the `Authorization` header it came with.
-type Received = Arc<Mutex<Vec<(Option<String>, String)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(Option<String>, String)>>>;
 
 /// A push receiver on 127.0.0.1: answers every SET with `status` and keeps what it got.
-struct PushReceiver {
-    url: String,
-    got: Received,
+pub(crate) struct PushReceiver {
+    pub(crate) url: String,
+    pub(crate) got: Received,
 }
 
-async fn push_receiver(status: StatusCode) -> PushReceiver {
+pub(crate) async fn push_receiver(status: StatusCode) -> PushReceiver {
     let got: Received = Arc::default();
     let seen = got.clone();
     let app = axum::Router::new().route(

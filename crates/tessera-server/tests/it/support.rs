@@ -140,6 +140,11 @@ pub fn config(dir: &std::path::Path) -> ServerConfig {
     config.ssf.push_allowed_networks = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     // The mail API the tests register with keys signals back, trusted for what APIs send.
     config.ssf.transmitters.push(api_transmitter("mail-api"));
+    // `service` introspects as a resource server of Tessera's own audience.
+    config
+        .introspection
+        .resource_servers
+        .insert("service".into(), vec![ISSUER.into()]);
     config
 }
 

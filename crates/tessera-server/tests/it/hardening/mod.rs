@@ -8,3 +8,4 @@ mod sessions;
 mod sign_in;
 mod transmitters;
 mod ssrf;
+mod lows;
