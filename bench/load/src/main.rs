@@ -347,7 +347,10 @@ fn start_server(
     // The load tool's push receivers listen on 127.0.0.1, which a server refuses to push to
     // unless its operator allows it.
     let config = dir.join("tessera-load.toml");
-    std::fs::write(&config, "[ssf]\npush_allowed_networks = [\"127.0.0.0/8\", \"::1/128\"]\n")?;
+    std::fs::write(
+        &config,
+        "[ssf]\npush_allowed_networks = [\"127.0.0.0/8\", \"::1/128\"]\n",
+    )?;
     let mut child = Command::new(tessera)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)

@@ -765,9 +765,14 @@ impl Resource {
             })?;
         let key = sha256(&set.jti);
         let now = clock.now();
-        let first =
-            tessera_jose::dpop::ReplayCache::first_use(&self.inner.received, b"set", &key, now.plus(7 * 86_400), now)
-                .unwrap_or(true);
+        let first = tessera_jose::dpop::ReplayCache::first_use(
+            &self.inner.received,
+            b"set",
+            &key,
+            now.plus(7 * 86_400),
+            now,
+        )
+        .unwrap_or(true);
         if first {
             self.inner
                 .stream

@@ -498,10 +498,16 @@ impl ServerConfig {
                 }
             }
         }
-        if from_file.keys.encryption_key_command.as_ref().is_some_and(Vec::is_empty) {
+        if from_file
+            .keys
+            .encryption_key_command
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
             return Err(ConfigError::Invalid {
                 setting: "keys.encryption_key_command",
-                message: "name a program (and its arguments), for example [\"/usr/local/bin/tessera-kek\"]".into(),
+                message: "name a program (and its arguments), for example [\"/usr/local/bin/tessera-kek\"]"
+                    .into(),
             });
         }
         let http = from_file.http;

@@ -102,14 +102,15 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(remote));
-            let mut router = router.clone();
-            async move {
-                use tower::Service as _;
-                router.call(request.map(axum::body::Body::new)).await
-            }
-        });
+        let service =
+            hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(remote));
+                let mut router = router.clone();
+                async move {
+                    use tower::Service as _;
+                    router.call(request.map(axum::body::Body::new)).await
+                }
+            });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(Idle::new(stream, idle)), service)
             .into_owned();
@@ -164,7 +165,11 @@ fn idle_error() -> std::io::Error {
 }
 
 impl AsyncRead for Idle {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {

@@ -224,7 +224,10 @@ pub async fn serve(prepared: Prepared) -> Result<(), StartError> {
 ///
 /// # Errors
 /// When the socket fails.
-pub async fn serve_until(prepared: Prepared, stop: impl std::future::Future<Output = ()>) -> Result<(), StartError> {
+pub async fn serve_until(
+    prepared: Prepared,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), StartError> {
     let _push = ssf::push::spawn(prepared.state.clone());
     let _pollers = ssf::receive::spawn_pollers(&prepared.state);
     let _proofs = state::spawn_proof_pruning(prepared.state.clone());

@@ -86,7 +86,9 @@ impl Destinations {
             Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip)),
             // RFC 6761: localhost names are loopback, whatever a resolver says (and no query
             // leaves the machine for them).
-            Some(url::Host::Domain(name)) if is_localhost(name) => self.check_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            Some(url::Host::Domain(name)) if is_localhost(name) => {
+                self.check_ip(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            }
             // Names reserved for examples and tests (RFC 6761) are never in the DNS: no query.
             Some(url::Host::Domain(name)) if is_reserved_example(name) => Ok(()),
             Some(url::Host::Domain(name)) => match tokio::net::lookup_host((name, port)).await {
@@ -202,11 +204,21 @@ fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
     let s = ip.segments();
     if s[..6] == [0, 0, 0, 0, 0, 0] && !ip.is_unspecified() && !ip.is_loopback() {
         // IPv4-compatible (deprecated) ::a.b.c.d
-        return internal_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+        return internal_v4(Ipv4Addr::new(
+            (s[6] >> 8) as u8,
+            s[6] as u8,
+            (s[7] >> 8) as u8,
+            s[7] as u8,
+        ));
     }
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         // NAT64: a gateway would take it to the IPv4 address inside.
-        return internal_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+        return internal_v4(Ipv4Addr::new(
+            (s[6] >> 8) as u8,
+            s[6] as u8,
+            (s[7] >> 8) as u8,
+            s[7] as u8,
+        ));
     }
     Some(match s[0] {
         _ if ip.is_loopback() => "a loopback",
@@ -229,15 +241,43 @@ mod tests {
     #[test]
     fn internal_addresses_of_every_form_are_named() {
         for ip in [
-            "127.0.0.1", "127.1.2.3", "0.0.0.0", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-            "169.254.169.254", "100.64.0.1", "192.0.0.1", "198.18.0.1", "224.0.0.1", "255.255.255.255",
-            "240.0.0.1", "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "fec0::1", "ff02::1",
-            "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.1.2.3", "::127.0.0.1",
-            "64:ff9b::a9fe:a9fe", "2001:db8::1",
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "192.0.0.1",
+            "198.18.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.1.2.3",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2001:db8::1",
         ] {
             assert!(internal(ip.parse().unwrap()).is_some(), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert_eq!(internal(ip.parse().unwrap()), None, "{ip}");
         }
     }

@@ -104,7 +104,9 @@ impl PasswordChecks {
 fn automatic_size() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let by_memory = total_memory_mib().map_or(usize::MAX, |mib| {
-        usize::try_from(mib / 4 / MIB_PER_CHECK).unwrap_or(usize::MAX).max(1)
+        usize::try_from(mib / 4 / MIB_PER_CHECK)
+            .unwrap_or(usize::MAX)
+            .max(1)
     });
     cores.min(by_memory).max(1)
 }
@@ -143,7 +145,10 @@ mod tests {
         assert!(checks.peak() <= 2, "peak {}", checks.peak());
         assert!(results.contains(&Err(Busy)), "{results:?}");
         assert!(results.contains(&Ok(false)), "{results:?}");
-        assert_eq!(checks.verify(hash, Zeroizing::new("right".into())).await, Ok(true));
+        assert_eq!(
+            checks.verify(hash, Zeroizing::new("right".into())).await,
+            Ok(true)
+        );
     }
 
     #[test]

@@ -102,7 +102,8 @@ impl AppState {
         let writes = crate::group_commit::GroupCommit::new(store.clone());
         let passkeys = crate::web::passkeys::relying_party(&config.issuer);
         let password_checks = crate::password_checks::PasswordChecks::new(&config.sign_in);
-        let assertion_ids = MemoryReplayCache::with_partition_limit(200_000, config.tokens.assertion_ids_per_client);
+        let assertion_ids =
+            MemoryReplayCache::with_partition_limit(200_000, config.tokens.assertion_ids_per_client);
         let outbound = crate::outbound::Destinations::new(config.ssf.push_allowed_networks.clone());
         Self {
             passkeys,

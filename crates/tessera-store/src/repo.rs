@@ -103,7 +103,13 @@ pub trait OutboxRepo: Send + Sync {
     async fn acknowledge_all(&self, stream: &StreamId, events: &[EventId], now: Timestamp) -> Result<u64>;
     /// Extends to `until` the unexpired claims that `worker` holds on `stream`'s deliveries (a
     /// heartbeat while it pushes them); returns how many.
-    async fn extend_claims(&self, stream: &StreamId, worker: &str, until: Timestamp, now: Timestamp) -> Result<u64>;
+    async fn extend_claims(
+        &self,
+        stream: &StreamId,
+        worker: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64>;
     /// Ends at once every claim of a worker whose name contains `worker_prefix` (a node that
     /// restarted takes back what it held before it died); returns how many.
     async fn release_claims(&self, worker_prefix: &str, now: Timestamp) -> Result<u64>;

@@ -35,7 +35,9 @@ pub(crate) const CLAIMABLE: &str = "SELECT d.stream_id, d.event_id FROM outbox_d
 /// `text` with LIKE's wildcards taken literally (worker names are letters, digits and `-`; the
 /// others are dropped rather than escaped, which both backends would spell differently).
 pub(crate) fn like_literal(text: &str) -> String {
-    text.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect()
 }
 
 /// The happy path of `n` rotations in one statement: each rotation, a row `(presented, next,

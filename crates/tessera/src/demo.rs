@@ -140,14 +140,17 @@ async fn set_up(timeline: &mut Timeline) -> anyhow::Result<Stage> {
     let mut config = config;
     config.ssf.push_allowed_networks = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
     // The example API reports where it saw a session used: Tessera takes that signal from it.
-    config.ssf.transmitters.push(tessera_server::config::TransmitterConfig {
-        issuer: "mail-api".into(),
-        jwks_uri: None,
-        events: vec!["https://schemas.openid.net/secevent/caep/event-type/session-presented".into()],
-        audience: None,
-        poll_url: None,
-        authorization_header: None,
-    });
+    config
+        .ssf
+        .transmitters
+        .push(tessera_server::config::TransmitterConfig {
+            issuer: "mail-api".into(),
+            jwks_uri: None,
+            events: vec!["https://schemas.openid.net/secevent/caep/event-type/session-presented".into()],
+            audience: None,
+            poll_url: None,
+            authorization_header: None,
+        });
     let prepared = tessera_server::prepare(config).await?;
     let state = prepared.state.clone();
     let issuer = state.config.issuer.clone();

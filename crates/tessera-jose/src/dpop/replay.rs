@@ -134,7 +134,13 @@ impl ReplayCache for MemoryReplayCache {
                 return Err(ReplayCacheFull);
             }
         }
-        if shard.partitions.entry(p).or_default().insert(*key, expires_at).is_none() {
+        if shard
+            .partitions
+            .entry(p)
+            .or_default()
+            .insert(*key, expires_at)
+            .is_none()
+        {
             shard.len += 1;
         }
         Ok(true)
@@ -163,8 +169,14 @@ mod tests {
     #[test]
     fn the_same_id_in_another_partition_is_another_id() {
         let cache = MemoryReplayCache::new(100);
-        assert_eq!(cache.first_use(b"a", &[1; 32], UnixTime(10), UnixTime(0)), Ok(true));
-        assert_eq!(cache.first_use(b"b", &[1; 32], UnixTime(10), UnixTime(0)), Ok(true));
+        assert_eq!(
+            cache.first_use(b"a", &[1; 32], UnixTime(10), UnixTime(0)),
+            Ok(true)
+        );
+        assert_eq!(
+            cache.first_use(b"b", &[1; 32], UnixTime(10), UnixTime(0)),
+            Ok(true)
+        );
     }
 
     #[test]
@@ -172,7 +184,10 @@ mod tests {
         let cache = MemoryReplayCache::new(SHARDS); // one entry per shard
         let (a, b) = ([0u8; 32], [1u8; 32]);
         assert_eq!(cache.first_use(P, &a, UnixTime(10), UnixTime(0)), Ok(true));
-        assert_eq!(cache.first_use(P, &b, UnixTime(10), UnixTime(5)), Err(ReplayCacheFull));
+        assert_eq!(
+            cache.first_use(P, &b, UnixTime(10), UnixTime(5)),
+            Err(ReplayCacheFull)
+        );
         // Once `a` expired, the sweep makes room.
         assert_eq!(cache.first_use(P, &b, UnixTime(30), UnixTime(11)), Ok(true));
         assert_eq!(cache.len(), 1);
@@ -182,13 +197,29 @@ mod tests {
     fn a_full_partition_refuses_only_its_own_ids() {
         let cache = MemoryReplayCache::with_partition_limit(10_000, 3);
         for i in 0..3u8 {
-            assert_eq!(cache.first_use(b"flood", &[i; 32], UnixTime(100), UnixTime(0)), Ok(true));
+            assert_eq!(
+                cache.first_use(b"flood", &[i; 32], UnixTime(100), UnixTime(0)),
+                Ok(true)
+            );
         }
-        assert_eq!(cache.first_use(b"flood", &[9; 32], UnixTime(100), UnixTime(0)), Err(ReplayCacheFull));
-        assert_eq!(cache.first_use(b"flood", &[0; 32], UnixTime(100), UnixTime(1)), Ok(false), "replays still found");
-        assert_eq!(cache.first_use(b"other", &[9; 32], UnixTime(100), UnixTime(0)), Ok(true));
+        assert_eq!(
+            cache.first_use(b"flood", &[9; 32], UnixTime(100), UnixTime(0)),
+            Err(ReplayCacheFull)
+        );
+        assert_eq!(
+            cache.first_use(b"flood", &[0; 32], UnixTime(100), UnixTime(1)),
+            Ok(false),
+            "replays still found"
+        );
+        assert_eq!(
+            cache.first_use(b"other", &[9; 32], UnixTime(100), UnixTime(0)),
+            Ok(true)
+        );
         // The flood's ids expire, and its partition has room again.
-        assert_eq!(cache.first_use(b"flood", &[9; 32], UnixTime(200), UnixTime(101)), Ok(true));
+        assert_eq!(
+            cache.first_use(b"flood", &[9; 32], UnixTime(200), UnixTime(101)),
+            Ok(true)
+        );
     }
 
     #[test]

@@ -53,14 +53,17 @@ async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)
     // The test's receivers listen on 127.0.0.1.
     config.ssf.push_allowed_networks = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     // The API signals back where it saw a session used; the operator trusts it to.
-    config.ssf.transmitters.push(tessera_server::config::TransmitterConfig {
-        issuer: "mail-client".into(),
-        jwks_uri: None,
-        events: vec!["https://schemas.openid.net/secevent/caep/event-type/session-presented".into()],
-        audience: None,
-        poll_url: None,
-        authorization_header: None,
-    });
+    config
+        .ssf
+        .transmitters
+        .push(tessera_server::config::TransmitterConfig {
+            issuer: "mail-client".into(),
+            jwks_uri: None,
+            events: vec!["https://schemas.openid.net/secevent/caep/event-type/session-presented".into()],
+            audience: None,
+            poll_url: None,
+            authorization_header: None,
+        });
     change(&mut config);
     let prepared = tessera_server::prepare(config).await.unwrap();
     let state = prepared.state.clone();

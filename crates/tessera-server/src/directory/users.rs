@@ -81,7 +81,9 @@ fn look_alike_risk(username: &str) -> Option<&'static str> {
         .chars()
         .all(|c| (c.is_ascii_graphic()) || c.identifier_allowed())
     {
-        return Some("contains a character that is not allowed in names (invisible, or easily mistaken for another)");
+        return Some(
+            "contains a character that is not allowed in names (invisible, or easily mistaken for another)",
+        );
     }
     if !key.as_str().is_single_script() {
         return Some("mixes letters of several scripts, which can look like another name; use one script");

@@ -115,7 +115,11 @@ impl KeyRing {
     /// # Errors
     /// [`KeyRingError`] when the store fails, the key-encryption key is unavailable or wrong, or
     /// a stored key is unusable.
-    pub async fn load_or_create(store: &dyn Store, kek: &KekSource, now: Timestamp) -> Result<Self, KeyRingError> {
+    pub async fn load_or_create(
+        store: &dyn Store,
+        kek: &KekSource,
+        now: Timestamp,
+    ) -> Result<Self, KeyRingError> {
         let mut records = store.keys().await?;
         let sealed_under = records
             .iter()
@@ -148,8 +152,8 @@ impl KeyRing {
             published.push(public.with_kid(r.kid.clone()));
             if r.status == KeyStatus::Active {
                 let private = sealer.open(&r.kid, r.private_jwk.expose())?;
-                let key = SigningKey::from_private_jwk(private.as_bytes())
-                    .map_err(|e| unusable(e.to_string()))?;
+                let key =
+                    SigningKey::from_private_jwk(private.as_bytes()).map_err(|e| unusable(e.to_string()))?;
                 active = Some(key.with_kid(r.kid.clone()));
             }
         }

@@ -59,7 +59,9 @@ pub enum KekError {
         sealed_under: String,
     },
     /// The key's text is not 32 bytes of base64url.
-    #[error("key-encryption key from {from}: not 32 bytes in base64url (make one with `openssl rand 32 | basenc --base64url`)")]
+    #[error(
+        "key-encryption key from {from}: not 32 bytes in base64url (make one with `openssl rand 32 | basenc --base64url`)"
+    )]
     Malformed {
         /// Where it came from.
         from: String,
@@ -83,7 +85,9 @@ pub enum KekError {
         message: String,
     },
     /// A sealed key was sealed under another key-encryption key, or was altered.
-    #[error("signing key {kid} does not open with key-encryption key {have}: it was sealed under {sealed_under}")]
+    #[error(
+        "signing key {kid} does not open with key-encryption key {have}: it was sealed under {sealed_under}"
+    )]
     WrongKey {
         /// The signing key.
         kid: String,
@@ -105,7 +109,9 @@ pub struct KeyEncryptionKey {
 
 impl std::fmt::Debug for KeyEncryptionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyEncryptionKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("KeyEncryptionKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,7 +124,10 @@ pub fn is_sealed(stored: &str) -> bool {
 /// The id of the key-encryption key `stored` was sealed under.
 #[must_use]
 pub fn sealed_under(stored: &str) -> Option<&str> {
-    stored.strip_prefix(SEALED_PREFIX)?.split_once('.').map(|(id, _)| id)
+    stored
+        .strip_prefix(SEALED_PREFIX)?
+        .split_once('.')
+        .map(|(id, _)| id)
 }
 
 impl KeyEncryptionKey {
@@ -127,7 +136,9 @@ impl KeyEncryptionKey {
     /// # Errors
     /// Never for 32 bytes; [`KekError::Malformed`] otherwise.
     pub fn from_bytes(bytes: &[u8], from: &str) -> Result<Self, KekError> {
-        let malformed = || KekError::Malformed { from: from.to_owned() };
+        let malformed = || KekError::Malformed {
+            from: from.to_owned(),
+        };
         if bytes.len() != 32 {
             return Err(malformed());
         }
@@ -144,9 +155,9 @@ impl KeyEncryptionKey {
     }
 
     fn from_text(text: &str, from: &str) -> Result<Self, KekError> {
-        let bytes = Zeroizing::new(
-            b64::decode(text.trim()).map_err(|_| KekError::Malformed { from: from.to_owned() })?,
-        );
+        let bytes = Zeroizing::new(b64::decode(text.trim()).map_err(|_| KekError::Malformed {
+            from: from.to_owned(),
+        })?);
         Self::from_bytes(&bytes, from)
     }
 
@@ -195,7 +206,10 @@ impl KeyEncryptionKey {
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
         let mut buf = Zeroizing::new(sealed.to_vec());
-        let plain = self.key.open_in_place(nonce, aad(kid), &mut buf).map_err(|_| wrong())?;
+        let plain = self
+            .key
+            .open_in_place(nonce, aad(kid), &mut buf)
+            .map_err(|_| wrong())?;
         let text = std::str::from_utf8(plain).map_err(|_| wrong())?;
         Ok(Zeroizing::new(text.to_owned()))
     }
@@ -259,7 +273,8 @@ impl KekSource {
                         ),
                     });
                 }
-                let text = std::str::from_utf8(&stdout).map_err(|_| KekError::Malformed { from: from.clone() })?;
+                let text =
+                    std::str::from_utf8(&stdout).map_err(|_| KekError::Malformed { from: from.clone() })?;
                 KeyEncryptionKey::from_text(text, &from)
             }
             Self::File { path, allow_readable } => {
@@ -270,10 +285,11 @@ impl KekSource {
                         if mode & 0o077 != 0 && !allow_readable {
                             return Err(KekError::Readable { path: shown, mode });
                         }
-                        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| KekError::Io {
-                            from: shown.clone(),
-                            message: e.to_string(),
-                        })?);
+                        let text =
+                            Zeroizing::new(std::fs::read_to_string(path).map_err(|e| KekError::Io {
+                                from: shown.clone(),
+                                message: e.to_string(),
+                            })?);
                         KeyEncryptionKey::from_text(&text, &shown)
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => match sealed_under {
@@ -312,7 +328,8 @@ fn create(path: &Path) -> Result<KeyEncryptionKey, KekError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(io)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     file.write_all(b"\n").map_err(io)?;
     file.sync_all().map_err(io)?;
@@ -339,7 +356,10 @@ mod tests {
         assert_eq!(sealed_under(&sealed), Some(k.id()));
         assert_eq!(k.open("kid-1", &sealed).unwrap().as_str(), r#"{"d":"secret"}"#);
         assert!(matches!(k.open("kid-2", &sealed), Err(KekError::WrongKey { .. })));
-        assert!(matches!(kek(2).open("kid-1", &sealed), Err(KekError::WrongKey { .. })));
+        assert!(matches!(
+            kek(2).open("kid-1", &sealed),
+            Err(KekError::WrongKey { .. })
+        ));
     }
 
     #[test]
@@ -369,12 +389,18 @@ mod tests {
             allow_readable: false,
         };
         let made = source.obtain(None).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(source.obtain(Some(made.id())).unwrap().id(), made.id());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(source.obtain(None), Err(KekError::Readable { .. })));
         std::fs::remove_file(&path).unwrap();
-        assert!(matches!(source.obtain(Some("abc")), Err(KekError::Missing { .. })));
+        assert!(matches!(
+            source.obtain(Some("abc")),
+            Err(KekError::Missing { .. })
+        ));
     }
 
     #[test]

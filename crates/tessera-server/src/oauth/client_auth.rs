@@ -27,7 +27,6 @@ pub const METHODS: [&str; 4] = [
 /// its `jti` is remembered that long.
 pub const MAX_ASSERTION_LIFETIME: u64 = 300;
 
-
 /// An authenticated (or, for public clients, identified) client.
 #[derive(Debug)]
 pub struct Client {

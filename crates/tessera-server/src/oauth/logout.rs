@@ -103,7 +103,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
     if let Some((session, _)) = &current {
         ended.push(session.sid.clone());
     }
-    if let Some(sid) = hint.as_ref().filter(|_| hint_is_theirs).and_then(|h| h.sid.clone())
+    if let Some(sid) = hint
+        .as_ref()
+        .filter(|_| hint_is_theirs)
+        .and_then(|h| h.sid.clone())
         && let Err(e) =
             crate::oauth::authorization_code::revoke_session(state, &SessionId(sid), "signed out").await
     {
@@ -132,8 +135,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
         ),
     );
     // Return to the client only at an address it registered.
-    if let (Some(h), Some(uri)) = (hint.as_ref().filter(|_| hint_is_theirs), get("post_logout_redirect_uri"))
-        && let Ok(app) = state.store.application(&h.client_id).await
+    if let (Some(h), Some(uri)) = (
+        hint.as_ref().filter(|_| hint_is_theirs),
+        get("post_logout_redirect_uri"),
+    ) && let Ok(app) = state.store.application(&h.client_id).await
         && app.redirect_uris.iter().any(|r| r == uri)
     {
         let mut params = Vec::new();

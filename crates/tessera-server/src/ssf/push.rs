@@ -63,9 +63,16 @@ async fn run(state: Arc<AppState>) {
         Err(_) => format!("push-{node}-0"),
     };
     // What this node held when it stopped (killed, say) is free again now, not at lease end.
-    match state.store.release_claims(&format!("push-{node}-"), wall_ms()).await {
+    match state
+        .store
+        .release_claims(&format!("push-{node}-"), wall_ms())
+        .await
+    {
         Ok(0) => {}
-        Ok(n) => tracing::info!(deliveries = n, "took back this node's claims from before its restart"),
+        Ok(n) => tracing::info!(
+            deliveries = n,
+            "took back this node's claims from before its restart"
+        ),
         Err(e) => tracing::warn!(%e, "could not take back this node's earlier claims"),
     }
     let busy = Busy::default();

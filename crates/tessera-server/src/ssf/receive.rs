@@ -197,7 +197,10 @@ pub async fn accept(state: &AppState, token: &str, expected_issuer: Option<&str>
             "Tessera takes no SETs from {iss:?}: an administrator must trust it as a transmitter first"
         )));
     };
-    let audience = trust.audience.clone().unwrap_or_else(|| state.config.issuer.clone());
+    let audience = trust
+        .audience
+        .clone()
+        .unwrap_or_else(|| state.config.issuer.clone());
     let rules = SetValidation {
         issuer: iss.clone(),
         audience,
@@ -230,7 +233,7 @@ pub async fn accept(state: &AppState, token: &str, expected_issuer: Option<&str>
     let Some(set) = set else {
         return bad("invalid_key", "no key of the transmitter verifies the SET".into());
     };
-    if !trust.events.iter().any(|e| *e == set.events.event_type) {
+    if !trust.events.contains(&set.events.event_type) {
         return Err(Refusal::Denied(format!(
             "the transmitter {iss:?} may not send {}",
             set.events.event_type

@@ -180,8 +180,10 @@ fn busy() -> Response {
         "Many people are signing in right now. Try again in a moment.",
         None,
     );
-    page.headers_mut()
-        .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    page.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
     page
 }
 

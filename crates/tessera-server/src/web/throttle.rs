@@ -66,7 +66,9 @@ impl Throttle {
 /// One counter slot, if below `limit`.
 fn take(counter: &AtomicU32, limit: u32) -> bool {
     counter
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < limit).then_some(n + 1)
+        })
         .is_ok()
 }
 
@@ -116,7 +118,10 @@ mod tests {
         for _ in 0..ACCOUNT_LIMIT {
             drop(t.reserve("alice ", ip).unwrap());
         }
-        assert!(t.reserve("ALICE", ip).is_none(), "the account is locked whatever the case");
+        assert!(
+            t.reserve("ALICE", ip).is_none(),
+            "the account is locked whatever the case"
+        );
         assert!(t.reserve("ａｌｉｃｅ", ip).is_none(), "or the width");
         t.reserve("bob", ip).unwrap().succeeded();
         t.accounts.invalidate(&key("alice"));
@@ -127,7 +132,9 @@ mod tests {
     fn reservations_are_counted_before_any_outcome() {
         let t = Throttle::default();
         let ip: IpAddr = "192.0.2.9".parse().unwrap();
-        let held: Vec<Attempt> = (0..ACCOUNT_LIMIT).filter_map(|_| t.reserve("carol", ip)).collect();
+        let held: Vec<Attempt> = (0..ACCOUNT_LIMIT)
+            .filter_map(|_| t.reserve("carol", ip))
+            .collect();
         assert_eq!(held.len(), ACCOUNT_LIMIT as usize);
         assert!(t.reserve("carol", ip).is_none(), "in flight counts");
     }
@@ -142,7 +149,10 @@ mod tests {
         assert!(t.reserve("fresh-account", ip).is_none());
         assert!(t.reserve("fresh-account", "192.0.2.3".parse().unwrap()).is_some());
         assert_eq!(
-            t.accounts.get(&key("fresh-account")).unwrap().load(Ordering::Relaxed),
+            t.accounts
+                .get(&key("fresh-account"))
+                .unwrap()
+                .load(Ordering::Relaxed),
             1,
             "the refused attempt gave its account slot back"
         );

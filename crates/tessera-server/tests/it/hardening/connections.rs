@@ -80,14 +80,21 @@ async fn item_05_slow_headers_are_cut_off() {
     let trickle = async {
         for i in 0..20 {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            if slow.write_all(format!("x-slow-{i}: y\r\n").as_bytes()).await.is_err() {
+            if slow
+                .write_all(format!("x-slow-{i}: y\r\n").as_bytes())
+                .await
+                .is_err()
+            {
                 return;
             }
         }
     };
     tokio::time::timeout(Duration::from_secs(4), trickle).await.ok();
     assert!(closed_within(&mut slow, Duration::from_secs(1)).await);
-    assert!(started.elapsed() < Duration::from_secs(4), "closed at the deadline, not later");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "closed at the deadline, not later"
+    );
 }
 
 /// Item 5: a kept-alive connection that sends nothing more is closed at the idle deadline.

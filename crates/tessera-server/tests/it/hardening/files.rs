@@ -49,11 +49,20 @@ async fn item_01_a_new_data_directory_is_private_whatever_the_umask() {
     let _ = prepared
         .state
         .store
-        .server_secret("probe", &tessera_store::Secret("x".into()), tessera_store::Timestamp(0))
+        .server_secret(
+            "probe",
+            &tessera_store::Secret("x".into()),
+            tessera_store::Timestamp(0),
+        )
         .await
         .unwrap();
     assert_eq!(mode(&data), 0o700, "data directory");
-    for file in ["tessera.db", "tessera.db-wal", "tessera.db-shm", "key-encryption.key"] {
+    for file in [
+        "tessera.db",
+        "tessera.db-wal",
+        "tessera.db-shm",
+        "key-encryption.key",
+    ] {
         assert_eq!(mode(&data.join(file)), 0o600, "{file}");
     }
 }
@@ -72,7 +81,10 @@ async fn item_01_a_readable_data_directory_or_database_is_refused() {
         let err = tessera_server::prepare(config_in(&data)).await.unwrap_err();
         assert!(matches!(err, StartError::DataDir(_)), "{err}");
         let text = err.to_string();
-        assert!(text.contains("chmod") && text.contains("tessera keys rotate"), "{text}");
+        assert!(
+            text.contains("chmod") && text.contains("tessera keys rotate"),
+            "{text}"
+        );
 
         let mut allowed = config_in(&data);
         allowed.security.allow_readable_data_dir = true;
@@ -106,7 +118,10 @@ async fn item_01_private_signing_keys_are_sealed_at_rest() {
     let err = tessera_server::prepare(config_in(&copy)).await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("sealed under key-encryption key"), "{text}");
-    assert!(!copy.join("key-encryption.key").exists(), "no new key made for sealed keys");
+    assert!(
+        !copy.join("key-encryption.key").exists(),
+        "no new key made for sealed keys"
+    );
 
     // Another key-encryption key does not open them either.
     std::fs::write(

@@ -31,7 +31,11 @@ async fn item_09_logout_with_someone_elses_hint_ends_nothing_of_theirs() {
     bob.sign_in(&client.authorize_url(""), BOB.0, BOB.1).await;
     let page = bob.get(&logout).await;
     assert_eq!(page.status, StatusCode::OK, "a confirmation page, not a redirect");
-    assert!(page.body.contains("Sign out?") && page.body.contains("bob"), "{}", page.body);
+    assert!(
+        page.body.contains("Sign out?") && page.body.contains("bob"),
+        "{}",
+        page.body
+    );
     // A browser with no session at all.
     let mut stranger = Browser::new(&server);
     let page = stranger.get(&logout).await;
@@ -54,7 +58,10 @@ async fn introspect_as(server: &crate::support::Server, client: &str, token: &st
             axum::http::Request::post("/introspect")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("authorization", basic(client, SECRET))
-                .body(axum::body::Body::from(format!("token={}", crate::browser::urlencode(token))))
+                .body(axum::body::Body::from(format!(
+                    "token={}",
+                    crate::browser::urlencode(token)
+                )))
                 .unwrap(),
         )
         .await
@@ -74,24 +81,42 @@ async fn item_10_introspection_is_for_the_tokens_client_and_its_audience() {
     .await;
     let token = |resource: Option<&str>| {
         let body = match resource {
-            Some(r) => format!("grant_type=client_credentials&resource={}", crate::browser::urlencode(r)),
+            Some(r) => format!(
+                "grant_type=client_credentials&resource={}",
+                crate::browser::urlencode(r)
+            ),
             None => "grant_type=client_credentials".into(),
         };
         crate::support::token_request(&body, &[("authorization", &basic("admin-cli", SECRET))])
     };
-    let for_tessera = server.send(token(None)).await.json["access_token"].as_str().unwrap().to_owned();
+    let for_tessera = server.send(token(None)).await.json["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let for_mail = server.send(token(Some("https://mail.example"))).await.json["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
     // The token's own client.
-    assert_eq!(introspect_as(&server, "admin-cli", &for_tessera).await["active"], true);
+    assert_eq!(
+        introspect_as(&server, "admin-cli", &for_tessera).await["active"],
+        true
+    );
     // Another client that serves neither audience: nothing.
-    assert_eq!(introspect_as(&server, "no-cc", &for_tessera).await, json!({"active": false}));
-    assert_eq!(introspect_as(&server, "no-cc", &for_mail).await, json!({"active": false}));
+    assert_eq!(
+        introspect_as(&server, "no-cc", &for_tessera).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        introspect_as(&server, "no-cc", &for_mail).await,
+        json!({"active": false})
+    );
     // The mail API's resource server sees the mail token, not Tessera's.
     assert_eq!(introspect_as(&server, "service", &for_mail).await["active"], true);
-    assert_eq!(introspect_as(&server, "service", &for_tessera).await, json!({"active": false}));
+    assert_eq!(
+        introspect_as(&server, "service", &for_tessera).await,
+        json!({"active": false})
+    );
 
     // Refresh tokens: their own client only.
     let client = Client::new("portal", crate::support::PORTAL_CB);
@@ -110,7 +135,10 @@ async fn item_10_introspection_is_for_the_tokens_client_and_its_audience() {
         .await;
     let refresh = redeemed.json["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(introspect_as(&server, "portal", &refresh).await["active"], true);
-    assert_eq!(introspect_as(&server, "service", &refresh).await, json!({"active": false}));
+    assert_eq!(
+        introspect_as(&server, "service", &refresh).await,
+        json!({"active": false})
+    );
 }
 
 /// Item 11: the hostile-input table of redirect URIs at registration.
@@ -142,9 +170,14 @@ async fn item_11_redirect_uris_a_browser_would_run_are_refused() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.body);
         assert!(r.body.contains("redirect_uris[0]"), "{uri}: {}", r.body);
     }
-    for (i, uri) in ["https://app.example/cb", "http://127.0.0.1/cb", "http://[::1]:8400/cb", "com.example.app:/oauth2redirect"]
-        .into_iter()
-        .enumerate()
+    for (i, uri) in [
+        "https://app.example/cb",
+        "http://127.0.0.1/cb",
+        "http://[::1]:8400/cb",
+        "com.example.app:/oauth2redirect",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let r = server
             .admin(
@@ -185,12 +218,25 @@ async fn item_13_stream_and_device_caps_hold_under_concurrency() {
         });
     }
     let statuses = tasks.join_all().await;
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 3, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 17, "{statuses:?}");
-    assert_eq!(server.state.store.streams_of("many-streams").await.unwrap().len(), 3);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::CREATED).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(),
+        17,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        server.state.store.streams_of("many-streams").await.unwrap().len(),
+        3
+    );
 
     // Forty concurrent device registrations for one user: exactly ten.
-    let directory = server.state.directory(tessera_server::directory::InitiatingEntity::User);
+    let directory = server
+        .state
+        .directory(tessera_server::directory::InitiatingEntity::User);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..40 {
         let directory = directory.clone();
@@ -209,7 +255,16 @@ async fn item_13_stream_and_device_caps_hold_under_concurrency() {
     }
     let made = tasks.join_all().await.into_iter().filter(|ok| *ok).count();
     assert_eq!(made, 10);
-    assert_eq!(server.state.store.devices_of(&"u-alice".into()).await.unwrap().len(), 10);
+    assert_eq!(
+        server
+            .state
+            .store
+            .devices_of(&"u-alice".into())
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
 }
 
 /// Item 14: after a crash, the restarted node takes back the deliveries it had claimed at
@@ -237,7 +292,12 @@ async fn item_14_a_restarted_node_takes_back_its_claims_at_once() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let admin = server.admin_token().await;
     server
-        .admin("PATCH", "/users/u-alice", &admin, Some(json!({"status": "disabled"})))
+        .admin(
+            "PATCH",
+            "/users/u-alice",
+            &admin,
+            Some(json!({"status": "disabled"})),
+        )
         .await;
     // The node that was killed had claimed the delivery, for a minute.
     let node = tessera_server::ssf::push::node_id(&server.state.config);
@@ -257,7 +317,10 @@ async fn item_14_a_restarted_node_takes_back_its_claims_at_once() {
     let started = Instant::now();
     let _worker = tessera_server::ssf::push::spawn(server.state.clone());
     while rx.got.lock().unwrap().is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(10), "still waiting out the dead claim");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still waiting out the dead claim"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!("delivered {} ms after the restart", started.elapsed().as_millis());
@@ -271,9 +334,9 @@ async fn metrics_from(server: &crate::support::Server, from: &str, bearer: Optio
         request = request.header("authorization", format!("Bearer {token}"));
     }
     let mut request = request.body(axum::body::Body::empty()).unwrap();
-    request
-        .extensions_mut()
-        .insert(axum::extract::ConnectInfo(from.parse::<std::net::SocketAddr>().unwrap()));
+    request.extensions_mut().insert(axum::extract::ConnectInfo(
+        from.parse::<std::net::SocketAddr>().unwrap(),
+    ));
     tessera_server::router(server.state.clone())
         .oneshot(request)
         .await
@@ -286,13 +349,29 @@ async fn metrics_from(server: &crate::support::Server, from: &str, bearer: Optio
 #[tokio::test]
 async fn item_15_metrics_are_not_public() {
     let default = server().await;
-    assert_eq!(metrics_from(&default, "127.0.0.1:5000", None).await, StatusCode::OK);
-    assert_eq!(metrics_from(&default, "203.0.113.7:5000", None).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        metrics_from(&default, "127.0.0.1:5000", None).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        metrics_from(&default, "203.0.113.7:5000", None).await,
+        StatusCode::FORBIDDEN
+    );
 
-    let with_token = server_with(|c| c.metrics.token = Some(zeroize::Zeroizing::new("scrape-me".into()))).await;
-    assert_eq!(metrics_from(&with_token, "203.0.113.7:5000", None).await, StatusCode::FORBIDDEN);
-    assert_eq!(metrics_from(&with_token, "127.0.0.1:5000", Some("wrong")).await, StatusCode::FORBIDDEN);
-    assert_eq!(metrics_from(&with_token, "203.0.113.7:5000", Some("scrape-me")).await, StatusCode::OK);
+    let with_token =
+        server_with(|c| c.metrics.token = Some(zeroize::Zeroizing::new("scrape-me".into()))).await;
+    assert_eq!(
+        metrics_from(&with_token, "203.0.113.7:5000", None).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        metrics_from(&with_token, "127.0.0.1:5000", Some("wrong")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        metrics_from(&with_token, "203.0.113.7:5000", Some("scrape-me")).await,
+        StatusCode::OK
+    );
 
     // A listener of its own: the main one does not serve it at all.
     let port = {

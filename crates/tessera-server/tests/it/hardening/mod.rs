@@ -3,9 +3,9 @@
 
 mod connections;
 mod files;
+mod lows;
 mod replay_caches;
 mod sessions;
 mod sign_in;
-mod transmitters;
 mod ssrf;
-mod lows;
+mod transmitters;

@@ -42,7 +42,13 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-async fn authenticate(server: &Server, id: &str, key: &SigningKey, jti: &str, lifetime: i64) -> crate::support::Reply {
+async fn authenticate(
+    server: &Server,
+    id: &str,
+    key: &SigningKey,
+    jti: &str,
+    lifetime: i64,
+) -> crate::support::Reply {
     let claims: Value = json!({
         "iss": id, "sub": id, "aud": format!("{ISSUER}/token"), "iat": now(), "exp": now() + lifetime, "jti": jti
     });
@@ -91,17 +97,26 @@ async fn item_07_one_key_cannot_exhaust_the_dpop_replay_cache() {
     let token = |proof: String| {
         token_request(
             "grant_type=client_credentials&scope=mail.read",
-            &[("authorization", &basic("dpop-service", SECRET)), ("dpop", &proof)],
+            &[
+                ("authorization", &basic("dpop-service", SECRET)),
+                ("dpop", &proof),
+            ],
         )
     };
     for _ in 0..3 {
-        let r = server.send(token(client.proof_by(&flood, &format!("{ISSUER}/token"), None))).await;
+        let r = server
+            .send(token(client.proof_by(&flood, &format!("{ISSUER}/token"), None)))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
-    let full = server.send(token(client.proof_by(&flood, &format!("{ISSUER}/token"), None))).await;
+    let full = server
+        .send(token(client.proof_by(&flood, &format!("{ISSUER}/token"), None)))
+        .await;
     assert_eq!(full.status, StatusCode::BAD_REQUEST, "{}", full.body);
     assert_eq!(full.json["error"], "invalid_dpop_proof", "{}", full.body);
     let other = SigningKey::generate(Algorithm::Es256).unwrap();
-    let r = server.send(token(client.proof_by(&other, &format!("{ISSUER}/token"), None))).await;
+    let r = server
+        .send(token(client.proof_by(&other, &format!("{ISSUER}/token"), None)))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "another key is unaffected: {}", r.body);
 }

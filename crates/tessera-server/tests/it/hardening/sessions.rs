@@ -39,7 +39,12 @@ async fn events(server: &Server) -> Vec<tessera_store::ClaimedDelivery> {
     server
         .state
         .store
-        .claim("t", 10, Timestamp(i64::MAX / 2), std::time::Duration::from_secs(60))
+        .claim(
+            "t",
+            10,
+            Timestamp(i64::MAX / 2),
+            std::time::Duration::from_secs(60),
+        )
         .await
         .unwrap()
 }
@@ -59,7 +64,10 @@ async fn item_02_refresh_token_reuse_ends_the_session_everywhere(db: Db) {
     let rotated = client.refresh(&server, &first, Some(&client.key)).await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
     let access = rotated.json["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(userinfo(&server, &client, &access, true).await.status, StatusCode::OK);
+    assert_eq!(
+        userinfo(&server, &client, &access, true).await.status,
+        StatusCode::OK
+    );
     assert_eq!(introspect(&server, &access).await["active"], true);
 
     let reuse = client.refresh(&server, &first, Some(&client.key)).await;
@@ -96,5 +104,9 @@ async fn item_02_refresh_token_reuse_ends_the_session_everywhere(db: Db) {
         })
         .await
         .unwrap();
-    assert_eq!(theft.len(), 1, "the reuse is logged as theft; later tokens find the session ended");
+    assert_eq!(
+        theft.len(),
+        1,
+        "the reuse is logged as theft; later tokens find the session ended"
+    );
 }

@@ -83,7 +83,12 @@ async fn item_03_concurrent_password_guesses_cannot_pass_the_limit() {
         &server,
         "/login",
         &cookie,
-        |i| form(&fields, &[("username", "alice"), ("password", &format!("guess-{i}"))]),
+        |i| {
+            form(
+                &fields,
+                &[("username", "alice"), ("password", &format!("guess-{i}"))],
+            )
+        },
         one_address,
         150,
     )
@@ -151,7 +156,9 @@ async fn item_03_usernames_are_one_account_whatever_the_case_or_width() {
     for spelling in ["ALICE", "Alice", "ａｌｉｃｅ"] {
         let mut browser = Browser::new(&server);
         let client = Client::new("webapp", WEBAPP_CB);
-        let done = browser.sign_in(&client.authorize_url(""), spelling, ALICE.1).await;
+        let done = browser
+            .sign_in(&client.authorize_url(""), spelling, ALICE.1)
+            .await;
         assert_eq!(done.status, StatusCode::SEE_OTHER, "{spelling}: {}", done.body);
         assert!(done.location().starts_with(WEBAPP_CB), "{spelling}");
     }
@@ -208,13 +215,25 @@ async fn item_04_password_verification_is_bounded_and_sheds_load() {
         &server,
         "/login",
         &cookie,
-        |i| form(&fields, &[("username", &format!("nobody-{i}")), ("password", "guess")]),
+        |i| {
+            form(
+                &fields,
+                &[("username", &format!("nobody-{i}")), ("password", "guess")],
+            )
+        },
         |i| format!("198.51.100.{}:4000", i % 250 + 1).parse().unwrap(),
         60,
     )
     .await;
-    assert!(server.state.password_checks.peak() <= 2, "peak {}", server.state.password_checks.peak());
-    assert!(count(&statuses, StatusCode::SERVICE_UNAVAILABLE) > 0, "{statuses:?}");
+    assert!(
+        server.state.password_checks.peak() <= 2,
+        "peak {}",
+        server.state.password_checks.peak()
+    );
+    assert!(
+        count(&statuses, StatusCode::SERVICE_UNAVAILABLE) > 0,
+        "{statuses:?}"
+    );
     assert_eq!(
         count(&statuses, StatusCode::SERVICE_UNAVAILABLE) + count(&statuses, StatusCode::UNAUTHORIZED),
         60

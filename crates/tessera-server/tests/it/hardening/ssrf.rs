@@ -106,7 +106,11 @@ async fn item_06_push_endpoints_at_internal_addresses_are_refused_before_connect
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{endpoint}: {}", r.body);
         assert_eq!(r.json["error"], "invalid_request", "{endpoint}");
         let text = r.body.to_lowercase();
-        assert!(text.contains("endpoint_url") && text.contains(why), "{endpoint}: {}", r.body);
+        assert!(
+            text.contains("endpoint_url") && text.contains(why),
+            "{endpoint}: {}",
+            r.body
+        );
         assert!(!r.body.contains("hunter2"), "credentials are never echoed");
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -147,16 +151,29 @@ async fn item_06_stored_endpoints_are_checked_again_when_pushing() {
     let _worker = tessera_server::ssf::push::spawn(server.state.clone());
     let admin = server.admin_token().await;
     let r = server
-        .admin("PATCH", "/users/u-alice", &admin, Some(json!({"status": "disabled"})))
+        .admin(
+            "PATCH",
+            "/users/u-alice",
+            &admin,
+            Some(json!({"status": "disabled"})),
+        )
         .await;
     assert!(r.status.is_success(), "{}", r.body);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     for id in ["by-address", "by-name"] {
         loop {
-            let stream = server.state.store.stream(&tessera_store::StreamId(id.into())).await.unwrap();
+            let stream = server
+                .state
+                .store
+                .stream(&tessera_store::StreamId(id.into()))
+                .await
+                .unwrap();
             if stream.status == tessera_store::StreamStatus::Paused {
                 let reason = stream.status_reason.unwrap_or_default();
-                assert_eq!(reason, "push delivery failed 1 times", "no detail for the receiver");
+                assert_eq!(
+                    reason, "push delivery failed 1 times",
+                    "no detail for the receiver"
+                );
                 break;
             }
             assert!(std::time::Instant::now() < deadline, "{id} was not paused");

@@ -43,7 +43,15 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-async fn send(server: &Server, key: &SigningKey, iss: &str, jti: &str, event: &str, payload: Value, iat: i64) -> Reply {
+async fn send(
+    server: &Server,
+    key: &SigningKey,
+    iss: &str,
+    jti: &str,
+    event: &str,
+    payload: Value,
+    iat: i64,
+) -> Reply {
     let admin = server.state.store.user_by_username("admin").await.unwrap();
     let set = SecurityEventToken {
         iss: iss.into(),
@@ -86,12 +94,34 @@ async fn item_08_an_untrusted_application_cannot_transmit() {
     let server = server_with(|c| c.ssf.transmitters.clear()).await;
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
     with_keys(&server, "some-app", &key).await;
-    let r = send(&server, &key, "some-app", "x1", "session-revoked", json!({}), now()).await;
+    let r = send(
+        &server,
+        &key,
+        "some-app",
+        "x1",
+        "session-revoked",
+        json!({}),
+        now(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     assert_eq!(r.json["err"], "access_denied");
-    assert!(r.json["description"].as_str().unwrap().contains("trust"), "{}", r.body);
+    assert!(
+        r.json["description"].as_str().unwrap().contains("trust"),
+        "{}",
+        r.body
+    );
     assert!(!admins_sessions_ended(&server).await);
-    let r = send(&server, &key, "https://nobody.example", "x2", "session-revoked", json!({}), now()).await;
+    let r = send(
+        &server,
+        &key,
+        "https://nobody.example",
+        "x2",
+        "session-revoked",
+        json!({}),
+        now(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
 }
 
@@ -106,7 +136,16 @@ async fn item_08_a_trusted_transmitter_sends_only_its_event_types() {
     .await;
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
     with_keys(&server, "reporter", &key).await;
-    let r = send(&server, &key, "reporter", "r1", "session-revoked", json!({}), now()).await;
+    let r = send(
+        &server,
+        &key,
+        "reporter",
+        "r1",
+        "session-revoked",
+        json!({}),
+        now(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     assert_eq!(r.json["err"], "access_denied");
     assert!(!admins_sessions_ended(&server).await);
@@ -133,17 +172,51 @@ async fn item_12_invalid_or_stale_sets_are_refused_not_dropped() {
     with_keys(&server, "mail-api", &key).await;
     let retention = i64::from(server.state.config.ssf.retention_days) * 86_400;
     let table: Vec<(&str, &str, Value, i64, &str)> = vec![
-        ("b1", "risk-level-change", json!({"principal": "USER", "current_level": "bogus"}), now(), "current_level"),
-        ("b2", "risk-level-change", json!({"principal": "USER"}), now(), "current_level"),
-        ("b3", "risk-level-change", json!({"principal": "USER", "current_level": 3}), now(), "current_level"),
-        ("b4", "session-presented", json!({"ips": "203.0.113.9"}), now(), "ips"),
-        ("b5", "session-revoked", json!({}), now() - retention - 3600, "iat"),
+        (
+            "b1",
+            "risk-level-change",
+            json!({"principal": "USER", "current_level": "bogus"}),
+            now(),
+            "current_level",
+        ),
+        (
+            "b2",
+            "risk-level-change",
+            json!({"principal": "USER"}),
+            now(),
+            "current_level",
+        ),
+        (
+            "b3",
+            "risk-level-change",
+            json!({"principal": "USER", "current_level": 3}),
+            now(),
+            "current_level",
+        ),
+        (
+            "b4",
+            "session-presented",
+            json!({"ips": "203.0.113.9"}),
+            now(),
+            "ips",
+        ),
+        (
+            "b5",
+            "session-revoked",
+            json!({}),
+            now() - retention - 3600,
+            "iat",
+        ),
     ];
     for (jti, event, payload, iat, member) in table {
         let r = send(&server, &key, "mail-api", jti, event, payload, iat).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{jti}: {}", r.body);
         assert_eq!(r.json["err"], "invalid_request", "{jti}: {}", r.body);
-        assert!(r.json["description"].as_str().unwrap().contains(member), "{jti}: {}", r.body);
+        assert!(
+            r.json["description"].as_str().unwrap().contains(member),
+            "{jti}: {}",
+            r.body
+        );
     }
     let admin = server.state.store.user_by_username("admin").await.unwrap();
     assert_eq!(admin.risk, RiskLevel::None);
