@@ -23,6 +23,7 @@ conformance!(
     sessions_remember_where_an_api_saw_them,
     events_fan_out_by_stream_status,
     claim_lease_retry_and_acknowledge,
+    claims_are_renewed_and_taken_back_by_their_worker,
     claims_by_delivery_method_and_stream,
     concurrent_claims_are_disjoint,
     received_sets_are_recorded_once,
@@ -803,6 +804,34 @@ async fn events_fan_out_by_stream_status(s: Arc<dyn Store>) {
     assert_eq!(recent[0].subject, r#"{"format":"opaque","id":"u1"}"#);
     assert_eq!((recent[0].delivered, recent[0].pending), (0, 1));
     assert_eq!(s.recent_events(1).await.unwrap().len(), 1);
+}
+
+/// Hardening item 14: a worker renews its own claims while it pushes; a restarted node takes
+/// back the claims of its earlier workers at once; nobody else's claims move.
+async fn claims_are_renewed_and_taken_back_by_their_worker(s: Arc<dyn Store>) {
+    stream(&s, "s", StreamStatus::Enabled).await;
+    stream(&s, "t", StreamStatus::Enabled).await;
+    append(&s, 2).await;
+    let lease = Duration::from_secs(30);
+    let claimed = s
+        .claim_from(ClaimScope::Stream(&"s".into()), "push-node1-aaa", 10, T0, lease)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let other = s
+        .claim_from(ClaimScope::Stream(&"t".into()), "push-node2-bbb", 10, T0, Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 2);
+    // A heartbeat at 20 s holds the claims to 50 s; another worker's name renews nothing.
+    assert_eq!(s.extend_claims(&"s".into(), "push-node1-zzz", T0.plus_ms(50_000), T0.plus_ms(20_000)).await.unwrap(), 0);
+    assert_eq!(s.extend_claims(&"s".into(), "push-node1-aaa", T0.plus_ms(50_000), T0.plus_ms(20_000)).await.unwrap(), 2);
+    assert!(s.claim("x", 10, T0.plus_ms(40_000), lease).await.unwrap().is_empty(), "renewed");
+    // node1 restarts: its claims are free at once; node2's stay.
+    assert_eq!(s.release_claims("push-node1-", T0.plus_ms(41_000)).await.unwrap(), 2);
+    let taken = s.claim("x", 10, T0.plus_ms(41_000), lease).await.unwrap();
+    assert_eq!(taken.len(), 2);
+    assert!(taken.iter().all(|d| d.stream_id.0 == "s"));
 }
 
 async fn claim_lease_retry_and_acknowledge(s: Arc<dyn Store>) {
