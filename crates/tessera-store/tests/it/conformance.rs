@@ -819,16 +819,51 @@ async fn claims_are_renewed_and_taken_back_by_their_worker(s: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(claimed.len(), 2);
     let other = s
-        .claim_from(ClaimScope::Stream(&"t".into()), "push-node2-bbb", 10, T0, Duration::from_secs(300))
+        .claim_from(
+            ClaimScope::Stream(&"t".into()),
+            "push-node2-bbb",
+            10,
+            T0,
+            Duration::from_secs(300),
+        )
         .await
         .unwrap();
     assert_eq!(other.len(), 2);
     // A heartbeat at 20 s holds the claims to 50 s; another worker's name renews nothing.
-    assert_eq!(s.extend_claims(&"s".into(), "push-node1-zzz", T0.plus_ms(50_000), T0.plus_ms(20_000)).await.unwrap(), 0);
-    assert_eq!(s.extend_claims(&"s".into(), "push-node1-aaa", T0.plus_ms(50_000), T0.plus_ms(20_000)).await.unwrap(), 2);
-    assert!(s.claim("x", 10, T0.plus_ms(40_000), lease).await.unwrap().is_empty(), "renewed");
+    assert_eq!(
+        s.extend_claims(
+            &"s".into(),
+            "push-node1-zzz",
+            T0.plus_ms(50_000),
+            T0.plus_ms(20_000)
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.extend_claims(
+            &"s".into(),
+            "push-node1-aaa",
+            T0.plus_ms(50_000),
+            T0.plus_ms(20_000)
+        )
+        .await
+        .unwrap(),
+        2
+    );
+    assert!(
+        s.claim("x", 10, T0.plus_ms(40_000), lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "renewed"
+    );
     // node1 restarts: its claims are free at once; node2's stay.
-    assert_eq!(s.release_claims("push-node1-", T0.plus_ms(41_000)).await.unwrap(), 2);
+    assert_eq!(
+        s.release_claims("push-node1-", T0.plus_ms(41_000)).await.unwrap(),
+        2
+    );
     let taken = s.claim("x", 10, T0.plus_ms(41_000), lease).await.unwrap();
     assert_eq!(taken.len(), 2);
     assert!(taken.iter().all(|d| d.stream_id.0 == "s"));
