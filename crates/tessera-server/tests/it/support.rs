@@ -107,8 +107,13 @@ pub enum Db {
 }
 
 pub async fn server_on(db: Db) -> Server {
+    server_on_with(db, |_| {}).await
+}
+
+/// A server on `db` whose configuration `change` adjusts first.
+pub async fn server_on_with(db: Db, change: impl FnOnce(&mut ServerConfig)) -> Server {
     match db {
-        Db::Sqlite => server().await,
+        Db::Sqlite => server_with(change).await,
         Db::Postgres => {
             let schema = unique_schema();
             let store = tessera_store::PgStore::open(
@@ -118,7 +123,7 @@ pub async fn server_on(db: Db) -> Server {
             )
             .await
             .expect("PostgreSQL must be running for the PostgreSQL server tests");
-            let mut server = build(Some(Arc::new(store))).await;
+            let mut server = build_with(Some(Arc::new(store)), change).await;
             server.schema = Some(schema);
             server
         }

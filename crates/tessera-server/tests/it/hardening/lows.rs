@@ -191,11 +191,20 @@ async fn item_11_redirect_uris_a_browser_would_run_are_refused() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn item_13_stream_and_device_caps_hold_under_concurrency_on_sqlite() {
+    item_13_caps(crate::support::Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn item_13_stream_and_device_caps_hold_under_concurrency_on_postgres() {
+    item_13_caps(crate::support::Db::Postgres).await;
+}
+
 /// Item 13: streams per receiver and devices per user are capped, and the caps hold under
 /// concurrent creation.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn item_13_stream_and_device_caps_hold_under_concurrency() {
-    let server = server_with(|c| {
+async fn item_13_caps(db: crate::support::Db) {
+    let server = crate::support::server_on_with(db, |c| {
         c.ssf.max_streams_per_receiver = 3;
         c.devices.max_per_user = 10;
     })
