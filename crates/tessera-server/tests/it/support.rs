@@ -422,3 +422,28 @@ pub fn totp_now(base32: &str) -> String {
         tessera_server::web::totp::code(&secret, now / tessera_server::web::totp::STEP)
     )
 }
+
+/// Registers `id` as a confidential client (client credentials, `mail.read`) that authenticates,
+/// and signs SETs, with `key`.
+pub async fn app_with_key(server: &Server, id: &str, key: &tessera_jose::SigningKey) {
+    let mut uow = server.state.store.begin().await.unwrap();
+    uow.put_application(&Application {
+        id: id.into(),
+        name: id.into(),
+        kind: AppKind::Confidential,
+        secret_hash: None,
+        redirect_uris: vec![],
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec!["mail.read".into()],
+        jwks: Some(serde_json::json!({ "keys": [key.public_jwk().to_json()] })),
+        access_token_minutes: 15,
+        refresh_token_days: 30,
+        cae_capable: false,
+        require_dpop: false,
+        created_at: Timestamp(0),
+        changed_at: Timestamp(0),
+    })
+    .await
+    .unwrap();
+    uow.commit().await.unwrap();
+}

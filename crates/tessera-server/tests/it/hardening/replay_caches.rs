@@ -5,35 +5,11 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tessera_jose::{Algorithm, SigningKey, jws};
-use tessera_store::{AppKind, Application, Timestamp};
 
 use crate::browser::Client;
-use crate::support::{ISSUER, SECRET, Server, basic, server_with, token_request};
+use crate::support::{ISSUER, SECRET, Server, app_with_key, basic, server_with, token_request};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-async fn keyed(server: &Server, id: &str, key: &SigningKey) {
-    let mut uow = server.state.store.begin().await.unwrap();
-    uow.put_application(&Application {
-        id: id.into(),
-        name: id.into(),
-        kind: AppKind::Confidential,
-        secret_hash: None,
-        redirect_uris: vec![],
-        grant_types: vec!["client_credentials".into()],
-        scopes: vec!["mail.read".into()],
-        jwks: Some(json!({ "keys": [key.public_jwk().to_json()] })),
-        access_token_minutes: 15,
-        refresh_token_days: 30,
-        cae_capable: false,
-        require_dpop: false,
-        created_at: Timestamp(0),
-        changed_at: Timestamp(0),
-    })
-    .await
-    .unwrap();
-    uow.commit().await.unwrap();
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -70,8 +46,8 @@ async fn item_07_one_client_cannot_exhaust_the_assertion_cache() {
         SigningKey::generate(Algorithm::Es256).unwrap(),
         SigningKey::generate(Algorithm::Es256).unwrap(),
     );
-    keyed(&server, "flooder", &flood_key).await;
-    keyed(&server, "other", &other_key).await;
+    app_with_key(&server, "flooder", &flood_key).await;
+    app_with_key(&server, "other", &other_key).await;
     for i in 0..3 {
         let r = authenticate(&server, "flooder", &flood_key, &format!("f-{i}"), 60).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);

@@ -7,34 +7,11 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tessera_jose::set::{Event, SecurityEventToken};
 use tessera_jose::{Algorithm, SigningKey, SubjectId, UnixTime};
-use tessera_store::{AppKind, Application, RiskLevel, SubjectKind, Timestamp};
+use tessera_store::{RiskLevel, SubjectKind};
 
-use crate::support::{ISSUER, Reply, Server, api_transmitter, server_with};
+use crate::support::{ISSUER, Reply, Server, api_transmitter, app_with_key, server_with};
 
 const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
-
-async fn with_keys(server: &Server, id: &str, key: &SigningKey) {
-    let mut uow = server.state.store.begin().await.unwrap();
-    uow.put_application(&Application {
-        id: id.into(),
-        name: id.into(),
-        kind: AppKind::Confidential,
-        secret_hash: None,
-        redirect_uris: vec![],
-        grant_types: vec!["client_credentials".into()],
-        scopes: vec![],
-        jwks: Some(json!({ "keys": [key.public_jwk().to_json()] })),
-        access_token_minutes: 15,
-        refresh_token_days: 30,
-        cae_capable: false,
-        require_dpop: false,
-        created_at: Timestamp(0),
-        changed_at: Timestamp(0),
-    })
-    .await
-    .unwrap();
-    uow.commit().await.unwrap();
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -93,7 +70,7 @@ async fn admins_sessions_ended(server: &Server) -> bool {
 async fn item_08_an_untrusted_application_cannot_transmit() {
     let server = server_with(|c| c.ssf.transmitters.clear()).await;
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
-    with_keys(&server, "some-app", &key).await;
+    app_with_key(&server, "some-app", &key).await;
     let r = send(
         &server,
         &key,
@@ -135,7 +112,7 @@ async fn item_08_a_trusted_transmitter_sends_only_its_event_types() {
     })
     .await;
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
-    with_keys(&server, "reporter", &key).await;
+    app_with_key(&server, "reporter", &key).await;
     let r = send(
         &server,
         &key,
@@ -169,7 +146,7 @@ async fn item_08_a_trusted_transmitter_sends_only_its_event_types() {
 async fn item_12_invalid_or_stale_sets_are_refused_not_dropped() {
     let server = server_with(|_| {}).await;
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
-    with_keys(&server, "mail-api", &key).await;
+    app_with_key(&server, "mail-api", &key).await;
     let retention = i64::from(server.state.config.ssf.retention_days) * 86_400;
     let table: Vec<(&str, &str, Value, i64, &str)> = vec![
         (
