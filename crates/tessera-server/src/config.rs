@@ -514,11 +514,12 @@ impl ServerConfig {
         if http.header_read_timeout_seconds == 0
             || http.body_read_timeout_seconds == 0
             || http.request_timeout_seconds == 0
-            || http.idle_timeout_seconds <= ssf.poll_wait_seconds
+            || http.idle_timeout_seconds <= http.request_timeout_seconds + ssf.poll_wait_seconds
         {
             return Err(ConfigError::Invalid {
                 setting: "http",
-                message: "timeouts must be at least a second, and idle_timeout_seconds longer than ssf.poll_wait_seconds"
+                message: "timeouts must be at least a second, and idle_timeout_seconds longer than request_timeout_seconds \
+                          plus ssf.poll_wait_seconds (the longest a request may take)"
                     .into(),
             });
         }

@@ -60,8 +60,9 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(100)
-        .keep_alive_interval(Duration::from_secs(config.idle_timeout_seconds.max(2) / 2));
+        // No keep-alive pings of the server's own: they would count as activity and keep an
+        // idle connection open for ever; the idle deadline closes dead and idle ones alike.
+        .max_concurrent_streams(100);
     let idle = Duration::from_secs(config.idle_timeout_seconds);
     tracing::debug!(cap, "accepting connections");
     tokio::pin!(shutdown);

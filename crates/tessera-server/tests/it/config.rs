@@ -49,6 +49,28 @@ fn refusals_name_the_setting() {
         matches!(err, ConfigError::Parse { .. }) && err.to_string().contains("listen_port"),
         "{err}"
     );
+    // The new sections refuse what cannot work, naming the setting.
+    for (text, setting) in [
+        ("[http]\nidle_timeout_seconds = 20\n", "idle_timeout_seconds"),
+        ("[http]\nheader_read_timeout_seconds = 0\n", "http"),
+        ("[keys]\nencryption_key_command = []\n", "encryption_key_command"),
+        (
+            "[[ssf.transmitters]]\nissuer = \"mail-api\"\nevents = []\n",
+            "events",
+        ),
+        (
+            "[[ssf.transmitters]]\nissuer = \"mail-api\"\nevents = [\"https://example.com/made-up\"]\n",
+            "made-up",
+        ),
+        (
+            "[ssf]\npush_allowed_networks = [\"not a network\"]\n",
+            "push_allowed_networks",
+        ),
+    ] {
+        let f = file(text);
+        let err = ServerConfig::resolve(Some(f.path()), Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains(setting), "{text}: {err}");
+    }
     let nested = file("[tokens]\nrefresh_days = 3\n");
     assert!(
         ServerConfig::resolve(Some(nested.path()), Overrides::default())
