@@ -38,10 +38,7 @@ pub enum DataDirError {
 
 /// The files of the embedded database at `database_url`, if it is one.
 fn sqlite_files(database_url: &str) -> Option<[PathBuf; 3]> {
-    let path = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))?;
-    let path = Path::new(path.split('?').next().unwrap_or(path));
+    let path = tessera_store::sqlite_path(database_url)?;
     let with = |suffix: &str| {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);

@@ -160,7 +160,7 @@ pub struct Prepared {
 pub async fn prepare(config: ServerConfig) -> Result<Prepared, StartError> {
     data_dir::prepare(&config)?;
     let store = tessera_store::open(&config.database_url, &tessera_store::StoreOptions::default()).await?;
-    prepare_with(config, store).await
+    start(config, store).await
 }
 
 /// As [`prepare`], over a store already opened (a PostgreSQL schema of its own, in tests).
@@ -168,6 +168,16 @@ pub async fn prepare(config: ServerConfig) -> Result<Prepared, StartError> {
 /// # Errors
 /// [`StartError`] with a message for the operator.
 pub async fn prepare_with(
+    config: ServerConfig,
+    store: std::sync::Arc<dyn tessera_store::Store>,
+) -> Result<Prepared, StartError> {
+    data_dir::prepare(&config)?;
+    start(config, store).await
+}
+
+/// Loads keys, bootstraps the administrator and binds the socket, over a data directory
+/// already prepared.
+async fn start(
     mut config: ServerConfig,
     store: std::sync::Arc<dyn tessera_store::Store>,
 ) -> Result<Prepared, StartError> {
@@ -176,7 +186,6 @@ pub async fn prepare_with(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64),
     );
-    data_dir::prepare(&config)?;
     let keys = keys::KeyRing::load_or_create(store.as_ref(), &config.key_encryption, now).await?;
     let bootstrap = bootstrap::ensure_admin(
         store.as_ref(),

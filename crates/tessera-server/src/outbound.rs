@@ -70,33 +70,25 @@ impl Destinations {
     /// # Errors
     /// [`Refused`].
     pub async fn check_url(&self, url: &str) -> Result<(), Refused> {
-        let url = url::Url::parse(url).map_err(|_| Refused::Malformed("is not a URL"))?;
+        let url = parse(url)?;
         if !matches!(url.scheme(), "https" | "http") {
             return Err(Refused::Malformed("must be an https URL"));
         }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(Refused::Malformed(
-                "must not carry credentials; give them in authorization_header",
-            ));
-        }
         let port = url.port_or_known_default().unwrap_or(443);
-        match url.host() {
-            None => Err(Refused::Malformed("has no host")),
-            Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip)),
-            // RFC 6761: localhost names are loopback, whatever a resolver says (and no query
-            // leaves the machine for them).
-            Some(url::Host::Domain(name)) if is_localhost(name) => {
-                self.check_ip(IpAddr::V4(Ipv4Addr::LOCALHOST))
-            }
+        let Some(host) = url.host() else {
+            return Err(Refused::Malformed("has no host"));
+        };
+        match (literal_address(&host), host) {
+            (Some(ip), _) => self.check_ip(ip),
             // Names reserved for examples and tests (RFC 6761) are never in the DNS: no query.
-            Some(url::Host::Domain(name)) if is_reserved_example(name) => Ok(()),
-            Some(url::Host::Domain(name)) => match tokio::net::lookup_host((name, port)).await {
+            (None, url::Host::Domain(name)) if is_reserved_example(name) => Ok(()),
+            (None, url::Host::Domain(name)) => match tokio::net::lookup_host((name, port)).await {
                 Ok(addrs) => addrs.into_iter().try_for_each(|a| self.check_ip(a.ip())),
                 // Not resolvable now (not yet in the DNS, or the DNS is down): the resolver
                 // checks whatever it resolves to when a push connects.
                 Err(_) => Ok(()),
             },
+            (None, _) => Ok(()),
         }
     }
 
@@ -106,15 +98,10 @@ impl Destinations {
     /// # Errors
     /// [`Refused`].
     pub fn check_before_sending(&self, url: &str) -> Result<(), Refused> {
-        let url = url::Url::parse(url).map_err(|_| Refused::Malformed("is not a URL"))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(Refused::Malformed("must not carry credentials"));
-        }
+        let url = parse(url)?;
         match url.host() {
-            Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip)),
-            Some(url::Host::Domain(_)) => Ok(()),
             None => Err(Refused::Malformed("has no host")),
+            Some(host) => literal_address(&host).map_or(Ok(()), |ip| self.check_ip(ip)),
         }
     }
 
@@ -153,6 +140,28 @@ impl reqwest::dns::Resolve for GuardedResolver {
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
+    }
+}
+
+/// `url` parsed, refused when it carries credentials.
+fn parse(url: &str) -> Result<url::Url, Refused> {
+    let url = url::Url::parse(url).map_err(|_| Refused::Malformed("is not a URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Refused::Malformed(
+            "must not carry credentials; give them in authorization_header",
+        ));
+    }
+    Ok(url)
+}
+
+/// The address `host` names without a lookup: an IP literal, or a localhost name (RFC 6761:
+/// loopback whatever a resolver says, and no query leaves the machine for it).
+fn literal_address(host: &url::Host<&str>) -> Option<IpAddr> {
+    match host {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(*ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(*ip)),
+        url::Host::Domain(name) if is_localhost(name) => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        url::Host::Domain(_) => None,
     }
 }
 

@@ -61,17 +61,24 @@ impl Default for StoreOptions {
 /// [`StoreError`] when the database cannot be opened or its schema is not one this Tessera
 /// understands.
 pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::open(url, None, options).await?))
-    } else {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        Ok(Arc::new(
-            SqliteStore::open(std::path::Path::new(path), options).await?,
-        ))
+    match sqlite_path(url) {
+        None => Ok(Arc::new(PgStore::open(url, None, options).await?)),
+        Some(path) => Ok(Arc::new(SqliteStore::open(path, options).await?)),
     }
+}
+
+/// The file of the embedded database `url` names (`sqlite:PATH`, `sqlite://PATH` or a plain
+/// path), or `None` for PostgreSQL.
+#[must_use]
+pub fn sqlite_path(url: &str) -> Option<&std::path::Path> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return None;
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    Some(std::path::Path::new(path))
 }
 
 fn migration_error(what: &str, e: sqlx::migrate::MigrateError) -> StoreError {

@@ -45,7 +45,8 @@ impl Throttle {
     /// before any is counted: at most the limit of them are ever verified.
     #[must_use]
     pub fn reserve(&self, username: &str, ip: IpAddr) -> Option<Attempt> {
-        let account = self.accounts.get_with(key(username), Arc::default);
+        let key = key(username);
+        let account = self.accounts.get_with(key.clone(), Arc::default);
         if !take(&account, ACCOUNT_LIMIT) {
             return None;
         }
@@ -56,7 +57,7 @@ impl Throttle {
         }
         Some(Attempt {
             throttle: self.clone(),
-            key: key(username),
+            key,
             account,
             address,
         })
