@@ -196,17 +196,7 @@ async fn refresh_reuse_revokes_the_family(db: Db) {
 
 async fn bound_refresh_token_without_its_key_is_a_logged_replay(db: Db) {
     let server = server_on(db).await;
-    let mut uow = server.state.store.begin().await.unwrap();
-    uow.put_stream(
-        &tessera_store::StreamId("watch".into()),
-        "test",
-        tessera_store::StreamStatus::Enabled,
-        &serde_json::json!({}),
-        Timestamp(0),
-    )
-    .await
-    .unwrap();
-    uow.commit().await.unwrap();
+    crate::support::watch_events(&server).await;
     let client = Client::new("webapp", WEBAPP_CB);
     let code = code_for(&server, &client, ALICE).await;
     let refresh = client.redeem(&server, &code, true).await.json["refresh_token"]

@@ -1056,7 +1056,7 @@ mod receiving {
     use serde_json::{Value, json};
     use tessera_jose::set::{Event, SecurityEventToken};
     use tessera_jose::{Algorithm, SigningKey, SubjectId, UnixTime, jws};
-    use tessera_store::{AppKind, Application, RiskLevel, SubjectKind, Timestamp};
+    use tessera_store::{RiskLevel, SubjectKind};
 
     use crate::support::{ISSUER, Reply, Server, server, server_with};
 
@@ -1073,26 +1073,7 @@ mod receiving {
 
     /// The mail API, registered with `key`, may signal back.
     async fn register_api(server: &Server, key: &SigningKey) {
-        let mut uow = server.state.store.begin().await.unwrap();
-        uow.put_application(&Application {
-            id: "mail-api".into(),
-            name: "mail API".into(),
-            kind: AppKind::Confidential,
-            secret_hash: None,
-            redirect_uris: vec![],
-            grant_types: vec!["client_credentials".into()],
-            scopes: vec![],
-            jwks: Some(json!({ "keys": [key.public_jwk().to_json()] })),
-            access_token_minutes: 15,
-            refresh_token_days: 30,
-            cae_capable: false,
-            require_dpop: false,
-            created_at: Timestamp(0),
-            changed_at: Timestamp(0),
-        })
-        .await
-        .unwrap();
-        uow.commit().await.unwrap();
+        crate::support::app_with_key(server, "mail-api", key).await;
     }
 
     fn set(iss: &str, jti: &str, event: &str, payload: Value) -> SecurityEventToken {

@@ -447,3 +447,19 @@ pub async fn app_with_key(server: &Server, id: &str, key: &tessera_jose::Signing
     .unwrap();
     uow.commit().await.unwrap();
 }
+
+/// A stream (of no delivery method) that every event fans out to, so a test can claim and read
+/// what a change raised.
+pub async fn watch_events(server: &Server) {
+    let mut uow = server.state.store.begin().await.unwrap();
+    uow.put_stream(
+        &tessera_store::StreamId("watch".into()),
+        "test",
+        tessera_store::StreamStatus::Enabled,
+        &serde_json::json!({}),
+        Timestamp(0),
+    )
+    .await
+    .unwrap();
+    uow.commit().await.unwrap();
+}

@@ -346,7 +346,6 @@ async fn errors_table() {
 mod private_key_jwt {
     use serde_json::{Value, json};
     use tessera_jose::{Algorithm, SigningKey, b64, jws};
-    use tessera_store::{AppKind, Application, Timestamp};
 
     use crate::support::{ISSUER, SECRET, Server, basic, server, token_request};
 
@@ -363,26 +362,7 @@ mod private_key_jwt {
 
     async fn keyed_server(key: &SigningKey) -> Server {
         let s = server().await;
-        let mut uow = s.state.store.begin().await.unwrap();
-        uow.put_application(&Application {
-            id: "keyed".into(),
-            name: "keyed".into(),
-            kind: AppKind::Confidential,
-            secret_hash: None,
-            redirect_uris: vec![],
-            grant_types: vec!["client_credentials".into()],
-            scopes: vec!["mail.read".into()],
-            jwks: Some(json!({ "keys": [key.public_jwk().to_json()] })),
-            access_token_minutes: 15,
-            refresh_token_days: 30,
-            cae_capable: false,
-            require_dpop: false,
-            created_at: Timestamp(0),
-            changed_at: Timestamp(0),
-        })
-        .await
-        .unwrap();
-        uow.commit().await.unwrap();
+        crate::support::app_with_key(&s, "keyed", key).await;
         s
     }
 

@@ -6,7 +6,7 @@ use tessera_store::Timestamp;
 
 use crate::browser::Client;
 use crate::flow::{code_for, introspect, userinfo};
-use crate::support::{ALICE, Db, Server, WEBAPP_CB, server_on};
+use crate::support::{ALICE, Db, Server, WEBAPP_CB, server_on, watch_events};
 
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -20,20 +20,6 @@ macro_rules! on_both {
 }
 
 on_both!(item_02_refresh_token_reuse_ends_the_session_everywhere);
-
-async fn watch_events(server: &Server) {
-    let mut uow = server.state.store.begin().await.unwrap();
-    uow.put_stream(
-        &tessera_store::StreamId("watch".into()),
-        "test",
-        tessera_store::StreamStatus::Enabled,
-        &serde_json::json!({}),
-        Timestamp(0),
-    )
-    .await
-    .unwrap();
-    uow.commit().await.unwrap();
-}
 
 async fn events(server: &Server) -> Vec<tessera_store::ClaimedDelivery> {
     server

@@ -63,12 +63,7 @@ async fn sign_in_page(browser: &mut Browser<'_>) -> (Vec<(String, String)>, Stri
     let client = Client::new("webapp", WEBAPP_CB);
     let page = browser.get(&client.authorize_url("")).await;
     assert_eq!(page.status, StatusCode::OK);
-    let cookie = browser
-        .jar
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let cookie = browser.cookie_header();
     (hidden_fields(&page.body), cookie)
 }
 
@@ -126,12 +121,7 @@ async fn item_03_concurrent_one_time_codes_cannot_pass_the_limit() {
     let page = browser.sign_in(&client.authorize_url(""), BOB.0, BOB.1).await;
     assert!(page.body.contains("name=\"code\""), "{}", page.body);
     let fields = hidden_fields(&page.body);
-    let cookie = browser
-        .jar
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let cookie = browser.cookie_header();
     let statuses = flood(
         &server,
         "/login/mfa",

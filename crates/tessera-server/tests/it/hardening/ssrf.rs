@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
 
-use crate::support::{Server, basic, server_with, token_request};
+use crate::support::{Server, server_with};
 
 const DISABLED: &str = "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
 
@@ -27,27 +27,6 @@ async fn trap() -> (u16, Arc<AtomicUsize>) {
         }
     });
     (port, reached)
-}
-
-async fn receiver_token(server: &Server) -> String {
-    let admin = server.admin_token().await;
-    let r = server
-        .admin(
-            "POST",
-            "/applications",
-            &admin,
-            Some(json!({"id": "hostile", "kind": "confidential", "grant_types": ["client_credentials"], "scopes": ["ssf.manage"]})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let secret = r.json["client_secret"].as_str().unwrap().to_owned();
-    let r = server
-        .send(token_request(
-            "grant_type=client_credentials&scope=ssf.manage",
-            &[("authorization", &basic("hostile", &secret))],
-        ))
-        .await;
-    r.json["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn create(server: &Server, token: &str, endpoint: &str) -> crate::support::Reply {
@@ -71,7 +50,7 @@ async fn create(server: &Server, token: &str, endpoint: &str) -> crate::support:
 #[tokio::test]
 async fn item_06_push_endpoints_at_internal_addresses_are_refused_before_connecting() {
     let server = server_with(|c| c.ssf.push_allowed_networks.clear()).await;
-    let token = receiver_token(&server).await;
+    let token = crate::ssf::receiver(&server, "hostile", &["ssf.manage"]).await;
     let (port, reached) = trap().await;
     let table: Vec<(String, &str)> = vec![
         (format!("https://127.0.0.1:{port}/"), "loopback"),
