@@ -92,15 +92,11 @@ async fn access(state: &AppState, caller: &str, token: &str) -> Result<Value, OA
     let (Some(sub), Some(iat)) = (v.registered.sub.as_deref(), v.registered.iat) else {
         return Ok(inactive);
     };
-    let audiences: Vec<&str> = match &claims["aud"] {
-        Value::String(a) => vec![a.as_str()],
-        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
     let own = v.registered.client_id.as_deref() == Some(caller);
-    let meant_for_caller = audiences
-        .iter()
-        .any(|aud| *aud == caller || state.config.introspection.serves(caller, aud));
+    let meant_for_caller = v.registered.aud.as_ref().is_some_and(|aud| {
+        aud.iter()
+            .any(|aud| aud == caller || state.config.introspection.serves(caller, aud))
+    });
     if !own && !meant_for_caller {
         return Ok(inactive);
     }
