@@ -151,6 +151,18 @@ impl Directory {
         }
     }
 
+    /// The subject of one session's events: its user and the session (an SSF complex subject),
+    /// so an API ends that session's tokens and not the user's others.
+    fn session_subject(&self, user: &UserId, session: &tessera_store::SessionId) -> SubjectId {
+        SubjectId::Complex(tessera_jose::subject::ComplexSubject {
+            user: Some(Box::new(self.user_subject(user))),
+            session: Some(Box::new(SubjectId::Opaque {
+                id: session.0.clone(),
+            })),
+            ..tessera_jose::subject::ComplexSubject::default()
+        })
+    }
+
     /// Appends the events `change` raises about `user` to `uow`.
     async fn emit(&self, uow: &mut dyn UnitOfWork, user: &UserId, change: &DirectoryChange) -> Result<()> {
         self.emit_about(uow, &self.user_subject(user), change).await

@@ -524,7 +524,7 @@ impl Directory {
     /// A rotated refresh token of `family` was presented again (the store has revoked the
     /// family): whoever holds the other copy stole it. Ends the session everywhere (its "not
     /// before" instant refuses the access tokens already issued in it, at Tessera and, through
-    /// `session-revoked`, at every subscribed API) and raises the user's risk to high, with a
+    /// `session-revoked` about the session, at every subscribed API) and raises the user's risk to high, with a
     /// `risk-level-change` when that is a rise. Once per family: a later presentation of
     /// another old token finds the session ended already and changes nothing.
     ///
@@ -549,7 +549,9 @@ impl Directory {
         let mut uow = self.store.begin().await?;
         uow.set_not_before(SubjectKind::Session, &family.session_id.0, self.now)
             .await?;
-        self.emit(uow.as_mut(), user, &DirectoryChange::SessionsRevoked)
+        // About the session: the user's other sessions are not the stolen one.
+        let session = self.session_subject(user, &family.session_id);
+        self.emit_about(uow.as_mut(), &session, &DirectoryChange::SessionsRevoked)
             .await?;
         if previous != RiskLevel::High {
             let change = UserChange {

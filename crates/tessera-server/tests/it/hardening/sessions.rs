@@ -67,12 +67,20 @@ async fn item_02_refresh_token_reuse_ends_the_session_everywhere(db: Db) {
     assert_eq!(introspect(&server, &access).await["active"], false);
     let alice = server.state.store.user(&"u-alice".into()).await.unwrap();
     assert_eq!(alice.risk, tessera_store::RiskLevel::High);
-    let kinds: Vec<String> = events(&server)
-        .await
+    let raised = events(&server).await;
+    let kinds: Vec<String> = raised
         .iter()
         .map(|e| e.event_type.rsplit('/').next().unwrap().to_owned())
         .collect();
     assert_eq!(kinds, ["session-revoked", "risk-level-change"]);
+    // The session is named, so APIs end its tokens and not alice's other sessions'.
+    assert_eq!(raised[0].subject["format"], "complex", "{}", raised[0].subject);
+    assert_eq!(raised[0].subject["user"]["sub"], "u-alice");
+    assert!(
+        raised[0].subject["session"]["id"].is_string(),
+        "{}",
+        raised[0].subject
+    );
 
     // Said once: another old token of the same family changes nothing more.
     let again = client.refresh(&server, &first, Some(&client.key)).await;
