@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::alg::Algorithm;
 use crate::b64;
 use crate::jwk::{JwkError, PublicJwk, RawJwk};
-use crate::signing::{KeyError, SigningKey};
+use crate::signing::{KeyError, Signer, SigningKey};
 
 /// The longest compact JWS Tessera will look at. Real tokens are well under 8 KiB.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -238,7 +238,7 @@ pub fn sign<T: Serialize + ?Sized>(
 /// # Errors
 /// [`KeyError`] when signing or serialisation fails.
 pub fn sign_with_header<T: Serialize + ?Sized>(
-    key: &SigningKey,
+    key: &(impl Signer + ?Sized),
     header: &SignHeader<'_>,
     claims: &T,
 ) -> Result<String, KeyError> {

@@ -44,5 +44,5 @@ pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use jwk::{Jkt, JwkError, PublicJwk};
 pub use keyset::KeySet;
 pub use random::{Random, SystemRandom};
-pub use signing::{KeyError, SigningKey};
+pub use signing::{KeyError, Signer, SigningKey};
 pub use subject::SubjectId;

@@ -15,6 +15,20 @@ use crate::alg::Algorithm;
 use crate::b64;
 use crate::jwk::{Jkt, JwkError, KeyMaterial, PublicJwk};
 
+impl Signer for SigningKey {
+    fn algorithm(&self) -> Algorithm {
+        Self::algorithm(self)
+    }
+
+    fn public_jwk(&self) -> &PublicJwk {
+        Self::public_jwk(self)
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        Self::sign(self, message)
+    }
+}
+
 /// Why a private key could not be loaded or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -33,11 +47,29 @@ pub enum KeyError {
     /// The cryptographic library refused to generate or sign.
     #[error("the cryptographic operation failed")]
     Crypto,
+    /// A key held outside this process (TPM, PKCS#11 token) could not sign.
+    #[error("the key store could not sign: {0}")]
+    Device(String),
 }
 
 enum Inner {
     Es256(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+}
+
+/// Whatever holds a private key and can sign with it: a [`SigningKey`] in this process's
+/// memory, or a key that never leaves a TPM, a PKCS#11 token or a secure enclave. JWS and DPoP
+/// proofs are made through this trait, so they do not care where the key is.
+pub trait Signer {
+    /// The JWS algorithm the key signs with.
+    fn algorithm(&self) -> Algorithm;
+    /// The public JWK.
+    fn public_jwk(&self) -> &PublicJwk;
+    /// Signs `message` in the algorithm's JWS form (for ES256 the 64-byte `R || S`).
+    ///
+    /// # Errors
+    /// [`KeyError::Crypto`] (or a more precise variant) when the key cannot sign.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError>;
 }
 
 /// A private key Tessera signs with, plus its public JWK.
@@ -178,7 +210,7 @@ impl SigningKey {
 
     /// The signing algorithm.
     #[must_use]
-    pub fn algorithm(&self) -> Algorithm {
+    pub const fn algorithm(&self) -> Algorithm {
         match self.inner {
             Inner::Es256(_) => Algorithm::Es256,
             Inner::Ed25519(_) => Algorithm::EdDsa,
@@ -187,7 +219,7 @@ impl SigningKey {
 
     /// The public JWK (with `kid` and `alg`).
     #[must_use]
-    pub fn public_jwk(&self) -> &PublicJwk {
+    pub const fn public_jwk(&self) -> &PublicJwk {
         &self.public
     }
 

@@ -7,7 +7,7 @@ use crate::b64;
 use crate::clock::{Clock, UnixTime};
 use crate::jws::{self, SignHeader};
 use crate::random::{Random, random_id};
-use crate::signing::{KeyError, SigningKey};
+use crate::signing::{KeyError, Signer};
 
 /// What a proof may carry beyond the method and URI.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,7 +42,7 @@ pub fn access_token_hash(access_token: &str) -> String {
 /// # Errors
 /// [`KeyError`] when signing fails or the random source fails.
 pub fn create_proof(
-    key: &SigningKey,
+    key: &(impl Signer + ?Sized),
     htm: &str,
     htu: &str,
     options: ProofOptions<'_>,
