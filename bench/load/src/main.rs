@@ -536,6 +536,8 @@ async fn prepare(url: &str, keys: &[SigningKey], device_keys: &[SigningKey]) -> 
             status: tessera_store::DeviceStatus::Enabled,
             public_jwk: key.public_jwk().to_json(),
             jkt: key.thumbprint().as_str().to_owned(),
+            key_protection: tessera_store::KeyProtection::Software,
+            key_attestation: None,
             created_at: tessera_store::Timestamp(0),
             last_seen_at: None,
         })

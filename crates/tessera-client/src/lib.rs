@@ -8,11 +8,11 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tessera_client::ClientError> {
-//! use tessera_client::{ClientConfig, FileKeyStore, TesseraClient};
+//! use tessera_client::{ClientConfig, SoftwareFileKeyStore, TesseraClient};
 //!
 //! let config = ClientConfig::new("http://127.0.0.1:8080", "mail-app")
 //!     .with_resource("http://127.0.0.1:8081");
-//! let client = TesseraClient::new(config, &FileKeyStore::new("/home/alice/.tessera"), "laptop").await?;
+//! let client = TesseraClient::new(config, &SoftwareFileKeyStore::new("/home/alice/.tessera"), "laptop").await?;
 //! client.sign_in_loopback(|url| println!("open {url}")).await?;
 //! let inbox = client.send(reqwest::Method::GET, "http://127.0.0.1:8081/inbox", None).await?;
 //! # Ok(()) }
@@ -22,15 +22,23 @@ pub mod keys;
 mod login;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::Value;
 use tessera_jose::dpop::{ProofOptions, create_proof};
-use tessera_jose::{Jkt, SigningKey, SystemClock, SystemRandom, b64};
+use tessera_jose::{Jkt, SystemClock, SystemRandom, b64};
 use tokio::sync::Mutex;
 
-pub use keys::{FileKeyStore, KeyStore, MemoryKeyStore};
+pub use keys::{
+    Attester, DeviceKey, HardwareKind, KeyProtection, KeyStore, SoftwareFileKeyStore, SoftwareKey,
+    SoftwareMemoryKeyStore,
+};
+#[cfg(feature = "pkcs11")]
+pub use keys::{Pkcs11KeyStore, Pkcs11Pin};
+#[cfg(feature = "tpm")]
+pub use keys::{TpmConfig, TpmKeyStore};
 
 /// The `claims` request parameter that declares the CAE capability.
 const CP1: &str = r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#;
@@ -128,7 +136,7 @@ struct Tokens {
 /// An app's session with Tessera, on one device.
 pub struct TesseraClient {
     config: ClientConfig,
-    key: SigningKey,
+    key: Arc<dyn DeviceKey>,
     http: reqwest::Client,
     tokens: Mutex<Option<Tokens>>,
     /// The latest `DPoP-Nonce` per server (origin).
@@ -189,7 +197,7 @@ impl TesseraClient {
         let origin = origin(url);
         let nonce = self.nonces.lock().ok().and_then(|n| n.get(&origin).cloned());
         create_proof(
-            &self.key,
+            self.key.as_ref(),
             method,
             url,
             ProofOptions {
@@ -387,15 +395,34 @@ impl TesseraClient {
     }
 
     /// Registers this device with the IdP for the signed-in user (the request is signed by
-    /// the device key). Returns the device as the IdP describes it.
+    /// the device key). A key store that can attest (a TPM) first asks the IdP for a challenge
+    /// and sends its evidence with the key. Returns the device as the IdP describes it.
     ///
     /// # Errors
-    /// [`ClientError::Refused`] when the IdP refuses (too many devices, the key is taken).
+    /// [`ClientError::Refused`] when the IdP refuses (too many devices, the key is taken, the
+    /// evidence does not verify); [`ClientError::Keys`] when the hardware cannot attest.
     pub async fn register_device(&self, display_name: &str, platform: &str) -> Result<Value, ClientError> {
-        let body = serde_json::json!({"display_name": display_name, "platform": platform});
-        let response = self
-            .send(Method::POST, &self.endpoint("/devices"), Some(&body))
-            .await?;
+        let mut body = serde_json::json!({
+            "display_name": display_name,
+            "platform": platform,
+            "key_protection": self.key.protection().as_str(),
+        });
+        if let Some(attester) = self.key.attester() {
+            let start = attester.begin()?;
+            let challenge = self.post_json("/devices/attestation", &start).await?;
+            body["attestation"] = attester.finish(&challenge)?;
+        }
+        self.post_json("/devices", &body).await
+    }
+
+    /// The device key (for its thumbprint, protection and attestation).
+    #[must_use]
+    pub fn device_key(&self) -> &dyn DeviceKey {
+        self.key.as_ref()
+    }
+
+    async fn post_json(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let response = self.send(Method::POST, &self.endpoint(path), Some(body)).await?;
         let status = response.status();
         let json: Value = serde_json::from_slice(&response.bytes().await.map_err(http)?).unwrap_or_default();
         if status.is_success() {

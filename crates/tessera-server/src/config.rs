@@ -42,11 +42,109 @@ pub enum ConfigError {
 pub struct DeviceConfig {
     /// How many devices one user may register.
     pub max_per_user: u32,
+    /// Key attestation at registration.
+    pub attestation: AttestationConfig,
 }
 
 impl Default for DeviceConfig {
     fn default() -> Self {
-        Self { max_per_user: 10 }
+        Self {
+            max_per_user: 10,
+            attestation: AttestationConfig::default(),
+        }
+    }
+}
+
+/// `[devices.attestation]`: which TPM manufacturers Tessera believes, and what it does with
+/// evidence that does not verify.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttestationConfig {
+    /// PEM files of the TPM manufacturers' root CA certificates that endorsement-key
+    /// certificates must chain to. None: no TPM evidence verifies.
+    pub tpm_roots: Vec<PathBuf>,
+    /// PEM files of intermediate CA certificates (clients may also send theirs).
+    pub tpm_intermediates: Vec<PathBuf>,
+    /// How long a challenge from `POST /devices/attestation` may be answered, seconds.
+    pub challenge_seconds: u64,
+    /// `refuse` (the default): evidence that does not verify refuses the registration.
+    /// `register_unattested`: the device is registered as `hardware` (unattested) with the
+    /// reason kept, so a report-only rollout shows who would fail.
+    pub on_failure: AttestationFailure,
+    /// The roots and intermediates, read from the files at start.
+    #[serde(skip)]
+    pub trusted: std::sync::Arc<tessera_attest::tpm::TrustedRoots>,
+}
+
+impl Default for AttestationConfig {
+    fn default() -> Self {
+        Self {
+            tpm_roots: Vec::new(),
+            tpm_intermediates: Vec::new(),
+            challenge_seconds: 300,
+            on_failure: AttestationFailure::Refuse,
+            trusted: std::sync::Arc::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for AttestationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttestationConfig")
+            .field("tpm_roots", &self.tpm_roots)
+            .field("tpm_intermediates", &self.tpm_intermediates)
+            .field("challenge_seconds", &self.challenge_seconds)
+            .field("on_failure", &self.on_failure)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to do with evidence that does not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttestationFailure {
+    /// Refuse the registration.
+    Refuse,
+    /// Register the device as unattested hardware, keeping the reason.
+    RegisterUnattested,
+}
+
+impl AttestationConfig {
+    /// Reads the PEM files named.
+    fn load(mut self) -> Result<Self, ConfigError> {
+        let mut trusted = tessera_attest::tpm::TrustedRoots::default();
+        for (setting, paths, roots) in [
+            ("devices.attestation.tpm_roots", &self.tpm_roots, true),
+            (
+                "devices.attestation.tpm_intermediates",
+                &self.tpm_intermediates,
+                false,
+            ),
+        ] {
+            for path in paths {
+                let pem = std::fs::read(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let added = if roots {
+                    trusted.add_roots_pem(&pem)
+                } else {
+                    trusted.add_intermediates_pem(&pem)
+                };
+                added.map_err(|e| ConfigError::Invalid {
+                    setting,
+                    message: format!("{}: {e}", path.display()),
+                })?;
+            }
+        }
+        if self.challenge_seconds == 0 || self.challenge_seconds > 3600 {
+            return Err(ConfigError::Invalid {
+                setting: "devices.attestation.challenge_seconds",
+                message: "must be 1 to 3600".into(),
+            });
+        }
+        self.trusted = std::sync::Arc::new(trusted);
+        Ok(self)
     }
 }
 
@@ -544,7 +642,10 @@ impl ServerConfig {
             database_url,
             admin_password: overrides.admin_password.map(zeroize::Zeroizing::new),
             tokens,
-            devices: from_file.devices,
+            devices: DeviceConfig {
+                attestation: from_file.devices.attestation.load()?,
+                ..from_file.devices
+            },
         })
     }
 

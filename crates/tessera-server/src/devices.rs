@@ -6,17 +6,24 @@
 //! The request carries the user's access token. When that token is DPoP-bound, its proof is the
 //! proof of possession and the bound key is the one registered; with a Bearer token, a `DPoP`
 //! header made by the device key (with `ath` for the token) proves it.
+//!
+//! A client whose key is in a TPM first asks `POST /devices/attestation` for a challenge and
+//! sends its evidence as `attestation` (see [`crate::attestation`]); the device is then
+//! `attested`. A client may declare `key_protection: "hardware"` without evidence (a PKCS#11
+//! token): it is recorded as unattested hardware, and policy can tell the difference.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_jose::dpop::DpopRequest;
-use tessera_store::{Device, UserId};
+use tessera_store::{Device, KeyProtection, UserId};
 
 use crate::api::{ApiError, JsonBody, created, ok, rfc3339};
+use crate::attestation::{self, ChallengeRequest, Evidence};
 use crate::directory::{DeviceSpec, InitiatingEntity};
 use crate::error::OAuthError;
 use crate::oauth::bearer::{self, Presented};
@@ -35,6 +42,8 @@ pub(crate) fn device_json(d: &Device) -> Value {
         "compliance": d.compliance.as_str(),
         "status": d.status.as_str(),
         "jkt": d.jkt,
+        "key_protection": d.key_protection.as_str(),
+        "key_attestation": d.key_attestation,
         "created_at": rfc3339(d.created_at),
         "last_seen_at": d.last_seen_at.map(rfc3339),
     })
@@ -50,14 +59,52 @@ fn user_of(presented: &Presented) -> Result<UserId, ApiError> {
     Ok(UserId(presented.subject.clone()))
 }
 
+/// Where the client says its key is, when it sends no evidence.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Declared {
+    Software,
+    Hardware,
+}
+
+/// `POST /devices`' body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    display_name: String,
+    platform: String,
+    #[serde(default)]
+    os_version: Option<String>,
+    #[serde(default)]
+    key_protection: Option<Declared>,
+    #[serde(default)]
+    attestation: Option<Evidence>,
+}
+
+/// `POST /devices/attestation`: a challenge for a TPM-held key's evidence.
+pub async fn attestation_challenge(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<ChallengeRequest>,
+) -> Result<Response, ApiError> {
+    let presented = bearer::authenticate(&state, &Method::POST, "/devices/attestation", &headers).await?;
+    let user = user_of(&presented)?;
+    Ok(ok(attestation::challenge(&state, &user, &request)?))
+}
+
 /// `POST /devices`
 pub async fn register(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    JsonBody(spec): JsonBody<DeviceSpec>,
+    JsonBody(registration): JsonBody<Registration>,
 ) -> Result<Response, ApiError> {
     let presented = bearer::authenticate(&state, &Method::POST, PATH, &headers).await?;
     let user = user_of(&presented)?;
+    let spec = DeviceSpec {
+        display_name: registration.display_name,
+        platform: registration.platform,
+        os_version: registration.os_version,
+    };
     let key = match presented.proof {
         Some(proof) => proof.jwk,
         None => {
@@ -79,11 +126,28 @@ pub async fn register(
             state.verify_dpop(&request).await.map_err(OAuthError::from)?.jwk
         }
     };
+    let (protection, shown) = match (&registration.attestation, registration.key_protection) {
+        (Some(evidence), _) => {
+            let (protection, shown) = attestation::verify(&state, &user, evidence, &key)?;
+            (protection, Some(shown))
+        }
+        (None, Some(Declared::Hardware)) => (KeyProtection::Hardware, None),
+        (None, Some(Declared::Software) | None) => (KeyProtection::Software, None),
+    };
     let device = state
         .directory(InitiatingEntity::User)
-        .register_device(&user, &spec, &key, state.config.devices.max_per_user)
+        .register_device(
+            &user,
+            &spec,
+            &key,
+            (protection, shown),
+            state.config.devices.max_per_user,
+        )
         .await?;
-    tracing::info!(user = %user.0, device = %device.id, jkt = %device.jkt, "device registered");
+    tracing::info!(
+        user = %user.0, device = %device.id, jkt = %device.jkt,
+        key_protection = device.key_protection.as_str(), "device registered"
+    );
     Ok(created(&format!("{PATH}/{}", device.id), device_json(&device)))
 }
 

@@ -14,6 +14,7 @@
 pub mod access;
 pub mod admin;
 pub mod api;
+pub mod attestation;
 pub mod bootstrap;
 pub mod config;
 pub mod connections;
@@ -102,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(telemetry::metrics_on_main))
         .route("/openapi.json", get(admin::openapi::openapi))
         .route("/devices", get(devices::list).post(devices::register))
+        .route("/devices/attestation", post(devices::attestation_challenge))
         .nest("/admin/api", admin::router())
         .merge(console::router())
         .route("/.well-known/ssf-configuration", get(ssf::metadata))

@@ -34,6 +34,11 @@ text_enum!(
     TrustType { /** Registered by its user. */ Registered = "registered", /** Joined. */ Joined = "joined", /** Managed. */ Managed = "managed" }
 );
 text_enum!(
+    /// Where a device's key lives, as far as Tessera knows: `attested` only when Tessera
+    /// verified evidence of it (`key_attestation` says which).
+    KeyProtection { /** The key is bytes in the client's memory or files. */ Software = "software", /** The client says the key is in hardware; no evidence was verified. */ Hardware = "hardware", /** Evidence verified at registration: the key cannot leave the hardware. */ Attested = "attested" }
+);
+text_enum!(
     /// A device's compliance state.
     Compliance { /** Not assessed. */ Unknown = "unknown", /** Compliant. */ Compliant = "compliant", /** Not compliant. */ NotCompliant = "not-compliant" }
 );
@@ -106,6 +111,11 @@ pub struct Device {
     pub public_jwk: serde_json::Value,
     /// The key's RFC 7638 thumbprint.
     pub jkt: String,
+    /// Where the key lives.
+    pub key_protection: KeyProtection,
+    /// What the attestation showed (format, manufacturer, model, firmware), or why it failed;
+    /// `None` when there was none.
+    pub key_attestation: Option<serde_json::Value>,
     /// Registered.
     pub created_at: Timestamp,
     /// Last seen at a sign-in or refresh.

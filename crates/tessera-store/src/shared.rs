@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::columns::Columns;
-use crate::directory_types::{Compliance, Device, DeviceStatus, TrustType};
+use crate::directory_types::{Compliance, Device, DeviceStatus, KeyProtection, TrustType};
 use crate::types::{
     Family, FamilyId, Group, GroupId, PresentedToken, Rotate, SessionId, Timestamp, User, UserId,
 };
@@ -17,7 +17,7 @@ pub(crate) const USER_COLUMNS: &str =
     "id, username, email, display_name, status, password_hash, risk_level, created_at, changed_at";
 
 pub(crate) const DEVICE_COLUMNS: &str = "id, user_id, display_name, platform, os_version, trust_type, \
-     compliance, status, public_jwk, jkt, created_at, last_seen_at";
+     compliance, status, public_jwk, jkt, key_protection, key_attestation, created_at, last_seen_at";
 
 pub(crate) const FAMILY_COLUMNS: &str = "id, session_id, user_id, client_id, device_id, jkt, generation, \
      created_at, rotated_at, expires_at, revoked_at, revoked_reason, grant_data";
@@ -185,6 +185,12 @@ pub(crate) fn device_from_columns(row: &impl Columns, prefix: &str) -> Result<De
         status: DeviceStatus::parse(&s("status")?)?,
         public_jwk,
         jkt: s("jkt")?,
+        key_protection: KeyProtection::parse(&s("key_protection")?)?,
+        key_attestation: row
+            .opt_text("device", &c("key_attestation"))?
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("column key_attestation holds invalid JSON: {e}")))?,
         created_at: Timestamp(row.int("device", &c("created_at"))?),
         last_seen_at: row.opt_int("device", &c("last_seen_at"))?.map(Timestamp),
     })

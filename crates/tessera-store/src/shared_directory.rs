@@ -702,8 +702,8 @@ macro_rules! directory_impl {
                 pub(super) async fn insert_device_inner(&mut self, d: &Device) -> Result<()> {
                     sqlx::query(
                         "INSERT INTO devices (id, user_id, display_name, platform, os_version, trust_type, compliance, \
-                         status, public_jwk, jkt, created_at, last_seen_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                         status, public_jwk, jkt, key_protection, key_attestation, created_at, last_seen_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                     )
                     .bind(&d.id)
                     .bind(&d.user_id.0)
@@ -715,6 +715,8 @@ macro_rules! directory_impl {
                     .bind(d.status.as_str())
                     .bind(d.public_jwk.to_string())
                     .bind(&d.jkt)
+                    .bind(d.key_protection.as_str())
+                    .bind(d.key_attestation.as_ref().map(serde_json::Value::to_string))
                     .bind(d.created_at.0)
                     .bind(d.last_seen_at.map(|t| t.0))
                     .execute(&mut *self.tx)

@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use clap::Args;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tessera_client::{ClientConfig, ClientError, MemoryKeyStore, TesseraClient};
+use tessera_client::{ClientConfig, ClientError, SoftwareMemoryKeyStore, TesseraClient};
 use tessera_resource::{Delivery, Principal, Resource, ResourceConfig, ResourceLayer};
 use tessera_server::directory::{InitiatingEntity, UserPatch, UserSpec};
 use tessera_store::{AppKind, Application, NamedLocationRecord, PolicyRecord, Secret, Timestamp, UserStatus};
@@ -353,7 +353,7 @@ async fn play() -> anyhow::Result<bool> {
     println!("Tessera demo: token protection and continuous access evaluation, on 127.0.0.1");
     let stage = set_up(&mut t).await?;
     let api = stage.api.clone();
-    let keys = MemoryKeyStore::default();
+    let keys = SoftwareMemoryKeyStore::default();
 
     t.heading("Story 1 · Token protection: a stolen refresh token is useless elsewhere");
     // alice registers her laptop from the company portal (a browser app, out of the policy's

@@ -3,13 +3,15 @@
 //! registration, and what the client does with the API's claims challenges.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod hardware;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tessera_client::{ClientConfig, ClientError, MemoryKeyStore, TesseraClient};
+use tessera_client::{ClientConfig, ClientError, SoftwareMemoryKeyStore, TesseraClient};
 use tessera_resource::{Delivery, Principal, Resource, ResourceConfig, ResourceLayer};
 use tessera_server::directory::{InitiatingEntity, UserPatch, UserSpec};
 use tessera_store::{AppKind, Application, Secret, Timestamp, UserStatus};
@@ -145,7 +147,7 @@ async fn world() -> World {
 
 async fn client(world: &World) -> TesseraClient {
     let config = ClientConfig::new(&world.issuer, "mail-app").with_resource(&world.api);
-    TesseraClient::new(config, &MemoryKeyStore::default(), "laptop")
+    TesseraClient::new(config, &SoftwareMemoryKeyStore::default(), "laptop")
         .await
         .unwrap()
 }
@@ -263,7 +265,7 @@ async fn the_client_follows_claims_challenges_and_stops_when_the_idp_refuses() {
 #[tokio::test]
 async fn loopback_sign_in_device_registration_and_a_copied_refresh_token() {
     let world = world().await;
-    let keys = MemoryKeyStore::default();
+    let keys = SoftwareMemoryKeyStore::default();
     // The device key is the same for every app on the laptop; registration needs a token for
     // the IdP itself (no `resource`).
     let setup = TesseraClient::new(ClientConfig::new(&world.issuer, "mail-app"), &keys, "laptop")

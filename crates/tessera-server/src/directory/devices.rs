@@ -8,7 +8,9 @@ use tessera_jose::subject::ComplexSubject;
 use tessera_jose::{PublicJwk, SubjectId};
 use tessera_signals::DirectoryChange;
 use tessera_signals::events::ComplianceStatus;
-use tessera_store::{Compliance, Device, DeviceChange, DeviceStatus, SubjectKind, Table, TrustType, UserId};
+use tessera_store::{
+    Compliance, Device, DeviceChange, DeviceStatus, KeyProtection, SubjectKind, Table, TrustType, UserId,
+};
 
 use super::{Directory, DirectoryError, FieldError, Result, check_name, finish};
 
@@ -30,7 +32,8 @@ pub struct DeviceSpec {
 
 impl Directory {
     /// Registers a device for `user` with the public key `key`, which the caller has proved it
-    /// holds. At most `limit` devices per user; a key can be registered once.
+    /// holds, protected as `protection` says (with what its attestation showed). At most
+    /// `limit` devices per user; a key can be registered once.
     ///
     /// # Errors
     /// [`DirectoryError::Invalid`] for a bad name, platform or version, or when the user has
@@ -40,6 +43,7 @@ impl Directory {
         user: &UserId,
         spec: &DeviceSpec,
         key: &PublicJwk,
+        protection: (KeyProtection, Option<serde_json::Value>),
         limit: u32,
     ) -> Result<Device> {
         let mut errors = Vec::new();
@@ -79,6 +83,8 @@ impl Directory {
             status: DeviceStatus::Enabled,
             public_jwk: key.to_json(),
             jkt,
+            key_protection: protection.0,
+            key_attestation: protection.1,
             created_at: self.now,
             last_seen_at: None,
         };

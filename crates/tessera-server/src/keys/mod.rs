@@ -174,6 +174,13 @@ impl KeyRing {
         &self.active
     }
 
+    /// The key-encryption key, for other secrets the server hands out sealed (attestation
+    /// challenges).
+    #[must_use]
+    pub fn sealing(&self) -> &KeyEncryptionKey {
+        &self.sealing
+    }
+
     /// The id of the key-encryption key the private keys are sealed under.
     #[must_use]
     pub fn sealed_under(&self) -> &str {

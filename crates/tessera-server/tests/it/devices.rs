@@ -503,6 +503,8 @@ async fn token_protection_negative_table() {
         status: tessera_store::DeviceStatus::Enabled,
         public_jwk: bobs.key.public_jwk().to_json(),
         jkt: bobs.key.thumbprint().as_str().to_owned(),
+        key_protection: tessera_store::KeyProtection::Software,
+        key_attestation: None,
         created_at: tessera_store::Timestamp(0),
         last_seen_at: None,
     })

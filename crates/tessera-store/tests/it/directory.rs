@@ -126,6 +126,8 @@ pub fn device(id: &str, user: &str, jkt: &str) -> Device {
         status: DeviceStatus::Enabled,
         public_jwk: json!({"kty": "EC", "crv": "P-256", "x": "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs", "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"}),
         jkt: jkt.into(),
+        key_protection: KeyProtection::Software,
+        key_attestation: None,
         created_at: T0,
         last_seen_at: None,
     }
@@ -138,12 +140,25 @@ async fn device_registration(s: Arc<dyn Store>) {
     uow.insert_device(&device("d2", "alice", "jkt-2")).await.unwrap();
     uow.commit().await.unwrap();
     assert_eq!(s.device("d1").await.unwrap(), device("d1", "alice", "jkt-1"));
+    // What attestation showed comes back as it went in.
+    let attested = Device {
+        key_protection: KeyProtection::Attested,
+        key_attestation: Some(json!({"format": "tpm2", "manufacturer": "IFX", "firmware": "7.2"})),
+        ..device("d9", "alice", "jkt-9")
+    };
+    let mut uow = s.begin().await.unwrap();
+    uow.insert_device(&attested).await.unwrap();
+    uow.commit().await.unwrap();
+    assert_eq!(s.device_by_jkt("jkt-9").await.unwrap(), attested);
     assert_eq!(s.device_by_jkt("jkt-2").await.unwrap().id, "d2");
-    assert_eq!(s.devices_of(&"alice".into()).await.unwrap().len(), 2);
+    assert_eq!(s.devices_of(&"alice".into()).await.unwrap().len(), 3);
     let listed = s.devices(None, 1).await.unwrap();
     assert_eq!(listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["d1"]);
     let rest = s.devices(Some("d1"), 10).await.unwrap();
-    assert_eq!(rest.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["d2"]);
+    assert_eq!(
+        rest.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["d2", "d9"]
+    );
 
     // The same key cannot be registered twice, and a device needs an existing owner.
     let mut uow = s.begin().await.unwrap();

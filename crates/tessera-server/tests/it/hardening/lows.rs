@@ -250,7 +250,13 @@ async fn item_13_caps(db: crate::support::Db) {
                 os_version: None,
             };
             directory
-                .register_device(&"u-alice".into(), &spec, key.public_jwk(), 10)
+                .register_device(
+                    &"u-alice".into(),
+                    &spec,
+                    key.public_jwk(),
+                    (tessera_store::KeyProtection::Software, None),
+                    10,
+                )
                 .await
                 .is_ok()
         });

@@ -1,31 +1,55 @@
-//! Where a device's private key lives. The key is the device's identity: it signs every DPoP
-//! proof, it is what the IdP registers, and token protection binds sessions to it. It never
-//! leaves the store except to sign.
+//! Software keys: the private key is bytes this process holds, in a file or in memory. They
+//! defeat a stolen token, not malware that can read the client's files (it copies the key with
+//! the refresh token); [`KeyProtection::Software`] says so to the IdP.
 
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use tessera_jose::{Algorithm, SigningKey};
+use tessera_jose::{Algorithm, KeyError, PublicJwk, Signer, SigningKey};
 
+use super::{DeviceKey, KeyProtection, KeyStore, check_profile};
 use crate::ClientError;
 
-/// Keeps one device key per profile.
-pub trait KeyStore: Send + Sync {
-    /// The profile's key, created (ES256) and kept on first use.
-    ///
-    /// # Errors
-    /// [`ClientError::Keys`] when the key cannot be read, created or kept.
-    fn load_or_create(&self, profile: &str) -> Result<SigningKey, ClientError>;
+/// A software key as a [`DeviceKey`].
+#[derive(Debug)]
+pub struct SoftwareKey(SigningKey);
+
+impl SoftwareKey {
+    /// Wraps `key`.
+    #[must_use]
+    pub const fn new(key: SigningKey) -> Self {
+        Self(key)
+    }
 }
 
-/// Keys as private JWK files, `<dir>/<profile>/device-key.jwk`, readable by the owner only
-/// (0600, in a 0700 directory).
+impl Signer for SoftwareKey {
+    fn algorithm(&self) -> Algorithm {
+        self.0.algorithm()
+    }
+
+    fn public_jwk(&self) -> &PublicJwk {
+        self.0.public_jwk()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.0.sign(message)
+    }
+}
+
+impl DeviceKey for SoftwareKey {
+    fn protection(&self) -> KeyProtection {
+        KeyProtection::Software
+    }
+}
+
+/// Software keys as private JWK files, `<dir>/<profile>/device-key.jwk`, readable by the owner
+/// only (0600, in a 0700 directory).
 #[derive(Debug, Clone)]
-pub struct FileKeyStore {
+pub struct SoftwareFileKeyStore {
     dir: PathBuf,
 }
 
-impl FileKeyStore {
+impl SoftwareFileKeyStore {
     /// A store under `dir`.
     #[must_use]
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -33,22 +57,20 @@ impl FileKeyStore {
     }
 
     fn path(&self, profile: &str) -> Result<PathBuf, ClientError> {
-        let valid = !profile.is_empty()
-            && profile
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            && !profile.starts_with('.');
-        if !valid {
-            return Err(ClientError::Keys(format!(
-                "profile {profile:?}: use letters, digits, '-', '_' and '.'"
-            )));
-        }
+        check_profile(profile)?;
         Ok(self.dir.join(profile).join("device-key.jwk"))
     }
 }
 
-impl KeyStore for FileKeyStore {
-    fn load_or_create(&self, profile: &str) -> Result<SigningKey, ClientError> {
+impl KeyStore for SoftwareFileKeyStore {
+    fn load_or_create(&self, profile: &str) -> Result<Arc<dyn DeviceKey>, ClientError> {
+        self.load_or_create_key(profile)
+            .map(|k| Arc::new(SoftwareKey(k)) as Arc<dyn DeviceKey>)
+    }
+}
+
+impl SoftwareFileKeyStore {
+    fn load_or_create_key(&self, profile: &str) -> Result<SigningKey, ClientError> {
         let path = self.path(profile)?;
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             ClientError::Keys(format!("{what} {}: {e}", path.display()))
@@ -69,9 +91,12 @@ impl KeyStore for FileKeyStore {
 
 /// Writes `bytes` to `path` readable by the owner only, atomically (a temporary file renamed
 /// into place), so a crash never leaves half a key.
-fn write_private(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
-    let tmp = dir.join(".device-key.jwk.tmp");
+    let name = path
+        .file_name()
+        .map_or_else(|| "key".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.tmp"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -86,20 +111,21 @@ fn write_private(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) ->
     std::fs::rename(&tmp, path)
 }
 
-/// Keys in memory, for tests and short-lived tools.
+/// Software keys in memory, for tests and short-lived tools.
 #[derive(Debug, Default)]
-pub struct MemoryKeyStore {
+pub struct SoftwareMemoryKeyStore {
     keys: Mutex<std::collections::HashMap<String, String>>,
 }
 
-impl KeyStore for MemoryKeyStore {
-    fn load_or_create(&self, profile: &str) -> Result<SigningKey, ClientError> {
+impl KeyStore for SoftwareMemoryKeyStore {
+    fn load_or_create(&self, profile: &str) -> Result<Arc<dyn DeviceKey>, ClientError> {
         let mut keys = self
             .keys
             .lock()
             .map_err(|_| ClientError::Keys("the key store's lock is poisoned".into()))?;
         if let Some(jwk) = keys.get(profile) {
             return SigningKey::from_private_jwk(jwk.as_bytes())
+                .map(|k| Arc::new(SoftwareKey(k)) as Arc<dyn DeviceKey>)
                 .map_err(|e| ClientError::Keys(e.to_string()));
         }
         let key = SigningKey::generate(Algorithm::Es256).map_err(|e| ClientError::Keys(e.to_string()))?;
@@ -107,7 +133,7 @@ impl KeyStore for MemoryKeyStore {
             .to_private_jwk()
             .map_err(|e| ClientError::Keys(e.to_string()))?;
         keys.insert(profile.to_owned(), jwk.to_string());
-        Ok(key)
+        Ok(Arc::new(SoftwareKey(key)))
     }
 }
 
@@ -118,12 +144,13 @@ mod tests {
     #[test]
     fn a_file_store_keeps_one_private_key_per_profile() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileKeyStore::new(dir.path());
+        let store = SoftwareFileKeyStore::new(dir.path());
         let first = store.load_or_create("laptop").unwrap();
         let again = store.load_or_create("laptop").unwrap();
         assert_eq!(first.thumbprint(), again.thumbprint());
         let other = store.load_or_create("phone").unwrap();
         assert_ne!(first.thumbprint(), other.thumbprint());
+        assert_eq!(first.protection(), KeyProtection::Software);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -147,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_memory_store_keeps_keys_for_its_life() {
-        let store = MemoryKeyStore::default();
+        let store = SoftwareMemoryKeyStore::default();
         let a = store.load_or_create("x").unwrap();
         assert_eq!(a.thumbprint(), store.load_or_create("x").unwrap().thumbprint());
     }
