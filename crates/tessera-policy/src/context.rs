@@ -56,6 +56,19 @@ const fn no_risk() -> RiskLevel {
     RiskLevel::None
 }
 
+/// Where a device's key lives, as Tessera's record says: ordered from weakest to strongest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KeyProtection {
+    /// A key in the client's files or memory.
+    #[default]
+    Software,
+    /// The client says the key is in hardware; no evidence was verified.
+    Hardware,
+    /// Tessera verified evidence that the key cannot leave the hardware (TPM 2.0).
+    Attested,
+}
+
 /// The device, as Tessera's registration record describes it (never as the client claims).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,6 +86,9 @@ pub struct DeviceContext {
     pub compliant: bool,
     /// How it is known.
     pub trust_type: TrustType,
+    /// Where its key lives.
+    #[serde(default)]
+    pub key_protection: KeyProtection,
 }
 
 /// How the request stands with respect to device-bound tokens.

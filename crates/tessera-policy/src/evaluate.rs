@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::context::{ClientAppType, Platform, SignInContext, TokenBinding};
+use crate::context::{ClientAppType, KeyProtection, Platform, SignInContext, TokenBinding};
 use crate::location::{LocationIndex, LocationPolicy, LocationRule, LocationRules, NamedLocation};
 use crate::model::{
     BuiltInControl, CaeMode, ClientAppTypeCondition, DeviceFilter, FilterMode, FrequencyInterval,
@@ -183,6 +183,10 @@ pub enum Need {
     RegisteredDevice,
     /// A token request signed by the key of a registered device (token protection).
     DeviceBoundToken,
+    /// *Tessera*: the same, the key in hardware (by the client's word or by evidence).
+    HardwareBoundToken,
+    /// *Tessera*: the same, with the key attested to be in a TPM.
+    AttestedBoundToken,
 }
 
 impl Need {
@@ -342,7 +346,8 @@ struct Compiled {
     device_filter: Option<DeviceFilter>,
     block: bool,
     grant: Option<(Operator, Vec<Need>)>,
-    token_protection: bool,
+    /// Token protection, and the least key protection it accepts.
+    token_protection: Option<KeyProtection>,
     frequency: Option<Frequency>,
     cae: Option<CaeMode>,
     lifetime: Option<u32>,
@@ -514,7 +519,10 @@ impl PolicySet {
             device_filter: c.devices.as_ref().map(|d| d.device_filter.clone()),
             block,
             grant,
-            token_protection: s.secure_sign_in_session.is_some_and(|t| t.is_enabled),
+            token_protection: s
+                .secure_sign_in_session
+                .filter(|t| t.is_enabled)
+                .map(|t| t.require_key_protection.unwrap_or(KeyProtection::Software)),
             frequency,
             cae: s.continuous_access_evaluation.map(|c| c.mode),
             lifetime: s
@@ -777,13 +785,19 @@ impl PolicySet {
 
 fn device_matches(filter: &DeviceFilter, ctx: &SignInContext) -> bool {
     let rule = &filter.rule;
-    let (registered, compliant, trust) = match &ctx.device {
-        Some(d) => (d.registered, d.compliant, Some(d.trust_type)),
-        None => (false, false, None),
+    let (registered, compliant, trust, key) = match &ctx.device {
+        Some(d) => (
+            d.registered,
+            d.compliant,
+            Some(d.trust_type),
+            Some(d.key_protection),
+        ),
+        None => (false, false, None, None),
     };
     rule.is_registered.is_none_or(|want| want == registered)
         && rule.is_compliant.is_none_or(|want| want == compliant)
         && (rule.trust_types.is_empty() || trust.is_some_and(|t| rule.trust_types.contains(&t)))
+        && (rule.key_protections.is_empty() || key.is_some_and(|k| rule.key_protections.contains(&k)))
 }
 
 fn unmet(p: &Compiled, ctx: &SignInContext) -> Vec<Requirement> {
@@ -793,6 +807,8 @@ fn unmet(p: &Compiled, ctx: &SignInContext) -> Vec<Requirement> {
         Need::CompliantDevice => ctx.device.as_ref().is_some_and(|d| d.registered && d.compliant),
         Need::RegisteredDevice => ctx.device.as_ref().is_some_and(|d| d.registered),
         Need::DeviceBoundToken => ctx.satisfied.token_binding != TokenBinding::Missing,
+        Need::HardwareBoundToken => key_at_least(ctx, KeyProtection::Hardware),
+        Need::AttestedBoundToken => key_at_least(ctx, KeyProtection::Attested),
     };
     if let Some((op, needs)) = &p.grant {
         match op {
@@ -814,17 +830,34 @@ fn unmet(p: &Compiled, ctx: &SignInContext) -> Vec<Requirement> {
             }
         }
     }
-    if p.token_protection && !met(Need::DeviceBoundToken) {
-        out.push(Requirement {
-            policy: p.policy.id.clone(),
-            any_of: vec![Need::DeviceBoundToken],
-        });
+    if let Some(least) = p.token_protection {
+        let need = match least {
+            KeyProtection::Software => Need::DeviceBoundToken,
+            KeyProtection::Hardware => Need::HardwareBoundToken,
+            KeyProtection::Attested => Need::AttestedBoundToken,
+        };
+        if !met(need) {
+            out.push(Requirement {
+                policy: p.policy.id.clone(),
+                any_of: vec![need],
+            });
+        }
     }
     out
 }
 
+/// A token request bound to a registered device whose key is protected at least `least`;
+/// at a step with no token yet, nothing to judge.
+fn key_at_least(ctx: &SignInContext, least: KeyProtection) -> bool {
+    match ctx.satisfied.token_binding {
+        TokenBinding::NotApplicable => true,
+        TokenBinding::Missing => false,
+        TokenBinding::BoundToDevice => ctx.device.as_ref().is_some_and(|d| d.key_protection >= least),
+    }
+}
+
 fn merge_session(s: &mut SessionOutcome, p: &Compiled) {
-    s.token_protection |= p.token_protection;
+    s.token_protection |= p.token_protection.is_some();
     if let Some(f) = p.frequency {
         s.sign_in_frequency = Some(s.sign_in_frequency.map_or(f, |cur| cur.min(f)));
     }

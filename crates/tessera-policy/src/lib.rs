@@ -30,7 +30,8 @@ pub mod model;
 pub mod validate;
 
 pub use context::{
-    ClientAppType, DeviceContext, Platform, Satisfied, SignInContext, TokenBinding, UserContext,
+    ClientAppType, DeviceContext, KeyProtection, Platform, Satisfied, SignInContext, TokenBinding,
+    UserContext,
 };
 pub use evaluate::{
     ConditionCheck, ConditionKind, Decision, Frequency, Need, Outcome, PolicyResult, PolicyResultKind,

@@ -355,6 +355,9 @@ pub struct DeviceRule {
     /// The device's trust type is one of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trust_types: Vec<TrustType>,
+    /// *Tessera*: the device's key protection is one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_protections: Vec<crate::context::KeyProtection>,
 }
 
 /// How a device is known to Tessera.
@@ -422,7 +425,7 @@ pub enum BuiltInControl {
 pub struct SessionControls {
     /// Token protection for sign-in sessions: tokens bound to a registered device's key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secure_sign_in_session: Option<Toggle>,
+    pub secure_sign_in_session: Option<SecureSignInSession>,
     /// How often the user must sign in again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_in_frequency: Option<SignInFrequency>,
@@ -452,6 +455,19 @@ pub struct SessionControls {
 pub struct Toggle {
     /// Whether it is on.
     pub is_enabled: bool,
+}
+
+/// Token protection for sign-in sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecureSignInSession {
+    /// Whether it is on.
+    pub is_enabled: bool,
+    /// *Tessera*: the key the token is bound to must be at least this well protected:
+    /// `hardware` (in hardware, by the client's word or by evidence) or `attested` (evidence
+    /// verified). Absent: any registered device's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_key_protection: Option<crate::context::KeyProtection>,
 }
 
 /// Sign-in frequency.

@@ -278,10 +278,14 @@ pub fn validate_policy(
     // Devices.
     if let Some(d) = &policy.conditions.devices {
         let r = &d.device_filter.rule;
-        if r.is_registered.is_none() && r.is_compliant.is_none() && r.trust_types.is_empty() {
+        if r.is_registered.is_none()
+            && r.is_compliant.is_none()
+            && r.trust_types.is_empty()
+            && r.key_protections.is_empty()
+        {
             err(
                 "conditions.devices.deviceFilter.rule",
-                "must set isRegistered, isCompliant or trustTypes",
+                "must set isRegistered, isCompliant, trustTypes or keyProtections",
             );
         }
     }
@@ -306,8 +310,14 @@ pub fn validate_policy(
     }
     let mut has_session_control = false;
     if let Some(s) = session {
-        if s.secure_sign_in_session.is_some_and(|t| t.is_enabled) {
-            has_session_control = true;
+        if let Some(t) = s.secure_sign_in_session {
+            has_session_control |= t.is_enabled;
+            if t.require_key_protection == Some(crate::context::KeyProtection::Software) {
+                err(
+                    "sessionControls.secureSignInSession.requireKeyProtection",
+                    "must be \"hardware\" or \"attested\"; omit it to accept any registered device's key",
+                );
+            }
         }
         if let Some(f) = &s.sign_in_frequency {
             has_session_control |= f.is_enabled;

@@ -189,6 +189,11 @@ fn device_context(d: &Device) -> DeviceContext {
             tessera_store::TrustType::Joined => tessera_policy::TrustType::Joined,
             tessera_store::TrustType::Managed => tessera_policy::TrustType::Managed,
         },
+        key_protection: match d.key_protection {
+            tessera_store::KeyProtection::Software => tessera_policy::KeyProtection::Software,
+            tessera_store::KeyProtection::Hardware => tessera_policy::KeyProtection::Hardware,
+            tessera_store::KeyProtection::Attested => tessera_policy::KeyProtection::Attested,
+        },
     }
 }
 
@@ -241,6 +246,78 @@ impl From<TokenBinding> for TokenProtection {
     }
 }
 
+/// Why a token request's key binding is as strong as it is, for the sign-in log
+/// (`details.keyBinding`): what an administrator reads in report-only mode to see who a
+/// "require attested hardware keys" policy would stop, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyBindingReason {
+    /// The client sent no DPoP proof: it cannot bind tokens.
+    ClientNotCapable,
+    /// A proof by a key that is no registered device's of this user.
+    NoDevice,
+    /// Bound to a device whose key is in software.
+    SoftwareKey,
+    /// Bound to a device whose key the client says is in hardware, without evidence.
+    UnattestedKey,
+    /// Bound to a device whose attestation evidence did not verify.
+    AttestationFailed,
+    /// Bound to a software key on a platform whose key attestation Tessera cannot verify yet.
+    PlatformNotSupported,
+    /// Bound to a device whose key Tessera verified is in a TPM.
+    AttestedHardwareKey,
+}
+
+impl KeyBindingReason {
+    /// The reason for a request whose proof had key `jkt` and came from `device`.
+    #[must_use]
+    pub fn of(jkt: Option<&str>, device: Option<&Device>) -> Self {
+        let Some(d) = device else {
+            return if jkt.is_some() {
+                Self::NoDevice
+            } else {
+                Self::ClientNotCapable
+            };
+        };
+        match d.key_protection {
+            tessera_store::KeyProtection::Attested => Self::AttestedHardwareKey,
+            tessera_store::KeyProtection::Hardware
+                if d.key_attestation
+                    .as_ref()
+                    .is_some_and(|a| a.get("error").is_some()) =>
+            {
+                Self::AttestationFailed
+            }
+            tessera_store::KeyProtection::Hardware => Self::UnattestedKey,
+            tessera_store::KeyProtection::Software
+                if matches!(d.platform.as_str(), "macOS" | "iOS" | "android") =>
+            {
+                Self::PlatformNotSupported
+            }
+            tessera_store::KeyProtection::Software => Self::SoftwareKey,
+        }
+    }
+
+    /// The log's word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientNotCapable => "clientNotCapable",
+            Self::NoDevice => "noDevice",
+            Self::SoftwareKey => "softwareKey",
+            Self::UnattestedKey => "unattestedKey",
+            Self::AttestationFailed => "attestationFailed",
+            Self::PlatformNotSupported => "platformNotSupported",
+            Self::AttestedHardwareKey => "attestedHardwareKey",
+        }
+    }
+
+    /// Whether the tokens are bound to a registered device's key at all.
+    #[must_use]
+    pub const fn bound(self) -> bool {
+        !matches!(self, Self::ClientNotCapable | Self::NoDevice)
+    }
+}
+
 /// One sign-in log entry about to be written.
 #[derive(Debug)]
 pub struct LogEntry<'a> {
@@ -262,6 +339,8 @@ pub struct LogEntry<'a> {
     pub jkt: Option<&'a str>,
     /// The OAuth error returned, if any.
     pub error: Option<&'a str>,
+    /// At the token endpoint: how strongly the tokens are bound, and why.
+    pub key_binding: Option<KeyBindingReason>,
 }
 
 /// Writes a sign-in log entry, with the explained decision when there was one, and waits for
@@ -289,11 +368,19 @@ pub async fn log_queued(
     #[derive(serde::Serialize)]
     struct Details<'a> {
         stage: &'a str,
+        #[serde(rename = "keyBinding", skip_serializing_if = "Option::is_none")]
+        key_binding: Option<serde_json::Value>,
         #[serde(rename = "conditionalAccess", skip_serializing_if = "Option::is_none")]
         conditional_access: Option<tessera_policy::Report<'a>>,
     }
     let details = Details {
         stage: entry.stage,
+        key_binding: entry.key_binding.map(|r| {
+            serde_json::json!({
+                "status": if r.bound() { "bound" } else { "unbound" },
+                "reason": r.as_str(),
+            })
+        }),
         conditional_access: decision.map(|(decision, set)| decision.explain(set).compact()),
     };
     let details = match SignInDetails::to_json(&details) {

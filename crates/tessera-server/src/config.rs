@@ -110,8 +110,12 @@ pub enum AttestationFailure {
 }
 
 impl AttestationConfig {
-    /// Reads the PEM files named.
-    fn load(mut self) -> Result<Self, ConfigError> {
+    /// Reads the PEM files named (done when the configuration is resolved; call it again
+    /// after changing the paths).
+    ///
+    /// # Errors
+    /// [`ConfigError`] when a file cannot be read or holds no certificate.
+    pub fn load(mut self) -> Result<Self, ConfigError> {
         let mut trusted = tessera_attest::tpm::TrustedRoots::default();
         for (setting, paths, roots) in [
             ("devices.attestation.tpm_roots", &self.tpm_roots, true),

@@ -17,14 +17,15 @@ use tessera_server::directory::{InitiatingEntity, UserPatch, UserSpec};
 use tessera_store::{AppKind, Application, Secret, Timestamp, UserStatus};
 
 const SECRET: &str = "client-test-secret-client-test-secret";
-const PASSWORD: &str = "alice's long passphrase";
+pub const PASSWORD: &str = "alice's long passphrase";
 
-struct World {
-    state: Arc<tessera_server::state::AppState>,
-    issuer: String,
-    api: String,
+#[allow(missing_debug_implementations)]
+pub struct World {
+    pub state: Arc<tessera_server::state::AppState>,
+    pub issuer: String,
+    pub api: String,
     resource: Resource,
-    alice: tessera_store::UserId,
+    pub alice: tessera_store::UserId,
     _dir: tempfile::TempDir,
 }
 
@@ -35,6 +36,11 @@ async fn serve(router: axum::Router, listener: tokio::net::TcpListener) {
 
 /// Tessera with a public app and alice; the mail API behind the layer, hearing pushed signals.
 async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// The same, with `configure` changing Tessera's settings first.
+pub async fn world_with(configure: impl FnOnce(&mut tessera_server::config::ServerConfig)) -> World {
     // A data directory must be private to this account.
     let dir = {
         use std::os::unix::fs::PermissionsExt as _;
@@ -55,6 +61,7 @@ async fn world() -> World {
     .unwrap();
     // The test's receivers listen on 127.0.0.1.
     config.ssf.push_allowed_networks = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    configure(&mut config);
     let prepared = tessera_server::prepare(config).await.unwrap();
     let state = prepared.state.clone();
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -431,6 +431,7 @@ pub async fn proceed(
         device_id: None,
         jkt: None,
         error,
+        key_binding: None,
     };
 
     // Sign-in frequency: a session older than the policy allows signs in again.

@@ -213,6 +213,7 @@ pub async fn grant(
                 device_id: f.device_id.as_deref(),
                 jkt: caller.jkt.map(Jkt::as_str),
                 error: Some("invalid_grant"),
+                key_binding: None,
             };
             access::log(state, &entry, None).await;
             return Err(OAuthError::invalid_grant(

@@ -85,6 +85,7 @@ pub async fn log_replay(
         device_id,
         jkt: caller.jkt.map(Jkt::as_str),
         error: Some("invalid_grant"),
+        key_binding: None,
     };
     access::log(state, &entry, None).await;
 }
@@ -151,6 +152,7 @@ pub async fn enforce(
         device_id: device.map(|d| d.id.as_str()),
         jkt: caller.jkt.map(Jkt::as_str),
         error: refusal.as_ref().map(|_| "invalid_grant"),
+        key_binding: Some(access::KeyBindingReason::of(caller.jkt.map(Jkt::as_str), device)),
     };
     let committed = access::log_queued(state, &entry, Some((&decision, &set))).await;
     match refusal {
@@ -169,6 +171,12 @@ fn describe(need: Need) -> &'static str {
         Need::RegisteredDevice => "a registered device",
         Need::DeviceBoundToken => {
             "token protection (a DPoP proof signed by the key of one of the user's registered devices)"
+        }
+        Need::HardwareBoundToken => {
+            "token protection with a hardware key (a DPoP proof signed by a registered device's key kept in a TPM or security token)"
+        }
+        Need::AttestedBoundToken => {
+            "token protection with an attested hardware key (a DPoP proof signed by a registered device's key whose TPM attestation Tessera verified)"
         }
     }
 }

@@ -144,6 +144,7 @@ pub async fn password(
                 device_id: None,
                 jkt: None,
                 error: Some("invalid_credentials"),
+                key_binding: None,
             };
             crate::access::log(&state, &entry, None).await;
             return again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS);

@@ -284,6 +284,7 @@ pub async fn finish(
             device_id: None,
             jkt: None,
             error: Some("invalid_passkey"),
+            key_binding: None,
         };
         crate::access::log(&state, &entry, None).await;
         return refused(StatusCode::UNAUTHORIZED, "That passkey was not accepted.");

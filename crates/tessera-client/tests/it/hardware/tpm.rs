@@ -49,3 +49,225 @@ fn a_tpm_key_signs_inside_the_tpm_and_its_files_are_useless_elsewhere() {
     let e = thief.load_or_create("laptop").unwrap_err();
     assert!(e.to_string().contains("another TPM"), "{e}");
 }
+
+/// Tessera trusting `tpm`'s manufacturer root.
+async fn world_trusting(tpm: &SoftwareTpm) -> crate::World {
+    let root = tpm.root_pem();
+    crate::world_with(move |c| {
+        c.devices.attestation = tessera_server::config::AttestationConfig {
+            tpm_roots: vec![root],
+            ..Default::default()
+        }
+        .load()
+        .unwrap();
+    })
+    .await
+}
+
+/// Puts the policy "the mail app's tokens must be bound to a key protected at least
+/// `key_protection`", in `state`.
+async fn require(world: &crate::World, state: &str, key_protection: &str) {
+    let doc = serde_json::json!({
+        "displayName": "Mail needs a well-protected key",
+        "state": state,
+        "conditions": {
+            "users": {"includeUsers": ["All"]},
+            "applications": {"includeApplications": ["mail-app"]},
+            "clientAppTypes": ["all"],
+        },
+        "sessionControls": {"secureSignInSession": {"isEnabled": true, "requireKeyProtection": key_protection}},
+    });
+    world
+        .state
+        .directory(tessera_server::directory::InitiatingEntity::Admin)
+        .put_policy("protected-mail", doc)
+        .await
+        .unwrap();
+    world
+        .state
+        .policies
+        .reload(world.state.store.as_ref())
+        .await
+        .unwrap();
+}
+
+/// A client of the mail app on `profile` of `keys`, signed in as alice (tokens for the mail
+/// API when `api`, else for Tessera itself, as registration needs).
+async fn signed_in(
+    world: &crate::World,
+    keys: &dyn tessera_client::KeyStore,
+    profile: &str,
+    api: bool,
+) -> Result<tessera_client::TesseraClient, tessera_client::ClientError> {
+    let mut config = tessera_client::ClientConfig::new(&world.issuer, "mail-app");
+    if api {
+        config = config.with_resource(&world.api);
+    }
+    let client = tessera_client::TesseraClient::new(config, keys, profile).await?;
+    client
+        .sign_in_with_password("alice", crate::PASSWORD, None)
+        .await?;
+    Ok(client)
+}
+
+/// The key-binding reasons of the sign-in log's token requests, oldest first.
+async fn key_binding_reasons(world: &crate::World) -> Vec<String> {
+    let mut logs = world
+        .state
+        .store
+        .sign_ins(&tessera_store::SignInFilter {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    logs.reverse();
+    logs.iter()
+        .filter_map(|l| {
+            l.details.value()["keyBinding"]["reason"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_attested_tpm_key_binds_the_session_and_a_full_copy_of_the_client_is_refused() {
+    let tpm = SoftwareTpm::start();
+    let world = world_trusting(&tpm).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TpmKeyStore::new(dir.path(), tpm.config());
+
+    // alice registers the laptop: the TPM proves the key is its own and cannot leave it.
+    let setup = signed_in(&world, &keys, "laptop", false).await.unwrap();
+    let device = setup.register_device("Alice's laptop", "linux").await.unwrap();
+    assert_eq!(device["key_protection"], "attested");
+    assert_eq!(device["key_attestation"]["format"], "tpm2");
+    assert_eq!(device["key_attestation"]["manufacturer"], "id:00001014");
+    assert_eq!(device["key_attestation"]["model"], "swtpm");
+    assert_eq!(device["jkt"], setup.thumbprint().as_str());
+
+    // Mail now needs an attested key: the laptop signs in, calls the API and refreshes.
+    require(&world, "enabled", "attested").await;
+    let laptop = signed_in(&world, &keys, "laptop", true).await.unwrap();
+    let inbox = format!("{}/inbox", world.api);
+    let r = laptop.send(reqwest::Method::GET, &inbox, None).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    laptop.refresh(None).await.unwrap();
+
+    // Malware copies every file of the client and the refresh token. On its own machine,
+    // with its own TPM, the key file loads nothing; with a key of its own, the IdP refuses the
+    // refresh token as a replay.
+    let stolen = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), stolen.path());
+    let elsewhere = SoftwareTpm::start();
+    let e = TpmKeyStore::new(stolen.path(), elsewhere.config())
+        .load_or_create("laptop")
+        .unwrap_err();
+    assert!(e.to_string().contains("another TPM"), "{e}");
+    let refresh_token = laptop.refresh_token().await.unwrap();
+    let attacker = tessera_client::TesseraClient::new(
+        tessera_client::ClientConfig::new(&world.issuer, "mail-app"),
+        &tessera_client::SoftwareMemoryKeyStore::default(),
+        "attacker",
+    )
+    .await
+    .unwrap();
+    let proof = tessera_jose::dpop::create_proof(
+        attacker.device_key(),
+        "POST",
+        &format!("{}/token", world.issuer),
+        tessera_jose::dpop::ProofOptions::default(),
+        &tessera_jose::SystemClock,
+        &tessera_jose::SystemRandom,
+    )
+    .unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/token", world.issuer))
+        .header("DPoP", proof)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+            ("client_id", "mail-app"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    laptop.refresh(None).await.expect("the laptop keeps its session");
+
+    // A software key, even registered, is not enough for this policy, and the log says why.
+    let software = tessera_client::SoftwareMemoryKeyStore::default();
+    let phone = signed_in(&world, &software, "phone", false).await;
+    assert!(
+        phone.is_err(),
+        "no registration token under the policy for an unregistered key"
+    );
+    let reasons = key_binding_reasons(&world).await;
+    assert!(reasons.contains(&"attestedHardwareKey".to_owned()), "{reasons:?}");
+    assert_eq!(
+        reasons.last().map(String::as_str),
+        Some("noDevice"),
+        "{reasons:?}"
+    );
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn report_only_tells_which_sessions_an_attested_key_policy_would_stop() {
+    let tpm = SoftwareTpm::start();
+    let world = world_trusting(&tpm).await;
+    let software = tessera_client::SoftwareMemoryKeyStore::default();
+    let phone = signed_in(&world, &software, "phone", false).await.unwrap();
+    phone.register_device("Alice's phone", "linux").await.unwrap();
+    let token = tessera_client::SoftwareMemoryKeyStore::default();
+    let unregistered = signed_in(&world, &token, "kiosk", false).await.unwrap();
+    drop(unregistered);
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TpmKeyStore::new(dir.path(), tpm.config());
+    let laptop = signed_in(&world, &keys, "laptop", false).await.unwrap();
+    laptop.register_device("Alice's laptop", "linux").await.unwrap();
+
+    require(&world, "enabledForReportingButNotEnforced", "attested").await;
+    // Nobody is stopped...
+    for (store, profile) in [
+        (&software as &dyn tessera_client::KeyStore, "phone"),
+        (&keys as &dyn tessera_client::KeyStore, "laptop"),
+        (&token as &dyn tessera_client::KeyStore, "kiosk"),
+    ] {
+        signed_in(&world, store, profile, true).await.unwrap();
+    }
+    // ...and the log says who would have been, and why.
+    let reasons = key_binding_reasons(&world).await;
+    let last: Vec<&str> = reasons.iter().rev().take(3).rev().map(String::as_str).collect();
+    assert_eq!(last, ["softwareKey", "attestedHardwareKey", "noDevice"]);
+    let logs: Vec<serde_json::Value> = world
+        .state
+        .store
+        .sign_ins(&tessera_store::SignInFilter {
+            limit: 20,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.details.value())
+        .filter(|d| d.get("keyBinding").is_some())
+        .collect();
+    let report = |i: usize| logs[i]["conditionalAccess"].to_string();
+    assert!(report(0).contains("reportOnlyFailure"), "kiosk: {}", report(0));
+    assert!(report(1).contains("reportOnlySuccess"), "laptop: {}", report(1));
+    assert!(report(2).contains("reportOnlyFailure"), "phone: {}", report(2));
+}
