@@ -109,6 +109,14 @@ struct Tpm {
     ak: Option<(Private, Public)>,
 }
 
+impl Drop for Tpm {
+    /// A TPM without a resource manager (a bare `swtpm`, `/dev/tpm0`) keeps loaded objects
+    /// after the connection closes, and it has room for only three.
+    fn drop(&mut self) {
+        let _ = self.context.flush_context(ObjectHandle::from(self.key));
+    }
+}
+
 /// A device key inside a TPM.
 pub struct TpmKey {
     tpm: Mutex<Tpm>,

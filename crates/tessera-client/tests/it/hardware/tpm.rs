@@ -271,3 +271,225 @@ async fn report_only_tells_which_sessions_an_attested_key_policy_would_stop() {
     assert!(report(1).contains("reportOnlySuccess"), "laptop: {}", report(1));
     assert!(report(2).contains("reportOnlyFailure"), "phone: {}", report(2));
 }
+
+/// POSTs `body` to `path` at Tessera with the client's token and device key.
+async fn post(
+    client: &tessera_client::TesseraClient,
+    world: &crate::World,
+    path: &str,
+    body: &serde_json::Value,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = client
+        .send(
+            reqwest::Method::POST,
+            &format!("{}{path}", world.issuer),
+            Some(body),
+        )
+        .await
+        .unwrap();
+    let status = r.status();
+    (
+        status,
+        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or_default(),
+    )
+}
+
+/// A fresh challenge for `client`'s TPM key and the evidence answering it.
+async fn evidence(client: &tessera_client::TesseraClient, world: &crate::World) -> serde_json::Value {
+    let attester = client.device_key().attester().unwrap();
+    let (status, challenge) = post(client, world, "/devices/attestation", &attester.begin().unwrap()).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{challenge}");
+    attester.finish(&challenge).unwrap()
+}
+
+fn registration(attestation: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"display_name": "Alice's laptop", "platform": "linux", "attestation": attestation})
+}
+
+/// Decodes member `name` of `v`, lets `f` change the bytes, encodes them back.
+fn altered(v: &serde_json::Value, name: &str, f: impl FnOnce(&mut Vec<u8>)) -> serde_json::Value {
+    let mut bytes = tessera_jose::b64::decode(v[name].as_str().unwrap()).unwrap();
+    f(&mut bytes);
+    let mut v = v.clone();
+    v[name] = tessera_jose::b64::encode(&bytes).into();
+    v
+}
+
+#[tokio::test]
+async fn forged_replayed_and_mismatched_evidence_is_refused_with_the_reason() {
+    let tpm = SoftwareTpm::start();
+    let world = world_trusting(&tpm).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TpmKeyStore::new(dir.path(), tpm.config());
+    // Genuine evidence, for a second key in the same TPM. (One client at a time: a TPM
+    // without a resource manager holds three loaded objects.)
+    let theirs = {
+        let other = signed_in(&world, &keys, "other", false).await.unwrap();
+        evidence(&other, &world).await
+    };
+    let laptop = signed_in(&world, &keys, "laptop", false).await.unwrap();
+
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        (
+            "the AK's signature, forged",
+            altered(&evidence(&laptop, &world).await, "signature", |b| {
+                let i = b.len() - 1;
+                b[i] ^= 1;
+            }),
+            "signature over the certification does not verify",
+        ),
+        (
+            "the certification, changed after signing",
+            altered(&evidence(&laptop, &world).await, "certify_info", |b| {
+                let i = b.len() - 40;
+                b[i] ^= 1;
+            }),
+            "signature over the certification does not verify",
+        ),
+        (
+            "a secret the TPM did not open",
+            altered(&evidence(&laptop, &world).await, "credential", |b| b[0] ^= 1),
+            "wrong secret",
+        ),
+        (
+            "a challenge Tessera did not make",
+            {
+                let mut e = evidence(&laptop, &world).await;
+                e["challenge"] = "kek1.x.AAAA".into();
+                e
+            },
+            "not one this Tessera made",
+        ),
+        (
+            "genuine evidence of another key",
+            theirs.clone(),
+            "the certified key is not the key that signed",
+        ),
+        (
+            "another key's public area with this certification",
+            {
+                let mut e = evidence(&laptop, &world).await;
+                e["key_public"] = theirs["key_public"].clone();
+                e
+            },
+            "the certification is of another key",
+        ),
+        (
+            "a format Tessera does not verify",
+            {
+                let mut e = evidence(&laptop, &world).await;
+                e["format"] = "android-key".into();
+                e
+            },
+            "format \"android-key\"",
+        ),
+    ];
+    for (case, attestation, expected) in cases {
+        let (status, body) = post(&laptop, &world, "/devices", &registration(&attestation)).await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{case}: {body}");
+        let said = body["error_description"].as_str().unwrap_or_default();
+        assert!(said.contains(expected), "{case}: {said}");
+    }
+
+    // An AK that could sign anything (not restricted) gets no challenge.
+    let attester = laptop.device_key().attester().unwrap();
+    let mut start = attester.begin().unwrap();
+    let unrestricted = evidence(&laptop, &world).await;
+    start["ak_public"] = unrestricted["key_public"].clone();
+    let (status, body) = post(&laptop, &world, "/devices/attestation", &start).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("attestation key lacks restricted"),
+        "{body}"
+    );
+
+    // Genuine evidence registers the device once; the same evidence again is a replay.
+    let good = evidence(&laptop, &world).await;
+    let (status, body) = post(&laptop, &world, "/devices", &registration(&good)).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    assert_eq!(body["key_protection"], "attested");
+    let (status, body) = post(&laptop, &world, "/devices", &registration(&good)).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("answered already"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_ek_from_an_untrusted_manufacturer_gets_no_challenge() {
+    let tpm = SoftwareTpm::start();
+    let trusted = SoftwareTpm::start();
+    let world = world_trusting(&trusted).await;
+    let dir = tempfile::tempdir().unwrap();
+    let laptop = signed_in(
+        &world,
+        &TpmKeyStore::new(dir.path(), tpm.config()),
+        "laptop",
+        false,
+    )
+    .await
+    .unwrap();
+    let e = laptop
+        .register_device("Alice's laptop", "linux")
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("does not chain to a trusted manufacturer root"),
+        "{e}"
+    );
+    assert!(
+        world
+            .state
+            .store
+            .devices_of(&world.alice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn failed_evidence_can_register_unattested_hardware_for_a_report_only_rollout() {
+    let tpm = SoftwareTpm::start();
+    let root = tpm.root_pem();
+    let world = crate::world_with(move |c| {
+        c.devices.attestation = tessera_server::config::AttestationConfig {
+            tpm_roots: vec![root],
+            on_failure: tessera_server::config::AttestationFailure::RegisterUnattested,
+            ..Default::default()
+        }
+        .load()
+        .unwrap();
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TpmKeyStore::new(dir.path(), tpm.config());
+    let laptop = signed_in(&world, &keys, "laptop", false).await.unwrap();
+    let forged = altered(&evidence(&laptop, &world).await, "signature", |b| b[10] ^= 1);
+    let (status, body) = post(&laptop, &world, "/devices", &registration(&forged)).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    assert_eq!(body["key_protection"], "hardware");
+    assert!(
+        body["key_attestation"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("signature"),
+        "{body}"
+    );
+    require(&world, "enabledForReportingButNotEnforced", "attested").await;
+    signed_in(&world, &keys, "laptop", true).await.unwrap();
+    let reasons = key_binding_reasons(&world).await;
+    assert_eq!(
+        reasons.last().map(String::as_str),
+        Some("attestationFailed"),
+        "{reasons:?}"
+    );
+}
