@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::Value;
 use tessera_jose::dpop::{ProofOptions, create_proof};
-use tessera_jose::{Jkt, SystemClock, SystemRandom, b64};
+use tessera_jose::{Algorithm, Jkt, Signer, SigningKey, SystemClock, SystemRandom, b64};
 use tokio::sync::Mutex;
 
 pub use keys::{
@@ -129,6 +129,8 @@ impl ClientConfig {
 struct Tokens {
     access: String,
     dpop: bool,
+    /// The access token is bound to the session key, not the device key.
+    session_bound: bool,
     expires_at: Instant,
     refresh: Option<String>,
 }
@@ -137,6 +139,10 @@ struct Tokens {
 pub struct TesseraClient {
     config: ClientConfig,
     key: Arc<dyn DeviceKey>,
+    /// With a hardware device key and tokens for an API: a software key for this session only,
+    /// never written anywhere, that signs the API calls (the device key signs at the token
+    /// endpoint, vouching for it). See `tessera_jose::dpop`.
+    session: Option<SigningKey>,
     http: reqwest::Client,
     tokens: Mutex<Option<Tokens>>,
     /// The latest `DPoP-Nonce` per server (origin).
@@ -162,6 +168,12 @@ impl TesseraClient {
     /// [`ClientError::Keys`] or [`ClientError::Http`] (the HTTP client cannot be built).
     pub async fn new(config: ClientConfig, keys: &dyn KeyStore, profile: &str) -> Result<Self, ClientError> {
         let key = keys.load_or_create(profile)?;
+        // A hardware signature costs milliseconds (tens on a real TPM): API calls are signed by
+        // a session key the device key vouches for at every token request instead.
+        let session = (matches!(key.protection(), KeyProtection::Hardware(_)) && config.resource.is_some())
+            .then(|| SigningKey::generate(Algorithm::Es256))
+            .transpose()
+            .map_err(|e| ClientError::Keys(e.to_string()))?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
@@ -170,6 +182,7 @@ impl TesseraClient {
         Ok(Self {
             config,
             key,
+            session,
             http,
             tokens: Mutex::new(None),
             nonces: std::sync::Mutex::default(),
@@ -192,17 +205,23 @@ impl TesseraClient {
         format!("{}{path}", self.config.issuer)
     }
 
-    /// A DPoP proof for `method` `url`, with the server's latest nonce.
-    fn proof(&self, method: &str, url: &str, access_token: Option<&str>) -> Result<String, ClientError> {
+    /// A DPoP proof for `method` `url` by `key`, with the server's latest nonce.
+    fn proof(
+        &self,
+        key: &dyn Signer,
+        method: &str,
+        url: &str,
+        options: ProofOptions<'_>,
+    ) -> Result<String, ClientError> {
         let origin = origin(url);
         let nonce = self.nonces.lock().ok().and_then(|n| n.get(&origin).cloned());
         create_proof(
-            self.key.as_ref(),
+            key,
             method,
             url,
             ProofOptions {
-                access_token,
                 nonce: nonce.as_deref(),
+                ..options
             },
             &SystemClock,
             &SystemRandom,
@@ -465,12 +484,25 @@ impl TesseraClient {
         let mut nonce_retry = false;
         loop {
             let token = self.access_token().await?;
-            let dpop = self.tokens.lock().await.as_ref().is_some_and(|t| t.dpop);
+            let (dpop, session_bound) = self
+                .tokens
+                .lock()
+                .await
+                .as_ref()
+                .map_or((false, false), |t| (t.dpop, t.session_bound));
             let mut request = self.http.request(method.clone(), url).headers(headers.clone());
             if dpop {
+                let key: &dyn Signer = match &self.session {
+                    Some(session) if session_bound => session,
+                    _ => self.key.as_ref(),
+                };
+                let options = ProofOptions {
+                    access_token: Some(&token),
+                    ..ProofOptions::default()
+                };
                 request = request
                     .header(header::AUTHORIZATION, format!("DPoP {token}"))
-                    .header("dpop", self.proof(method.as_str(), url, Some(&token))?);
+                    .header("dpop", self.proof(key, method.as_str(), url, options)?);
             } else {
                 request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
             }
@@ -509,7 +541,11 @@ impl TesseraClient {
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<Value, ClientError> {
         let url = self.endpoint("/token");
         for _ in 0..2 {
-            let proof = self.proof("POST", &url, None)?;
+            let options = ProofOptions {
+                session_jkt: self.session.as_ref().map(|k| k.thumbprint().as_str()),
+                ..ProofOptions::default()
+            };
+            let proof = self.proof(self.key.as_ref(), "POST", &url, options)?;
             let response = self
                 .http
                 .post(&url)
@@ -542,8 +578,13 @@ impl TesseraClient {
             .as_str()
             .map(str::to_owned)
             .or_else(|| tokens.as_ref().and_then(|t| t.refresh.clone()));
+        let session_bound = self
+            .session
+            .as_ref()
+            .is_some_and(|k| bound_jkt(access).as_deref() == Some(k.thumbprint().as_str()));
         *tokens = Some(Tokens {
             access: access.to_owned(),
+            session_bound,
             dpop: body["token_type"]
                 .as_str()
                 .is_some_and(|t| t.eq_ignore_ascii_case("dpop")),
@@ -552,6 +593,14 @@ impl TesseraClient {
         });
         Ok(())
     }
+}
+
+/// The `cnf.jkt` of a JWT access token (read, not verified: the client only needs to know
+/// which of its keys the IdP bound it to).
+fn bound_jkt(access_token: &str) -> Option<String> {
+    let payload = b64::decode(access_token.split('.').nth(1)?).ok()?;
+    let claims: Value = serde_json::from_slice(&payload).ok()?;
+    claims["cnf"]["jkt"].as_str().map(str::to_owned)
 }
 
 fn refused(json: &Value, status: StatusCode) -> ClientError {

@@ -306,7 +306,8 @@ async fn users(dir: &Directory, cmd: UsersCommand, as_json: bool) -> anyhow::Res
                 .iter()
                 .map(|d| {
                     json!({"id": d.id, "name": d.display_name, "platform": d.platform,
-                                "compliance": d.compliance.as_str(), "status": d.status.as_str()})
+                                "compliance": d.compliance.as_str(), "status": d.status.as_str(),
+                                "key_protection": d.key_protection.as_str(), "key_attestation": d.key_attestation})
                 })
                 .collect();
             let mut text = format!(
@@ -332,11 +333,12 @@ async fn users(dir: &Directory, cmd: UsersCommand, as_json: bool) -> anyhow::Res
             }
             for d in &devices {
                 text.push_str(&format!(
-                    "\n  device    {} {} {} {} {}",
+                    "\n  device    {} {} {} {} key {} {}",
                     d.id,
                     d.platform,
                     d.compliance.as_str(),
                     d.status.as_str(),
+                    key_protection_text(d),
                     d.display_name
                 ));
             }
@@ -493,6 +495,32 @@ async fn groups(dir: &Directory, cmd: GroupsCommand, as_json: bool) -> anyhow::R
     Ok(())
 }
 
+/// `software`, `hardware (unattested)`, `hardware (attestation failed: …)` or
+/// `attested (TPM 2.0, IFX, firmware 0x…)`.
+fn key_protection_text(d: &tessera_store::Device) -> String {
+    let shown = |name: &str| {
+        d.key_attestation
+            .as_ref()
+            .and_then(|a| a.get(name))
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_owned()
+    };
+    match d.key_protection {
+        tessera_store::KeyProtection::Software => "software".into(),
+        tessera_store::KeyProtection::Hardware if d.key_attestation.is_some() => {
+            format!("hardware (attestation failed: {})", shown("error"))
+        }
+        tessera_store::KeyProtection::Hardware => "hardware (unattested)".into(),
+        tessera_store::KeyProtection::Attested => format!(
+            "attested (TPM 2.0, {} {}, firmware {})",
+            shown("manufacturer"),
+            shown("model"),
+            shown("firmware")
+        ),
+    }
+}
+
 async fn devices(dir: &Directory, cmd: DevicesCommand, as_json: bool) -> anyhow::Result<()> {
     let (device, patch) = match cmd {
         DevicesCommand::Delete { device } => {
@@ -539,13 +567,15 @@ async fn devices(dir: &Directory, cmd: DevicesCommand, as_json: bool) -> anyhow:
     report(
         as_json,
         &format!(
-            "device {} ({}): {}, {}",
+            "device {} ({}): {}, {}, key {}",
             d.id,
             d.display_name,
             d.status.as_str(),
-            d.compliance.as_str()
+            d.compliance.as_str(),
+            key_protection_text(&d)
         ),
-        &json!({"id": d.id, "status": d.status.as_str(), "compliance": d.compliance.as_str(), "user_id": d.user_id.0}),
+        &json!({"id": d.id, "status": d.status.as_str(), "compliance": d.compliance.as_str(), "user_id": d.user_id.0,
+                "key_protection": d.key_protection.as_str()}),
     );
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The endorsement-key chain against certificates made by `swtpm_setup --create-ek-cert` with
 //! `swtpm-localca` (a root, an intermediate and the EK certificate of one software TPM), and
 //! the root of a second, unrelated software TPM.
+#![allow(clippy::unwrap_used)]
 
 use tessera_attest::AttestError;
 use tessera_attest::tpm::{TrustedRoots, verify_endorsement};

@@ -16,6 +16,9 @@ pub struct ProofOptions<'a> {
     pub access_token: Option<&'a str>,
     /// The server's most recent `DPoP-Nonce`.
     pub nonce: Option<&'a str>,
+    /// *Tessera extension*: a per-session key this proof's key vouches for; the token
+    /// endpoint binds access tokens to it (see [`crate::dpop`]).
+    pub session_jkt: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -28,6 +31,8 @@ struct Claims<'a> {
     ath: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tessera_session_jkt: Option<&'a str>,
 }
 
 /// `ath`: base64url(SHA-256(ASCII of the access token)).
@@ -57,6 +62,7 @@ pub fn create_proof(
         iat: clock.now(),
         ath: options.access_token.map(access_token_hash),
         nonce: options.nonce,
+        tessera_session_jkt: options.session_jkt,
     };
     let header = SignHeader {
         alg: key.algorithm(),

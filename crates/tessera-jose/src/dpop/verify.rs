@@ -151,6 +151,10 @@ pub struct VerifiedProof {
     pub jti: String,
     /// When the proof was made.
     pub iat: UnixTime,
+    /// *Tessera extension*: the thumbprint of a per-session key the proof's key vouches for
+    /// (claim `tessera_session_jkt`), to which a token endpoint may bind access tokens while
+    /// refresh tokens stay bound to the proof's key. See [`crate::dpop`].
+    pub session_jkt: Option<Jkt>,
 }
 
 #[derive(Deserialize)]
@@ -167,6 +171,8 @@ struct ProofClaims<'a> {
     ath: Option<Cow<'a, str>>,
     #[serde(borrow)]
     nonce: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tessera_session_jkt: Option<Cow<'a, str>>,
 }
 
 /// Longest accepted `jti`; RFC 9449 suggests 96 bits of randomness, far less than this.
@@ -257,6 +263,13 @@ impl<R: ReplayCache> DpopVerifier<R> {
         if request.bound_jkt.is_some_and(|bound| bound != jkt) {
             return Err(DpopError::KeyMismatch);
         }
+        let session_jkt = claims
+            .tessera_session_jkt
+            .map(|t| {
+                t.parse::<Jkt>()
+                    .map_err(|_| DpopError::BadClaim("tessera_session_jkt"))
+            })
+            .transpose()?;
 
         // The id is scoped to the key, so one client cannot burn another's ids, and the key's
         // ids are a partition of their own, so one key's flood of proofs fills only its own
@@ -279,6 +292,7 @@ impl<R: ReplayCache> DpopVerifier<R> {
             jkt: jkt.clone(),
             jti: jti.into_owned(),
             iat,
+            session_jkt,
         })
     }
 }

@@ -359,6 +359,7 @@ fn resource_server_rules_ath_and_cnf_jkt() {
             ProofOptions {
                 access_token: token,
                 nonce: None,
+                ..Default::default()
             },
             &f.clock,
             &SystemRandom,
@@ -429,6 +430,7 @@ fn proof_shape_matches_rfc9449_section_4_2() {
         ProofOptions {
             access_token: Some(AT),
             nonce: Some("n"),
+            ..Default::default()
         },
         &f.clock,
         &SystemRandom,
@@ -447,4 +449,60 @@ fn proof_shape_matches_rfc9449_section_4_2() {
         c["jti"].as_str().unwrap().len() >= 22,
         "at least 128 bits of randomness"
     );
+}
+
+#[test]
+fn a_session_key_the_proof_vouches_for_is_read_and_a_malformed_one_refused() {
+    let f = fixture(Algorithm::Es256);
+    let session = SigningKey::generate(Algorithm::Es256).unwrap();
+    let proof = create_proof(
+        &f.key,
+        "POST",
+        URI,
+        ProofOptions {
+            session_jkt: Some(session.thumbprint().as_str()),
+            ..Default::default()
+        },
+        &f.clock,
+        &SystemRandom,
+    )
+    .unwrap();
+    let verified = f.verifier.verify(&request(&[&proof]), &f.clock).unwrap();
+    assert_eq!(
+        verified.jkt,
+        *f.key.thumbprint(),
+        "the proof's key is still the one bound"
+    );
+    assert_eq!(verified.session_jkt.as_ref(), Some(session.thumbprint()));
+
+    let plain = create_proof(
+        &f.key,
+        "POST",
+        URI,
+        ProofOptions::default(),
+        &f.clock,
+        &SystemRandom,
+    )
+    .unwrap();
+    assert_eq!(
+        f.verifier
+            .verify(&request(&[&plain]), &f.clock)
+            .unwrap()
+            .session_jkt,
+        None
+    );
+
+    for bad in [json!("not-a-thumbprint"), json!(7), json!("")] {
+        let mut c = claims();
+        c["jti"] = json!(format!("bad-{bad}"));
+        c["tessera_session_jkt"] = bad;
+        let proof = custom(&f.key, Some("dpop+jwt"), true, &c);
+        assert!(
+            matches!(
+                f.verifier.verify(&request(&[&proof]), &f.clock),
+                Err(DpopError::BadClaim(_))
+            ),
+            "{c}"
+        );
+    }
 }

@@ -463,6 +463,10 @@ fn schemas() -> Value {
                 "compliance": { "type": "string", "enum": ["unknown", "compliant", "not-compliant"] },
                 "status": { "type": "string", "enum": ["enabled", "disabled"] },
                 "jkt": { "type": "string", "description": "RFC 7638 thumbprint of the device key" },
+                "key_protection": { "type": "string", "enum": ["software", "hardware", "attested"],
+                    "description": "Where the device key lives: attested when Tessera verified TPM evidence at registration" },
+                "key_attestation": { "type": ["object", "null"],
+                    "description": "What the evidence showed (format, manufacturer, model, version, firmware, verified_at), or why it failed (error)" },
                 "created_at": time, "last_seen_at": { "type": ["string", "null"], "format": "date-time" }
             }
         },

@@ -541,8 +541,36 @@ pub(super) async fn devices(console: Console, Query(q): Query<After>) -> Result<
 struct DevicePage {
     l: Chrome,
     device: Device,
+    /// What the key's attestation showed, in words.
+    key_detail: String,
     created: String,
     seen: String,
+}
+
+/// "TPM 2.0 by IFX (SLB9670), firmware 0x…, verified …" or why attestation failed.
+fn key_detail(d: &Device) -> String {
+    let Some(a) = &d.key_attestation else {
+        return match d.key_protection {
+            tessera_store::KeyProtection::Hardware => {
+                "in hardware, by the client's word (no evidence)".into()
+            }
+            _ => "in the client's files or memory".into(),
+        };
+    };
+    let shown = |name: &str| a.get(name).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+    if a.get("error").is_some() {
+        return format!("attestation failed: {}", shown("error"));
+    }
+    format!(
+        "TPM 2.0 by {} ({} {}), firmware {}, verified {}",
+        shown("manufacturer"),
+        shown("model"),
+        shown("version"),
+        shown("firmware"),
+        a.get("verified_at")
+            .and_then(serde_json::Value::as_i64)
+            .map_or_else(|| "?".into(), |t| when(t * 1000))
+    )
 }
 
 /// `GET /admin/devices/{id}`
@@ -556,6 +584,7 @@ pub(super) async fn device(console: Console, Path(id): Path<String>) -> Result<R
         l: console.chrome(Section::Devices),
         created: when(device.created_at.0),
         seen: device.last_seen_at.map_or_else(|| "never".into(), |t| when(t.0)),
+        key_detail: key_detail(&device),
         device,
     };
     Ok(console.page(StatusCode::OK, &page))

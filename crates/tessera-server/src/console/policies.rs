@@ -58,7 +58,11 @@ fn row(p: &PolicyRecord) -> Row {
     let mut sessions = Vec::new();
     let s = &d["sessionControls"];
     if s["secureSignInSession"]["isEnabled"] == true {
-        sessions.push("token protection".to_owned());
+        sessions.push(match s["secureSignInSession"]["requireKeyProtection"].as_str() {
+            Some("attested") => "token protection (attested hardware key)".to_owned(),
+            Some("hardware") => "token protection (hardware key)".to_owned(),
+            _ => "token protection".to_owned(),
+        });
     }
     if s["signInFrequency"]["isEnabled"] == true {
         sessions.push("sign-in frequency".into());
@@ -287,6 +291,9 @@ fn fields_of(d: &Value) -> Fields {
     let s = &d["sessionControls"];
     if s["secureSignInSession"]["isEnabled"] == true {
         f.set("secureSignInSession", "on");
+        if let Some(k) = s["secureSignInSession"]["requireKeyProtection"].as_str() {
+            f.set("requireKeyProtection", k);
+        }
     }
     let sif = &s["signInFrequency"];
     if sif["isEnabled"] == true {
@@ -391,7 +398,11 @@ fn document_of(f: &Fields) -> Result<Value, FormErrors> {
     }
     let mut session = Map::new();
     if f.has("secureSignInSession", "on") {
-        session.insert("secureSignInSession".into(), json!({ "isEnabled": true }));
+        let mut control = json!({ "isEnabled": true });
+        if let k @ ("hardware" | "attested") = f.text("requireKeyProtection") {
+            control["requireKeyProtection"] = k.into();
+        }
+        session.insert("secureSignInSession".into(), control);
     }
     match f.text("frequencyInterval") {
         "" => {}

@@ -30,6 +30,8 @@ pub struct SignInRow {
     pub stage: String,
     /// Token protection: (badge class, words).
     pub protection: (&'static str, &'static str),
+    /// At the token endpoint: how strongly the tokens are bound, and why, in words.
+    pub key_binding: String,
     /// Why it failed.
     pub error: String,
 }
@@ -48,9 +50,13 @@ fn protection(entry: &SignInLog) -> (&'static str, &'static str) {
                         p["result"] == "reportOnlyFailure"
                             && p["unmet"].as_array().is_some_and(|u| {
                                 u.iter().any(|r| {
-                                    r["anyOf"]
-                                        .as_array()
-                                        .is_some_and(|n| n.iter().any(|n| n == "deviceBoundToken"))
+                                    r["anyOf"].as_array().is_some_and(|n| {
+                                        n.iter().any(|n| {
+                                            n == "deviceBoundToken"
+                                                || n == "hardwareBoundToken"
+                                                || n == "attestedBoundToken"
+                                        })
+                                    })
                                 })
                             })
                     })
@@ -78,9 +84,29 @@ impl SignInRow {
             outcome: e.outcome.clone(),
             stage: e.details.value()["stage"].as_str().unwrap_or_default().to_owned(),
             protection: protection(e),
+            key_binding: key_binding_words(e),
             error: e.error.clone().unwrap_or_default(),
         }
     }
+}
+
+/// The log's `keyBinding` reason in words.
+fn key_binding_words(e: &SignInLog) -> String {
+    let details = e.details.value();
+    let words = match details["keyBinding"]["reason"].as_str() {
+        None => return String::new(),
+        Some("clientNotCapable") => "unbound: the client sent no DPoP proof",
+        Some("noDevice") => "unbound: the key is no registered device's",
+        Some("softwareKey") => "bound to a software key",
+        Some("unattestedKey") => "bound to a hardware key without evidence",
+        Some("attestationFailed") => "bound to a key whose attestation failed",
+        Some("platformNotSupported") => {
+            "bound to a software key; the platform's attestation is not supported"
+        }
+        Some("attestedHardwareKey") => "bound to an attested hardware key",
+        Some(other) => other,
+    };
+    words.to_owned()
 }
 
 /// A policy state as the console says it.

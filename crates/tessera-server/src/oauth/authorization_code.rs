@@ -163,6 +163,7 @@ pub async fn grant(
             grant: &grant,
             sid: &sid,
             jkt: caller.jkt,
+            session_jkt: caller.session_jkt,
             device: device.as_ref(),
             decision: &decision,
             with_nonce: true,

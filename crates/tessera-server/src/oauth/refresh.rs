@@ -232,6 +232,7 @@ pub async fn grant(
             grant: &grant,
             sid: &family.session_id.0,
             jkt: caller.jkt,
+            session_jkt: caller.session_jkt,
             device: device.as_ref(),
             decision: &decision,
             with_nonce: false,

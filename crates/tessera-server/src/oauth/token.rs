@@ -70,13 +70,13 @@ pub(crate) async fn serve(
     }
 
     let proofs = super::dpop_proofs(headers);
-    let jkt = if proofs.is_empty() {
+    let (jkt, session_jkt) = if proofs.is_empty() {
         if client.app.require_dpop {
             return Err(OAuthError::invalid_dpop_proof(
                 "this client must send a DPoP proof",
             ));
         }
-        None
+        (None, None)
     } else {
         let uri = state.endpoint("/token");
         let request = DpopRequest {
@@ -94,12 +94,13 @@ pub(crate) async fn serve(
             DpopError::MultipleHeaders => OAuthError::invalid_request("more than one DPoP header"),
             other => OAuthError::from(other),
         })?;
-        Some(proof.jkt)
+        (Some(proof.jkt), proof.session_jkt)
     };
 
     let caller = |stage| Caller {
         ip,
         jkt: jkt.as_ref(),
+        session_jkt: session_jkt.as_ref(),
         stage,
     };
     match grant_type {

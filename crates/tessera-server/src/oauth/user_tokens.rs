@@ -21,6 +21,8 @@ pub struct Caller<'a> {
     pub ip: std::net::IpAddr,
     /// The DPoP proof's key, when there was a proof.
     pub jkt: Option<&'a Jkt>,
+    /// The session key the proof's key vouched for (`tessera_session_jkt`), when it did.
+    pub session_jkt: Option<&'a Jkt>,
     /// The grant being served, for the log.
     pub stage: &'static str,
 }
@@ -217,6 +219,9 @@ pub struct Issue<'a> {
     pub sid: &'a str,
     /// The DPoP key the tokens are bound to.
     pub jkt: Option<&'a Jkt>,
+    /// A session key the device key vouched for: access tokens are bound to it instead, the
+    /// refresh token stays bound to `jkt` (see `tessera_jose::dpop`).
+    pub session_jkt: Option<&'a Jkt>,
     /// The device behind that key.
     pub device: Option<&'a Device>,
     /// The policy decision (session controls).
@@ -249,6 +254,9 @@ pub fn respond(state: &AppState, issue: &Issue<'_>) -> Result<serde_json::Value,
         .resource
         .clone()
         .unwrap_or_else(|| state.config.issuer.clone());
+    // A session key is honoured only for a registered device's key: it is the device that
+    // vouches for it.
+    let access_jkt = issue.session_jkt.filter(|_| issue.device.is_some()).or(issue.jkt);
     let access = access_token::issue(
         state,
         &Grant {
@@ -257,7 +265,7 @@ pub fn respond(state: &AppState, issue: &Issue<'_>) -> Result<serde_json::Value,
             audience: &audience,
             scope: &grant.scope,
             lifetime,
-            jkt: issue.jkt,
+            jkt: access_jkt,
             sid: Some(issue.sid),
             device_id: issue.device.map(|d| d.id.as_str()),
             cp1,

@@ -154,6 +154,26 @@ async fn an_attested_tpm_key_binds_the_session_and_a_full_copy_of_the_client_is_
     let r = laptop.send(reqwest::Method::GET, &inbox, None).await.unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     laptop.refresh(None).await.unwrap();
+    // The API calls were signed by the session key the TPM key vouched for: the access token
+    // is bound to it, the refresh token to the TPM key (the refresh above needed the TPM).
+    let claims: serde_json::Value = serde_json::from_slice(
+        &tessera_jose::b64::decode(laptop.access_token().await.unwrap().split('.').nth(1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let bound = claims["cnf"]["jkt"].as_str().unwrap();
+    assert_ne!(
+        bound,
+        laptop.thumbprint().as_str(),
+        "API calls do not wait for the TPM"
+    );
+    let refresh = laptop.refresh_token().await.unwrap();
+    let family = world
+        .state
+        .store
+        .family_by_token(&tessera_server::oauth::token_hash(&refresh))
+        .await
+        .unwrap();
+    assert_eq!(family.jkt.as_deref(), Some(laptop.thumbprint().as_str()));
 
     // Malware copies every file of the client and the refresh token. On its own machine,
     // with its own TPM, the key file loads nothing; with a key of its own, the IdP refuses the
