@@ -14,11 +14,6 @@ use tessera_client::{DeviceKey, KeyStore as _, SoftwareMemoryKeyStore};
 use tessera_jose::dpop::{ProofOptions, create_proof};
 use tessera_jose::{SystemClock, SystemRandom};
 
-#[cfg(feature = "tpm")]
-#[path = "../tests/it/hardware/swtpm.rs"]
-#[allow(dead_code)]
-mod swtpm;
-
 fn proof(key: &dyn DeviceKey) -> String {
     create_proof(
         key,
@@ -42,9 +37,9 @@ fn bench(c: &mut Criterion) {
 
     #[cfg(feature = "tpm")]
     {
-        let tpm = swtpm::SoftwareTpm::start();
+        let tpm = tessera_client::SoftwareTpm::start().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let key = tessera_client::TpmKeyStore::new(dir.path(), tpm.config())
+        let key = tessera_client::TpmKeyStore::new(dir.path(), tpm.config().unwrap())
             .load_or_create("bench")
             .unwrap();
         group.bench_function("swtpm", |b| b.iter(|| proof(key.as_ref())));

@@ -38,7 +38,7 @@ pub use keys::{
 #[cfg(feature = "pkcs11")]
 pub use keys::{Pkcs11KeyStore, Pkcs11Pin};
 #[cfg(feature = "tpm")]
-pub use keys::{TpmConfig, TpmKeyStore};
+pub use keys::{SoftwareTpm, TpmConfig, TpmKeyStore};
 
 /// The `claims` request parameter that declares the CAE capability.
 const CP1: &str = r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#;

@@ -7,7 +7,9 @@
 //!
 //! 1. token protection: alice's sign-in on her registered laptop is bound to it; malware copies
 //!    her refresh token to another machine, whose replay is refused and logged; the laptop
-//!    keeps working;
+//!    keeps working. Then malware copies *every file* of the client with the refresh token:
+//!    with a software key that works (the key is a file), and the demo says so; with a key in
+//!    a TPM (when built with `--features tpm` and `swtpm` is installed) it is refused;
 //! 2. continuous access evaluation: alice holds a day-long CAE token; the admin disables her,
 //!    then resets her password, then her laptop leaves the office network; each time the API
 //!    refuses her next call within milliseconds, and the client's retry is refused or she must
@@ -24,7 +26,7 @@ use anyhow::Context as _;
 use clap::Args;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tessera_client::{ClientConfig, ClientError, SoftwareMemoryKeyStore, TesseraClient};
+use tessera_client::{ClientConfig, ClientError, SoftwareFileKeyStore, TesseraClient};
 use tessera_resource::{Delivery, Principal, Resource, ResourceConfig, ResourceLayer};
 use tessera_server::directory::{InitiatingEntity, UserPatch, UserSpec};
 use tessera_store::{AppKind, Application, NamedLocationRecord, PolicyRecord, Secret, Timestamp, UserStatus};
@@ -114,6 +116,9 @@ struct Stage {
     api: String,
     resource: Resource,
     alice: tessera_store::UserId,
+    /// The laptop's TPM, when the demo can tell the hardware story.
+    #[cfg(feature = "tpm")]
+    tpm: Option<tessera_client::SoftwareTpm>,
     _dir: tempfile::TempDir,
 }
 
@@ -151,6 +156,19 @@ async fn set_up(timeline: &mut Timeline) -> anyhow::Result<Stage> {
             poll_url: None,
             authorization_header: None,
         });
+    // With a TPM for the laptop, Tessera trusts its manufacturer (the software TPM's own CA).
+    #[cfg(feature = "tpm")]
+    let tpm = if tessera_client::SoftwareTpm::available() {
+        let tpm = tessera_client::SoftwareTpm::start()?;
+        config.devices.attestation = tessera_server::config::AttestationConfig {
+            tpm_roots: vec![tpm.root_pem()],
+            ..Default::default()
+        }
+        .load()?;
+        Some(tpm)
+    } else {
+        None
+    };
     let prepared = tessera_server::prepare(config).await?;
     let state = prepared.state.clone();
     let issuer = state.config.issuer.clone();
@@ -310,6 +328,8 @@ async fn set_up(timeline: &mut Timeline) -> anyhow::Result<Stage> {
         api,
         resource,
         alice,
+        #[cfg(feature = "tpm")]
+        tpm,
         _dir: dir,
     })
 }
@@ -353,7 +373,9 @@ async fn play() -> anyhow::Result<bool> {
     println!("Tessera demo: token protection and continuous access evaluation, on 127.0.0.1");
     let stage = set_up(&mut t).await?;
     let api = stage.api.clone();
-    let keys = SoftwareMemoryKeyStore::default();
+    // The laptop keeps its device key as a file, as a client without a TPM does.
+    let laptop_files = private_dir()?;
+    let keys = SoftwareFileKeyStore::new(laptop_files.path());
 
     t.heading("Story 1 · Token protection: a stolen refresh token is useless elsewhere");
     // alice registers her laptop from the company portal (a browser app, out of the policy's
@@ -429,6 +451,14 @@ async fn play() -> anyhow::Result<bool> {
     }
     .await;
     t.step("alice's laptop keeps working (refresh, read mail)", still);
+
+    t.heading("Story 1b · Malware copies every file of the client, and the refresh token");
+    let copy = full_copy(&stage, &keys, laptop_files.path()).await;
+    t.step(
+        "with a software key: the copy works on another machine (the key is a file)",
+        copy,
+    );
+    hardware_story(&mut t, &stage).await;
 
     t.heading("Story 2 · Continuous access evaluation: revocation, not expiry, does the work");
     let directory = |s: &Stage| s.state.directory(InitiatingEntity::Admin);
@@ -572,6 +602,195 @@ async fn play() -> anyhow::Result<bool> {
     } else {
         println!("{} of {} steps did not behave as expected.", t.failed, t.steps);
         Ok(false)
+    }
+}
+
+/// Malware takes a copy of every file of a fresh Mail client on the laptop and its refresh
+/// token, and redeems the token on another machine with the copied key. With a software key
+/// that succeeds: the demo expects it, and says so.
+async fn full_copy(
+    stage: &Stage,
+    keys: &SoftwareFileKeyStore,
+    files: &std::path::Path,
+) -> Result<String, String> {
+    let mail = TesseraClient::new(
+        ClientConfig::new(&stage.issuer, "mail-app").with_scope("openid offline_access mail.read"),
+        keys,
+        "laptop",
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    mail.sign_in_with_password("alice", PASSWORD, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stolen = mail.refresh_token().await.ok_or("no refresh token")?;
+    let elsewhere = private_dir().map_err(|e| e.to_string())?;
+    copy_files(files, elsewhere.path()).map_err(|e| e.to_string())?;
+    use tessera_client::KeyStore as _;
+    let copied = SoftwareFileKeyStore::new(elsewhere.path())
+        .load_or_create("laptop")
+        .map_err(|e| e.to_string())?;
+    match redeem(copied.as_ref(), &stage.issuer, &stolen).await {
+        Ok(()) => Ok(format!(
+            "the copied key {} redeemed the token: only a key that cannot leave the device stops this",
+            copied.thumbprint()
+        )),
+        Err(e) => Err(format!(
+            "the copy was refused, which a software key cannot make happen: {e}"
+        )),
+    }
+}
+
+/// The same attack on a laptop whose key is in its TPM.
+#[cfg(feature = "tpm")]
+async fn hardware_story(t: &mut Timeline, stage: &Stage) {
+    use tessera_client::{KeyStore as _, SoftwareTpm, TpmKeyStore};
+    let Some(tpm) = &stage.tpm else {
+        println!("  (for the hardware story, install a software TPM: apt-get install swtpm swtpm-tools)");
+        return;
+    };
+    let files = match private_dir() {
+        Ok(d) => d,
+        Err(e) => return t.step("a folder for the TPM laptop's files", Err(e.to_string())),
+    };
+    let registered = async {
+        let keys = TpmKeyStore::new(files.path(), tpm.config().map_err(|e| e.to_string())?);
+        let portal_config = ClientConfig {
+            redirect_uri: "https://portal.tessera.example/signed-in".into(),
+            ..ClientConfig::new(&stage.issuer, "portal").with_scope("openid")
+        };
+        let portal = TesseraClient::new(portal_config, &keys, "laptop")
+            .await
+            .map_err(|e| e.to_string())?;
+        portal
+            .sign_in_with_password("alice", PASSWORD, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let device = portal
+            .register_device("Alice's TPM laptop", "linux")
+            .await
+            .map_err(|e| e.to_string())?;
+        if device["key_protection"] != "attested" {
+            return Err(format!("registered as {}", device["key_protection"]));
+        }
+        drop(portal);
+        let mail = TesseraClient::new(
+            ClientConfig::new(&stage.issuer, "mail-app")
+                .with_resource(&stage.api)
+                .with_scope("openid offline_access mail.read"),
+            &keys,
+            "laptop",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        mail.sign_in_with_password("alice", PASSWORD, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let summary = format!(
+            "key in the TPM, attested ({} {}); signed in to Mail",
+            device["key_attestation"]["manufacturer"].as_str().unwrap_or("?"),
+            device["key_attestation"]["model"].as_str().unwrap_or("?"),
+        );
+        Ok::<_, String>((mail, summary))
+    }
+    .await;
+    let mail = match registered {
+        Ok((mail, summary)) => {
+            t.step(
+                "alice's second laptop registers a TPM key with attestation",
+                Ok(summary),
+            );
+            mail
+        }
+        Err(e) => {
+            return t.step(
+                "alice's second laptop registers a TPM key with attestation",
+                Err(e),
+            );
+        }
+    };
+    let refused = async {
+        let stolen = mail.refresh_token().await.ok_or("no refresh token")?;
+        let elsewhere = private_dir().map_err(|e| e.to_string())?;
+        copy_files(files.path(), elsewhere.path()).map_err(|e| e.to_string())?;
+        // The malware's machine has a TPM of its own; the copied key file loads in none but
+        // the laptop's.
+        let other = SoftwareTpm::start().map_err(|e| e.to_string())?;
+        let config = other.config().map_err(|e| e.to_string())?;
+        let loaded = TpmKeyStore::new(elsewhere.path(), config).load_or_create("laptop");
+        let Err(load) = loaded else {
+            return Err("the copied key file loaded on another TPM".into());
+        };
+        let own =
+            tessera_jose::SigningKey::generate(tessera_jose::Algorithm::Es256).map_err(|e| e.to_string())?;
+        match redeem(&own, &stage.issuer, &stolen).await {
+            Ok(()) => Err("the stolen refresh token was redeemed".into()),
+            Err(e) => Ok(format!(
+                "the key file loads nowhere else ({load}); the token alone: {e}"
+            )),
+        }
+    }
+    .await;
+    t.step(
+        "malware copies every file and the refresh token: refused",
+        refused,
+    );
+}
+
+#[cfg(not(feature = "tpm"))]
+async fn hardware_story(_: &mut Timeline, _: &Stage) {
+    println!(
+        "  (for the hardware story, where the same full copy is refused: apt-get install swtpm swtpm-tools libtss2-dev,"
+    );
+    println!("   then cargo run --release --features tpm -- demo)");
+}
+
+fn copy_files(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            copy_files(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Redeems `refresh_token` with a proof by `key`.
+async fn redeem(key: &dyn tessera_jose::Signer, issuer: &str, refresh_token: &str) -> Result<(), String> {
+    let url = format!("{issuer}/token");
+    let proof = tessera_jose::dpop::create_proof(
+        key,
+        "POST",
+        &url,
+        tessera_jose::dpop::ProofOptions::default(),
+        &tessera_jose::SystemClock,
+        &tessera_jose::SystemRandom,
+    )
+    .map_err(|e| e.to_string())?;
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("dpop", proof)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "mail-app"),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap_or_default();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{status} {}",
+            body["error_description"].as_str().unwrap_or_default()
+        ))
     }
 }
 

@@ -19,11 +19,15 @@ use crate::ClientError;
 mod pkcs11;
 mod software;
 #[cfg(feature = "tpm")]
+mod swtpm;
+#[cfg(feature = "tpm")]
 mod tpm;
 
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::{Pkcs11KeyStore, Pkcs11Pin};
 pub use software::{SoftwareFileKeyStore, SoftwareKey, SoftwareMemoryKeyStore};
+#[cfg(feature = "tpm")]
+pub use swtpm::SoftwareTpm;
 #[cfg(feature = "tpm")]
 pub use tpm::{TpmConfig, TpmKeyStore};
 

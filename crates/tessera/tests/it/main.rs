@@ -564,8 +564,18 @@ fn the_demo_plays_both_stories_and_every_step_behaves() {
     assert!(!stdout.contains('✘'), "{stdout}");
     for story in [
         "Story 1 · Token protection",
+        "Story 1b · Malware copies every file of the client",
         "Story 2 · Continuous access evaluation",
     ] {
         assert!(stdout.contains(story), "{stdout}");
+    }
+    // With a software key the full copy works, and the demo says so; built with the TPM
+    // feature (as the tests are) and swtpm installed, the TPM laptop's full copy is refused.
+    assert!(stdout.contains("with a software key: the copy works"), "{stdout}");
+    if cfg!(feature = "tpm") {
+        assert!(
+            stdout.contains("malware copies every file and the refresh token: refused"),
+            "{stdout}"
+        );
     }
 }

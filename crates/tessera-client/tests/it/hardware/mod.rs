@@ -6,6 +6,4 @@
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
 #[cfg(feature = "tpm")]
-pub mod swtpm;
-#[cfg(feature = "tpm")]
 mod tpm;

@@ -4,13 +4,13 @@
 use tessera_client::{KeyProtection, KeyStore as _, TpmKeyStore};
 use tessera_jose::jws;
 
-use super::swtpm::SoftwareTpm;
+use tessera_client::SoftwareTpm;
 
 #[test]
 fn a_tpm_key_signs_inside_the_tpm_and_its_files_are_useless_elsewhere() {
-    let tpm = SoftwareTpm::start();
+    let tpm = SoftwareTpm::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = TpmKeyStore::new(dir.path(), tpm.config());
+    let store = TpmKeyStore::new(dir.path(), tpm.config().unwrap());
     let key = store.load_or_create("laptop").unwrap();
     assert_eq!(
         key.protection(),
@@ -44,8 +44,8 @@ fn a_tpm_key_signs_inside_the_tpm_and_its_files_are_useless_elsewhere() {
     }
 
     // Every file of the client, copied to a machine with another TPM, loads nothing.
-    let other = SoftwareTpm::start();
-    let thief = TpmKeyStore::new(dir.path(), other.config());
+    let other = SoftwareTpm::start().unwrap();
+    let thief = TpmKeyStore::new(dir.path(), other.config().unwrap());
     let e = thief.load_or_create("laptop").unwrap_err();
     assert!(e.to_string().contains("another TPM"), "{e}");
 }
@@ -133,10 +133,10 @@ async fn key_binding_reasons(world: &crate::World) -> Vec<String> {
 
 #[tokio::test]
 async fn an_attested_tpm_key_binds_the_session_and_a_full_copy_of_the_client_is_refused() {
-    let tpm = SoftwareTpm::start();
+    let tpm = SoftwareTpm::start().unwrap();
     let world = world_trusting(&tpm).await;
     let dir = tempfile::tempdir().unwrap();
-    let keys = TpmKeyStore::new(dir.path(), tpm.config());
+    let keys = TpmKeyStore::new(dir.path(), tpm.config().unwrap());
 
     // alice registers the laptop: the TPM proves the key is its own and cannot leave it.
     let setup = signed_in(&world, &keys, "laptop", false).await.unwrap();
@@ -180,8 +180,8 @@ async fn an_attested_tpm_key_binds_the_session_and_a_full_copy_of_the_client_is_
     // refresh token as a replay.
     let stolen = tempfile::tempdir().unwrap();
     copy_dir(dir.path(), stolen.path());
-    let elsewhere = SoftwareTpm::start();
-    let e = TpmKeyStore::new(stolen.path(), elsewhere.config())
+    let elsewhere = SoftwareTpm::start().unwrap();
+    let e = TpmKeyStore::new(stolen.path(), elsewhere.config().unwrap())
         .load_or_create("laptop")
         .unwrap_err();
     assert!(e.to_string().contains("another TPM"), "{e}");
@@ -247,7 +247,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 #[tokio::test]
 async fn report_only_tells_which_sessions_an_attested_key_policy_would_stop() {
-    let tpm = SoftwareTpm::start();
+    let tpm = SoftwareTpm::start().unwrap();
     let world = world_trusting(&tpm).await;
     let software = tessera_client::SoftwareMemoryKeyStore::default();
     let phone = signed_in(&world, &software, "phone", false).await.unwrap();
@@ -256,7 +256,7 @@ async fn report_only_tells_which_sessions_an_attested_key_policy_would_stop() {
     let unregistered = signed_in(&world, &token, "kiosk", false).await.unwrap();
     drop(unregistered);
     let dir = tempfile::tempdir().unwrap();
-    let keys = TpmKeyStore::new(dir.path(), tpm.config());
+    let keys = TpmKeyStore::new(dir.path(), tpm.config().unwrap());
     let laptop = signed_in(&world, &keys, "laptop", false).await.unwrap();
     laptop.register_device("Alice's laptop", "linux").await.unwrap();
 
@@ -337,10 +337,10 @@ fn altered(v: &serde_json::Value, name: &str, f: impl FnOnce(&mut Vec<u8>)) -> s
 
 #[tokio::test]
 async fn forged_replayed_and_mismatched_evidence_is_refused_with_the_reason() {
-    let tpm = SoftwareTpm::start();
+    let tpm = SoftwareTpm::start().unwrap();
     let world = world_trusting(&tpm).await;
     let dir = tempfile::tempdir().unwrap();
-    let keys = TpmKeyStore::new(dir.path(), tpm.config());
+    let keys = TpmKeyStore::new(dir.path(), tpm.config().unwrap());
     // Genuine evidence, for a second key in the same TPM. (One client at a time: a TPM
     // without a resource manager holds three loaded objects.)
     let theirs = {
@@ -444,13 +444,13 @@ async fn forged_replayed_and_mismatched_evidence_is_refused_with_the_reason() {
 
 #[tokio::test]
 async fn an_ek_from_an_untrusted_manufacturer_gets_no_challenge() {
-    let tpm = SoftwareTpm::start();
-    let trusted = SoftwareTpm::start();
+    let tpm = SoftwareTpm::start().unwrap();
+    let trusted = SoftwareTpm::start().unwrap();
     let world = world_trusting(&trusted).await;
     let dir = tempfile::tempdir().unwrap();
     let laptop = signed_in(
         &world,
-        &TpmKeyStore::new(dir.path(), tpm.config()),
+        &TpmKeyStore::new(dir.path(), tpm.config().unwrap()),
         "laptop",
         false,
     )
@@ -478,7 +478,7 @@ async fn an_ek_from_an_untrusted_manufacturer_gets_no_challenge() {
 
 #[tokio::test]
 async fn failed_evidence_can_register_unattested_hardware_for_a_report_only_rollout() {
-    let tpm = SoftwareTpm::start();
+    let tpm = SoftwareTpm::start().unwrap();
     let root = tpm.root_pem();
     let world = crate::world_with(move |c| {
         c.devices.attestation = tessera_server::config::AttestationConfig {
@@ -491,7 +491,7 @@ async fn failed_evidence_can_register_unattested_hardware_for_a_report_only_roll
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let keys = TpmKeyStore::new(dir.path(), tpm.config());
+    let keys = TpmKeyStore::new(dir.path(), tpm.config().unwrap());
     let laptop = signed_in(&world, &keys, "laptop", false).await.unwrap();
     let forged = altered(&evidence(&laptop, &world).await, "signature", |b| b[10] ^= 1);
     let (status, body) = post(&laptop, &world, "/devices", &registration(&forged)).await;
