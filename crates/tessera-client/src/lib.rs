@@ -419,8 +419,17 @@ impl TesseraClient {
     ///
     /// # Errors
     /// [`ClientError::Refused`] when the IdP refuses (too many devices, the key is taken, the
-    /// evidence does not verify); [`ClientError::Keys`] when the hardware cannot attest.
+    /// evidence does not verify); [`ClientError::Keys`] when the hardware cannot attest, or
+    /// when this client's tokens are for an API and bound to a session key (register with a
+    /// client for the IdP itself).
     pub async fn register_device(&self, display_name: &str, platform: &str) -> Result<Value, ClientError> {
+        if self.session.is_some() {
+            // Its tokens are bound to the session key, which must never be what is registered.
+            return Err(ClientError::Keys(
+                "register the device with a client for the IdP itself (a ClientConfig without a resource)"
+                    .into(),
+            ));
+        }
         let mut body = serde_json::json!({
             "display_name": display_name,
             "platform": platform,

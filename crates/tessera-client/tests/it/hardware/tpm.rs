@@ -513,3 +513,23 @@ async fn failed_evidence_can_register_unattested_hardware_for_a_report_only_roll
         "{reasons:?}"
     );
 }
+
+#[tokio::test]
+async fn a_client_with_a_session_key_will_not_register_it() {
+    let tpm = SoftwareTpm::start().unwrap();
+    let world = world_trusting(&tpm).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TpmKeyStore::new(dir.path(), tpm.config().unwrap());
+    let mail = signed_in(&world, &keys, "laptop", true).await.unwrap();
+    let e = mail.register_device("Alice's laptop", "linux").await.unwrap_err();
+    assert!(e.to_string().contains("without a resource"), "{e}");
+    assert!(
+        world
+            .state
+            .store
+            .devices_of(&world.alice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
