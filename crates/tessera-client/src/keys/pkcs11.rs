@@ -242,13 +242,19 @@ mod tests {
 
     #[test]
     fn ec_points_are_read_wrapped_or_bare() {
-        let mut bare = vec![0x04];
-        bare.extend_from_slice(&[1; 32]);
-        bare.extend_from_slice(&[2; 32]);
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let bare = pair.public_key().as_ref().to_vec();
         let mut wrapped = vec![0x04, 0x41];
         wrapped.extend_from_slice(&bare);
         assert_eq!(jwk_of_point(&bare).unwrap(), jwk_of_point(&wrapped).unwrap());
         assert!(jwk_of_point(&bare[..64]).is_err());
+        let mut off_curve = bare;
+        off_curve[64] ^= 1;
+        assert!(
+            jwk_of_point(&off_curve).is_err(),
+            "a point not on the curve is refused"
+        );
     }
 
     #[test]
