@@ -166,6 +166,10 @@ impl Editor {
         ["registered", "joined", "managed"]
     }
 
+    fn key_protections(&self) -> [&'static str; 3] {
+        ["software", "hardware", "attested"]
+    }
+
     fn controls(&self) -> [(&'static str, &'static str); 4] {
         [
             ("block", "Block access"),
@@ -268,6 +272,10 @@ fn fields_of(d: &Value) -> Fields {
         ("userRiskLevels", &c["userRiskLevels"]),
         ("signInRiskLevels", &c["signInRiskLevels"]),
         ("trustTypes", &c["devices"]["deviceFilter"]["rule"]["trustTypes"]),
+        (
+            "keyProtections",
+            &c["devices"]["deviceFilter"]["rule"]["keyProtections"],
+        ),
         ("builtInControls", &d["grantControls"]["builtInControls"]),
     ] {
         for s in strings(v) {
@@ -377,9 +385,11 @@ fn document_of(f: &Fields) -> Result<Value, FormErrors> {
                     _ => None,
                 };
             }
-            let trust = f.all("trustTypes");
-            if !trust.is_empty() {
-                rule.insert("trustTypes".into(), trust.into());
+            for name in ["trustTypes", "keyProtections"] {
+                let chosen = f.all(name);
+                if !chosen.is_empty() {
+                    rule.insert(name.into(), chosen.into());
+                }
             }
             conditions["devices"] = json!({ "deviceFilter": { "mode": mode, "rule": rule } });
         }

@@ -533,3 +533,195 @@ async fn a_client_with_a_session_key_will_not_register_it() {
             .is_empty()
     );
 }
+
+/// Evidence made by hand with the TPM: a genuine EK, a genuine AK activated against it, and a
+/// genuine `TPM2_Certify`, but of a key the TPM may export (no `fixedTPM`, no `fixedParent`).
+/// Everything verifies except what matters, and the registration is refused for it.
+#[tokio::test]
+async fn a_genuinely_certified_but_exportable_key_is_refused() {
+    use std::str::FromStr as _;
+
+    use tss_esapi::abstraction::{AsymmetricAlgorithmSelection, ak, ek};
+    use tss_esapi::attributes::{ObjectAttributesBuilder, SessionAttributesBuilder};
+    use tss_esapi::constants::SessionType;
+    use tss_esapi::handles::{AuthHandle, ObjectHandle};
+    use tss_esapi::interface_types::algorithm::{
+        AsymmetricAlgorithm, HashingAlgorithm, PublicAlgorithm, SignatureSchemeAlgorithm,
+    };
+    use tss_esapi::interface_types::ecc::EccCurve;
+    use tss_esapi::interface_types::key_bits::RsaKeyBits;
+    use tss_esapi::interface_types::resource_handles::Hierarchy;
+    use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
+    use tss_esapi::structures::{
+        Data, EccPoint, EccScheme, EncryptedSecret, HashScheme, IdObject, PublicBuilder,
+        PublicEccParametersBuilder, SignatureScheme, SymmetricDefinition, SymmetricDefinitionObject,
+    };
+    use tss_esapi::traits::Marshall as _;
+    use tss_esapi::{Context, TctiNameConf};
+
+    let tpm = SoftwareTpm::start().unwrap();
+    let world = world_trusting(&tpm).await;
+    // The requests go out from a client with a software key; the TPM work is done here.
+    let software = tessera_client::SoftwareMemoryKeyStore::default();
+    let client = signed_in(&world, &software, "tool", false).await.unwrap();
+    let b64 = |bytes: &[u8]| tessera_jose::b64::encode(bytes);
+
+    let mut ctx = Context::new(TctiNameConf::from_str(&tpm.tcti).unwrap()).unwrap();
+    let certificate =
+        ek::retrieve_ek_pubcert(&mut ctx, AsymmetricAlgorithmSelection::Rsa(RsaKeyBits::Rsa2048)).unwrap();
+    let ek = ek::create_ek_object(&mut ctx, AsymmetricAlgorithm::Rsa, None).unwrap();
+    let made = ak::create_ak_2(
+        &mut ctx,
+        ek,
+        HashingAlgorithm::Sha256,
+        AsymmetricAlgorithmSelection::Ecc(EccCurve::NistP256),
+        SignatureSchemeAlgorithm::EcDsa,
+        None,
+        None,
+    )
+    .unwrap();
+    let start = serde_json::json!({
+        "format": "tpm2",
+        "ek_certificate": b64(&certificate),
+        "ek_chain": [b64(&tpm.config().unwrap().ek_chain[0])],
+        "ak_public": b64(&made.out_public.marshall().unwrap()),
+    });
+    let (status, challenge) = post(&client, &world, "/devices/attestation", &start).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{challenge}");
+    let field = |name: &str| tessera_jose::b64::decode(challenge[name].as_str().unwrap()).unwrap();
+
+    // Activate the credential: the AK's auth by an HMAC session, the EK's by its policy.
+    let ak_handle = ak::load_ak(&mut ctx, ek, None, made.out_private, made.out_public).unwrap();
+    let (attributes, mask) = SessionAttributesBuilder::new().build();
+    let mut session = |kind| {
+        let s = ctx
+            .start_auth_session(
+                None,
+                None,
+                None,
+                kind,
+                SymmetricDefinition::AES_128_CFB,
+                HashingAlgorithm::Sha256,
+            )
+            .unwrap()
+            .unwrap();
+        ctx.tr_sess_set_attributes(s, attributes, mask).unwrap();
+        s
+    };
+    let hmac = session(SessionType::Hmac);
+    let policy = session(SessionType::Policy);
+    ctx.execute_with_session(Some(hmac), |c| {
+        c.policy_secret(
+            PolicySession::try_from(policy).unwrap(),
+            AuthHandle::Endorsement,
+            Default::default(),
+            Default::default(),
+            Default::default(),
+            None,
+        )
+    })
+    .unwrap();
+    ctx.set_sessions((Some(hmac), Some(policy), None));
+    let secret = ctx
+        .activate_credential(
+            ak_handle,
+            ek,
+            IdObject::try_from(field("credential_blob")).unwrap(),
+            EncryptedSecret::try_from(field("encrypted_secret")).unwrap(),
+        )
+        .unwrap();
+    ctx.clear_sessions();
+    ctx.flush_context(ObjectHandle::from(ek)).unwrap();
+
+    // An exportable signing key: the TPM made it, but it may leave (and move to other parents).
+    let srk_attributes = ObjectAttributesBuilder::new()
+        .with_fixed_tpm(true)
+        .with_fixed_parent(true)
+        .with_sensitive_data_origin(true)
+        .with_user_with_auth(true)
+        .with_restricted(true)
+        .with_decrypt(true)
+        .build()
+        .unwrap();
+    let srk_template = PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::Ecc)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(srk_attributes)
+        .with_ecc_parameters(
+            PublicEccParametersBuilder::new_restricted_decryption_key(
+                SymmetricDefinitionObject::AES_128_CFB,
+                EccCurve::NistP256,
+            )
+            .build()
+            .unwrap(),
+        )
+        .with_ecc_unique_identifier(EccPoint::default())
+        .build()
+        .unwrap();
+    let srk = ctx
+        .execute_with_nullauth_session(|c| {
+            c.create_primary(Hierarchy::Owner, srk_template, None, None, None, None)
+        })
+        .unwrap()
+        .key_handle;
+    let exportable_attributes = ObjectAttributesBuilder::new()
+        .with_fixed_tpm(false)
+        .with_fixed_parent(false)
+        .with_sensitive_data_origin(true)
+        .with_user_with_auth(true)
+        .with_sign_encrypt(true)
+        .build()
+        .unwrap();
+    let template = PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::Ecc)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(exportable_attributes)
+        .with_ecc_parameters(
+            PublicEccParametersBuilder::new_unrestricted_signing_key(
+                EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)),
+                EccCurve::NistP256,
+            )
+            .build()
+            .unwrap(),
+        )
+        .with_ecc_unique_identifier(EccPoint::default())
+        .build()
+        .unwrap();
+    let key = ctx
+        .execute_with_nullauth_session(|c| c.create(srk, template, None, None, None, None))
+        .unwrap();
+    let key_public = key.out_public.clone();
+    let handle = ctx
+        .execute_with_nullauth_session(|c| c.load(srk, key.out_private, key.out_public))
+        .unwrap();
+    ctx.set_sessions((Some(AuthSession::Password), Some(AuthSession::Password), None));
+    let (info, signature) = ctx
+        .certify(
+            ObjectHandle::from(handle),
+            ak_handle,
+            Data::try_from(field("nonce")).unwrap(),
+            SignatureScheme::Null,
+        )
+        .unwrap();
+    ctx.clear_sessions();
+    for h in [
+        ObjectHandle::from(handle),
+        ObjectHandle::from(srk),
+        ObjectHandle::from(ak_handle),
+    ] {
+        let _ = ctx.flush_context(h);
+    }
+
+    let evidence = serde_json::json!({
+        "format": "tpm2",
+        "challenge": challenge["challenge"],
+        "credential": b64(secret.value()),
+        "key_public": b64(&key_public.marshall().unwrap()),
+        "certify_info": b64(&info.marshall().unwrap()),
+        "signature": b64(&signature.marshall().unwrap()),
+    });
+    let (status, body) = post(&client, &world, "/devices", &registration(&evidence)).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    let said = body["error_description"].as_str().unwrap();
+    assert!(said.contains("device key lacks fixedTPM, fixedParent"), "{said}");
+}
