@@ -77,6 +77,10 @@ struct Challenge {
     manufacturer: String,
     model: String,
     version: String,
+    /// Why the EK certificate is not trusted, when `on_failure = "register_unattested"` let
+    /// the challenge go out anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endorsement_error: Option<String>,
 }
 
 /// Why evidence was refused: the check that failed, for the client and the log.
@@ -95,6 +99,10 @@ pub enum Refusal {
     /// whose EK certificate was sent, or the AK is not in it.
     #[error("the credential was not opened by the TPM of the endorsement key sent (wrong secret)")]
     Credential,
+    /// Everything verified but the EK certificate's chain (challenges for untrusted TPMs are
+    /// issued only to register them as unattested).
+    #[error("{0}")]
+    Untrusted(String),
     /// The challenge was answered before.
     #[error("this challenge was answered already; ask for a new one")]
     Replayed,
@@ -147,12 +155,22 @@ fn make_challenge(state: &AppState, user: &UserId, request: &ChallengeRequest) -
         .collect::<Result<Vec<_>, _>>()?;
     let ak_public = decode("ak_public", &request.ak_public)?;
     let now = state.clock.now().0;
-    let endorsement = tpm::verify_endorsement(
+    let verified = tpm::verify_endorsement(
         &certificate,
         &chain,
         &state.config.devices.attestation.trusted,
         now.try_into().unwrap_or(0),
-    )?;
+    );
+    // Registering untrusted TPMs as unattested still runs the activation: the AK must at least
+    // be in the TPM of the EK sent.
+    let (endorsement, endorsement_error) = match verified {
+        Ok(e) => (e, None),
+        Err(e) if state.config.devices.attestation.on_failure == AttestationFailure::RegisterUnattested => (
+            tpm::read_endorsement_unverified(&certificate)?,
+            Some(e.to_string()),
+        ),
+        Err(e) => return Err(e.into()),
+    };
     let ak = AttestationKey::parse(&ak_public)?;
     let random = |n: usize| {
         let mut b = vec![0u8; n];
@@ -178,6 +196,7 @@ fn make_challenge(state: &AppState, user: &UserId, request: &ChallengeRequest) -
         manufacturer: endorsement.manufacturer,
         model: endorsement.model,
         version: endorsement.version,
+        endorsement_error,
     };
     let text = serde_json::to_string(&sealed).map_err(|e| Refusal::Malformed(e.to_string()))?;
     let challenge = state
@@ -274,6 +293,9 @@ fn check(state: &AppState, user: &UserId, evidence: &Evidence, jwk: &PublicJwk) 
     match state.assertion_ids.first_use(REPLAY_PARTITION, &id, expires, now) {
         Ok(true) => {}
         Ok(false) | Err(_) => return Err(Refusal::Replayed),
+    }
+    if let Some(untrusted) = challenge.endorsement_error {
+        return Err(Refusal::Untrusted(untrusted));
     }
     Ok(json!({
         "format": "tpm2",

@@ -131,6 +131,16 @@ pub fn verify_endorsement(
     )
     .map_err(|e| AttestError::Endorsement(format!("does not chain to a trusted manufacturer root: {e}")))?;
 
+    read_endorsement_unverified(certificate)
+}
+
+/// Reads an EK certificate's public key and what it says about the TPM *without* checking its
+/// chain: for a server that registers devices of manufacturers it does not trust as unattested
+/// hardware, and still wants credential activation to prove the AK is in that EK's TPM.
+///
+/// # Errors
+/// [`AttestError::Endorsement`] when the certificate does not parse or names no manufacturer.
+pub fn read_endorsement_unverified(certificate: &[u8]) -> Result<Endorsement> {
     let (_, parsed) = X509Certificate::from_der(certificate)
         .map_err(|e| AttestError::Endorsement(format!("does not parse: {e}")))?;
     let public_key_der = parsed.public_key().raw.to_vec();

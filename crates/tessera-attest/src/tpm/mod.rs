@@ -10,7 +10,7 @@ mod wire;
 
 pub use attest::{Certification, CertifiedKey, verify_certify};
 pub use credential::{Credential, make_credential};
-pub use endorsement::{Endorsement, TrustedRoots, verify_endorsement};
+pub use endorsement::{Endorsement, TrustedRoots, read_endorsement_unverified, verify_endorsement};
 pub use public::{AttestationKey, ObjectAttributes, TpmPublic};
 
 /// `TPM_ALG_SHA256`.

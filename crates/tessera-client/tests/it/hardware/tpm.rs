@@ -725,3 +725,30 @@ async fn a_genuinely_certified_but_exportable_key_is_refused() {
     let said = body["error_description"].as_str().unwrap();
     assert!(said.contains("device key lacks fixedTPM, fixedParent"), "{said}");
 }
+
+#[tokio::test]
+async fn an_untrusted_manufacturer_can_register_unattested_when_the_operator_says_so() {
+    let tpm = SoftwareTpm::start().unwrap();
+    let trusted = SoftwareTpm::start().unwrap();
+    let root = trusted.root_pem();
+    let world = crate::world_with(move |c| {
+        c.devices.attestation = tessera_server::config::AttestationConfig {
+            tpm_roots: vec![root],
+            on_failure: tessera_server::config::AttestationFailure::RegisterUnattested,
+            ..Default::default()
+        }
+        .load()
+        .unwrap();
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TpmKeyStore::new(dir.path(), tpm.config().unwrap());
+    let laptop = signed_in(&world, &keys, "laptop", false).await.unwrap();
+    let device = laptop.register_device("Alice's laptop", "linux").await.unwrap();
+    assert_eq!(device["key_protection"], "hardware");
+    let error = device["key_attestation"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("does not chain to a trusted manufacturer root"),
+        "{error}"
+    );
+}
