@@ -759,8 +759,12 @@ fn copy_files(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<(
     Ok(())
 }
 
-/// Redeems `refresh_token` with a proof by `key`.
-async fn redeem(key: &dyn tessera_jose::Signer, issuer: &str, refresh_token: &str) -> Result<(), String> {
+/// Redeems `refresh_token` with a proof by `key`: the answer's status and body.
+async fn present(
+    key: &dyn tessera_jose::Signer,
+    issuer: &str,
+    refresh_token: &str,
+) -> Result<(StatusCode, Value), String> {
     let url = format!("{issuer}/token");
     let proof = tessera_jose::dpop::create_proof(
         key,
@@ -783,49 +787,28 @@ async fn redeem(key: &dyn tessera_jose::Signer, issuer: &str, refresh_token: &st
         .await
         .map_err(|e| e.to_string())?;
     let status = r.status();
-    let body: Value = r.json().await.unwrap_or_default();
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!(
+    Ok((status, r.json().await.unwrap_or_default()))
+}
+
+/// Redeems `refresh_token` with a proof by `key`; the IdP's reason when it refuses.
+async fn redeem(key: &dyn tessera_jose::Signer, issuer: &str, refresh_token: &str) -> Result<(), String> {
+    match present(key, issuer, refresh_token).await? {
+        (status, _) if status.is_success() => Ok(()),
+        (status, body) => Err(format!(
             "{status} {}",
             body["error_description"].as_str().unwrap_or_default()
-        ))
+        )),
     }
 }
 
 /// The other machine presents the stolen refresh token with a proof by its own key.
 async fn replay_from(key: &tessera_jose::SigningKey, issuer: &str, stolen: &str) -> Result<String, String> {
-    let url = format!("{issuer}/token");
-    let proof = tessera_jose::dpop::create_proof(
-        key,
-        "POST",
-        &url,
-        tessera_jose::dpop::ProofOptions::default(),
-        &tessera_jose::SystemClock,
-        &tessera_jose::SystemRandom,
-    )
-    .map_err(|e| e.to_string())?;
-    let r = reqwest::Client::new()
-        .post(&url)
-        .header("dpop", proof)
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", stolen),
-            ("client_id", "mail-app"),
-        ])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap_or_default();
-    if status == StatusCode::BAD_REQUEST && body["error"] == "invalid_grant" {
-        Ok(format!(
+    match present(key, issuer, stolen).await? {
+        (StatusCode::BAD_REQUEST, body) if body["error"] == "invalid_grant" => Ok(format!(
             "refused: {}",
             body["error_description"].as_str().unwrap_or("invalid_grant")
-        ))
-    } else {
-        Err(format!("the replay was answered {status} {body}"))
+        )),
+        (status, body) => Err(format!("the replay was answered {status} {body}")),
     }
 }
 

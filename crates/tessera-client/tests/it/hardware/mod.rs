@@ -7,3 +7,22 @@
 mod pkcs11;
 #[cfg(feature = "tpm")]
 mod tpm;
+
+/// Signs a DPoP-shaped JWS with `key` and checks it verifies with its public JWK, as Tessera
+/// verifies the proofs a hardware key signs.
+#[cfg(any(feature = "tpm", feature = "pkcs11"))]
+fn assert_signs_verifiable_proofs(key: &dyn tessera_client::DeviceKey) {
+    use tessera_jose::jws;
+    let proof = jws::sign_with_header(
+        key,
+        &jws::SignHeader {
+            alg: key.algorithm(),
+            typ: Some("dpop+jwt"),
+            kid: None,
+            jwk: Some(key.public_jwk()),
+        },
+        &serde_json::json!({"htm": "POST"}),
+    )
+    .unwrap();
+    jws::decode(&proof).unwrap().verify(key.public_jwk()).unwrap();
+}

@@ -7,7 +7,6 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::UserType;
 use tessera_client::{HardwareKind, KeyProtection, KeyStore as _, Pkcs11KeyStore, Pkcs11Pin};
-use tessera_jose::jws;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
@@ -58,18 +57,7 @@ fn a_token_key_signs_on_the_token_and_cannot_be_extracted() {
     );
     let key = store.load_or_create("laptop").unwrap();
     assert_eq!(key.protection(), KeyProtection::Hardware(HardwareKind::Pkcs11));
-    let proof = jws::sign_with_header(
-        key.as_ref(),
-        &jws::SignHeader {
-            alg: key.algorithm(),
-            typ: Some("dpop+jwt"),
-            kid: None,
-            jwk: Some(key.public_jwk()),
-        },
-        &serde_json::json!({"htm": "POST"}),
-    )
-    .unwrap();
-    jws::decode(&proof).unwrap().verify(key.public_jwk()).unwrap();
+    super::assert_signs_verifiable_proofs(key.as_ref());
     assert_eq!(
         store.load_or_create("laptop").unwrap().thumbprint(),
         key.thumbprint()

@@ -2,7 +2,6 @@
 //! the IdP.
 
 use tessera_client::{KeyProtection, KeyStore as _, TpmKeyStore};
-use tessera_jose::jws;
 
 use tessera_client::SoftwareTpm;
 
@@ -16,19 +15,7 @@ fn a_tpm_key_signs_inside_the_tpm_and_its_files_are_useless_elsewhere() {
         key.protection(),
         KeyProtection::Hardware(tessera_client::HardwareKind::Tpm2)
     );
-    // The TPM's ES256 signature verifies with the public key, as a DPoP proof's does.
-    let token = jws::sign_with_header(
-        key.as_ref(),
-        &jws::SignHeader {
-            alg: key.algorithm(),
-            typ: Some("dpop+jwt"),
-            kid: None,
-            jwk: Some(key.public_jwk()),
-        },
-        &serde_json::json!({"htm": "POST"}),
-    )
-    .unwrap();
-    jws::decode(&token).unwrap().verify(key.public_jwk()).unwrap();
+    super::assert_signs_verifiable_proofs(key.as_ref());
     let again = store.load_or_create("laptop").unwrap();
     assert_eq!(again.thumbprint(), key.thumbprint());
     let blob = std::fs::read_to_string(dir.path().join("laptop/tpm-device-key.json")).unwrap();
@@ -52,10 +39,19 @@ fn a_tpm_key_signs_inside_the_tpm_and_its_files_are_useless_elsewhere() {
 
 /// Tessera trusting `tpm`'s manufacturer root.
 async fn world_trusting(tpm: &SoftwareTpm) -> crate::World {
+    world_trusting_with(tpm, tessera_server::config::AttestationFailure::Refuse).await
+}
+
+/// The same, doing `on_failure` with evidence that does not verify.
+async fn world_trusting_with(
+    tpm: &SoftwareTpm,
+    on_failure: tessera_server::config::AttestationFailure,
+) -> crate::World {
     let root = tpm.root_pem();
     crate::world_with(move |c| {
         c.devices.attestation = tessera_server::config::AttestationConfig {
             tpm_roots: vec![root],
+            on_failure,
             ..Default::default()
         }
         .load()
@@ -479,16 +475,10 @@ async fn an_ek_from_an_untrusted_manufacturer_gets_no_challenge() {
 #[tokio::test]
 async fn failed_evidence_can_register_unattested_hardware_for_a_report_only_rollout() {
     let tpm = SoftwareTpm::start().unwrap();
-    let root = tpm.root_pem();
-    let world = crate::world_with(move |c| {
-        c.devices.attestation = tessera_server::config::AttestationConfig {
-            tpm_roots: vec![root],
-            on_failure: tessera_server::config::AttestationFailure::RegisterUnattested,
-            ..Default::default()
-        }
-        .load()
-        .unwrap();
-    })
+    let world = world_trusting_with(
+        &tpm,
+        tessera_server::config::AttestationFailure::RegisterUnattested,
+    )
     .await;
     let dir = tempfile::tempdir().unwrap();
     let keys = TpmKeyStore::new(dir.path(), tpm.config().unwrap());
@@ -730,16 +720,10 @@ async fn a_genuinely_certified_but_exportable_key_is_refused() {
 async fn an_untrusted_manufacturer_can_register_unattested_when_the_operator_says_so() {
     let tpm = SoftwareTpm::start().unwrap();
     let trusted = SoftwareTpm::start().unwrap();
-    let root = trusted.root_pem();
-    let world = crate::world_with(move |c| {
-        c.devices.attestation = tessera_server::config::AttestationConfig {
-            tpm_roots: vec![root],
-            on_failure: tessera_server::config::AttestationFailure::RegisterUnattested,
-            ..Default::default()
-        }
-        .load()
-        .unwrap();
-    })
+    let world = world_trusting_with(
+        &trusted,
+        tessera_server::config::AttestationFailure::RegisterUnattested,
+    )
     .await;
     let dir = tempfile::tempdir().unwrap();
     let keys = TpmKeyStore::new(dir.path(), tpm.config().unwrap());
