@@ -281,9 +281,7 @@ impl KeyBindingReason {
         match d.key_protection {
             tessera_store::KeyProtection::Attested => Self::AttestedHardwareKey,
             tessera_store::KeyProtection::Hardware
-                if d.key_attestation
-                    .as_ref()
-                    .is_some_and(|a| a.get("error").is_some()) =>
+                if d.key_attestation.as_ref().is_some_and(|a| a.error.is_some()) =>
             {
                 Self::AttestationFailed
             }

@@ -19,7 +19,7 @@ use tessera_attest::tpm::{self, AttestationKey};
 use tessera_jose::dpop::ReplayCache as _;
 use tessera_jose::jwk::KeyMaterial;
 use tessera_jose::{PublicJwk, UnixTime, b64};
-use tessera_store::{KeyProtection, UserId};
+use tessera_store::{KeyAttestation, KeyProtection, UserId};
 
 use crate::api::ApiError;
 use crate::config::AttestationFailure;
@@ -226,10 +226,10 @@ pub fn verify(
     user: &UserId,
     evidence: &Evidence,
     jwk: &PublicJwk,
-) -> Result<(KeyProtection, Value), ApiError> {
+) -> Result<(KeyProtection, KeyAttestation), ApiError> {
     match check(state, user, evidence, jwk) {
         Ok(shown) => {
-            tracing::info!(user = %user.0, jkt = %jwk.thumbprint(), attestation = %shown, "device key attested");
+            tracing::info!(user = %user.0, jkt = %jwk.thumbprint(), attestation = ?shown, "device key attested");
             Ok((KeyProtection::Attested, shown))
         }
         Err(e) => {
@@ -238,14 +238,23 @@ pub fn verify(
                 AttestationFailure::Refuse => Err(e.into_api("at registration")),
                 AttestationFailure::RegisterUnattested => Ok((
                     KeyProtection::Hardware,
-                    json!({"format": evidence.format, "error": e.to_string()}),
+                    KeyAttestation {
+                        format: evidence.format.clone(),
+                        error: Some(e.to_string()),
+                        ..KeyAttestation::default()
+                    },
                 )),
             }
         }
     }
 }
 
-fn check(state: &AppState, user: &UserId, evidence: &Evidence, jwk: &PublicJwk) -> Result<Value, Refusal> {
+fn check(
+    state: &AppState,
+    user: &UserId,
+    evidence: &Evidence,
+    jwk: &PublicJwk,
+) -> Result<KeyAttestation, Refusal> {
     format_is_tpm2(&evidence.format)?;
     let opened = state
         .keys
@@ -297,12 +306,13 @@ fn check(state: &AppState, user: &UserId, evidence: &Evidence, jwk: &PublicJwk) 
     if let Some(untrusted) = challenge.endorsement_error {
         return Err(Refusal::Untrusted(untrusted));
     }
-    Ok(json!({
-        "format": "tpm2",
-        "manufacturer": challenge.manufacturer,
-        "model": challenge.model,
-        "version": challenge.version,
-        "firmware": format!("{:#x}", certified.firmware_version),
-        "verified_at": now.0,
-    }))
+    Ok(KeyAttestation {
+        format: "tpm2".into(),
+        manufacturer: Some(challenge.manufacturer),
+        model: Some(challenge.model),
+        version: Some(challenge.version),
+        firmware: Some(format!("{:#x}", certified.firmware_version)),
+        verified_at: Some(now.0),
+        error: None,
+    })
 }

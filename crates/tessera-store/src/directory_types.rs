@@ -113,13 +113,38 @@ pub struct Device {
     pub jkt: String,
     /// Where the key lives.
     pub key_protection: KeyProtection,
-    /// What the attestation showed (format, manufacturer, model, firmware), or why it failed;
-    /// `None` when there was none.
-    pub key_attestation: Option<serde_json::Value>,
+    /// What the attestation showed, or why it failed; `None` when there was none.
+    pub key_attestation: Option<KeyAttestation>,
     /// Registered.
     pub created_at: Timestamp,
     /// Last seen at a sign-in or refresh.
     pub last_seen_at: Option<Timestamp>,
+}
+
+/// What a device's key attestation showed at registration (kept as JSON): the TPM it was
+/// verified in, or, for a device registered unattested, why the evidence failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyAttestation {
+    /// The evidence format (`tpm2`).
+    pub format: String,
+    /// The TPM manufacturer, from the EK certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    /// The TPM model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The TPM version, from the EK certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The firmware version the TPM reported in its certification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
+    /// When the evidence was verified, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<i64>,
+    /// Why the evidence did not verify (the device was registered as unattested hardware).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Changes to a device; `None` leaves a field alone.

@@ -716,7 +716,13 @@ macro_rules! directory_impl {
                     .bind(d.public_jwk.to_string())
                     .bind(&d.jkt)
                     .bind(d.key_protection.as_str())
-                    .bind(d.key_attestation.as_ref().map(serde_json::Value::to_string))
+                    .bind(
+                        d.key_attestation
+                            .as_ref()
+                            .map(serde_json::to_string)
+                            .transpose()
+                            .map_err(|e| StoreError::Invalid(format!("key attestation: {e}")))?,
+                    )
                     .bind(d.created_at.0)
                     .bind(d.last_seen_at.map(|t| t.0))
                     .execute(&mut *self.tx)

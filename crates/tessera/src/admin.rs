@@ -498,25 +498,19 @@ async fn groups(dir: &Directory, cmd: GroupsCommand, as_json: bool) -> anyhow::R
 /// `software`, `hardware (unattested)`, `hardware (attestation failed: …)` or
 /// `attested (TPM 2.0, IFX, firmware 0x…)`.
 fn key_protection_text(d: &tessera_store::Device) -> String {
-    let shown = |name: &str| {
-        d.key_attestation
-            .as_ref()
-            .and_then(|a| a.get(name))
-            .and_then(|v| v.as_str())
-            .unwrap_or("?")
-            .to_owned()
-    };
+    let a = d.key_attestation.clone().unwrap_or_default();
+    let shown = |v: Option<String>| v.unwrap_or_else(|| "?".into());
     match d.key_protection {
         tessera_store::KeyProtection::Software => "software".into(),
         tessera_store::KeyProtection::Hardware if d.key_attestation.is_some() => {
-            format!("hardware (attestation failed: {})", shown("error"))
+            format!("hardware (attestation failed: {})", shown(a.error))
         }
         tessera_store::KeyProtection::Hardware => "hardware (unattested)".into(),
         tessera_store::KeyProtection::Attested => format!(
             "attested (TPM 2.0, {} {}, firmware {})",
-            shown("manufacturer"),
-            shown("model"),
-            shown("firmware")
+            shown(a.manufacturer),
+            shown(a.model),
+            shown(a.firmware)
         ),
     }
 }

@@ -557,19 +557,17 @@ fn key_detail(d: &Device) -> String {
             _ => "in the client's files or memory".into(),
         };
     };
-    let shown = |name: &str| a.get(name).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
-    if a.get("error").is_some() {
-        return format!("attestation failed: {}", shown("error"));
+    let shown = |v: &Option<String>| v.as_deref().unwrap_or("?").to_owned();
+    if let Some(error) = &a.error {
+        return format!("attestation failed: {error}");
     }
     format!(
         "TPM 2.0 by {} ({} {}), firmware {}, verified {}",
-        shown("manufacturer"),
-        shown("model"),
-        shown("version"),
-        shown("firmware"),
-        a.get("verified_at")
-            .and_then(serde_json::Value::as_i64)
-            .map_or_else(|| "?".into(), |t| when(t * 1000))
+        shown(&a.manufacturer),
+        shown(&a.model),
+        shown(&a.version),
+        shown(&a.firmware),
+        a.verified_at.map_or_else(|| "?".into(), |t| when(t * 1000))
     )
 }
 

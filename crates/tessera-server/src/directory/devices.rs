@@ -9,7 +9,8 @@ use tessera_jose::{PublicJwk, SubjectId};
 use tessera_signals::DirectoryChange;
 use tessera_signals::events::ComplianceStatus;
 use tessera_store::{
-    Compliance, Device, DeviceChange, DeviceStatus, KeyProtection, SubjectKind, Table, TrustType, UserId,
+    Compliance, Device, DeviceChange, DeviceStatus, KeyAttestation, KeyProtection, SubjectKind, Table,
+    TrustType, UserId,
 };
 
 use super::{Directory, DirectoryError, FieldError, Result, check_name, finish};
@@ -43,7 +44,7 @@ impl Directory {
         user: &UserId,
         spec: &DeviceSpec,
         key: &PublicJwk,
-        protection: (KeyProtection, Option<serde_json::Value>),
+        protection: (KeyProtection, Option<KeyAttestation>),
         limit: u32,
     ) -> Result<Device> {
         let mut errors = Vec::new();

@@ -143,7 +143,12 @@ async fn device_registration(s: Arc<dyn Store>) {
     // What attestation showed comes back as it went in.
     let attested = Device {
         key_protection: KeyProtection::Attested,
-        key_attestation: Some(json!({"format": "tpm2", "manufacturer": "IFX", "firmware": "7.2"})),
+        key_attestation: Some(KeyAttestation {
+            format: "tpm2".into(),
+            manufacturer: Some("IFX".into()),
+            firmware: Some("7.2".into()),
+            ..KeyAttestation::default()
+        }),
         ..device("d9", "alice", "jkt-9")
     };
     let mut uow = s.begin().await.unwrap();
