@@ -33,8 +33,9 @@ pub struct AppState {
     pub throttle: crate::web::throttle::Throttle,
     /// The bound on concurrent password verifications.
     pub password_checks: crate::password_checks::PasswordChecks,
-    /// The `jti`s of client assertions (`private_key_jwt`) seen on this node, so each is used
-    /// once.
+    /// One-time ids seen on this node, so each is used once: the `jti`s of client assertions
+    /// (`private_key_jwt`), one partition per client, and answered device-attestation
+    /// challenges (a partition of their own, see [`crate::attestation`]).
     pub assertion_ids: MemoryReplayCache,
     /// The token endpoint's writes (sign-in log, rotations), with group commit.
     pub writes: crate::group_commit::GroupCommit,

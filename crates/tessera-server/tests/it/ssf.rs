@@ -58,7 +58,7 @@ fn poll_stream(requested: &[&str]) -> Value {
 }
 
 /// Disables alice through the admin API: an `account-disabled` event.
-async fn disable_alice(server: &Server) {
+pub(crate) async fn disable_alice(server: &Server) {
     let admin = server.admin_token().await;
     let r = server
         .admin(

@@ -298,15 +298,7 @@ async fn item_14_a_restarted_node_takes_back_its_claims_at_once() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let admin = server.admin_token().await;
-    server
-        .admin(
-            "PATCH",
-            "/users/u-alice",
-            &admin,
-            Some(json!({"status": "disabled"})),
-        )
-        .await;
+    crate::ssf::disable_alice(&server).await;
     // The node that was killed had claimed the delivery, for a minute.
     let node = tessera_server::ssf::push::node_id(&server.state.config);
     let claimed = server
