@@ -112,7 +112,7 @@ fn access_token(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wa
 
 fn jws_now() -> i64 {
     use tessera_jose::Clock;
-    SystemClock.now().as_secs()
+    SystemClock.now().unix_time().as_secs()
 }
 
 fn dpop(c: &mut Criterion) {

@@ -40,7 +40,7 @@ pub mod signing;
 pub mod subject;
 
 pub use alg::Algorithm;
-pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp, UnixTime};
 pub use jwk::{Jkt, JwkError, PublicJwk};
 pub use keyset::KeySet;
 pub use random::{Random, SystemRandom};

@@ -1,6 +1,6 @@
 //! Security Event Tokens (RFC 8417) as the OpenID Shared Signals Framework 1.0 profiles them:
 //! `typ` `secevent+jwt`; `iss`, `aud`, `iat`, `jti` and `sub_id` present; exactly one event in
-//! `events`; no `sub` and no `exp`; optional `txn` and `toe`.
+//! `events`; no `sub` and no `exp`; optional `txn` and `toe` (and Tessera's `tessera_toe_ms`).
 //!
 //! [`SecurityEventToken::sign`] builds one; [`validate`] checks one received from a transmitter
 //! and returns it typed. [`SetError::rfc8935_code`] gives the `err` a push receiver answers with.
@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::clock::{Clock, UnixTime};
+use crate::clock::{Clock, Timestamp, UnixTime};
 use crate::jws::{self, JwsError};
 use crate::jwt::{self, Audience, JwtError, TokenKind, Validation};
 use crate::keyset::KeySet;
@@ -37,6 +37,22 @@ pub struct SecurityEventToken {
     /// When the event happened (SSF `toe`), if the transmitter states it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toe: Option<UnixTime>,
+    /// When the event happened to the millisecond (`tessera_toe_ms`, a Tessera extension:
+    /// `toe` is whole seconds, too coarse to tell a revocation from a sign-in in the same
+    /// second). Receivers that do not know it ignore it, as RFC 8417 §2.2 lets them.
+    #[serde(default, rename = "tessera_toe_ms", skip_serializing_if = "Option::is_none")]
+    pub toe_ms: Option<Timestamp>,
+}
+
+impl SecurityEventToken {
+    /// The last instant the event may have happened at: `tessera_toe_ms` when given, else the
+    /// last millisecond of `toe`'s second (or of `iat`'s), so that anything issued in that
+    /// second counts as issued before it.
+    #[must_use]
+    pub fn latest_event_instant(&self) -> Timestamp {
+        self.toe_ms
+            .unwrap_or_else(|| Timestamp::from(self.toe.unwrap_or(self.iat)).plus_ms(999))
+    }
 }
 
 /// One event: type URI and payload.
@@ -183,6 +199,7 @@ mod tests {
             },
             txn: Some("8675309".into()),
             toe: None,
+            toe_ms: None,
         }
     }
 

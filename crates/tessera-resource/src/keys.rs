@@ -115,3 +115,30 @@ impl IssuerKeys {
         KeySet::from_jwks(&bytes).map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// An issuer at an `https` URL is spoken to over TLS: the first byte on the wire opens a
+    /// TLS handshake record (the crate once built without TLS and failed before connecting).
+    #[tokio::test]
+    async fn an_https_issuer_is_spoken_to_over_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let keys = super::IssuerKeys::new(&format!("https://127.0.0.1:{port}/jwks")).unwrap();
+        let fetch = tokio::spawn(async move { keys.get(true).await.is_some() });
+        let (conn, _) = listener.accept().await.unwrap();
+        let mut first = [0_u8; 1];
+        loop {
+            conn.readable().await.unwrap();
+            match conn.try_read(&mut first) {
+                Ok(1) => break,
+                Ok(_) => panic!("the client hung up without a word"),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(first[0], 0x16, "a TLS handshake record");
+        drop(conn);
+        assert!(!fetch.await.unwrap(), "no keys from a server that hung up");
+    }
+}

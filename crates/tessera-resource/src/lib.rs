@@ -385,7 +385,7 @@ impl Resource {
         // request.
         let key = sha256(token);
         let checked = match self.inner.verified.get(&key) {
-            Some(c) if c.exp + i64::try_from(config.leeway).unwrap_or(0) > clock.now().0 => c,
+            Some(c) if c.exp + i64::try_from(config.leeway).unwrap_or(0) > clock.now().unix_time().0 => c,
             _ => {
                 let c = Arc::new(self.check_signature(token, &rules, dpop).await?);
                 self.inner.verified.insert(key, c.clone());
@@ -434,7 +434,7 @@ impl Resource {
             .inner
             .revocations
             .not_before(subject, sid, principal.device_id.as_deref())
-            && checked.iat <= nb
+            && checked.issued_ms <= nb
         {
             return Err(self.revoked(dpop, cae_capable, nb));
         }
@@ -471,12 +471,14 @@ impl Resource {
 #[derive(Debug)]
 struct Checked {
     principal: Principal,
-    iat: i64,
+    /// The first millisecond the token may have been issued at (see [`signals`]).
+    issued_ms: i64,
+    /// `exp`, seconds.
     exp: i64,
 }
 
 impl Checked {
-    fn new(claims: Value, iat: i64, exp: i64) -> Self {
+    fn new(claims: Value, issued_ms: i64, exp: i64) -> Self {
         let text = |name: &str| claims[name].as_str().map(str::to_owned);
         let principal = Principal {
             subject: text("sub").unwrap_or_default(),
@@ -498,7 +500,11 @@ impl Checked {
                 .is_some_and(|c| c.iter().any(|v| v == "cp1")),
             claims: Arc::new(claims),
         };
-        Self { principal, iat, exp }
+        Self {
+            principal,
+            issued_ms,
+            exp,
+        }
     }
 }
 
@@ -546,20 +552,22 @@ impl Resource {
             })?;
         Ok(Checked::new(
             verified.claims().unwrap_or(Value::Null),
-            verified.registered.iat.map_or(0, |t| t.0),
+            verified.registered.issued_at_earliest().map_or(0, |t| t.0),
             verified.registered.exp.map_or(0, |t| t.0),
         ))
     }
 
     /// The answer to a revoked token: a claims challenge for a CAE-capable client (RFC 6750
     /// `insufficient_claims` with `claims` asking for a token from `nb` on, base64 with padding
-    /// as Entra sends it), `invalid_token` for the rest.
-    fn revoked(&self, dpop: bool, cae_capable: bool, nb: i64) -> Challenge {
+    /// as Entra sends it), `invalid_token` for the rest. `nb_ms` is milliseconds; the claim,
+    /// like every `nbf`, is whole seconds.
+    fn revoked(&self, dpop: bool, cae_capable: bool, nb_ms: i64) -> Challenge {
         if !cae_capable {
             return Challenge::new(dpop, Some("invalid_token"), "the access token has been revoked");
         }
+        let nbf = nb_ms.div_euclid(1000);
         let wanted =
-            serde_json::json!({"access_token": {"nbf": {"essential": true, "value": nb.to_string()}}});
+            serde_json::json!({"access_token": {"nbf": {"essential": true, "value": nbf.to_string()}}});
         // Standard base64 with padding, as Entra sends it.
         let claims = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, wanted.to_string());
         Challenge {
@@ -583,7 +591,7 @@ impl Resource {
                 ..Challenge::new(dpop, Some("access_denied"), WHY)
             };
         }
-        let now = self.inner.clock.now().0;
+        let now = self.inner.clock.now().as_millis();
         Challenge {
             description: format!("{WHY}; get a new token with these claims"),
             ..self.revoked(dpop, cae_capable, now)
@@ -612,7 +620,7 @@ impl Resource {
         let now = self.inner.clock.now();
         let event = tessera_signals::SecurityEvent::SessionPresented {
             common: tessera_signals::Common {
-                event_timestamp: Some(now.0),
+                event_timestamp: Some(now.unix_time().0),
                 initiating_entity: Some(tessera_signals::InitiatingEntity::Policy),
                 ..Default::default()
             },
@@ -627,13 +635,14 @@ impl Resource {
                 .clone()
                 .unwrap_or_else(|| config.audience.clone()),
             aud: tessera_jose::jwt::Audience::One(config.issuer.clone()),
-            iat: now,
+            iat: now.unix_time(),
             jti: tessera_jose::random::random_id::<16>(&tessera_jose::random::SystemRandom)
                 .unwrap_or_default(),
             sub_id: subject_id,
             events: event.to_set_event(),
             txn: None,
             toe: None,
+            toe_ms: None,
         };
         let signed = match set.sign(&key) {
             Ok(t) => t,
@@ -764,7 +773,7 @@ impl Resource {
                 Some(e) => (e.rfc8935_code(), e.to_string()),
             })?;
         let key = sha256(&set.jti);
-        let now = clock.now();
+        let now = clock.now().unix_time();
         let first = tessera_jose::dpop::ReplayCache::first_use(
             &self.inner.received,
             b"set",

@@ -1,9 +1,16 @@
 //! Continuous access evaluation at the API: a revocation state (a "not before" instant per
 //! user, session and device) fed by the IdP's Security Event Tokens, pushed to
 //! [`crate::Resource::signals_router`] (RFC 8935) or fetched by [`crate::Resource::spawn_poller`]
-//! (RFC 8936). A token issued at or before its subject's instant is refused.
+//! (RFC 8936). A token that may have been issued at or before its subject's instant is refused.
 //!
-//! What moves an instant (to the event's time, `toe`, or the SET's `iat`):
+//! Instants are milliseconds. An event's instant is the last millisecond it may have happened
+//! at: Tessera's `tessera_toe_ms`, else the end of the second of `toe` (or of the SET's `iat`);
+//! a token's issue time is the first millisecond it may have been issued at: Tessera's
+//! `tessera_iat_ms`, else the start of the second of `iat`. So between Tessera's two ends the
+//! comparison is exact, and with a transmitter or issuer that states whole seconds a tie in
+//! the same second revokes.
+//!
+//! What moves an instant:
 //!
 //! | event | subject |
 //! |---|---|
@@ -22,7 +29,7 @@ use tessera_jose::set::SecurityEventToken;
 const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
 const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
 
-/// "Not before" instants by subject (a user, session or device), Unix seconds.
+/// "Not before" instants by subject (a user, session or device), milliseconds since the epoch.
 ///
 /// Subjects are kept as a 128-bit keyed hash of (kind, id), not as text: a million revoked
 /// users take about 50 MB instead of about 130. The key is random per process, so nobody can
@@ -113,7 +120,7 @@ impl Revocations {
 
     /// Applies a verified SET from the IdP `issuer`. Returns whether it moved an instant.
     pub fn apply(&self, issuer: &str, set: &SecurityEventToken) -> bool {
-        let at = set.toe.unwrap_or(set.iat).0;
+        let at = set.latest_event_instant().0;
         let event = set.events.event_type.as_str();
         let payload = &set.events.payload;
         let name = event
@@ -214,6 +221,7 @@ mod tests {
             },
             txn: None,
             toe: Some(UnixTime(1000)),
+            toe_ms: None,
         }
     }
 
@@ -258,8 +266,8 @@ mod tests {
         }
         assert_eq!(
             r.not_before("u1", None, None),
-            Some(1000),
-            "the event's time, not the SET's"
+            Some(1_000_999),
+            "the end of the event's second, not the SET's"
         );
         assert_eq!(r.not_before("u4", None, None), None);
         assert_eq!(
@@ -284,7 +292,7 @@ mod tests {
             )
         ));
         assert_eq!(r.not_before("u8", None, None), None);
-        assert_eq!(r.not_before("u8", None, Some("dev-1")), Some(1000));
+        assert_eq!(r.not_before("u8", None, Some("dev-1")), Some(1_000_999));
         assert!(!r.apply(
             IDP,
             &set(
@@ -302,7 +310,7 @@ mod tests {
         });
         assert!(r.apply(IDP, &set(&format!("{CAEP}session-revoked"), json!({}), laptop)));
         assert_eq!(r.not_before("u9", None, None), None);
-        assert_eq!(r.not_before("u9", None, Some("dev-2")), Some(1000));
+        assert_eq!(r.not_before("u9", None, Some("dev-2")), Some(1_000_999));
 
         // The threshold is configurable.
         let strict = Revocations::with_risk_threshold("MEDIUM");
@@ -311,8 +319,26 @@ mod tests {
 
         // Instants only rise.
         r.revoke("user", "u1", 500);
-        assert_eq!(r.not_before("u1", None, None), Some(1000));
-        r.revoke("user", "u1", 1500);
-        assert_eq!(r.not_before("u1", None, None), Some(1500));
+        assert_eq!(r.not_before("u1", None, None), Some(1_000_999));
+        r.revoke("user", "u1", 1_001_500);
+        assert_eq!(r.not_before("u1", None, None), Some(1_001_500));
+    }
+
+    #[test]
+    fn a_millisecond_instant_is_taken_as_it_is() {
+        let r = Revocations::default();
+        let mut exact = set(&format!("{RISC}account-disabled"), json!({}), user("u1"));
+        exact.toe_ms = Some(tessera_jose::Timestamp(1_000_250));
+        assert!(r.apply(IDP, &exact));
+        assert_eq!(r.not_before("u1", None, None), Some(1_000_250));
+
+        let mut no_toe = set(&format!("{RISC}account-disabled"), json!({}), user("u2"));
+        no_toe.toe = None;
+        assert!(r.apply(IDP, &no_toe));
+        assert_eq!(
+            r.not_before("u2", None, None),
+            Some(2_000_999),
+            "the SET's second"
+        );
     }
 }

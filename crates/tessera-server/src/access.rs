@@ -390,7 +390,7 @@ pub async fn log_queued(
     };
     let record = SignInLog {
         id,
-        at: state.now_ms(),
+        at: state.now(),
         user_id: entry.user.cloned(),
         client_id: entry.client_id.map(str::to_owned),
         ip: entry.ip.to_string(),

@@ -154,7 +154,7 @@ fn make_challenge(state: &AppState, user: &UserId, request: &ChallengeRequest) -
         .map(|c| decode("ek_chain", c))
         .collect::<Result<Vec<_>, _>>()?;
     let ak_public = decode("ak_public", &request.ak_public)?;
-    let now = state.clock.now().0;
+    let now = state.unix_time().0;
     let verified = tpm::verify_endorsement(
         &certificate,
         &chain,
@@ -263,7 +263,7 @@ fn check(
         .map_err(|_| Refusal::Challenge("the challenge is not one this Tessera made".into()))?;
     let challenge: Challenge = serde_json::from_str(&opened)
         .map_err(|_| Refusal::Challenge("the challenge is not one this Tessera made".into()))?;
-    let now = state.clock.now();
+    let now = state.unix_time();
     if challenge.sub != user.0 {
         return Err(Refusal::Challenge(
             "the challenge was made for another user".into(),

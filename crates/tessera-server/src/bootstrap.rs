@@ -94,7 +94,7 @@ pub async fn ensure_builtin_client(
         Ok(_) | Err(StoreError::NotFound(_)) => {}
         Err(e) => return Err(e),
     }
-    let now = state.now_ms();
+    let now = state.now();
     let app = tessera_store::Application {
         id: id.into(),
         name: name.into(),

@@ -183,11 +183,7 @@ async fn start(
     mut config: ServerConfig,
     store: std::sync::Arc<dyn tessera_store::Store>,
 ) -> Result<Prepared, StartError> {
-    let now = tessera_store::Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
-    );
+    let now = tessera_jose::Clock::now(&tessera_jose::SystemClock);
     let keys = keys::KeyRing::load_or_create(store.as_ref(), &config.key_encryption, now).await?;
     let bootstrap = bootstrap::ensure_admin(
         store.as_ref(),

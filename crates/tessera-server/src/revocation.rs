@@ -4,8 +4,8 @@
 use tessera_store::{Store, SubjectKind, Timestamp};
 
 /// Whether anything issued at `issued` to these subjects has been revoked by a "not before"
-/// instant. Ties count as revoked: instants are whole seconds, and a token issued in the same
-/// second as a revocation may have been issued just before it.
+/// instant. Both are milliseconds from the server's clock, so the comparison is exact; a tie
+/// (issued in the very millisecond of the revocation) counts as revoked, the safe side.
 ///
 /// # Errors
 /// From the store.

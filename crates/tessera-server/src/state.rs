@@ -127,10 +127,16 @@ impl AppState {
         }
     }
 
-    /// Now, for the store (milliseconds).
+    /// Now, to the millisecond, from the server's one clock.
     #[must_use]
-    pub fn now_ms(&self) -> tessera_store::Timestamp {
-        tessera_store::Timestamp(self.clock.now().as_secs().saturating_mul(1000))
+    pub fn now(&self) -> tessera_store::Timestamp {
+        self.clock.now()
+    }
+
+    /// Now, in the whole seconds a JWT `NumericDate` carries.
+    #[must_use]
+    pub fn unix_time(&self) -> tessera_jose::UnixTime {
+        self.clock.now().unix_time()
     }
 
     /// The directory, as `by` changes it now.
@@ -140,7 +146,7 @@ impl AppState {
             self.store.clone(),
             self.rng.clone(),
             &self.config.issuer,
-            self.now_ms(),
+            self.now(),
             by,
         )
         .with_application_cache(self.applications.clone())
@@ -160,7 +166,7 @@ pub fn spawn_proof_pruning(state: Arc<AppState>) -> Option<tokio::task::JoinHand
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 every.tick().await;
-                if let Err(e) = state.store.prune_proofs(state.now_ms()).await {
+                if let Err(e) = state.store.prune_proofs(state.now()).await {
                     tracing::warn!(%e, "could not prune used DPoP proof ids");
                 }
             }

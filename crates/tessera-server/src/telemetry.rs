@@ -153,7 +153,7 @@ pub async fn metrics_on_main(
 /// `/metrics` itself, wherever it is served.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     // Outbox gauges are read at scrape time: every node sees the same shared outbox.
-    let now = crate::ssf::wall_ms().0;
+    let now = state.now().0;
     match (
         state.store.stream_health().await,
         state.store.events_created().await,

@@ -4,18 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A Unix time in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Timestamp(pub i64);
-
-impl Timestamp {
-    /// `ms` milliseconds later.
-    #[must_use]
-    pub const fn plus_ms(self, ms: i64) -> Self {
-        Self(self.0.saturating_add(ms))
-    }
-}
+/// An instant, in milliseconds since the Unix epoch: the one instant type of Tessera.
+pub use tessera_time::Timestamp;
 
 macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -75,12 +65,12 @@ pub struct EventId(pub i64);
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
+        /// In JSON as in the database: the one spelling is the text given.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
+        pub enum $name { $($(#[$vdoc])* #[serde(rename = $text)] $variant),+ }
 
         impl $name {
-            /// The stored text.
+            /// The stored text, which is also its JSON spelling.
             #[must_use]
             pub const fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text),+ }
@@ -358,7 +348,7 @@ pub struct PresentedToken {
 
 impl PresentedToken {
     /// Whether the "not before" instant of the user, the session or the device revokes the
-    /// family (ties revoke: instants are whole seconds).
+    /// family (a tie revokes: it may have been issued in the very millisecond before).
     #[must_use]
     pub fn revoked_since_issue(&self) -> bool {
         [

@@ -800,7 +800,7 @@ async fn streams(dir: &Directory, cmd: StreamsCommand, as_json: bool) -> anyhow:
     };
     let (id, status, reason) = match cmd {
         StreamsCommand::List => {
-            let now = tessera_server::ssf::wall_ms().0;
+            let now = db::now().0;
             let all = store.stream_health().await?;
             let items: Vec<_> = all
                 .iter()

@@ -48,11 +48,7 @@ pub fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> an
         .block_on(f)
 }
 
-/// Now, in the store's milliseconds.
+/// Now, from the same clock the server reads.
 pub fn now() -> tessera_store::Timestamp {
-    tessera_store::Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-    )
+    tessera_jose::Clock::now(&tessera_jose::SystemClock)
 }

@@ -334,15 +334,20 @@ async fn set_up(timeline: &mut Timeline) -> anyhow::Result<Stage> {
     })
 }
 
-/// Waits until the API's revocation state refuses a token issued at `iat` to alice; returns
-/// how long after `since` that was.
-async fn until_api_refuses(stage: &Stage, iat: i64, since: Instant) -> Result<Duration, String> {
+/// When an access token was issued, to the millisecond (its `tessera_iat_ms`).
+fn issued_ms(token: &str) -> i64 {
+    claims_of(token)["tessera_iat_ms"].as_i64().unwrap_or(0)
+}
+
+/// Waits until the API's revocation state refuses a token issued at `issued` (milliseconds) to
+/// alice; returns how long after `since` that was.
+async fn until_api_refuses(stage: &Stage, issued: i64, since: Instant) -> Result<Duration, String> {
     loop {
         let nb = stage
             .resource
             .revocations()
             .not_before(&stage.alice.0, None, None);
-        if nb.is_some_and(|nb| iat <= nb) {
+        if nb.is_some_and(|nb| issued <= nb) {
             return Ok(since.elapsed());
         }
         if since.elapsed() > Duration::from_secs(10) {
@@ -462,27 +467,15 @@ async fn play() -> anyhow::Result<bool> {
 
     t.heading("Story 2 · Continuous access evaluation: revocation, not expiry, does the work");
     let directory = |s: &Stage| s.state.directory(InitiatingEntity::Admin);
-    // Revocation instants are whole seconds: start each round in a fresh second.
-    let next_second = || async {
-        let ms = tessera_server::ssf::wall_ms().0;
-        tokio::time::sleep(Duration::from_millis(
-            u64::try_from(1_000 - ms % 1_000).unwrap_or(0) + 5,
-        ))
-        .await;
-    };
-
     // Round 1: the account is disabled.
-    next_second().await;
-    let iat = claims_of(&laptop.access_token().await?)["iat"]
-        .as_i64()
-        .unwrap_or(0);
+    let issued = issued_ms(&laptop.access_token().await?);
     let started = Instant::now();
     let disable = UserPatch {
         status: Some(UserStatus::Disabled),
         ..UserPatch::default()
     };
     directory(&stage).update_user(&stage.alice, &disable).await?;
-    let took = until_api_refuses(&stage, iat, started).await;
+    let took = until_api_refuses(&stage, issued, started).await;
     t.step(
         "the admin disables alice; the API refuses her day-long token",
         took.map(|d| format!("{:.1} ms after the admin's action (push)", d.as_secs_f64() * 1e3)),
@@ -497,7 +490,6 @@ async fn play() -> anyhow::Result<bool> {
         ..UserPatch::default()
     };
     directory(&stage).update_user(&stage.alice, &enable).await?;
-    next_second().await;
     let back = async {
         laptop
             .sign_in_with_password("alice", PASSWORD, None)
@@ -509,10 +501,7 @@ async fn play() -> anyhow::Result<bool> {
     t.step("the admin enables alice again; she signs in and reads mail", back);
 
     // Round 2: the password is reset.
-    next_second().await;
-    let iat = claims_of(&laptop.access_token().await?)["iat"]
-        .as_i64()
-        .unwrap_or(0);
+    let issued = issued_ms(&laptop.access_token().await?);
     let started = Instant::now();
     let reset = UserPatch {
         password: Some(NEW_PASSWORD.to_owned().into()),
@@ -521,7 +510,7 @@ async fn play() -> anyhow::Result<bool> {
     directory(&stage).update_user(&stage.alice, &reset).await?;
     // The action itself hashes the new password (argon2id); the signal leaves once it is saved.
     let hashing = started.elapsed();
-    let took = until_api_refuses(&stage, iat, started).await;
+    let took = until_api_refuses(&stage, issued, started).await;
     t.step(
         "the admin resets alice's password; the API refuses her token",
         took.map(|d| {
@@ -537,7 +526,6 @@ async fn play() -> anyhow::Result<bool> {
         "the laptop's retry: she must sign in again",
         expect_sign_in_required(retry),
     );
-    next_second().await;
     let back = async {
         laptop
             .sign_in_with_password("alice", NEW_PASSWORD, None)

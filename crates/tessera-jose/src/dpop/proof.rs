@@ -59,7 +59,7 @@ pub fn create_proof(
         jti: random_id::<16>(rng).map_err(|_| KeyError::Crypto)?,
         htm,
         htu,
-        iat: clock.now(),
+        iat: clock.now().unix_time(),
         ath: options.access_token.map(access_token_hash),
         nonce: options.nonce,
         tessera_session_jkt: options.session_jkt,

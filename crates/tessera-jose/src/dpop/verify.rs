@@ -245,11 +245,11 @@ impl<R: ReplayCache> DpopVerifier<R> {
         }
         if let Some(check) = request.nonce {
             match &claims.nonce {
-                Some(n) if check.is_valid(n, clock.now()) => {}
+                Some(n) if check.is_valid(n, clock.now().unix_time()) => {}
                 _ => return Err(DpopError::UseNonce),
             }
         }
-        let now = clock.now();
+        let now = clock.now().unix_time();
         if iat < now.minus(self.config.max_age) || iat > now.plus(self.config.future_skew) {
             return Err(DpopError::IatOutOfWindow);
         }

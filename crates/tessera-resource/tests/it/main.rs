@@ -20,6 +20,8 @@ const API: &str = "https://mail.example";
 /// A running Tessera server: its issuer, data, and the task serving it.
 struct Idp {
     state: std::sync::Arc<tessera_server::state::AppState>,
+    /// The IdP's clock, moved by hand (it starts at the wall clock's time).
+    clock: std::sync::Arc<tessera_jose::ManualClock>,
     issuer: String,
     _dir: tempfile::TempDir,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -65,7 +67,11 @@ async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)
             authorization_header: None,
         });
     change(&mut config);
-    let prepared = tessera_server::prepare(config).await.unwrap();
+    let mut prepared = tessera_server::prepare(config).await.unwrap();
+    let clock = std::sync::Arc::new(tessera_jose::ManualClock::starting_now());
+    std::sync::Arc::get_mut(&mut prepared.state)
+        .expect("nothing holds the state before it serves")
+        .clock = clock.clone();
     let state = prepared.state.clone();
     let mut uow = state.store.begin().await.unwrap();
     uow.put_application(&Application {
@@ -93,6 +99,7 @@ async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)
     let serving = tokio::spawn(async move { axum::serve(prepared.listener, app).await });
     Idp {
         state,
+        clock,
         issuer,
         _dir: dir,
         serving,
@@ -193,7 +200,7 @@ fn proof_with(key: &SigningKey, method: &str, url: &str, token: Option<&str>, at
 }
 
 fn now() -> UnixTime {
-    tessera_jose::Clock::now(&SystemClock)
+    tessera_jose::Clock::now(&SystemClock).unix_time()
 }
 
 #[tokio::test]
@@ -534,8 +541,7 @@ mod cae {
                 StatusCode::OK
             );
         }
-        // The token was issued this second; revocation ties revoke, so wait for the next.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        idp.clock.advance(Duration::from_millis(1));
 
         let dir = idp.state.directory(InitiatingEntity::Admin);
         let disable = UserPatch {
@@ -582,8 +588,8 @@ mod cae {
         let (r, _) = refused(&app, &plain_token).await;
         assert!(r.challenge.contains("error=\"invalid_token\""), "{}", r.challenge);
         assert!(!r.challenge.contains("claims="), "{}", r.challenge);
-        // A token issued after the revocation is accepted.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // A token issued a millisecond after the revocation is accepted, though in its second.
+        idp.clock.advance(Duration::from_millis(1));
         let fresh = mail_token(&idp, &dave.0, false, 600);
         let r = call(&app, Some(format!("Bearer {fresh}")), &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -616,7 +622,7 @@ mod cae {
             call(&app, Some(format!("Bearer {issued}")), &[]).await.status,
             StatusCode::OK
         );
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        idp.clock.advance(Duration::from_millis(1));
         let reset = UserPatch {
             password: Some("erin's second passphrase".to_owned().into()),
             ..UserPatch::default()

@@ -35,7 +35,7 @@ pub fn health_json(h: &StreamHealth, now_ms: i64) -> Value {
 
 /// `GET /streams`
 pub(super) async fn list(State(state): State<Arc<AppState>>, _admin: Admin) -> Result<Response, ApiError> {
-    let now = crate::ssf::wall_ms().0;
+    let now = state.now().0;
     let items: Vec<Value> = state
         .store
         .stream_health()
@@ -62,10 +62,7 @@ pub(super) async fn show(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(health_json(
-        &find(&state, &id).await?,
-        crate::ssf::wall_ms().0,
-    )))
+    Ok(ok(health_json(&find(&state, &id).await?, state.now().0)))
 }
 
 /// A status change by an administrator.
@@ -94,8 +91,5 @@ pub(super) async fn update(
     let current = find(&state, &id).await?;
     crate::ssf::streams::change_status(&state, &current.stream.id, status, change.reason.as_deref()).await?;
     tracing::info!(admin = %admin.subject, stream = %id, status = %change.status, "stream status changed");
-    Ok(ok(health_json(
-        &find(&state, &id).await?,
-        crate::ssf::wall_ms().0,
-    )))
+    Ok(ok(health_json(&find(&state, &id).await?, state.now().0)))
 }

@@ -79,7 +79,7 @@ pub(super) async fn sign_in(State(state): State<Arc<AppState>>, Query(q): Query<
         state: flow_state.clone(),
         verifier,
         next: safe_next(q.next.as_deref()),
-        exp: state.clock.now().as_secs() + FLOW_SECONDS,
+        exp: state.unix_time().as_secs() + FLOW_SECONDS,
     };
     let Ok(value) = jws::sign(state.keys.active(), Some(FLOW_TYP), &flow) else {
         return message(
@@ -117,7 +117,7 @@ pub(super) struct CallbackQuery {
 
 fn read_flow(state: &AppState, headers: &HeaderMap) -> Option<Flow> {
     let flow: Flow = crate::web::signed::read(state, crate::web::cookie(headers, FLOW_COOKIE)?, FLOW_TYP)?;
-    (flow.exp > state.clock.now().as_secs()).then_some(flow)
+    (flow.exp > state.unix_time().as_secs()).then_some(flow)
 }
 
 /// `GET /admin/callback`: redeem the code, check the administrator, start the console session.
@@ -206,7 +206,8 @@ pub(super) async fn callback(
         }
         Err(e) => return axum::response::IntoResponse::into_response(super::Refused::from(e)),
     }
-    let now = state.clock.now().as_secs();
+    let signed_in = state.now();
+    let now = signed_in.unix_time().as_secs();
     let Ok(csrf) = tessera_jose::random::random_id::<24>(state.rng.as_ref()) else {
         return message(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -219,7 +220,7 @@ pub(super) async fn callback(
         sub: sub.to_owned(),
         sid: sid.to_owned(),
         csrf,
-        iat: now,
+        signed_in,
         seen: now,
         exp: now + LIFETIME_HOURS * 3600,
     };

@@ -793,7 +793,7 @@ pub(super) async fn application(console: Console, Path(id): Path<String>) -> Res
         existing,
         form,
         errors: FormErrors::none(),
-        grant_types: GRANT_TYPES,
+        grant_types: &GRANT_TYPES,
     };
     Ok(console.page(StatusCode::OK, &page))
 }
@@ -804,7 +804,7 @@ fn app_form_again(post: &Post, existing: Option<String>, errors: FormErrors) -> 
         existing,
         form: post.fields.clone(),
         errors,
-        grant_types: GRANT_TYPES,
+        grant_types: &GRANT_TYPES,
     };
     post.console.page(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }

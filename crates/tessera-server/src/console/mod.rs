@@ -138,8 +138,8 @@ struct ConsoleSession {
     sid: String,
     /// The CSRF token the forms carry.
     csrf: String,
-    /// Signed in (seconds).
-    iat: i64,
+    /// Signed in, to the millisecond (compared with "not before" instants).
+    signed_in: tessera_store::Timestamp,
     /// Last request (seconds), for the idle timeout.
     seen: i64,
     /// Hard expiry (seconds).
@@ -300,7 +300,7 @@ impl FromRequestParts<Arc<AppState>> for Console {
         let Some(session) = crate::web::cookie(&parts.headers, COOKIE).and_then(|v| decode(state, v)) else {
             return Err(sign_in());
         };
-        let now = state.clock.now().as_secs();
+        let now = state.unix_time().as_secs();
         if now >= session.exp || now - session.seen >= IDLE_MINUTES * 60 {
             return Err(sign_in());
         }
@@ -313,8 +313,7 @@ impl FromRequestParts<Arc<AppState>> for Console {
             (SubjectKind::User, session.sub.as_str()),
             (SubjectKind::Session, session.sid.as_str()),
         ];
-        let signed_in = tessera_store::Timestamp(session.iat.saturating_mul(1000));
-        if crate::revocation::revoked_since(state.store.as_ref(), &subjects, signed_in).await? {
+        if crate::revocation::revoked_since(state.store.as_ref(), &subjects, session.signed_in).await? {
             return Err(sign_in());
         }
         if !is_admin(state, &user.id).await? {

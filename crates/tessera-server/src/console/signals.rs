@@ -333,7 +333,7 @@ struct Signals {
 /// `GET /admin/signals`; with htmx, the same page refreshed in place every few seconds.
 pub(super) async fn page(console: Console) -> Result<Response, Refused> {
     let store = console.state().store.as_ref();
-    let now = console.state().now_ms().0;
+    let now = console.state().now().0;
     let streams = store
         .stream_health()
         .await?
@@ -405,7 +405,7 @@ pub(super) async fn stream_action(Path(id): Path<String>, post: Post) -> Result<
         &StreamId(id.clone()),
         status,
         Some(&reason),
-        console.state().now_ms(),
+        console.state().now(),
     )
     .await
     {

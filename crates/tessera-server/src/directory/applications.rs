@@ -7,8 +7,51 @@ use zeroize::Zeroizing;
 
 use super::{Directory, DirectoryError, FieldError, Result, check_id, check_name, finish};
 
-/// The grant types an application may be given.
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+/// A grant type the token endpoint serves and an application may be given. A new grant is a
+/// variant here and a module of `oauth` implementing `oauth::token::Grant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    /// RFC 6749 §4.1, with PKCE.
+    AuthorizationCode,
+    /// RFC 6749 §6, rotating.
+    RefreshToken,
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// Every grant type, in the order forms and metadata list them.
+    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+
+    /// The `grant_type` value (RFC 6749).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// The grant type a `grant_type` value names, if Tessera serves it.
+    #[must_use]
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == value)
+    }
+
+    /// Whether `app` was given this grant.
+    #[must_use]
+    pub fn allowed_for(self, app: &Application) -> bool {
+        app.grant_types.iter().any(|g| g == self.as_str())
+    }
+}
+
+/// The grant types an application may be given, as text.
+pub const GRANT_TYPES: [&str; 3] = [
+    GrantType::AuthorizationCode.as_str(),
+    GrantType::RefreshToken.as_str(),
+    GrantType::ClientCredentials.as_str(),
+];
 
 /// Access tokens live between 5 minutes and 28 hours (CAE-capable clients get day-long ones).
 const ACCESS_TOKEN_MINUTES: std::ops::RangeInclusive<i64> = 5..=1680;

@@ -17,7 +17,7 @@ use tessera_signals::{DirectoryChange, events_for};
 use tessera_store::{NewEvent, Store, StoreError, Timestamp, UnitOfWork, UserId};
 
 pub use applications::{
-    APPLICATION_CACHE_TTL, ApplicationCache, ApplicationSpec, CreatedApplication, GRANT_TYPES,
+    APPLICATION_CACHE_TTL, ApplicationCache, ApplicationSpec, CreatedApplication, GRANT_TYPES, GrantType,
 };
 pub use devices::{DevicePatch, DeviceSpec, PLATFORMS};
 pub use policies::{LocationSpec, known_ids};
@@ -176,7 +176,7 @@ impl Directory {
         change: &DirectoryChange,
     ) -> Result<()> {
         let subject = serde_json::to_value(subject).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        for event in events_for(change, self.now.0 / 1000, self.by) {
+        for event in events_for(change, self.now.unix_time().0, self.by) {
             let set_event = event.to_set_event();
             uow.append_event(&NewEvent {
                 event_type: set_event.event_type,

@@ -2,7 +2,7 @@
 //! by `cnf.jkt` when the request carried a proof.
 
 use serde::Serialize;
-use tessera_jose::{Jkt, UnixTime, jws, random::random_id};
+use tessera_jose::{Jkt, Timestamp, UnixTime, jws, random::random_id};
 use tessera_policy::PolicyId;
 
 use crate::error::OAuthError;
@@ -20,6 +20,9 @@ struct Claims<'a> {
     aud: &'a str,
     client_id: &'a str,
     iat: UnixTime,
+    /// `iat` to the millisecond, so that an API can tell a token issued just after a
+    /// revocation from one issued just before it in the same second.
+    tessera_iat_ms: Timestamp,
     exp: UnixTime,
     jti: String,
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -81,13 +84,15 @@ pub struct Issued {
 /// # Errors
 /// `server_error` when signing or the random source fails.
 pub fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued, OAuthError> {
-    let now = state.clock.now();
+    let issued = state.now();
+    let now = issued.unix_time();
     let claims = Claims {
         iss: &state.config.issuer,
         sub: grant.subject,
         aud: grant.audience,
         client_id: grant.client_id,
         iat: now,
+        tessera_iat_ms: issued,
         exp: now.plus(grant.lifetime),
         jti: random_id::<16>(state.rng.as_ref()).map_err(OAuthError::server_error)?,
         scope: grant.scope,

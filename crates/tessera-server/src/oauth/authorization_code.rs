@@ -10,20 +10,28 @@ use super::authorize::CodeGrant;
 use super::client_auth::Client;
 use super::form::Form;
 use super::user_tokens::{self, Caller, Issue};
+use crate::directory::GrantType;
 use crate::error::OAuthError;
 use crate::state::AppState;
 
-/// Whether the client may use the grant; checked before its DPoP proof.
-///
-/// # Errors
-/// `unauthorized_client`.
-pub fn check_client(client: &Client) -> Result<(), OAuthError> {
-    if client.app.grant_types.iter().any(|g| g == "authorization_code") {
-        Ok(())
-    } else {
-        Err(OAuthError::unauthorized_client(
-            "this client may not use the authorization code grant",
-        ))
+/// `grant_type=authorization_code`.
+#[derive(Debug)]
+pub struct AuthorizationCode;
+
+impl super::token::Grant for AuthorizationCode {
+    const TYPE: GrantType = GrantType::AuthorizationCode;
+
+    fn check_client(client: &Client) -> Result<(), OAuthError> {
+        super::token::given::<Self>(client, "this client may not use the authorization code grant")
+    }
+
+    async fn serve(
+        state: &AppState,
+        client: &Client,
+        form: &Form,
+        caller: &Caller<'_>,
+    ) -> Result<serde_json::Value, OAuthError> {
+        grant(state, client, form, caller).await
     }
 }
 
@@ -55,7 +63,7 @@ pub async fn grant(
         ));
     }
     let hash = super::token_hash(code);
-    let now = state.now_ms();
+    let now = state.now();
     let (client_id, user_id, grant) = match state.store.redeem_code(&hash, now).await? {
         Redemption::Redeemed {
             client_id,
@@ -110,7 +118,9 @@ pub async fn grant(
     if user.status != UserStatus::Enabled {
         return Err(OAuthError::invalid_grant("the user account is disabled"));
     }
-    let signed_in = tessera_store::Timestamp(grant.auth_time.saturating_mul(1000));
+    let signed_in = grant
+        .signed_in
+        .unwrap_or_else(|| tessera_jose::UnixTime(grant.auth_time).into());
     if crate::revocation::revoked_since(
         state.store.as_ref(),
         &[(SubjectKind::User, &user.id.0)],
@@ -178,7 +188,7 @@ pub async fn grant(
 /// # Errors
 /// `server_error` from the store.
 pub async fn revoke_session(state: &AppState, sid: &SessionId, reason: &str) -> Result<(), OAuthError> {
-    let now = state.now_ms();
+    let now = state.now();
     // Together: a crash between the two would leave the session's access tokens working.
     let mut uow = state.store.begin().await?;
     uow.revoke_family(&FamilyId(sid.0.clone()), reason, now).await?;

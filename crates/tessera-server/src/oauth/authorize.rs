@@ -75,6 +75,9 @@ pub struct CodeGrant {
     /// When the user authenticated (seconds).
     #[serde(default)]
     pub auth_time: i64,
+    /// When the user authenticated, to the millisecond.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in: Option<tessera_store::Timestamp>,
     /// How (RFC 8176).
     #[serde(default)]
     pub amr: Vec<String>,
@@ -387,7 +390,7 @@ pub async fn proceed(
         Ok(c) => c,
         Err(_) => return refuse(state, to_client("server_error", "the sign-in service failed")),
     };
-    let now = state.clock.now().as_secs();
+    let now = state.unix_time().as_secs();
     let usable = current
         .filter(|(s, _)| !request.prompt_login && request.max_age.is_none_or(|max| now - s.auth_time <= max));
     let Some((session, user)) = usable else {
@@ -546,11 +549,12 @@ async fn issue_code(
         tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(crate::OAuthError::server_error)?;
     let grant = CodeGrant {
         auth_time: session.auth_time,
+        signed_in: Some(session.signed_in()),
         amr: session.amr.clone(),
         browser_sid: session.sid.clone(),
         ..request.grant.clone()
     };
-    let now = state.now_ms();
+    let now = state.now();
     state
         .store
         .insert_code(&NewCode {

@@ -135,12 +135,7 @@ pub async fn authenticate(
         (None, false) => {}
     }
     let subject = verified.registered.sub.clone().unwrap_or_default();
-    let issued = Timestamp(
-        verified
-            .registered
-            .iat
-            .map_or(0, |t| t.as_secs().saturating_mul(1000)),
-    );
+    let issued = verified.registered.issued_at_earliest().unwrap_or(Timestamp(0));
     let mut subjects = vec![(SubjectKind::User, subject.as_str())];
     if let Some(sid) = claims["sid"].as_str() {
         subjects.push((SubjectKind::Session, sid));

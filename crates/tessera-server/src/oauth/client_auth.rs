@@ -205,7 +205,7 @@ fn check_assertion(state: &AppState, app: &Application, jwt: &str) -> Result<(),
             state.config.issuer
         )));
     }
-    let now = state.clock.now();
+    let now = state.unix_time();
     let exp = verified.registered.exp.unwrap_or(now);
     if exp.as_secs() > now.plus(MAX_ASSERTION_LIFETIME).as_secs() {
         return Err(bad(format!(

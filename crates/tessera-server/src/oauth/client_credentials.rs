@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 use super::access_token::{self, Grant};
 use super::client_auth::Client;
 use super::form::Form;
+use super::user_tokens::Caller;
+use crate::directory::GrantType;
 use crate::error::OAuthError;
 use crate::state::AppState;
 
@@ -50,24 +52,31 @@ pub fn check_resource(resource: &str) -> Result<String, OAuthError> {
     }
 }
 
-/// Whether the client may use this grant at all; checked before its DPoP proof, so the error
-/// says what is actually wrong.
-///
-/// # Errors
-/// `unauthorized_client` for public clients and clients without the grant.
-pub fn check_client(client: &Client) -> Result<(), OAuthError> {
-    let app = &client.app;
-    if app.kind != tessera_store::AppKind::Confidential {
-        return Err(OAuthError::unauthorized_client(
-            "public clients cannot use client credentials",
-        ));
+/// `grant_type=client_credentials`.
+#[derive(Debug)]
+pub struct ClientCredentials;
+
+impl super::token::Grant for ClientCredentials {
+    const TYPE: GrantType = GrantType::ClientCredentials;
+
+    /// Public clients never; others when given the grant.
+    fn check_client(client: &Client) -> Result<(), OAuthError> {
+        if client.app.kind != tessera_store::AppKind::Confidential {
+            return Err(OAuthError::unauthorized_client(
+                "public clients cannot use client credentials",
+            ));
+        }
+        super::token::given::<Self>(client, "this client may not use client credentials")
     }
-    if !app.grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use client credentials",
-        ));
+
+    async fn serve(
+        state: &AppState,
+        client: &Client,
+        form: &Form,
+        caller: &Caller<'_>,
+    ) -> Result<serde_json::Value, OAuthError> {
+        grant(state, client, form, caller.jkt)
     }
-    Ok(())
 }
 
 /// Handles `grant_type=client_credentials`.
@@ -81,7 +90,7 @@ pub fn grant(
     form: &Form,
     jkt: Option<&tessera_jose::Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
-    check_client(client)?;
+    <ClientCredentials as super::token::Grant>::check_client(client)?;
     let app = &client.app;
     let scope = granted_scopes(&app.scopes, form.get("scope"))?;
     // RFC 8707: the audience is the resource asked for, an absolute URI without a fragment.

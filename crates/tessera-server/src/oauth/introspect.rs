@@ -52,7 +52,7 @@ async fn refresh(state: &AppState, caller: &str, token: &str) -> Result<Value, O
     else {
         return Ok(json!({"active": false}));
     };
-    let now = state.now_ms();
+    let now = state.now();
     let revoked = presented.revoked_since_issue();
     let family = presented.family;
     if family.client_id != caller {
@@ -89,7 +89,11 @@ async fn access(state: &AppState, caller: &str, token: &str) -> Result<Value, OA
         return Ok(inactive);
     };
     let claims: Value = v.claims().unwrap_or(Value::Null);
-    let (Some(sub), Some(iat)) = (v.registered.sub.as_deref(), v.registered.iat) else {
+    let (Some(sub), Some(iat), Some(issued)) = (
+        v.registered.sub.as_deref(),
+        v.registered.iat,
+        v.registered.issued_at_earliest(),
+    ) else {
         return Ok(inactive);
     };
     let own = v.registered.client_id.as_deref() == Some(caller);
@@ -105,7 +109,6 @@ async fn access(state: &AppState, caller: &str, token: &str) -> Result<Value, OA
     if let Some(sid) = claims["sid"].as_str() {
         subjects.push((SubjectKind::Session, sid));
     }
-    let issued = tessera_store::Timestamp(iat.as_secs().saturating_mul(1000));
     if crate::revocation::revoked_since(state.store.as_ref(), &subjects, issued).await? {
         return Ok(inactive);
     }

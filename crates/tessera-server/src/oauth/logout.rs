@@ -98,7 +98,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
         };
     }
 
-    let now = state.now_ms();
+    let now = state.now();
     let mut ended = Vec::new();
     if let Some((session, _)) = &current {
         ended.push(session.sid.clone());

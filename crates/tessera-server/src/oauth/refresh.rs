@@ -11,21 +11,29 @@ use super::client_auth::Client;
 use super::form::Form;
 use super::user_tokens::{self, Caller, Issue};
 use crate::access::{self, LogEntry, TokenProtection};
+use crate::directory::GrantType;
 use crate::error::OAuthError;
 use crate::group_commit;
 use crate::state::AppState;
 
-/// Whether the client may use the grant; checked before its DPoP proof.
-///
-/// # Errors
-/// `unauthorized_client`.
-pub fn check_client(client: &Client) -> Result<(), OAuthError> {
-    if client.app.grant_types.iter().any(|g| g == "refresh_token") {
-        Ok(())
-    } else {
-        Err(OAuthError::unauthorized_client(
-            "this client may not use refresh tokens",
-        ))
+/// `grant_type=refresh_token`.
+#[derive(Debug)]
+pub struct RefreshToken;
+
+impl super::token::Grant for RefreshToken {
+    const TYPE: GrantType = GrantType::RefreshToken;
+
+    fn check_client(client: &Client) -> Result<(), OAuthError> {
+        super::token::given::<Self>(client, "this client may not use refresh tokens")
+    }
+
+    async fn serve(
+        state: &AppState,
+        client: &Client,
+        form: &Form,
+        caller: &Caller<'_>,
+    ) -> Result<serde_json::Value, OAuthError> {
+        grant(state, client, form, caller).await
     }
 }
 
@@ -98,7 +106,7 @@ pub async fn grant(
     let mut issue_after = None;
     if let Some(claims) = form.get("claims") {
         grant.cp1 |= parse_claims(claims).map_err(OAuthError::invalid_request)?;
-        issue_after = claims_challenge_wait(claims)?;
+        issue_after = claims_challenge_wait(claims, state.now())?;
     }
 
     let Some(user) = presented.user.take() else {
@@ -156,7 +164,7 @@ pub async fn grant(
         tokio::time::sleep(wait).await;
     }
     let next = tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
-    let now = state.now_ms();
+    let now = state.now();
     let rotate = Rotate {
         presented: &hash,
         next: &super::token_hash(&next),
@@ -242,18 +250,21 @@ pub async fn grant(
 }
 
 /// A claims challenge returned by a resource asks for a token issued after the instant
-/// `access_token.nbf.value` (Unix seconds). Resources refuse a token whose `iat` is at or before
-/// a revocation instant, since both are whole seconds; so a challenge naming the current second
-/// (a client following it at once) means waiting for the next second before the token is
-/// issued: the wait returned, at most two seconds. An instant further ahead cannot be met.
-fn claims_challenge_wait(claims: &str) -> Result<Option<std::time::Duration>, OAuthError> {
+/// `access_token.nbf.value` (Unix seconds, as every `nbf`). Tessera's APIs compare the token's
+/// `tessera_iat_ms` and need no wait; an API that compares whole seconds refuses a token whose
+/// `iat` is in the challenge's second. So a challenge naming the current second (a client
+/// following it at once) means waiting for the next second before the token is issued: the
+/// wait returned, at most two seconds. An instant further ahead cannot be met.
+fn claims_challenge_wait(
+    claims: &str,
+    now: tessera_store::Timestamp,
+) -> Result<Option<std::time::Duration>, OAuthError> {
     let value: serde_json::Value = serde_json::from_str(claims).unwrap_or_default();
     let nbf = &value["access_token"]["nbf"]["value"];
     let Some(instant) = nbf.as_i64().or_else(|| nbf.as_str().and_then(|s| s.parse().ok())) else {
         return Ok(None);
     };
-    // The wall clock to the millisecond: the wait is for the next whole second.
-    let now_ms = crate::ssf::wall_ms().0;
+    let now_ms = now.0;
     let wanted_ms = instant.saturating_add(1).saturating_mul(1000);
     match wanted_ms - now_ms {
         wait if wait <= 0 => Ok(None),

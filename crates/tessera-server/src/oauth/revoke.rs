@@ -58,7 +58,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         }
         state
             .store
-            .revoke_family(&family.id, "revoked by the client", state.now_ms())
+            .revoke_family(&family.id, "revoked by the client", state.now())
             .await?;
     }
     Ok(())

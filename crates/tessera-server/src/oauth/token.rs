@@ -1,4 +1,5 @@
-//! `POST /token`: parse, authenticate the client, check the DPoP proof, dispatch by grant type.
+//! `POST /token`: parse, authenticate the client, check the DPoP proof, hand over to the grant
+//! ([`Grant`], one module each).
 
 use std::sync::Arc;
 
@@ -6,10 +7,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use tessera_jose::Jkt;
 use tessera_jose::dpop::{DpopError, DpopRequest};
 
+use super::authorization_code::AuthorizationCode;
+use super::client_auth::{self, Client};
+use super::client_credentials::ClientCredentials;
+use super::form::Form;
+use super::refresh::RefreshToken;
 use super::user_tokens::Caller;
-use super::{authorization_code, client_auth, client_credentials, form::Form, refresh};
+use crate::directory::GrantType;
 use crate::error::OAuthError;
 use crate::state::AppState;
 
@@ -23,7 +30,7 @@ pub async fn token(
     let ip = crate::web::client_ip(&extensions);
     // With nonces on, every answer hands out the current one (RFC 9449 §8.2), so a client
     // never needs a failed request to learn it again.
-    let nonce = state.nonces.as_ref().map(|n| n.issue(state.clock.now()));
+    let nonce = state.nonces.as_ref().map(|n| n.issue(state.unix_time()));
     match serve(&state, &headers, ip, &body).await {
         Ok((grant, json)) => {
             let token_type = if json["token_type"] == "DPoP" {
@@ -48,6 +55,42 @@ pub async fn token(
     }
 }
 
+/// A grant of the token endpoint, one module each (the handler-per-grant shape): the endpoint
+/// authenticates the client and asks the grant whether the client may use it, then checks the
+/// DPoP proof and hands the request over. A new grant is a [`GrantType`] variant and a module
+/// implementing this; the others stay as they are.
+pub(crate) trait Grant {
+    /// Which grant this is.
+    const TYPE: GrantType;
+
+    /// Whether the client may use the grant; checked before its DPoP proof, so that the error
+    /// says what is actually wrong.
+    ///
+    /// # Errors
+    /// `unauthorized_client`.
+    fn check_client(client: &Client) -> Result<(), OAuthError>;
+
+    /// Serves the request; the answer's JSON body.
+    fn serve(
+        state: &AppState,
+        client: &Client,
+        form: &Form,
+        caller: &Caller<'_>,
+    ) -> impl Future<Output = Result<serde_json::Value, OAuthError>> + Send;
+}
+
+/// `unauthorized_client` unless `client` was given the grant `G`.
+///
+/// # Errors
+/// `unauthorized_client` with `refusal` as its description.
+pub(crate) fn given<G: Grant>(client: &Client, refusal: &str) -> Result<(), OAuthError> {
+    if G::TYPE.allowed_for(&client.app) {
+        Ok(())
+    } else {
+        Err(OAuthError::unauthorized_client(refusal.to_owned()))
+    }
+}
+
 /// Serves a token request; returns the grant type served and the response body.
 pub(crate) async fn serve(
     state: &AppState,
@@ -58,26 +101,61 @@ pub(crate) async fn serve(
     let form = Form::parse(headers, body)?;
     let grant_type = form.require("grant_type")?;
     let client = client_auth::authenticate(state, headers, &form).await?;
-    match grant_type {
-        "client_credentials" => client_credentials::check_client(&client)?,
-        "authorization_code" => authorization_code::check_client(&client)?,
-        "refresh_token" => refresh::check_client(&client)?,
-        other => {
-            return Err(OAuthError::unsupported_grant_type(format!(
-                "grant type {other} is not supported"
-            )));
-        }
+    let request = Request {
+        state,
+        headers,
+        ip,
+        form: &form,
+        client: &client,
+    };
+    match GrantType::parse(grant_type) {
+        Some(GrantType::AuthorizationCode) => request.serve::<AuthorizationCode>().await,
+        Some(GrantType::RefreshToken) => request.serve::<RefreshToken>().await,
+        Some(GrantType::ClientCredentials) => request.serve::<ClientCredentials>().await,
+        None => Err(OAuthError::unsupported_grant_type(format!(
+            "grant type {grant_type} is not supported"
+        ))),
+    }
+}
+
+/// A token request from an authenticated client, before its grant is served.
+struct Request<'a> {
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+    ip: std::net::IpAddr,
+    form: &'a Form,
+    client: &'a Client,
+}
+
+impl Request<'_> {
+    /// Checks the client may use `G` and the DPoP proof, then serves `G`: the grant type served
+    /// and the answer's body.
+    async fn serve<G: Grant>(&self) -> Result<(&'static str, serde_json::Value), OAuthError> {
+        G::check_client(self.client)?;
+        let (jkt, session_jkt) = self.proof().await?;
+        let caller = Caller {
+            ip: self.ip,
+            jkt: jkt.as_ref(),
+            session_jkt: session_jkt.as_ref(),
+            stage: G::TYPE.as_str(),
+        };
+        let body = G::serve(self.state, self.client, self.form, &caller).await?;
+        Ok((G::TYPE.as_str(), body))
     }
 
-    let proofs = super::dpop_proofs(headers);
-    let (jkt, session_jkt) = if proofs.is_empty() {
-        if client.app.require_dpop {
-            return Err(OAuthError::invalid_dpop_proof(
-                "this client must send a DPoP proof",
-            ));
+    /// The key of the request's DPoP proof and the session key it vouches for, once the proof
+    /// is checked; none without a proof, unless the client must send one.
+    async fn proof(&self) -> Result<(Option<Jkt>, Option<Jkt>), OAuthError> {
+        let proofs = super::dpop_proofs(self.headers);
+        if proofs.is_empty() {
+            if self.client.app.require_dpop {
+                return Err(OAuthError::invalid_dpop_proof(
+                    "this client must send a DPoP proof",
+                ));
+            }
+            return Ok((None, None));
         }
-        (None, None)
-    } else {
+        let state = self.state;
         let uri = state.endpoint("/token");
         let request = DpopRequest {
             proofs: &proofs,
@@ -94,30 +172,6 @@ pub(crate) async fn serve(
             DpopError::MultipleHeaders => OAuthError::invalid_request("more than one DPoP header"),
             other => OAuthError::from(other),
         })?;
-        (Some(proof.jkt), proof.session_jkt)
-    };
-
-    let caller = |stage| Caller {
-        ip,
-        jkt: jkt.as_ref(),
-        session_jkt: session_jkt.as_ref(),
-        stage,
-    };
-    match grant_type {
-        "client_credentials" => Ok((
-            "client_credentials",
-            client_credentials::grant(state, &client, &form, jkt.as_ref())?,
-        )),
-        "authorization_code" => Ok((
-            "authorization_code",
-            authorization_code::grant(state, &client, &form, &caller("authorization_code")).await?,
-        )),
-        "refresh_token" => Ok((
-            "refresh_token",
-            refresh::grant(state, &client, &form, &caller("refresh_token")).await?,
-        )),
-        other => Err(OAuthError::unsupported_grant_type(format!(
-            "grant type {other} is not supported"
-        ))),
+        Ok((Some(proof.jkt), proof.session_jkt))
     }
 }

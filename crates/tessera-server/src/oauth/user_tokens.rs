@@ -53,7 +53,7 @@ pub async fn registered(state: &AppState, user: &User, device: Option<Device>) -
     let d = device.filter(|d| d.user_id == user.id && d.status == DeviceStatus::Enabled)?;
     // "Last seen" to the minute is what an administrator needs; a write on every refresh would
     // cost every device-bound session a turn at the database's writer.
-    let now = state.now_ms();
+    let now = state.now();
     if d.last_seen_at
         .is_none_or(|seen| now.0 - seen.0 >= LAST_SEEN_PRECISION_MS)
         && let Err(e) = state.store.touch_device(&d.id, now).await
@@ -280,7 +280,7 @@ pub fn respond(state: &AppState, issue: &Issue<'_>) -> Result<serde_json::Value,
         "scope": grant.scope,
     });
     if grant.has_scope("openid") {
-        let now = state.clock.now().as_secs();
+        let now = state.unix_time().as_secs();
         let profile = grant.has_scope("profile");
         let claims = IdClaims {
             iss: &state.config.issuer,

@@ -108,12 +108,3 @@ impl FromRequestParts<Arc<AppState>> for Receiver {
         })
     }
 }
-
-/// The wall clock in milliseconds, for delivery schedules and leases.
-#[must_use]
-pub fn wall_ms() -> tessera_store::Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    tessera_store::Timestamp(ms)
-}

@@ -15,8 +15,8 @@ use axum::response::Response;
 use tessera_signals::{PollRequest, PollResponse};
 use tessera_store::ClaimScope;
 
+use super::Receiver;
 use super::sets::{Audience, event_of};
-use super::{Receiver, wall_ms};
 use crate::api::{ApiError, ok};
 use crate::state::AppState;
 
@@ -33,7 +33,7 @@ pub async fn poll(
     let record = super::streams::own_stream(&state, &receiver, &stream_id).await?;
     let request = PollRequest::parse(&body).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = record.id.clone();
-    let now = wall_ms();
+    let now = state.now();
     for jti in &request.ack {
         if let Some(event) = event_of(jti, &id)
             && state.store.acknowledge(&id, event, now).await?
@@ -68,7 +68,7 @@ pub async fn poll(
         let room = limit.saturating_sub(u32::try_from(sets.len()).unwrap_or(u32::MAX));
         let claimed = state
             .store
-            .claim_from(ClaimScope::Stream(&id), &worker, room, wall_ms(), LEASE)
+            .claim_from(ClaimScope::Stream(&id), &worker, room, state.now(), LEASE)
             .await?;
         let got_any = !claimed.is_empty();
         for d in claimed {
@@ -77,7 +77,7 @@ pub async fn poll(
                 sets.insert(jti, set);
             } else {
                 // Not for this stream (event type or subject): settled without sending.
-                state.store.acknowledge(&id, d.event_id, wall_ms()).await?;
+                state.store.acknowledge(&id, d.event_id, state.now()).await?;
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());

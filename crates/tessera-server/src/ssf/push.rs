@@ -25,7 +25,6 @@ use axum::http::header;
 use tessera_store::{ClaimScope, ClaimedDelivery, StoreError, StreamId, StreamStatus, Timestamp};
 
 use super::sets::Audience;
-use super::wall_ms;
 use crate::state::AppState;
 
 /// Settled deliveries acknowledged in one transaction.
@@ -65,7 +64,7 @@ async fn run(state: Arc<AppState>) {
     // What this node held when it stopped (killed, say) is free again now, not at lease end.
     match state
         .store
-        .release_claims(&format!("push-{node}-"), wall_ms())
+        .release_claims(&format!("push-{node}-"), state.now())
         .await
     {
         Ok(0) => {}
@@ -143,7 +142,7 @@ async fn renew_claims(state: Arc<AppState>, stream: StreamId, worker: String) {
     every.tick().await;
     loop {
         every.tick().await;
-        let now = wall_ms();
+        let now = state.now();
         let until = now.plus_ms(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         if let Err(e) = state.store.extend_claims(&stream, &worker, until, now).await {
             tracing::warn!(%e, stream = %stream.0, "could not renew push claims");
@@ -157,7 +156,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Deletes delivered events (and received `jti`s) older than `[ssf] retention_days`.
 async fn prune(state: &AppState) {
     let days = i64::from(state.config.ssf.retention_days);
-    let before = Timestamp(wall_ms().0.saturating_sub(days.saturating_mul(86_400_000)));
+    let before = Timestamp(state.now().0.saturating_sub(days.saturating_mul(86_400_000)));
     match state.store.prune_outbox(before).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, days, "pruned delivered events past their retention"),
@@ -184,7 +183,7 @@ async fn round(
             ClaimScope::PushExcept(&except),
             worker,
             BATCH,
-            wall_ms(),
+            state.now(),
             Duration::from_secs(state.config.ssf.push_lease_seconds),
         )
         .await?;
@@ -282,7 +281,7 @@ async fn push_stream(
     let mut pending = deliveries.into_iter();
     while let Some(d) = pending.next() {
         if settled.len() >= ACK_BATCH {
-            state.store.acknowledge_all(stream, &settled, wall_ms()).await?;
+            state.store.acknowledge_all(stream, &settled, state.now()).await?;
             settled.clear();
         }
         if !audience.wants(&d) {
@@ -293,7 +292,7 @@ async fn push_stream(
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(stream = %stream.0, event = d.event_id.0, %e, "cannot sign a SET");
-                let later = wall_ms().plus_ms(MAX_BACKOFF_MS);
+                let later = state.now().plus_ms(MAX_BACKOFF_MS);
                 state.store.retry_later(stream, d.event_id, later, &e).await?;
                 continue;
             }
@@ -301,7 +300,7 @@ async fn push_stream(
         match push_one(state, client, &audience, &endpoint, set).await {
             Pushed::Accepted => {
                 settled.push(d.event_id);
-                let latency = latency_seconds(d.created_at, wall_ms());
+                let latency = latency_seconds(d.created_at, state.now());
                 state.telemetry.set_pushed("delivered", Some(latency));
             }
             Pushed::Refused(why) => {
@@ -316,9 +315,9 @@ async fn push_stream(
                 let paused = attempts >= limit;
                 let next = if paused {
                     // Due at once when the receiver enables the stream again.
-                    wall_ms()
+                    state.now()
                 } else {
-                    wall_ms().plus_ms(backoff_ms(state, attempts))
+                    state.now().plus_ms(backoff_ms(state, attempts))
                 };
                 tracing::warn!(stream = %stream.0, %jti, attempts, %why, "push failed");
                 // This SET and the stream's later ones of this round go back, in order.
@@ -338,7 +337,7 @@ async fn push_stream(
             }
         }
     }
-    state.store.acknowledge_all(stream, &settled, wall_ms()).await?;
+    state.store.acknowledge_all(stream, &settled, state.now()).await?;
     Ok(())
 }
 

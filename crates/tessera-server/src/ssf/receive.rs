@@ -246,7 +246,7 @@ pub async fn accept(state: &AppState, token: &str, expected_issuer: Option<&str>
     }
     // A SET older than its `jti` is remembered could be replayed once the `jti` is forgotten.
     let retention = i64::from(state.config.ssf.retention_days).saturating_mul(86_400);
-    if set.iat.as_secs() < state.clock.now().as_secs().saturating_sub(retention) {
+    if set.iat.as_secs() < state.unix_time().as_secs().saturating_sub(retention) {
         return bad(
             "invalid_request",
             format!(
@@ -255,7 +255,7 @@ pub async fn accept(state: &AppState, token: &str, expected_issuer: Option<&str>
             ),
         );
     }
-    match state.store.first_receipt(&iss, &set.jti, state.now_ms()).await {
+    match state.store.first_receipt(&iss, &set.jti, state.now()).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::debug!(%iss, jti = %set.jti, "SET received again; not applied twice");

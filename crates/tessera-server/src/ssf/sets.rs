@@ -6,8 +6,8 @@
 //! settles without a lookup.
 
 use serde_json::Value;
+use tessera_jose::SubjectId;
 use tessera_jose::set::{Event, SecurityEventToken};
-use tessera_jose::{SubjectId, UnixTime};
 use tessera_signals::events::SSF;
 use tessera_signals::{DefaultSubjects, StreamConfig, stream_wants};
 use tessera_store::{ClaimedDelivery, EventId, StreamId, StreamRecord};
@@ -145,7 +145,7 @@ impl Audience {
         let set = SecurityEventToken {
             iss: state.config.issuer.clone(),
             aud: self.config.aud.clone(),
-            iat: state.clock.now(),
+            iat: state.unix_time(),
             jti: jti.clone(),
             sub_id,
             events: Event {
@@ -153,7 +153,8 @@ impl Audience {
                 payload,
             },
             txn: None,
-            toe: Some(UnixTime(d.created_at.0 / 1000)),
+            toe: Some(d.created_at.unix_time()),
+            toe_ms: Some(d.created_at),
         };
         let token = set.sign(state.keys.active()).map_err(|e| e.to_string())?;
         Ok((jti, token))

@@ -162,7 +162,7 @@ pub async fn create(
         &receiver.client_id,
         StreamStatus::Enabled,
         &json,
-        state.now_ms(),
+        state.now(),
     )
     .await?;
     uow.commit().await?;
@@ -213,14 +213,8 @@ async fn change(
     duplicate_push(state, receiver, &next, Some(id)).await?;
     let json = serde_json::to_value(&next).map_err(|e| ApiError::Server(e.to_string()))?;
     let mut uow = state.store.begin().await?;
-    uow.put_stream(
-        &record.id,
-        &receiver.client_id,
-        record.status,
-        &json,
-        state.now_ms(),
-    )
-    .await?;
+    uow.put_stream(&record.id, &receiver.client_id, record.status, &json, state.now())
+        .await?;
     uow.commit().await?;
     Ok(ok(json))
 }
@@ -290,7 +284,7 @@ pub async fn change_status(
     status: StreamStatus,
     reason: Option<&str>,
 ) -> Result<(), tessera_store::StoreError> {
-    set_stream_status(state.store.as_ref(), id, status, reason, state.now_ms()).await
+    set_stream_status(state.store.as_ref(), id, status, reason, state.now()).await
 }
 
 /// [`change_status`] on a store, at `now` (for the command line).
@@ -357,10 +351,7 @@ pub async fn add_subject(
     receiver.require_manage()?;
     let record = own_stream(&state, &receiver, stream_id_of(&body)?).await?;
     let subject = subject_of(&body)?;
-    state
-        .store
-        .add_subject(&record.id, &subject, state.now_ms())
-        .await?;
+    state.store.add_subject(&record.id, &subject, state.now()).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -390,7 +381,7 @@ pub async fn verify(
         Value::String(s) if s.len() <= 1024 => Some(s.clone()),
         _ => return Err(ApiError::field("state", "must be a string of at most 1024 bytes")),
     };
-    let now = state.now_ms();
+    let now = state.now();
     let interval = i64::try_from(state.config.ssf.min_verification_interval_seconds).unwrap_or(i64::MAX);
     if !state
         .store

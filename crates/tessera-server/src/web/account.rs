@@ -161,7 +161,7 @@ async fn signed_in(
 ) -> Result<(session::BrowserSession, User), Response> {
     match session::current(state, headers).await {
         Ok(Some((s, u))) => {
-            if recent && state.clock.now().as_secs() - s.auth_time > RECENT_SECONDS {
+            if recent && state.unix_time().as_secs() - s.auth_time > RECENT_SECONDS {
                 Err(see_other("/account/sign-in?again=true", &[]))
             } else {
                 Ok((s, u))
@@ -210,7 +210,10 @@ async fn page(state: &AppState, headers: &HeaderMap, user: &User, shown: Shown<'
     let status = status.unwrap_or(StatusCode::OK);
     let (csrf, cookies) = pages::csrf(state, headers);
     extra.extend(cookies);
-    let methods: Vec<MfaMethod> = state.store.mfa_methods_of(&user.id).await.unwrap_or_default();
+    let methods: Vec<MfaMethod> = match state.store.mfa_methods_of(&user.id).await {
+        Ok(m) => m,
+        Err(e) => return pages::unavailable(&e, "MFA methods"),
+    };
     let page = AccountPage {
         csrf: &csrf,
         user,
@@ -303,7 +306,7 @@ pub async fn start_totp(State(state): State<Arc<AppState>>, headers: HeaderMap, 
     let enrolment = Enrolment {
         sub: user.id.0.clone(),
         secret: secret.to_string(),
-        exp: state.clock.now().as_secs() + 600,
+        exp: state.unix_time().as_secs() + 600,
     };
     let Ok(value) = jws::sign(state.keys.active(), Some(ENROL_TYP), &enrolment) else {
         return unavailable();
@@ -326,7 +329,7 @@ pub async fn start_totp(State(state): State<Arc<AppState>>, headers: HeaderMap, 
 
 fn read_enrolment(state: &AppState, headers: &HeaderMap) -> Option<Enrolment> {
     let e: Enrolment = super::signed::read(state, cookie(headers, ENROL_COOKIE)?, ENROL_TYP)?;
-    (e.exp > state.clock.now().as_secs()).then_some(e)
+    (e.exp > state.unix_time().as_secs()).then_some(e)
 }
 
 /// `POST /account/totp/confirm`: the first code from the app; the method counts from now on.
@@ -371,7 +374,7 @@ pub async fn confirm_totp(
     };
     let code = f.get("code").map_or("", |c| c.trim());
     let step = super::totp::decode_secret(&enrolment.secret)
-        .and_then(|s| super::totp::matching_step(&s, code, state.clock.now().as_secs()));
+        .and_then(|s| super::totp::matching_step(&s, code, state.unix_time().as_secs()));
     let again = Some((
         enrolment.secret.clone(),
         crate::directory::totp_uri(&state.config.issuer, &user.username, &enrolment.secret),
@@ -405,7 +408,7 @@ pub async fn confirm_totp(
     {
         Ok(method) => {
             // The code that proved the app cannot be used again to sign in.
-            let _ = state.store.use_totp_step(&method.id, step, state.now_ms()).await;
+            let _ = state.store.use_totp_step(&method.id, step, state.now()).await;
             tracing::info!(user = %user.id.0, "authenticator app added by its user");
             let secure = state.config.issuer.starts_with("https:");
             see_other(
@@ -456,7 +459,10 @@ pub async fn passkey_options(
         Ok((_, u)) => u,
         Err(_) => return refused(StatusCode::UNAUTHORIZED, "Sign in again first: reload the page."),
     };
-    let methods = state.store.mfa_methods_of(&user.id).await.unwrap_or_default();
+    let methods = match state.store.mfa_methods_of(&user.id).await {
+        Ok(m) => m,
+        Err(e) => return pages::unavailable(&e, "MFA methods"),
+    };
     let existing: Vec<CredentialID> = passkeys_of(&methods)
         .iter()
         .map(|(_, k)| k.cred_id().clone())
@@ -476,7 +482,7 @@ pub async fn passkey_options(
         sub: user.id.0.clone(),
         mode: "register".into(),
         state: serde_json::to_value(&registration).unwrap_or_default(),
-        exp: state.clock.now().as_secs() + super::passkeys::CEREMONY_SECONDS,
+        exp: state.unix_time().as_secs() + super::passkeys::CEREMONY_SECONDS,
     };
     let Some(cookie) = ceremony_cookie(&state, &ceremony, "/account") else {
         return refused(
@@ -573,7 +579,10 @@ pub async fn remove(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let methods = state.store.mfa_methods_of(&user.id).await.unwrap_or_default();
+    let methods = match state.store.mfa_methods_of(&user.id).await {
+        Ok(m) => m,
+        Err(e) => return pages::unavailable(&e, "MFA methods"),
+    };
     let Some(method) = methods.iter().find(|m| m.id == id) else {
         return page(
             &state,

@@ -223,8 +223,11 @@ pub async fn one_time_code(
         return again(StatusCode::TOO_MANY_REQUESTS, LOCKED);
     };
     let code = field("code").unwrap_or("");
-    let methods = state.store.mfa_methods_of(&user.id).await.unwrap_or_default();
-    let now = state.clock.now().as_secs();
+    let methods = match state.store.mfa_methods_of(&user.id).await {
+        Ok(m) => m,
+        Err(e) => return pages::unavailable(&e, "MFA methods"),
+    };
+    let now = state.unix_time().as_secs();
     let mut accepted = false;
     for method in methods.iter().filter(|m| m.kind == MfaKind::Totp) {
         let Some(secret) = super::totp::decode_secret(method.secret.expose()) else {
@@ -234,7 +237,7 @@ pub async fn one_time_code(
             // A code works once: the store refuses a step not newer than the last one used.
             accepted = state
                 .store
-                .use_totp_step(&method.id, step, state.now_ms())
+                .use_totp_step(&method.id, step, state.now())
                 .await
                 .unwrap_or(false);
             break;

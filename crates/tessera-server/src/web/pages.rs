@@ -141,6 +141,18 @@ fn sign_in_step(
     }
 }
 
+/// `503` for a page whose store read failed: logged, and said as it is, never shown as "you
+/// have no such method".
+pub fn unavailable(e: &tessera_store::StoreError, what: &str) -> Response {
+    tracing::error!(%e, what, "the store failed while a page was being served");
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "Tessera could not read your account just now. Try again shortly.",
+        None,
+    )
+}
+
 /// A page that only explains something (an error that cannot go back to the client, or a
 /// confirmation).
 pub fn message(status: StatusCode, title: &str, message: &str, detail: Option<&str>) -> Response {

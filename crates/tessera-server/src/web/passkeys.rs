@@ -102,7 +102,7 @@ pub fn ceremony_cookie(state: &AppState, ceremony: &Ceremony, path: &str) -> Opt
 #[must_use]
 pub fn read_ceremony(state: &AppState, headers: &HeaderMap) -> Option<Ceremony> {
     let c: Ceremony = super::signed::read(state, super::cookie(headers, COOKIE)?, TYP)?;
-    (c.exp > state.clock.now().as_secs()).then_some(c)
+    (c.exp > state.unix_time().as_secs()).then_some(c)
 }
 
 /// A JSON error for the page's script to show.
@@ -186,7 +186,16 @@ pub async fn options(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
             _ => return refused(StatusCode::BAD_REQUEST, "Enter your username first."),
         },
     };
-    let methods = state.store.mfa_methods_of(&user.id).await.unwrap_or_default();
+    let methods = match state.store.mfa_methods_of(&user.id).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(%e, "the store failed while reading passkeys");
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Passkeys are unavailable just now. Try again shortly.",
+            );
+        }
+    };
     let keys: Vec<Passkey> = passkeys_of(&methods).into_iter().map(|(_, k)| k).collect();
     if keys.is_empty() {
         return refused(StatusCode::BAD_REQUEST, "There is no passkey for this account.");
@@ -201,7 +210,7 @@ pub async fn options(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         sub: user.id.0.clone(),
         mode: mode.into(),
         state: serde_json::to_value(&auth).unwrap_or_default(),
-        exp: state.clock.now().as_secs() + CEREMONY_SECONDS,
+        exp: state.unix_time().as_secs() + CEREMONY_SECONDS,
     };
     let Some(cookie) = ceremony_cookie(&state, &ceremony, "/login") else {
         return refused(
@@ -257,16 +266,21 @@ pub async fn finish(
         .and_then(|s| rp.finish_passkey_authentication(&a.credential, &s).ok());
     if let Some(result) = &verified {
         // Keep the authenticator's signature counter (and backup state) current.
-        let methods = state.store.mfa_methods_of(&user.id).await.unwrap_or_default();
+        let methods = match state.store.mfa_methods_of(&user.id).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(%e, "the store failed while reading passkeys");
+                return refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Passkeys are unavailable just now. Try again shortly.",
+                );
+            }
+        };
         for (id, mut key) in passkeys_of(&methods) {
             if key.cred_id() == result.cred_id() {
                 let changed = key.update_credential(result) == Some(true);
                 let record = changed.then(|| serde_json::to_string(&key).ok()).flatten();
-                if let Err(e) = state
-                    .store
-                    .use_passkey(&id, record.as_deref(), state.now_ms())
-                    .await
-                {
+                if let Err(e) = state.store.use_passkey(&id, record.as_deref(), state.now()).await {
                     tracing::warn!(%e, "could not record a passkey's use");
                 }
             }

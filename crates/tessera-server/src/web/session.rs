@@ -6,7 +6,7 @@
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use tessera_jose::{UnixTime, jws};
-use tessera_store::{StoreError, SubjectKind, User, UserId, UserStatus};
+use tessera_store::{StoreError, SubjectKind, Timestamp, User, UserId, UserStatus};
 
 use crate::error::OAuthError;
 use crate::state::AppState;
@@ -26,8 +26,12 @@ pub struct BrowserSession {
     pub sub: String,
     /// The session's id.
     pub sid: String,
-    /// When the user authenticated (seconds).
+    /// When the user authenticated (seconds, the OIDC `auth_time`).
     pub auth_time: i64,
+    /// When the user authenticated, to the millisecond: what "not before" instants are
+    /// compared with. Absent from cookies issued before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in: Option<Timestamp>,
     /// How: `pwd`, `otp`, `mfa` (RFC 8176).
     pub amr: Vec<String>,
     /// When the cookie stops being accepted.
@@ -35,6 +39,14 @@ pub struct BrowserSession {
 }
 
 impl BrowserSession {
+    /// When the user authenticated, to the millisecond where known (else the start of
+    /// `auth_time`'s second).
+    #[must_use]
+    pub fn signed_in(&self) -> Timestamp {
+        self.signed_in
+            .unwrap_or_else(|| Timestamp::from(UnixTime(self.auth_time)))
+    }
+
     /// Whether a second factor was used.
     #[must_use]
     pub fn mfa(&self) -> bool {
@@ -55,12 +67,14 @@ pub fn issue(state: &AppState, session: &BrowserSession) -> Result<String, OAuth
 /// # Errors
 /// `server_error` when the random source fails.
 pub fn start(state: &AppState, user: &UserId, amr: Vec<String>) -> Result<BrowserSession, OAuthError> {
-    let now = state.clock.now().as_secs();
+    let signed_in = state.now();
+    let now = signed_in.unix_time().as_secs();
     Ok(BrowserSession {
         iss: state.config.issuer.clone(),
         sub: user.0.clone(),
         sid: tessera_jose::random::random_id::<16>(state.rng.as_ref()).map_err(OAuthError::server_error)?,
         auth_time: now,
+        signed_in: Some(signed_in),
         amr,
         exp: now + LIFETIME_SECONDS,
     })
@@ -92,8 +106,7 @@ pub async fn current(
         (SubjectKind::User, session.sub.as_str()),
         (SubjectKind::Session, session.sid.as_str()),
     ];
-    let auth = tessera_store::Timestamp(session.auth_time.saturating_mul(1000));
-    if crate::revocation::revoked_since(state.store.as_ref(), &subjects, auth).await? {
+    if crate::revocation::revoked_since(state.store.as_ref(), &subjects, session.signed_in()).await? {
         return Ok(None);
     }
     Ok(Some((session, user)))
@@ -101,6 +114,6 @@ pub async fn current(
 
 fn decode(state: &AppState, value: &str) -> Option<BrowserSession> {
     let session: BrowserSession = super::signed::read(state, value, TYP)?;
-    let now: UnixTime = state.clock.now();
+    let now: UnixTime = state.unix_time();
     (session.iss == state.config.issuer && session.exp > now.as_secs()).then_some(session)
 }

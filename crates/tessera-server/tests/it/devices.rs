@@ -254,6 +254,32 @@ async fn administrators_set_compliance_disable_and_delete_devices() {
     assert_eq!(claimed[0].subject["user"]["sub"], "u-alice");
     assert_eq!(claimed[0].subject["device"]["id"], id.as_str());
 
+    // The spelling the GET and the OpenAPI document use is the one the PATCH takes (it once
+    // wanted `notCompliant`).
+    let r = server
+        .admin(
+            "PATCH",
+            &path,
+            &admin,
+            Some(json!({"compliance": "not-compliant"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json["compliance"], "not-compliant");
+    let r = server
+        .admin(
+            "PATCH",
+            &path,
+            &admin,
+            Some(json!({"compliance": "notCompliant"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "one spelling only");
+    let r = server
+        .admin("PATCH", &path, &admin, Some(json!({"compliance": "compliant"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
     for (body, field) in [
         (json!({"compliance": "maybe"}), "compliance"),
         (json!({"status": "gone"}), "status"),
@@ -538,7 +564,7 @@ async fn token_protection_negative_table() {
     // The device's own key, but a proof that is not good for this request: refused as a bad
     // proof before the grant is looked at, so the session survives the attempt.
     let token_url = format!("{ISSUER}/token");
-    let an_hour_ago = ManualClock::new(SystemClock.now().minus(3600));
+    let an_hour_ago = ManualClock::new(SystemClock.now().minus(std::time::Duration::from_secs(3600)));
     let made = |htm: &str, htu: &str, clock: &dyn Clock| {
         create_proof(
             &laptop_app.key,

@@ -64,7 +64,7 @@ async fn an_issued_token_is_active_with_its_claims() {
 async fn anything_else_is_inactive() {
     let s = server().await;
     // Expired, signed by a stranger, the wrong kind of token, garbage.
-    let now = tessera_jose::Clock::now(&SystemClock).as_secs();
+    let now = tessera_jose::Clock::now(&SystemClock).unix_time().as_secs();
     let claims = json!({"iss": ISSUER, "sub": "service", "aud": ISSUER, "client_id": "service", "iat": now - 7200, "exp": now - 3600, "jti": "x"});
     let expired = jws::sign(s.state.keys.active(), Some("at+jwt"), &claims).unwrap();
     let stranger = SigningKey::generate(Algorithm::Es256).unwrap();
@@ -89,7 +89,7 @@ async fn a_token_issued_before_its_subjects_not_before_is_inactive() {
     let s = server().await;
     let at = token(&s, "service", None).await;
     assert_eq!(introspect(&s, &at).await["active"], true);
-    let later = Timestamp(s.state.now_ms().0 + 5_000);
+    let later = Timestamp(s.state.now().0 + 5_000);
     let mut uow = s.state.store.begin().await.unwrap();
     uow.set_not_before(SubjectKind::User, "service", later)
         .await

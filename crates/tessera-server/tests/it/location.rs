@@ -166,6 +166,7 @@ async fn location_dependent_policies_reach_the_token_the_api_and_the_next_refres
         events: event.to_set_event(),
         txn: None,
         toe: None,
+        toe_ms: None,
     };
     let r = server
         .send(

@@ -1089,6 +1089,7 @@ mod receiving {
             },
             txn: None,
             toe: None,
+            toe_ms: None,
         }
     }
 

@@ -180,6 +180,11 @@ pub async fn server_with(change: impl FnOnce(&mut ServerConfig)) -> Server {
     build_with(None, change).await
 }
 
+/// A server on SQLite that reads time from `clock`, which the test moves by hand.
+pub async fn server_with_clock(clock: Arc<tessera_jose::ManualClock>) -> Server {
+    build_clocked(None, |_| {}, Some(clock)).await
+}
+
 async fn build(store: Option<Arc<dyn tessera_store::Store>>) -> Server {
     build_with(store, |_| {}).await
 }
@@ -187,6 +192,14 @@ async fn build(store: Option<Arc<dyn tessera_store::Store>>) -> Server {
 async fn build_with(
     store: Option<Arc<dyn tessera_store::Store>>,
     change: impl FnOnce(&mut ServerConfig),
+) -> Server {
+    build_clocked(store, change, None).await
+}
+
+async fn build_clocked(
+    store: Option<Arc<dyn tessera_store::Store>>,
+    change: impl FnOnce(&mut ServerConfig),
+    clock: Option<Arc<tessera_jose::ManualClock>>,
 ) -> Server {
     let dir = private_dir();
     let mut cfg = config(dir.path());
@@ -200,7 +213,12 @@ async fn build_with(
         None => tessera_server::prepare(cfg).await.unwrap(),
         Some(store) => tessera_server::prepare_with(cfg, store).await.unwrap(),
     };
-    let state = prepared.state;
+    let mut state = prepared.state;
+    if let Some(clock) = clock {
+        Arc::get_mut(&mut state)
+            .expect("nothing holds the state before it serves")
+            .clock = clock;
+    }
     let mut uow = state.store.begin().await.unwrap();
     let app = |id: &str, kind: AppKind, dpop: bool, grants: &[&str]| Application {
         id: id.into(),

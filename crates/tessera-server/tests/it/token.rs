@@ -200,7 +200,7 @@ async fn dpop_nonces_when_required() {
     assert!(tessera_jose::dpop::NonceCheck::is_valid(
         &twin,
         &nonce,
-        tessera_jose::Clock::now(&SystemClock)
+        tessera_jose::Clock::now(&SystemClock).unix_time()
     ));
 }
 

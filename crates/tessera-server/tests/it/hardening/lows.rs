@@ -307,7 +307,7 @@ async fn item_14_a_restarted_node_takes_back_its_claims_at_once() {
         .claim(
             &format!("push-{node}-killed"),
             100,
-            tessera_server::ssf::wall_ms(),
+            server.state.now(),
             Duration::from_secs(60),
         )
         .await

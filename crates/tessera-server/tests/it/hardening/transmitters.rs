@@ -42,6 +42,7 @@ async fn send(
         },
         txn: None,
         toe: None,
+        toe_ms: None,
     };
     server
         .send(
