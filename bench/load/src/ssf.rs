@@ -53,7 +53,7 @@ pub async fn prepare(url: &str, users: usize) -> anyhow::Result<()> {
         id: "load-admin".into(),
         name: "load test".into(),
         kind: tessera_store::AppKind::Confidential,
-        secret_hash: Some(tessera_store::Secret(
+        secret_hash: Some(tessera_store::Secret::new(
             tessera_server::secrets::hash_client_secret(SECRET),
         )),
         redirect_uris: vec![],

@@ -105,7 +105,7 @@ impl IntoResponse for ApiError {
         if !errors.is_empty() {
             body["errors"] = serde_json::to_value(errors).unwrap_or_default();
         }
-        crate::oauth::no_store((status, axum::Json(body)).into_response())
+        crate::http::no_store((status, axum::Json(body)).into_response())
     }
 }
 
@@ -183,12 +183,12 @@ pub(crate) fn created(location: &str, body: serde_json::Value) -> Response {
     if let Ok(v) = axum::http::HeaderValue::from_str(location) {
         response.headers_mut().insert(axum::http::header::LOCATION, v);
     }
-    crate::oauth::no_store(response)
+    crate::http::no_store(response)
 }
 
 /// `200 OK` with a JSON body that must not be cached.
 pub(crate) fn ok(body: serde_json::Value) -> Response {
-    crate::oauth::no_store(axum::Json(body).into_response())
+    crate::http::no_store(axum::Json(body).into_response())
 }
 
 #[cfg(test)]

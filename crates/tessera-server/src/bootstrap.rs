@@ -54,7 +54,7 @@ pub async fn ensure_admin(
     })
     .await
     .map_err(|e| e.to_string())?;
-    let admins = tessera_store::GroupId(crate::admin::ADMINS_GROUP.into());
+    let admins = tessera_store::GroupId(crate::directory::ADMINS_GROUP.into());
     if matches!(store.group(&admins).await, Err(StoreError::NotFound(_))) {
         uow.insert_group(&tessera_store::Group {
             id: admins.clone(),

@@ -137,8 +137,15 @@ impl From<DpopError> for OAuthError {
 }
 
 impl From<tessera_store::StoreError> for OAuthError {
+    /// A database that cannot be reached now is `503` (try again); any other failure `500`.
     fn from(e: tessera_store::StoreError) -> Self {
-        Self::server_error(e)
+        let unavailable = matches!(e, tessera_store::StoreError::Unavailable(_));
+        let mut error = Self::server_error(e);
+        if unavailable {
+            error.status = StatusCode::SERVICE_UNAVAILABLE;
+            error.description = "the server is temporarily unavailable; try again shortly".into();
+        }
+        error
     }
 }
 
@@ -150,7 +157,7 @@ impl IntoResponse for OAuthError {
             tracing::debug!(error = self.code, description = %self.description, "request refused");
         }
         let body = serde_json::json!({"error": self.code, "error_description": self.description});
-        let mut response = crate::oauth::no_store((self.status, axum::Json(body)).into_response());
+        let mut response = crate::http::no_store((self.status, axum::Json(body)).into_response());
         let headers = response.headers_mut();
         if let Some(challenge) = self.www_authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);

@@ -1,12 +1,13 @@
 //! The Tessera identity provider: the HTTP service around the stores, policies and keys.
 //!
-//! Built so far: configuration (file, environment, flags), first-run bootstrap, signing-key
-//! management, discovery (RFC 8414 and OpenID Connect), the JWKS, `/authorize` with the sign-in
-//! pages (password, one-time codes), the token endpoint (authorization code with PKCE, refresh
-//! with rotation and reuse detection, client credentials; DPoP per RFC 9449), Conditional
-//! Access at `/authorize` and at every token request with sign-in logs, `/userinfo`,
-//! RP-initiated logout, introspection (RFC 7662), revocation (RFC 7009), the admin JSON API with
-//! its OpenAPI document, a health check and Prometheus metrics. SSF follows.
+//! It serves: discovery (RFC 8414 and OpenID Connect) and the JWKS; `/authorize` with the
+//! sign-in pages (password, one-time codes, passkeys); the token endpoint (authorization code
+//! with PKCE, refresh with rotation and reuse detection, client credentials; DPoP per RFC 9449);
+//! device registration with TPM attestation; Conditional Access at `/authorize` and at every
+//! token request, with sign-in logs; `/userinfo`, RP-initiated logout, introspection (RFC 7662)
+//! and revocation (RFC 7009); the Shared Signals transmitter (push and poll) and receiver; the
+//! admin JSON API with its OpenAPI document, the admin console, the account pages; health and
+//! Prometheus metrics. ARCHITECTURE.md maps each module.
 
 // The OpenAPI document's schemas are one `json!` literal.
 #![recursion_limit = "256"]
@@ -25,6 +26,7 @@ pub mod directory;
 pub mod error;
 pub mod group_commit;
 pub mod health;
+pub mod http;
 pub mod keys;
 pub mod oauth;
 pub mod outbound;

@@ -1,6 +1,19 @@
-//! Which events a directory change raises: DESIGN.md's event table, as code. The server calls
-//! [`events_for`] inside the unit of work that makes the change, so each change and its events
-//! are committed together.
+//! Which events a directory change raises, as code. The server calls [`events_for`] inside the
+//! unit of work that makes the change, so each change and its events are committed together.
+//!
+//! | change | events |
+//! |---|---|
+//! | account disabled / enabled / deleted | RISC `account-disabled` (reason `hijacking` when taken over) / `account-enabled` / `account-purged` |
+//! | password changed or reset | CAEP `credential-change` (`password`, `update`) |
+//! | MFA method added / removed | CAEP `credential-change` (`app` or `fido2-platform`, `create` / `delete`) |
+//! | sessions revoked | CAEP `session-revoked` |
+//! | a refresh token reused or replayed | CAEP `session-revoked` and `risk-level-change` to `HIGH`, both by `policy` |
+//! | risk level changed | CAEP `risk-level-change` (a risk cleared to none is reported as `LOW`) |
+//! | device compliance changed | CAEP `device-compliance-change` |
+//! | group membership or another claim changed | CAEP `token-claims-change` with the new claims |
+//!
+//! `docs/admin-api.md` gives the same table from the administrator's side (which request makes
+//! which change).
 
 use serde_json::{Map, Value};
 

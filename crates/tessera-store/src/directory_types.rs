@@ -7,11 +7,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{EventId, SessionId, StreamId, StreamStatus, Timestamp, UserId, text_enum};
 
-/// A secret kept in the store (a private key, a TOTP seed). `Debug` never shows it.
+/// A secret kept in the store (a sealed private key, a TOTP seed, a client secret's hash). Its
+/// text is reached only through [`Secret::expose`], `Debug` never shows it, and its memory is
+/// wiped when it is dropped.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
+pub struct Secret(zeroize::Zeroizing<String>);
 
 impl Secret {
+    /// A secret holding `text`.
+    #[must_use]
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(zeroize::Zeroizing::new(text.into()))
+    }
+
     /// The secret text; use it, don't print it.
     #[must_use]
     pub fn expose(&self) -> &str {

@@ -25,18 +25,61 @@ pub enum StoreError {
     /// An earlier operation in this unit of work failed, so it can only be rolled back.
     #[error("the transaction was aborted by an earlier error and was rolled back")]
     Aborted,
-    /// The database could not be reached or failed.
+    /// The database failed (a statement, a file, the embedded or the remote database).
     #[error("database error: {0}")]
-    Database(#[source] sqlx::Error),
-    /// The embedded database failed, on a path that reads or writes it without sqlx.
-    #[error("database error: {0}")]
-    Sqlite(#[source] rusqlite::Error),
+    Database(#[source] DatabaseError),
+    /// The database cannot be reached now (no connection in time, the pool is closed, the
+    /// server refused or went away): worth trying again later, a `503` to a caller.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] DatabaseError),
+}
+
+/// What the database driver said, kept whole as the error's source, but as no driver's type:
+/// callers of the store never depend on which driver it uses.
+#[derive(Debug)]
+pub struct DatabaseError(Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// Shorthand.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
+    /// A driver error that is not about a record: `Unavailable` when the database could not be
+    /// reached, else `Database`.
+    pub(crate) fn driver(e: sqlx::Error) -> Self {
+        let unreachable = matches!(
+            e,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+        );
+        let e = DatabaseError(Box::new(e));
+        if unreachable {
+            Self::Unavailable(e)
+        } else {
+            Self::Database(e)
+        }
+    }
+
+    /// The store's own failure to reach the database (`what` says why).
+    pub(crate) fn unavailable(what: impl Into<String>) -> Self {
+        Self::Unavailable(DatabaseError(what.into().into()))
+    }
+
+    /// A failure of the database's files, said in `what`.
+    pub(crate) fn io(what: String) -> Self {
+        Self::Database(DatabaseError(what.into()))
+    }
+
     /// Maps a database error for an operation on `what`.
     pub(crate) fn from_sqlx(what: &'static str, e: sqlx::Error) -> Self {
         match &e {
@@ -44,7 +87,7 @@ impl StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what),
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self::MissingReference(what),
             sqlx::Error::Database(db) if db.is_check_violation() => Self::Invalid(db.message().to_owned()),
-            _ => Self::Database(e),
+            _ => Self::driver(e),
         }
     }
 
@@ -60,9 +103,9 @@ impl StoreError {
                 ffi::SQLITE_CONSTRAINT_CHECK => {
                     Self::Invalid(message.clone().unwrap_or_else(|| f.to_string()))
                 }
-                _ => Self::Sqlite(e),
+                _ => Self::Database(DatabaseError(Box::new(e))),
             },
-            _ => Self::Sqlite(e),
+            _ => Self::Database(DatabaseError(Box::new(e))),
         }
     }
 }
@@ -117,7 +160,7 @@ mod tests {
             run("INSERT INTO child VALUES ('b', 'y', 0, 'p')"),
             StoreError::Invalid(_)
         ));
-        assert!(matches!(run("SELECT * FROM nowhere"), StoreError::Sqlite(_)));
+        assert!(matches!(run("SELECT * FROM nowhere"), StoreError::Database(_)));
         let none = c
             .query_row("SELECT id FROM child WHERE id = 'z'", [], |r| {
                 r.get::<_, String>(0)

@@ -26,7 +26,7 @@ pub use directory_repo::{
     ClientRepo, CodeRepo, CredentialRepo, DeviceRepo, KeyRepo, PolicyRepo, SignInLogRepo, StreamRepo,
 };
 pub use directory_types::*;
-pub use error::{Result, StoreError};
+pub use error::{DatabaseError, Result, StoreError};
 pub use postgres::{OUTBOX_CHANNEL, PgStore, PgUnitOfWork};
 pub use repo::{Backend, OutboxRepo, Store, TokenRepo, UnitOfWork, UserRepo};
 pub use shared_directory::Table;
@@ -103,7 +103,7 @@ fn migration_error(what: &str, e: sqlx::migrate::MigrateError) -> StoreError {
                 db.message()
             ))
         }
-        M::Execute(e) | M::ExecuteMigration(e, _) => StoreError::Database(e),
+        M::Execute(e) | M::ExecuteMigration(e, _) => StoreError::driver(e),
         other => StoreError::SchemaVersion(format!("{what}: {other}")),
     }
 }

@@ -51,7 +51,7 @@ macro_rules! directory_impl {
                     id: text(row, "id")?,
                     name: text(row, "name")?,
                     kind: AppKind::parse(&text(row, "kind")?)?,
-                    secret_hash: opt_text(row, "secret_hash")?.map(Secret),
+                    secret_hash: opt_text(row, "secret_hash")?.map(Secret::new),
                     redirect_uris: list(row, "redirect_uris")?,
                     grant_types: list(row, "grant_types")?,
                     scopes: list(row, "scopes")?,
@@ -79,7 +79,7 @@ macro_rules! directory_impl {
                     user_id: UserId(text(row, "user_id")?),
                     kind: MfaKind::parse(&text(row, "kind")?)?,
                     label: text(row, "label")?,
-                    secret: Secret(text(row, "secret")?),
+                    secret: Secret::new(text(row, "secret")?),
                     created_at: Timestamp(int(row, "created_at")?),
                     last_used_at: opt_int(row, "last_used_at")?.map(Timestamp),
                 })
@@ -89,7 +89,7 @@ macro_rules! directory_impl {
                 Ok(SigningKeyRecord {
                     kid: text(row, "kid")?,
                     alg: text(row, "alg")?,
-                    private_jwk: Secret(text(row, "private_jwk")?),
+                    private_jwk: Secret::new(text(row, "private_jwk")?),
                     public_jwk: json(row, "public_jwk")?,
                     status: KeyStatus::parse(&text(row, "status")?)?,
                     created_at: Timestamp(int(row, "created_at")?),
@@ -374,7 +374,7 @@ macro_rules! directory_impl {
                         .fetch_one(&self.write)
                         .await
                         .ctx("server secret")?;
-                    Ok(Secret(row.try_get(0).ctx("server secret")?))
+                    Ok(Secret::new(row.try_get::<String, _>(0).ctx("server secret")?))
                 }
             }
 

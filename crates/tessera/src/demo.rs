@@ -210,7 +210,9 @@ async fn set_up(timeline: &mut Timeline) -> anyhow::Result<Stage> {
     .await?;
     uow.put_application(&Application {
         kind: AppKind::Confidential,
-        secret_hash: Some(Secret(tessera_server::secrets::hash_client_secret(&api_secret))),
+        secret_hash: Some(Secret::new(tessera_server::secrets::hash_client_secret(
+            &api_secret,
+        ))),
         redirect_uris: vec![],
         grant_types: vec!["client_credentials".into()],
         scopes: vec!["ssf.manage".into(), "ssf.read".into()],

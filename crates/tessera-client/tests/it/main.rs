@@ -71,7 +71,7 @@ pub async fn world_with(configure: impl FnOnce(&mut tessera_server::config::Serv
         name: id.into(),
         kind,
         secret_hash: (kind == AppKind::Confidential)
-            .then(|| Secret(tessera_server::secrets::hash_client_secret(SECRET))),
+            .then(|| Secret::new(tessera_server::secrets::hash_client_secret(SECRET))),
         redirect_uris: vec!["http://127.0.0.1/callback".into()],
         grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),

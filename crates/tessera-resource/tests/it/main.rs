@@ -78,7 +78,7 @@ async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)
         id: "mail-client".into(),
         name: "mail client".into(),
         kind: AppKind::Confidential,
-        secret_hash: Some(Secret(tessera_server::secrets::hash_client_secret(SECRET))),
+        secret_hash: Some(Secret::new(tessera_server::secrets::hash_client_secret(SECRET))),
         redirect_uris: vec![],
         grant_types: vec!["client_credentials".into()],
         scopes: vec!["mail.read".into(), "ssf.manage".into(), "ssf.read".into()],

@@ -28,13 +28,11 @@ use tessera_store::{StoreError, UserId, UserStatus};
 
 pub use crate::api::{ApiError, JsonBody, Query};
 use crate::api::{created, ok, page_size, rfc3339};
-use crate::directory::Directory;
+use crate::directory::{ADMINS_GROUP, Directory};
 use crate::state::AppState;
 
 /// The scope that opens the admin API.
 pub const ADMIN_SCOPE: &str = "tessera.admin";
-/// Users in this group may use the admin API (and console) with a token that has the scope.
-pub const ADMINS_GROUP: &str = "admins";
 /// The largest request body the admin API reads (a policy document is at most 256 KiB).
 const MAX_BODY: usize = 512 * 1024;
 

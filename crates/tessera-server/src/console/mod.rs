@@ -37,8 +37,7 @@ use tessera_store::{StoreError, SubjectKind, User, UserId, UserStatus};
 
 pub use forms::{Fields, FormErrors};
 
-use crate::admin::ADMINS_GROUP;
-use crate::directory::{Directory, DirectoryError, InitiatingEntity};
+use crate::directory::{ADMINS_GROUP, Directory, DirectoryError, InitiatingEntity};
 use crate::state::AppState;
 
 /// The console's own OAuth client.

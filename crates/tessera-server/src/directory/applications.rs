@@ -21,7 +21,11 @@ pub enum GrantType {
 
 impl GrantType {
     /// Every grant type, in the order forms and metadata list them.
-    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+    pub const ALL: [Self; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
 
     /// The `grant_type` value (RFC 6749).
     #[must_use]
@@ -433,7 +437,7 @@ fn new_secret() -> Result<Zeroizing<String>> {
 }
 
 fn hashed(secret: &str) -> Secret {
-    Secret(crate::secrets::hash_client_secret(secret))
+    Secret::new(crate::secrets::hash_client_secret(secret))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Changing the directory: users, groups, applications, named locations and policies. Every
 //! change is validated here, once, whoever asks for it (the admin API, the console, the CLI),
 //! and a change that other systems must hear about is committed together with its CAEP/RISC
-//! events in one unit of work (DESIGN.md's event table), so an event is never lost and never
+//! events in one unit of work (the table in `tessera_signals::changes`), so an event is never lost and never
 //! sent for a change that did not happen.
 
 mod applications;
@@ -24,6 +24,10 @@ pub use policies::{LocationSpec, known_ids};
 pub use tessera_signals::InitiatingEntity;
 pub use users::{NewTotp, UserPatch, UserSpec, totp_uri};
 pub use zeroize::Zeroizing;
+
+/// Members of this group administer Tessera: the admin API (with a token that has its scope)
+/// and the console. The first administrator is put in it at first start.
+pub const ADMINS_GROUP: &str = "admins";
 
 /// One problem with a field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

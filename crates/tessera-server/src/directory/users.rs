@@ -421,7 +421,7 @@ impl Directory {
             user_id: user.clone(),
             kind,
             label: label.trim().to_owned(),
-            secret: tessera_store::Secret(secret.to_owned()),
+            secret: tessera_store::Secret::new(secret.to_owned()),
             created_at: self.now,
             last_used_at: None,
         };

@@ -64,7 +64,7 @@ fn record(
         message: e.to_string(),
     })?;
     Ok(SigningKeyRecord {
-        private_jwk: Secret(kek.seal(&kid, &private)?),
+        private_jwk: Secret::new(kek.seal(&kid, &private)?),
         kid,
         alg: key.algorithm().as_str().into(),
         public_jwk: key.public_jwk().to_json(),
@@ -128,7 +128,7 @@ impl KeyRing {
         let sealer = kek.obtain(sealed_under.as_deref())?;
         for r in &mut records {
             if !sealing::is_sealed(r.private_jwk.expose()) {
-                let sealed = Secret(sealer.seal(&r.kid, r.private_jwk.expose())?);
+                let sealed = Secret::new(sealer.seal(&r.kid, r.private_jwk.expose())?);
                 store.reseal_key(&r.kid, &sealed).await?;
                 tracing::info!(kid = %r.kid, kek = sealer.id(), "sealed a signing key stored in the clear");
                 r.private_jwk = sealed;

@@ -20,18 +20,10 @@ pub struct AuthorizationCode;
 
 impl super::token::Grant for AuthorizationCode {
     const TYPE: GrantType = GrantType::AuthorizationCode;
+    const NOT_GIVEN: &'static str = "this client may not use the authorization code grant";
 
-    fn check_client(client: &Client) -> Result<(), OAuthError> {
-        super::token::given::<Self>(client, "this client may not use the authorization code grant")
-    }
-
-    async fn serve(
-        state: &AppState,
-        client: &Client,
-        form: &Form,
-        caller: &Caller<'_>,
-    ) -> Result<serde_json::Value, OAuthError> {
-        grant(state, client, form, caller).await
+    async fn serve(r: &super::token::GrantRequest<'_>) -> Result<serde_json::Value, OAuthError> {
+        grant(r.state, r.client, r.form, r.caller).await
     }
 }
 

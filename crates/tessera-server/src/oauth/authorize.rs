@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tessera_jose::b64;
@@ -567,20 +567,6 @@ async fn issue_code(
         })
         .await?;
     Ok(code)
-}
-
-/// The header a response sets to keep the session.
-#[must_use]
-pub fn session_cookie(state: &AppState, value: &str) -> (header::HeaderName, axum::http::HeaderValue) {
-    (
-        header::SET_COOKIE,
-        web::set_cookie(
-            web::SESSION_COOKIE,
-            value,
-            u64::try_from(web::session::LIFETIME_SECONDS).unwrap_or(0),
-            state.config.issuer.starts_with("https:"),
-        ),
-    )
 }
 
 /// Whether `requested` is the registered redirect URI: the same string, or — for a loopback

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use super::access_token::{self, Grant};
 use super::client_auth::Client;
 use super::form::Form;
-use super::user_tokens::Caller;
 use crate::directory::GrantType;
 use crate::error::OAuthError;
 use crate::state::AppState;
@@ -58,6 +57,7 @@ pub struct ClientCredentials;
 
 impl super::token::Grant for ClientCredentials {
     const TYPE: GrantType = GrantType::ClientCredentials;
+    const NOT_GIVEN: &'static str = "this client may not use client credentials";
 
     /// Public clients never; others when given the grant.
     fn check_client(client: &Client) -> Result<(), OAuthError> {
@@ -66,16 +66,15 @@ impl super::token::Grant for ClientCredentials {
                 "public clients cannot use client credentials",
             ));
         }
-        super::token::given::<Self>(client, "this client may not use client credentials")
+        if Self::TYPE.allowed_for(&client.app) {
+            Ok(())
+        } else {
+            Err(OAuthError::unauthorized_client(Self::NOT_GIVEN))
+        }
     }
 
-    async fn serve(
-        state: &AppState,
-        client: &Client,
-        form: &Form,
-        caller: &Caller<'_>,
-    ) -> Result<serde_json::Value, OAuthError> {
-        grant(state, client, form, caller.jkt)
+    async fn serve(r: &super::token::GrantRequest<'_>) -> Result<serde_json::Value, OAuthError> {
+        grant(r.state, r.client, r.form, r.caller.jkt)
     }
 }
 

@@ -50,7 +50,9 @@ impl DpopNonces {
     pub async fn shared(store: &dyn Store, window: u64, now: Timestamp) -> Result<Self, StoreError> {
         let candidate = tessera_jose::random::random_id::<32>(&tessera_jose::SystemRandom)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let secret = store.server_secret(SECRET_NAME, &Secret(candidate), now).await?;
+        let secret = store
+            .server_secret(SECRET_NAME, &Secret::new(candidate), now)
+            .await?;
         Ok(Self::new(secret.expose().as_bytes(), window))
     }
 

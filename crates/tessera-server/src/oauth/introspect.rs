@@ -21,7 +21,7 @@ use crate::state::AppState;
 /// `POST /introspect`
 pub async fn introspect(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {
-        Ok(json) => super::no_store(axum::Json(json).into_response()),
+        Ok(json) => crate::http::no_store(axum::Json(json).into_response()),
         Err(e) => e.into_response(),
     }
 }

@@ -17,9 +17,6 @@ pub mod token;
 pub mod user_tokens;
 pub mod userinfo;
 
-use axum::http::{HeaderValue, header};
-use axum::response::Response;
-
 /// The request's `DPoP` headers (RFC 9449 §4.1); the verifier refuses more than one.
 #[must_use]
 pub fn dpop_proofs(headers: &axum::http::HeaderMap) -> Vec<&str> {
@@ -28,14 +25,6 @@ pub fn dpop_proofs(headers: &axum::http::HeaderMap) -> Vec<&str> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect()
-}
-
-/// Marks a response that carries tokens or token information as not cacheable (RFC 6749 §5.1).
-pub fn no_store(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }
 
 /// How codes and refresh tokens are kept: SHA-256 of the token, never the token itself.

@@ -22,18 +22,10 @@ pub struct RefreshToken;
 
 impl super::token::Grant for RefreshToken {
     const TYPE: GrantType = GrantType::RefreshToken;
+    const NOT_GIVEN: &'static str = "this client may not use refresh tokens";
 
-    fn check_client(client: &Client) -> Result<(), OAuthError> {
-        super::token::given::<Self>(client, "this client may not use refresh tokens")
-    }
-
-    async fn serve(
-        state: &AppState,
-        client: &Client,
-        form: &Form,
-        caller: &Caller<'_>,
-    ) -> Result<serde_json::Value, OAuthError> {
-        grant(state, client, form, caller).await
+    async fn serve(r: &super::token::GrantRequest<'_>) -> Result<serde_json::Value, OAuthError> {
+        grant(r.state, r.client, r.form, r.caller).await
     }
 }
 

@@ -39,7 +39,7 @@ pub async fn token(
                 "Bearer"
             };
             state.telemetry.token_issued(grant, token_type);
-            let mut response = super::no_store(axum::Json(json).into_response());
+            let mut response = crate::http::no_store(axum::Json(json).into_response());
             if let Some(v) = nonce.and_then(|n| axum::http::HeaderValue::from_str(&n).ok()) {
                 response.headers_mut().insert("dpop-nonce", v);
             }
@@ -62,33 +62,39 @@ pub async fn token(
 pub(crate) trait Grant {
     /// Which grant this is.
     const TYPE: GrantType;
+    /// What a client that was not given the grant is told.
+    const NOT_GIVEN: &'static str;
 
     /// Whether the client may use the grant; checked before its DPoP proof, so that the error
-    /// says what is actually wrong.
+    /// says what is actually wrong. By default: whether it was given the grant.
     ///
     /// # Errors
     /// `unauthorized_client`.
-    fn check_client(client: &Client) -> Result<(), OAuthError>;
+    fn check_client(client: &Client) -> Result<(), OAuthError> {
+        if Self::TYPE.allowed_for(&client.app) {
+            Ok(())
+        } else {
+            Err(OAuthError::unauthorized_client(Self::NOT_GIVEN))
+        }
+    }
 
     /// Serves the request; the answer's JSON body.
     fn serve(
-        state: &AppState,
-        client: &Client,
-        form: &Form,
-        caller: &Caller<'_>,
+        request: &GrantRequest<'_>,
     ) -> impl Future<Output = Result<serde_json::Value, OAuthError>> + Send;
 }
 
-/// `unauthorized_client` unless `client` was given the grant `G`.
-///
-/// # Errors
-/// `unauthorized_client` with `refusal` as its description.
-pub(crate) fn given<G: Grant>(client: &Client, refusal: &str) -> Result<(), OAuthError> {
-    if G::TYPE.allowed_for(&client.app) {
-        Ok(())
-    } else {
-        Err(OAuthError::unauthorized_client(refusal.to_owned()))
-    }
+/// What a grant is handed: the request from an authenticated client whose DPoP proof, if any,
+/// was checked.
+pub(crate) struct GrantRequest<'a> {
+    /// The server.
+    pub state: &'a AppState,
+    /// The authenticated client.
+    pub client: &'a Client,
+    /// The request's parameters.
+    pub form: &'a Form,
+    /// The caller's address and proof keys.
+    pub caller: &'a Caller<'a>,
 }
 
 /// Serves a token request; returns the grant type served and the response body.
@@ -139,7 +145,13 @@ impl Request<'_> {
             session_jkt: session_jkt.as_ref(),
             stage: G::TYPE.as_str(),
         };
-        let body = G::serve(self.state, self.client, self.form, &caller).await?;
+        let request = GrantRequest {
+            state: self.state,
+            client: self.client,
+            form: self.form,
+            caller: &caller,
+        };
+        let body = G::serve(&request).await?;
         Ok((G::TYPE.as_str(), body))
     }
 

@@ -16,7 +16,7 @@ use crate::state::AppState;
 /// `GET /userinfo` and `POST /userinfo`
 pub async fn userinfo(State(state): State<Arc<AppState>>, method: Method, headers: HeaderMap) -> Response {
     match handle(&state, &method, &headers).await {
-        Ok(json) => super::no_store(axum::Json(json).into_response()),
+        Ok(json) => crate::http::no_store(axum::Json(json).into_response()),
         Err(e) => {
             state.telemetry.oauth_error("userinfo", e.code());
             e.into_response()

@@ -11,7 +11,7 @@ use axum::response::Response;
 use tessera_store::{MfaKind, StoreError, UserStatus};
 
 use super::{client_ip, pages, see_other, session};
-use crate::oauth::authorize::{AuthRequest, refuse, session_cookie};
+use crate::oauth::authorize::{AuthRequest, refuse};
 use crate::state::AppState;
 
 /// A hash to verify against when the username is unknown, so the answer takes as long either
@@ -169,7 +169,7 @@ pub async fn password(
     };
     see_other(
         &format!("/authorize?{}", return_query(request_query)),
-        &[session_cookie(&state, &cookie)],
+        &[session::cookie_header(&state, &cookie)],
     )
 }
 
@@ -263,7 +263,7 @@ pub async fn one_time_code(
     };
     see_other(
         &format!("/authorize?{}", return_query(request_query)),
-        &[session_cookie(&state, &cookie)],
+        &[session::cookie_header(&state, &cookie)],
     )
 }
 

@@ -24,7 +24,7 @@ use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PublicKeyCredential, 
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use super::{client_ip, pages, session};
-use crate::oauth::authorize::{AuthRequest, session_cookie};
+use crate::oauth::authorize::AuthRequest;
 use crate::state::AppState;
 
 /// How long a ceremony may take.
@@ -103,6 +103,15 @@ pub fn ceremony_cookie(state: &AppState, ceremony: &Ceremony, path: &str) -> Opt
 pub fn read_ceremony(state: &AppState, headers: &HeaderMap) -> Option<Ceremony> {
     let c: Ceremony = super::signed::read(state, super::cookie(headers, COOKIE)?, TYP)?;
     (c.exp > state.unix_time().as_secs()).then_some(c)
+}
+
+/// `503` for a store failure while reading passkeys: logged, never "there is no passkey".
+fn unavailable(e: &tessera_store::StoreError) -> Response {
+    tracing::error!(%e, "the store failed while reading passkeys");
+    refused(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Passkeys are unavailable just now. Try again shortly.",
+    )
 }
 
 /// A JSON error for the page's script to show.
@@ -188,13 +197,7 @@ pub async fn options(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     };
     let methods = match state.store.mfa_methods_of(&user.id).await {
         Ok(m) => m,
-        Err(e) => {
-            tracing::error!(%e, "the store failed while reading passkeys");
-            return refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Passkeys are unavailable just now. Try again shortly.",
-            );
-        }
+        Err(e) => return unavailable(&e),
     };
     let keys: Vec<Passkey> = passkeys_of(&methods).into_iter().map(|(_, k)| k).collect();
     if keys.is_empty() {
@@ -268,13 +271,7 @@ pub async fn finish(
         // Keep the authenticator's signature counter (and backup state) current.
         let methods = match state.store.mfa_methods_of(&user.id).await {
             Ok(m) => m,
-            Err(e) => {
-                tracing::error!(%e, "the store failed while reading passkeys");
-                return refused(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Passkeys are unavailable just now. Try again shortly.",
-                );
-            }
+            Err(e) => return unavailable(&e),
         };
         for (id, mut key) in passkeys_of(&methods) {
             if key.cred_id() == result.cred_id() {
@@ -325,7 +322,7 @@ pub async fn finish(
     };
     let next = format!("/authorize?{}", super::login::return_query(&a.request));
     let mut response = Json(json!({ "redirect": next })).into_response();
-    let (name, value) = session_cookie(&state, &cookie);
+    let (name, value) = session::cookie_header(&state, &cookie);
     response.headers_mut().append(name, value);
     response
         .headers_mut()

@@ -3,7 +3,7 @@
 //! disabled or deleted, once the user's sessions are revoked (their "not before" instant), and
 //! once it is signed out (the session's own "not before").
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use serde::{Deserialize, Serialize};
 use tessera_jose::{UnixTime, jws};
 use tessera_store::{StoreError, SubjectKind, Timestamp, User, UserId, UserStatus};
@@ -60,6 +60,20 @@ impl BrowserSession {
 /// `server_error` when signing fails.
 pub fn issue(state: &AppState, session: &BrowserSession) -> Result<String, OAuthError> {
     jws::sign(state.keys.active(), Some(TYP), session).map_err(OAuthError::server_error)
+}
+
+/// The header a response sets to keep the session whose signed value is `value`.
+#[must_use]
+pub fn cookie_header(state: &AppState, value: &str) -> (header::HeaderName, HeaderValue) {
+    (
+        header::SET_COOKIE,
+        super::set_cookie(
+            super::SESSION_COOKIE,
+            value,
+            u64::try_from(LIFETIME_SECONDS).unwrap_or(0),
+            state.config.issuer.starts_with("https:"),
+        ),
+    )
 }
 
 /// A new session for `user`, authenticated now by `amr`.

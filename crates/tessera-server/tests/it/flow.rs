@@ -315,6 +315,24 @@ async fn totp_step_when_the_user_has_one(db: Db) {
     );
 }
 
+/// When the store cannot read a user's MFA methods, the one-time-code step says the service is
+/// unavailable (503, logged) instead of treating the user as having none.
+#[tokio::test]
+async fn a_store_failure_at_the_code_step_is_a_503_not_a_missing_method() {
+    let server = crate::support::server_on(Db::Postgres).await;
+    let client = Client::new("webapp", WEBAPP_CB);
+    let mut browser = Browser::new(&server);
+    let page = browser.sign_in(&client.authorize_url(""), BOB.0, BOB.1).await;
+    assert!(page.body.contains("name=\"code\""), "{}", page.body);
+    server
+        .sql_behind_its_back("ALTER TABLE mfa_methods RENAME TO mfa_methods_away")
+        .await;
+    let code = crate::support::totp_now(BOB_TOTP);
+    let r = browser.submit(&page, &[("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(r.body.contains("Try again shortly"), "{}", r.body);
+}
+
 async fn put_policy(server: &Server, id: &str, document: serde_json::Value) {
     let mut uow = server.state.store.begin().await.unwrap();
     uow.put_policy(&PolicyRecord {

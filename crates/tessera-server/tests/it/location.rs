@@ -48,7 +48,7 @@ async fn register_api(server: &Server, key: &SigningKey) {
         id: "mail-api".into(),
         name: "mail API".into(),
         kind: AppKind::Confidential,
-        secret_hash: Some(tessera_store::Secret(
+        secret_hash: Some(tessera_store::Secret::new(
             tessera_server::secrets::hash_client_secret(SECRET),
         )),
         redirect_uris: vec![],

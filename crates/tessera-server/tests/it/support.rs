@@ -180,6 +180,20 @@ pub async fn server_with(change: impl FnOnce(&mut ServerConfig)) -> Server {
     build_with(None, change).await
 }
 
+impl Server {
+    /// Runs `sql` in a PostgreSQL test server's own schema, behind the server's back (to make
+    /// the store fail in a chosen way).
+    pub async fn sql_behind_its_back(&self, sql: &str) {
+        use sqlx::Connection as _;
+        let schema = self.schema.as_deref().expect("a PostgreSQL test server");
+        let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+        sqlx::raw_sql(&format!("SET search_path TO \"{schema}\"; {sql}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
 /// A server on SQLite that reads time from `clock`, which the test moves by hand.
 pub async fn server_with_clock(clock: Arc<tessera_jose::ManualClock>) -> Server {
     build_clocked(None, |_| {}, Some(clock)).await
@@ -225,7 +239,7 @@ async fn build_clocked(
         name: id.into(),
         kind,
         secret_hash: (kind == AppKind::Confidential)
-            .then(|| Secret(tessera_server::secrets::hash_client_secret(SECRET))),
+            .then(|| Secret::new(tessera_server::secrets::hash_client_secret(SECRET))),
         redirect_uris: vec![],
         grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
         scopes: vec!["mail.read".into(), "mail.send".into()],
@@ -317,7 +331,7 @@ async fn build_clocked(
         user_id: "u-bob".into(),
         kind: tessera_store::MfaKind::Totp,
         label: "phone".into(),
-        secret: Secret(BOB_TOTP.into()),
+        secret: Secret::new(BOB_TOTP),
         created_at: Timestamp(0),
         last_used_at: None,
     })

@@ -99,7 +99,7 @@ async fn serve<T, R>(what: &'static str, run: Run<T, R>, mut receiver: mpsc::Rec
                 answers = results.len(),
                 "a batched statement answered the wrong number of requests; each runs alone"
             ),
-            Err(crate::StoreError::Database(sqlx::Error::PoolTimedOut)) => {
+            Err(crate::StoreError::Unavailable(_)) => {
                 for answer in answers {
                     let _ = answer.send(Outcome::Unreachable);
                 }
@@ -160,7 +160,7 @@ mod tests {
         let short = Batcher::new("test", |_: Vec<u32>| async { Ok(Vec::<u32>::new()) });
         assert!(matches!(short.call(1).await, Outcome::RunAlone));
         let unreachable = Batcher::new("test", |_: Vec<u32>| async {
-            Err::<Vec<u32>, _>(StoreError::Database(sqlx::Error::PoolTimedOut))
+            Err::<Vec<u32>, _>(StoreError::unavailable("no connection in time"))
         });
         assert!(matches!(unreachable.call(1).await, Outcome::Unreachable));
     }

@@ -113,10 +113,10 @@ impl PgStore {
     /// database without seeing each other.
     ///
     /// # Errors
-    /// [`crate::StoreError::Database`] when PostgreSQL cannot be reached,
+    /// [`crate::StoreError::Unavailable`] when PostgreSQL cannot be reached,
     /// [`crate::StoreError::SchemaVersion`] when a newer Tessera wrote the schema.
     pub async fn open(url: &str, schema: Option<&str>, options: &StoreOptions) -> crate::Result<Self> {
-        let mut connect = PgConnectOptions::from_str(url).map_err(crate::StoreError::Database)?;
+        let mut connect = PgConnectOptions::from_str(url).map_err(crate::StoreError::driver)?;
         if let Some(schema) = schema {
             if schema.is_empty() || !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(crate::StoreError::Invalid(format!(
@@ -128,11 +128,11 @@ impl PgStore {
                 .acquire_timeout(options.connect_timeout)
                 .connect_with(connect.clone())
                 .await;
-            let admin = admin.map_err(crate::StoreError::Database)?;
+            let admin = admin.map_err(crate::StoreError::driver)?;
             sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
                 .execute(&admin)
                 .await
-                .map_err(crate::StoreError::Database)?;
+                .map_err(crate::StoreError::driver)?;
             admin.close().await;
             connect = connect.options([("search_path", schema)]);
         }
@@ -151,7 +151,7 @@ impl PgStore {
         let pool = pool_options(options, options.max_connections.max(2))
             .connect_with(connect)
             .await
-            .map_err(crate::StoreError::Database)?;
+            .map_err(crate::StoreError::driver)?;
         MIGRATOR
             .run(&pool)
             .await
@@ -192,11 +192,11 @@ impl PgStore {
         if guard.is_none() {
             let mut listener = PgListener::connect_with(&self.read)
                 .await
-                .map_err(crate::StoreError::Database)?;
+                .map_err(crate::StoreError::driver)?;
             listener
                 .listen(OUTBOX_CHANNEL)
                 .await
-                .map_err(crate::StoreError::Database)?;
+                .map_err(crate::StoreError::driver)?;
             *guard = Some(listener);
         }
         if let Some(listener) = guard.as_mut() {
@@ -217,7 +217,7 @@ impl PgStore {
         sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
             .execute(&self.write)
             .await
-            .map_err(crate::StoreError::Database)?;
+            .map_err(crate::StoreError::driver)?;
         Ok(())
     }
 }
@@ -229,7 +229,7 @@ impl PgUnitOfWork {
                 .bind(OUTBOX_CHANNEL)
                 .execute(&mut *self.tx)
                 .await
-                .map_err(crate::StoreError::Database)?;
+                .map_err(crate::StoreError::driver)?;
         }
         self.appended = true;
         Ok(())
@@ -239,7 +239,7 @@ impl PgUnitOfWork {
 #[async_trait::async_trait]
 impl Store for PgStore {
     async fn begin(&self) -> crate::Result<Box<dyn crate::UnitOfWork>> {
-        let tx = self.write.begin().await.map_err(crate::StoreError::Database)?;
+        let tx = self.write.begin().await.map_err(crate::StoreError::driver)?;
         Ok(Box::new(PgUnitOfWork {
             tx,
             appended: false,
@@ -272,7 +272,7 @@ mod hot {
 
     /// The error of a batch that found no connection in time, for each of its requests.
     fn unreachable() -> crate::StoreError {
-        crate::StoreError::Database(sqlx::Error::PoolTimedOut)
+        crate::StoreError::unavailable("no connection to PostgreSQL in time")
     }
 
     /// Everything a refresh checks, in one statement (see `shared::presented_token_sql`).

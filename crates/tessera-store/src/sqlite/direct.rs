@@ -70,7 +70,7 @@ impl WriteLock {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))
+            .map_err(|_| StoreError::unavailable("the store is closed"))
     }
 }
 

@@ -73,7 +73,7 @@ impl SqliteStore {
     pub async fn open(path: &Path, options: &StoreOptions) -> crate::Result<Self> {
         create_private(path)?;
         let connect = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(crate::StoreError::Database)?
+            .map_err(crate::StoreError::driver)?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -90,7 +90,7 @@ impl SqliteStore {
                     db.message()
                 ))
             }
-            _ => crate::StoreError::Database(e),
+            _ => crate::StoreError::driver(e),
         };
         // The writer connection, shared with the group commit's (see `direct`): whoever writes
         // holds the write lock. The connection lives as long as the store, so every use of it
@@ -203,10 +203,10 @@ fn create_private(path: &Path) -> crate::Result<()> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(crate::StoreError::Database(sqlx::Error::Io(std::io::Error::new(
-            e.kind(),
-            format!("cannot create {}: {e}", path.display()),
-        )))),
+        Err(e) => Err(crate::StoreError::io(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -220,7 +220,7 @@ impl SqliteUnitOfWork {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> crate::Result<Box<dyn crate::UnitOfWork>> {
-        let tx = self.write.begin().await.map_err(crate::StoreError::Database)?;
+        let tx = self.write.begin().await.map_err(crate::StoreError::driver)?;
         Ok(Box::new(SqliteUnitOfWork {
             tx,
             appended: false,

@@ -41,7 +41,7 @@ fn app(id: &str, kind: AppKind, secret: Option<&str>) -> Application {
         id: id.into(),
         name: format!("{id} app"),
         kind,
-        secret_hash: secret.map(|s| Secret(s.into())),
+        secret_hash: secret.map(Secret::new),
         redirect_uris: vec![
             "http://127.0.0.1/callback".into(),
             "https://app.example/cb".into(),
@@ -218,14 +218,14 @@ async fn mfa_methods_and_totp_replay(s: Arc<dyn Store>) {
         user_id: "alice".into(),
         kind: MfaKind::Totp,
         label: "Authenticator".into(),
-        secret: Secret("JBSWY3DPEHPK3PXP".into()),
+        secret: Secret::new("JBSWY3DPEHPK3PXP"),
         created_at: T0,
         last_used_at: None,
     };
     let passkey = MfaMethod {
         id: "m2".into(),
         kind: MfaKind::Passkey,
-        secret: Secret("{}".into()),
+        secret: Secret::new("{}"),
         ..totp.clone()
     };
     let mut uow = s.begin().await.unwrap();
@@ -324,7 +324,7 @@ fn key(kid: &str, status: KeyStatus, at: i64) -> SigningKeyRecord {
     SigningKeyRecord {
         kid: kid.into(),
         alg: "ES256".into(),
-        private_jwk: Secret(format!("{{\"d\":\"{kid}\"}}")),
+        private_jwk: Secret::new(format!("{{\"d\":\"{kid}\"}}")),
         public_jwk: json!({"kid": kid}),
         status,
         created_at: T0.plus_ms(at),
@@ -370,10 +370,10 @@ async fn signing_key_rotation(s: Arc<dyn Store>) {
         !format!("{:?}", s.keys().await.unwrap()).contains("\"d\""),
         "private keys never in Debug"
     );
-    s.reseal_key("k2", &Secret("kek1.sealed".into())).await.unwrap();
+    s.reseal_key("k2", &Secret::new("kek1.sealed")).await.unwrap();
     assert_eq!(s.keys().await.unwrap()[0].private_jwk.expose(), "kek1.sealed");
     assert!(matches!(
-        s.reseal_key("k1", &Secret("x".into())).await,
+        s.reseal_key("k1", &Secret::new("x")).await,
         Err(StoreError::NotFound("signing key"))
     ));
 }
@@ -593,18 +593,18 @@ async fn stream_subjects_and_verification_rate(s: Arc<dyn Store>) {
 
 async fn server_secrets_are_created_once(s: Arc<dyn Store>) {
     let first = s
-        .server_secret("dpop-nonce", &Secret("one".into()), T0)
+        .server_secret("dpop-nonce", &Secret::new("one"), T0)
         .await
         .unwrap();
     assert_eq!(first.expose(), "one");
     // A second node asking with its own candidate gets the first one.
     let again = s
-        .server_secret("dpop-nonce", &Secret("two".into()), T0)
+        .server_secret("dpop-nonce", &Secret::new("two"), T0)
         .await
         .unwrap();
     assert_eq!(again.expose(), "one");
     let other = s
-        .server_secret("another", &Secret("three".into()), T0)
+        .server_secret("another", &Secret::new("three"), T0)
         .await
         .unwrap();
     assert_eq!(other.expose(), "three");

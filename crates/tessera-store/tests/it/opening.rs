@@ -96,7 +96,7 @@ async fn postgres_migrates_from_empty_reopens_and_refuses_a_newer_schema() {
 }
 
 #[tokio::test]
-async fn postgres_unreachable_is_a_database_error_not_a_panic() {
+async fn postgres_unreachable_is_unavailable_not_a_panic() {
     let opts = StoreOptions {
         connect_timeout: std::time::Duration::from_secs(1),
         ..StoreOptions::default()
@@ -104,5 +104,5 @@ async fn postgres_unreachable_is_a_database_error_not_a_panic() {
     let err = PgStore::open("postgres://postgres@127.0.0.1:1/none", None, &opts)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Database(_)), "{err}");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
 }

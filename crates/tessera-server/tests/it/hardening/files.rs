@@ -51,7 +51,7 @@ async fn item_01_a_new_data_directory_is_private_whatever_the_umask() {
         .store
         .server_secret(
             "probe",
-            &tessera_store::Secret("x".into()),
+            &tessera_store::Secret::new("x"),
             tessera_store::Timestamp(0),
         )
         .await
@@ -164,7 +164,7 @@ async fn item_01_keys_stored_in_the_clear_are_sealed_at_start() {
         .insert_key(&tessera_store::SigningKeyRecord {
             kid: kid.clone(),
             alg: "ES256".into(),
-            private_jwk: tessera_store::Secret(key.to_private_jwk().unwrap().to_string()),
+            private_jwk: tessera_store::Secret::new(key.to_private_jwk().unwrap().to_string()),
             public_jwk: key.public_jwk().to_json(),
             status: tessera_store::KeyStatus::Active,
             created_at: tessera_store::Timestamp(0),
