@@ -11,7 +11,7 @@ use tessera_policy::{
     SignInContext, TokenBinding, UserContext,
 };
 use tessera_store::{
-    Application, Compliance, Device, DeviceStatus, SignInDetails, SignInLog, Store, User, UserId,
+    Application, Compliance, Device, DeviceStatus, SignInDetails, SignInLog, Store, StoreError, User, UserId,
 };
 
 use crate::error::OAuthError;
@@ -33,7 +33,7 @@ impl Policies {
     /// # Errors
     /// `server_error` when the store fails or holds policies that no longer compile: evaluation
     /// fails closed.
-    pub async fn current(&self, store: &dyn Store) -> Result<Arc<PolicySet>, OAuthError> {
+    pub async fn current(&self, store: &dyn Store) -> Result<Arc<PolicySet>, StoreError> {
         if let Ok(guard) = self.loaded.read()
             && let Some((at, set)) = guard.as_ref()
             && at.elapsed() < RELOAD_AFTER
@@ -47,7 +47,7 @@ impl Policies {
     ///
     /// # Errors
     /// As [`Policies::current`].
-    pub async fn reload(&self, store: &dyn Store) -> Result<Arc<PolicySet>, OAuthError> {
+    pub async fn reload(&self, store: &dyn Store) -> Result<Arc<PolicySet>, StoreError> {
         let set = Arc::new(load(store).await?);
         if let Ok(mut guard) = self.loaded.write() {
             *guard = Some((Instant::now(), set.clone()));
@@ -56,12 +56,12 @@ impl Policies {
     }
 }
 
-async fn load(store: &dyn Store) -> Result<PolicySet, OAuthError> {
+async fn load(store: &dyn Store) -> Result<PolicySet, StoreError> {
     let mut policies = Vec::new();
     for record in store.policies().await? {
         let bytes = record.document.to_string();
         let policy = tessera_policy::parse_policy(bytes.as_bytes())
-            .map_err(|e| OAuthError::server_error(format!("stored policy {}: {e:?}", record.id)))?;
+            .map_err(|e| StoreError::Corrupt(format!("stored policy {}: {e:?}", record.id)))?;
         policies.push(policy);
     }
     let mut locations = Vec::new();
@@ -71,7 +71,7 @@ async fn load(store: &dyn Store) -> Result<PolicySet, OAuthError> {
             .iter()
             .map(|r| r.parse())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| OAuthError::server_error(format!("stored location {}: {e}", record.id)))?;
+            .map_err(|e| StoreError::Corrupt(format!("stored location {}: {e}", record.id)))?;
         locations.push(NamedLocation {
             id: tessera_policy::LocationId(record.id),
             display_name: record.display_name,
@@ -81,7 +81,7 @@ async fn load(store: &dyn Store) -> Result<PolicySet, OAuthError> {
     }
     // References were checked when the policies were written.
     PolicySet::new(policies, locations, &AnyDirectory)
-        .map_err(|errors| OAuthError::server_error(format!("stored policies do not compile: {errors:?}")))
+        .map_err(|errors| StoreError::Corrupt(format!("stored policies do not compile: {errors:?}")))
 }
 
 /// Everything known about one sign-in or token request.
@@ -142,7 +142,7 @@ pub async fn evaluate(
 ///
 /// # Errors
 /// `server_error` from the store.
-pub async fn context(store: &dyn Store, attempt: &Attempt<'_>) -> Result<SignInContext, OAuthError> {
+pub async fn context(store: &dyn Store, attempt: &Attempt<'_>) -> Result<SignInContext, StoreError> {
     let groups = match attempt.groups {
         Some(groups) => groups.to_vec(),
         None => store.groups_of(&attempt.user.id).await?,

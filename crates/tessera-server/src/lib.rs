@@ -37,6 +37,7 @@ pub mod ssf;
 pub mod state;
 pub mod telemetry;
 pub mod web;
+pub mod what_if;
 
 use std::sync::Arc;
 

@@ -729,7 +729,7 @@ async fn policies(dir: &Directory, cmd: PoliciesCommand, as_json: bool) -> anyho
             mfa,
         } => {
             let user = find_user(dir, &user).await?;
-            let query: tessera_server::admin::WhatIf = serde_json::from_value(json!({
+            let query: tessera_server::what_if::WhatIf = serde_json::from_value(json!({
                 "user": user.id.0, "application": app, "ip": ip,
                 "client_app_type": match client_app {
                     ClientAppArg::Browser => "browser",
@@ -738,14 +738,15 @@ async fn policies(dir: &Directory, cmd: PoliciesCommand, as_json: bool) -> anyho
                 "device": device, "mfa": mfa,
             }))?;
             let policies = tessera_server::access::Policies::default();
-            let report_value = tessera_server::admin::what_if_report(dir.store(), &policies, &query)
+            let report_value = tessera_server::what_if::report(dir.store(), &policies, &query)
                 .await
                 .map_err(|e| match e {
-                    tessera_server::api::ApiError::Invalid(message, _) => {
-                        anyhow::anyhow!("{message} (see `tessera apps list`, `tessera admin devices`)")
+                    e @ tessera_server::directory::DirectoryError::Invalid(_) => {
+                        anyhow::anyhow!("{e} (see `tessera apps list`, `tessera admin devices`)")
                     }
-                    other => anyhow::anyhow!("{other:?}"),
-                })?;
+                    other => anyhow::anyhow!(other),
+                })?
+                .to_json();
             if as_json {
                 println!("{report_value}");
             } else {

@@ -1,18 +1,13 @@
 //! `/admin/api/policies`, `/admin/api/locations` and `/admin/api/what-if`. A change reloads
 //! this node's compiled policies at once; other nodes pick it up within seconds.
 
-use std::net::IpAddr;
-
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera_policy::{ClientAppType, Platform, TokenBinding};
-use tessera_store::{NamedLocationRecord, PolicyRecord, RiskLevel, StoreError, UserId};
+use tessera_store::{NamedLocationRecord, PolicyRecord};
 
 use super::{Admin, ApiError, JsonBody, created, ok, rfc3339};
-use crate::access::{Attempt, context};
 use crate::directory::LocationSpec;
 
 fn policy_json(p: &PolicyRecord) -> Value {
@@ -116,117 +111,13 @@ pub(super) async fn delete_location(admin: Admin, Path(id): Path<String>) -> Res
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A hypothetical sign-in: who, to what, from where, on what.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WhatIf {
-    /// The user's id; their groups and risk come from the directory.
-    user: String,
-    /// The application's id.
-    application: String,
-    /// The client's address.
-    ip: IpAddr,
-    /// `browser` (default) or `mobileAppsAndDesktopClients`.
-    #[serde(default = "browser")]
-    client_app_type: ClientAppType,
-    /// A registered device's id; its platform and compliance come from its record.
-    #[serde(default)]
-    device: Option<String>,
-    /// The platform of an unregistered device.
-    #[serde(default)]
-    platform: Option<Platform>,
-    /// The user's risk, instead of the directory's.
-    #[serde(default)]
-    user_risk: Option<RiskLevel>,
-    /// The sign-in's risk.
-    #[serde(default)]
-    sign_in_risk: Option<RiskLevel>,
-    /// Whether MFA was done already.
-    #[serde(default)]
-    mfa: bool,
-    /// Whether the request is bound to the device's key.
-    #[serde(default = "not_applicable")]
-    token_binding: TokenBinding,
-}
-
-const fn browser() -> ClientAppType {
-    ClientAppType::Browser
-}
-const fn not_applicable() -> TokenBinding {
-    TokenBinding::NotApplicable
-}
-
-fn policy_risk(r: RiskLevel) -> tessera_policy::RiskLevel {
-    match r {
-        RiskLevel::None => tessera_policy::RiskLevel::None,
-        RiskLevel::Low => tessera_policy::RiskLevel::Low,
-        RiskLevel::Medium => tessera_policy::RiskLevel::Medium,
-        RiskLevel::High => tessera_policy::RiskLevel::High,
-    }
-}
-
 /// `POST /what-if`: which policies would apply to the sign-in, why, and the outcome, without
 /// signing anyone in. Disabled policies are evaluated too, so their report shows whether they
 /// would apply; they never change the outcome.
-pub(super) async fn what_if(admin: Admin, JsonBody(q): JsonBody<WhatIf>) -> Result<Response, ApiError> {
-    let directory = admin.directory();
-    Ok(ok(
-        what_if_report(directory.store(), &admin.state.policies, &q).await?
-    ))
-}
-
-/// The what-if report for `q`, as `POST /what-if` answers it: the context the policies saw,
-/// and the decision with every policy's result and reasons.
-///
-/// # Errors
-/// A field error for an unknown user, application or device; store errors.
-pub async fn what_if_report(
-    store: &dyn tessera_store::Store,
-    policies: &crate::access::Policies,
-    q: &WhatIf,
-) -> Result<Value, ApiError> {
-    let field = |name: &str, what: &str, e: StoreError| match e {
-        StoreError::NotFound(_) => ApiError::field(name, format!("no such {what}")),
-        e => e.into(),
-    };
-    let mut user = store
-        .user(&UserId(q.user.clone()))
-        .await
-        .map_err(|e| field("user", "user", e))?;
-    if let Some(risk) = q.user_risk {
-        user.risk = risk;
-    }
-    let app = store
-        .application(&q.application)
-        .await
-        .map_err(|e| field("application", "application", e))?;
-    let device = match &q.device {
-        Some(id) => {
-            let d = store.device(id).await.map_err(|e| field("device", "device", e))?;
-            if d.user_id != user.id {
-                return Err(ApiError::field("device", "registered to another user"));
-            }
-            Some(d)
-        }
-        None => None,
-    };
-    let attempt = Attempt {
-        user: &user,
-        app: &app,
-        device: device.as_ref(),
-        groups: None,
-        ip: q.ip,
-        mfa: q.mfa,
-        binding: q.token_binding,
-        client_app_type: q.client_app_type,
-    };
-    let mut ctx = context(store, &attempt).await?;
-    ctx.observed_platform = q.platform;
-    ctx.sign_in_risk = q
-        .sign_in_risk
-        .map_or(tessera_policy::RiskLevel::None, policy_risk);
-    let set = policies.current(store).await?;
-    let decision = set.what_if(&ctx);
-    let report = serde_json::to_value(decision.explain(&set)).map_err(|e| ApiError::Server(e.to_string()))?;
-    Ok(json!({ "context": ctx, "decision": report }))
+pub(super) async fn what_if(
+    admin: Admin,
+    JsonBody(q): JsonBody<crate::what_if::WhatIf>,
+) -> Result<Response, ApiError> {
+    let report = crate::what_if::report(admin.directory().store(), &admin.state.policies, &q).await?;
+    Ok(ok(report.to_json()))
 }

@@ -779,15 +779,18 @@ pub(super) async fn run_what_if(post: Post) -> Result<Response, Refused> {
     let parsed = if f.text("ip").parse::<std::net::IpAddr>().is_err() {
         Err(FormErrors::one("ip", "not an IPv4 or IPv6 address"))
     } else {
-        serde_json::from_value::<crate::admin::WhatIf>(q).map_err(|e| FormErrors::one("", e.to_string()))
+        serde_json::from_value::<crate::what_if::WhatIf>(q).map_err(|e| FormErrors::one("", e.to_string()))
     };
     let (result, errors) = match parsed {
         Err(errors) => (None, errors),
         Ok(q) => {
             let state = post.console.state();
-            match crate::admin::what_if_report(state.store.as_ref(), &state.policies, &q).await {
-                Ok(report) => (Some(what_if_result(&report["decision"])), FormErrors::none()),
-                Err(crate::api::ApiError::Invalid(_, errors)) => (None, FormErrors(errors)),
+            match crate::what_if::report(state.store.as_ref(), &state.policies, &q).await {
+                Ok(report) => (
+                    Some(what_if_result(&report.to_json()["decision"])),
+                    FormErrors::none(),
+                ),
+                Err(crate::directory::DirectoryError::Invalid(errors)) => (None, FormErrors(errors)),
                 Err(e) => {
                     tracing::error!(?e, "what-if failed");
                     return Ok(message(
