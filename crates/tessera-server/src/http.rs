@@ -1,5 +1,9 @@
-//! What every HTTP surface of Tessera (OAuth endpoints, the admin API, SSF) says the same way.
+//! What every HTTP surface of Tessera (OAuth endpoints, the pages, the admin API, SSF) does the
+//! same way.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
@@ -10,4 +14,12 @@ pub fn no_store(mut response: Response) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The client's address as the socket saw it (a proxy's own address when behind one).
+#[must_use]
+pub fn client_ip(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip())
 }

@@ -75,7 +75,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(oauth::metadata::openid_configuration),
         )
         .route("/jwks", get(oauth::metadata::jwks))
-        .route("/authorize", get(oauth::authorize::authorize))
+        .route("/authorize", get(web::authorize::authorize))
         .route("/login", post(web::login::password))
         .route("/login/mfa", post(web::login::one_time_code))
         .route(
@@ -84,7 +84,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/logout",
-            get(oauth::logout::logout_get).post(oauth::logout::logout_post),
+            get(web::logout::logout_get).post(web::logout::logout_post),
         )
         .route("/assets/tessera.css", get(web::stylesheet))
         .route("/favicon.ico", get(web::no_icon))

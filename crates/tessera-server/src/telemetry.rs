@@ -138,7 +138,7 @@ pub async fn metrics_on_main(
             .is_some_and(|given| {
                 aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), token.as_bytes()).is_ok()
             }),
-        None => crate::web::client_ip(&extensions).is_loopback(),
+        None => crate::http::client_ip(&extensions).is_loopback(),
     };
     if !allowed {
         return (

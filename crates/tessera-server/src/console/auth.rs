@@ -169,7 +169,7 @@ pub(super) async fn callback(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
-    let ip = crate::web::client_ip(&extensions);
+    let ip = crate::http::client_ip(&extensions);
     let tokens = match crate::oauth::token::serve(&state, &form_headers, ip, body.as_bytes()).await {
         Ok((_, tokens)) => tokens,
         Err(e) => {

@@ -1,26 +1,20 @@
-//! `GET /authorize`: the authorization-code flow (RFC 6749 §4.1) with PKCE S256 only
-//! (RFC 7636), exact redirect-URI matching, `iss` in every response (RFC 9207), OpenID Connect's
-//! `nonce`, `prompt`, `max_age`, `claims` and `login_hint`, and `dpop_jkt` (RFC 9449 §10).
+//! The authorization request of the authorization-code flow (RFC 6749 §4.1) and the code it
+//! ends in: PKCE S256 only (RFC 7636), exact redirect-URI matching, `iss` in every response
+//! (RFC 9207), OpenID Connect's `nonce`, `prompt`, `max_age`, `claims` and `login_hint`, and
+//! `dpop_jkt` (RFC 9449 §10).
 //!
-//! Until the client and redirect URI are known to be good, errors are shown to the user as a
-//! page; after that they go back to the client (RFC 6749 §4.1.2.1). The sign-in itself happens
-//! on the pages in [`crate::web`]; they return here with a session cookie, and this handler
-//! runs Conditional Access and issues the code.
+//! Until the client and redirect URI are known to be good, a refusal is for the user to read;
+//! after that it goes back to the client (RFC 6749 §4.1.2.1) ([`Refusal`]). The browser's side,
+//! `GET /authorize` with the sign-in pages, Conditional Access and the MFA step, is the `web`
+//! module's `authorize`; it asks here for the code.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
-use axum::http::{Extensions, HeaderMap, StatusCode};
-use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tessera_jose::b64;
-use tessera_policy::{Need, Outcome, TokenBinding};
-use tessera_store::{Application, MfaKind, NewCode, StoreError};
+use tessera_store::{Application, NewCode, StoreError};
 
-use crate::access::{self, Attempt, LogEntry};
 use crate::state::AppState;
-use crate::web::{self, pages, session::BrowserSession};
 
 /// Longest query string accepted.
 const MAX_QUERY: usize = 8 * 1024;
@@ -330,228 +324,36 @@ pub fn response_location(redirect_uri: &str, params: &[(&str, &str)]) -> String 
     url.into()
 }
 
-/// The response for a refusal.
-pub fn refuse(state: &AppState, refusal: Refusal) -> Response {
-    match refusal {
-        Refusal::Page { message } => pages::message(
-            StatusCode::BAD_REQUEST,
-            "Cannot sign in",
-            &message,
-            Some(
-                "Go back to the application and try again. If this keeps happening, tell its administrator.",
-            ),
-        ),
-        Refusal::Redirect {
-            redirect_uri,
-            state: client_state,
-            error,
-            description,
-        } => {
-            state.telemetry.oauth_error("authorize", error);
-            let mut params = vec![("error", error), ("error_description", description.as_str())];
-            if let Some(s) = client_state.as_deref() {
-                params.push(("state", s));
-            }
-            params.push(("iss", state.config.issuer.as_str()));
-            web::see_other(&response_location(&redirect_uri, &params), &[])
-        }
-    }
+/// How the user authenticated, as the code remembers it (from the browser session).
+#[derive(Debug)]
+pub struct Authenticated<'a> {
+    /// When, in seconds (the OIDC `auth_time`).
+    pub auth_time: i64,
+    /// When, to the millisecond.
+    pub signed_in: tessera_store::Timestamp,
+    /// How (RFC 8176).
+    pub amr: &'a [String],
+    /// The browser session's id.
+    pub browser_sid: &'a str,
 }
 
-/// `GET /authorize`
-pub async fn authorize(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    extensions: Extensions,
-) -> Response {
-    let query = query.unwrap_or_default();
-    match AuthRequest::parse(&state, &query).await {
-        Ok(request) => proceed(&state, &headers, &extensions, &query, request).await,
-        Err(refusal) => refuse(&state, refusal),
-    }
-}
-
-/// Given a valid request: sign the user in if needed, run Conditional Access, issue the code.
-pub async fn proceed(
-    state: &AppState,
-    headers: &HeaderMap,
-    extensions: &Extensions,
-    query: &str,
-    request: AuthRequest,
-) -> Response {
-    let to_client = |error: &'static str, description: &str| Refusal::Redirect {
-        redirect_uri: request.redirect_uri.clone(),
-        state: request.state.clone(),
-        error,
-        description: description.to_owned(),
-    };
-    let current = match web::session::current(state, headers).await {
-        Ok(c) => c,
-        Err(_) => return refuse(state, to_client("server_error", "the sign-in service failed")),
-    };
-    let now = state.unix_time().as_secs();
-    let usable = current
-        .filter(|(s, _)| !request.prompt_login && request.max_age.is_none_or(|max| now - s.auth_time <= max));
-    let Some((session, user)) = usable else {
-        if request.prompt_none {
-            return refuse(state, to_client("login_required", "the user is not signed in"));
-        }
-        return pages::login(
-            state,
-            headers,
-            StatusCode::OK,
-            pages::SignInForm {
-                app_name: &request.app.name,
-                request: query,
-                username: request.login_hint.as_deref().unwrap_or(""),
-                error: None,
-            },
-        );
-    };
-
-    let ip = web::client_ip(extensions);
-    let attempt = Attempt {
-        user: &user,
-        app: &request.app,
-        device: None,
-        groups: None,
-        ip,
-        mfa: session.mfa(),
-        binding: TokenBinding::NotApplicable,
-        client_app_type: access::client_app_type(&request.app, Some(&request.redirect_uri)),
-    };
-    let Ok((decision, set)) = access::evaluate(state, &attempt).await else {
-        return refuse(state, to_client("server_error", "policy evaluation failed"));
-    };
-    let log = |outcome: &'static str, error: Option<&'static str>| LogEntry {
-        stage: "authorize",
-        user: Some(&user.id),
-        client_id: Some(&request.app.id),
-        ip,
-        outcome,
-        token_protection: crate::access::TokenProtection::NotApplicable,
-        device_id: None,
-        jkt: None,
-        error,
-        key_binding: None,
-    };
-
-    // Sign-in frequency: a session older than the policy allows signs in again.
-    if let Some(frequency) = decision.session.sign_in_frequency {
-        let max = match frequency {
-            tessera_policy::Frequency::EveryTime => 60,
-            tessera_policy::Frequency::Seconds(s) => i64::try_from(s).unwrap_or(i64::MAX),
-        };
-        if now - session.auth_time > max {
-            if request.prompt_none {
-                return refuse(
-                    state,
-                    to_client("login_required", "policy requires signing in again"),
-                );
-            }
-            return pages::login(
-                state,
-                headers,
-                StatusCode::OK,
-                pages::SignInForm {
-                    app_name: &request.app.name,
-                    request: query,
-                    username: &user.username,
-                    error: None,
-                },
-            );
-        }
-    }
-
-    // A user who registered a one-time-code app is always asked for it; policy may ask too.
-    let methods = match state.store.mfa_methods_of(&user.id).await {
-        Ok(m) => m,
-        Err(_) => return refuse(state, to_client("server_error", "the sign-in service failed")),
-    };
-    let has_totp = methods.iter().any(|m| m.kind == MfaKind::Totp);
-    let policy_wants_mfa = matches!(&decision.outcome, Outcome::Interrupt { requirements }
-        if requirements.iter().any(|r| r.any_of.contains(&Need::Mfa)));
-    match &decision.outcome {
-        Outcome::Block { .. } => {
-            access::log(
-                state,
-                &log("blocked", Some("access_denied")),
-                Some((&decision, &set)),
-            )
-            .await;
-            return refuse(state, to_client("access_denied", "access is blocked by policy"));
-        }
-        _ if !session.mfa() && (has_totp || policy_wants_mfa) => {
-            if !has_totp {
-                access::log(
-                    state,
-                    &log("blocked", Some("access_denied")),
-                    Some((&decision, &set)),
-                )
-                .await;
-                return refuse(
-                    state,
-                    to_client(
-                        "access_denied",
-                        "policy requires multi-factor authentication and the user has no method registered",
-                    ),
-                );
-            }
-            if request.prompt_none {
-                return refuse(
-                    state,
-                    to_client("interaction_required", "multi-factor authentication is required"),
-                );
-            }
-            access::log(state, &log("interrupted", None), Some((&decision, &set))).await;
-            return pages::mfa(
-                state,
-                headers,
-                StatusCode::OK,
-                pages::SignInForm {
-                    app_name: &request.app.name,
-                    request: query,
-                    username: &user.username,
-                    error: None,
-                },
-            );
-        }
-        // Other needs (device, token protection) are checked at the token endpoint, where the
-        // request carries the device's proof.
-        _ => {}
-    }
-
-    match issue_code(state, &request, &user.id, &session).await {
-        Ok(code) => {
-            access::log(state, &log("success", None), Some((&decision, &set))).await;
-            let mut params = vec![("code", code.as_str())];
-            if let Some(s) = request.state.as_deref() {
-                params.push(("state", s));
-            }
-            params.push(("iss", state.config.issuer.as_str()));
-            web::see_other(&response_location(&request.redirect_uri, &params), &[])
-        }
-        Err(e) => {
-            tracing::error!(?e, "could not issue a code");
-            refuse(state, to_client("server_error", "the code could not be issued"))
-        }
-    }
-}
-
-async fn issue_code(
+/// A code for `user`, who authenticated as `how`, standing for `request`'s grant.
+///
+/// # Errors
+/// `server_error` from the random source or the store.
+pub async fn issue_code(
     state: &AppState,
     request: &AuthRequest,
     user: &tessera_store::UserId,
-    session: &BrowserSession,
+    how: &Authenticated<'_>,
 ) -> Result<String, crate::OAuthError> {
     let code =
         tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(crate::OAuthError::server_error)?;
     let grant = CodeGrant {
-        auth_time: session.auth_time,
-        signed_in: Some(session.signed_in()),
-        amr: session.amr.clone(),
-        browser_sid: session.sid.clone(),
+        auth_time: how.auth_time,
+        signed_in: Some(how.signed_in),
+        amr: how.amr.to_vec(),
+        browser_sid: how.browser_sid.to_owned(),
         ..request.grant.clone()
     };
     let now = state.now();

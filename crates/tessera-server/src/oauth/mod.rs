@@ -9,7 +9,6 @@ pub mod client_credentials;
 pub mod dpop_nonce;
 pub mod form;
 pub mod introspect;
-pub mod logout;
 pub mod metadata;
 pub mod refresh;
 pub mod revoke;

@@ -27,7 +27,7 @@ pub async fn token(
     extensions: Extensions,
     body: Bytes,
 ) -> Response {
-    let ip = crate::web::client_ip(&extensions);
+    let ip = crate::http::client_ip(&extensions);
     // With nonces on, every answer hands out the current one (RFC 9449 §8.2), so a client
     // never needs a failed request to learn it again.
     let nonce = state.nonces.as_ref().map(|n| n.issue(state.unix_time()));

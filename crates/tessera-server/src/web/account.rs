@@ -21,7 +21,7 @@ use webauthn_rs::prelude::{CredentialID, PasskeyRegistration, RegisterPublicKeyC
 use zeroize::Zeroizing;
 
 use super::passkeys::{Ceremony, ceremony_cookie, passkeys_of, read_ceremony, refused, user_handle};
-use super::{client_ip, cookie, html, pages, see_other, session, set_cookie};
+use super::{cookie, html, pages, see_other, session, set_cookie};
 use crate::directory::{DirectoryError, InitiatingEntity};
 use crate::state::AppState;
 
@@ -359,7 +359,7 @@ pub async fn confirm_totp(
         )
         .await;
     };
-    let ip = client_ip(&extensions);
+    let ip = crate::http::client_ip(&extensions);
     let Some(attempt) = state.throttle.reserve(&user.username, ip) else {
         return page(
             &state,

@@ -10,8 +10,9 @@ use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::Response;
 use tessera_store::{MfaKind, StoreError, UserStatus};
 
-use super::{client_ip, pages, see_other, session};
-use crate::oauth::authorize::{AuthRequest, refuse};
+use super::authorize::refuse;
+use super::{pages, see_other, session};
+use crate::oauth::authorize::AuthRequest;
 use crate::state::AppState;
 
 /// A hash to verify against when the username is unknown, so the answer takes as long either
@@ -81,7 +82,7 @@ pub async fn password(
     let request_query = field("request").unwrap_or("");
     let username = field("username").unwrap_or("").trim();
     let password = field("password").unwrap_or("");
-    let ip = client_ip(&extensions);
+    let ip = crate::http::client_ip(&extensions);
     let again = |status, error| {
         pages::login(
             &state,
@@ -205,7 +206,7 @@ pub async fn one_time_code(
         // The password step's session is gone: start over.
         return see_other(&format!("/authorize?{request_query}"), &[]);
     };
-    let ip = client_ip(&extensions);
+    let ip = crate::http::client_ip(&extensions);
     let again = |status, error| {
         pages::mfa(
             &state,

@@ -2,7 +2,9 @@
 //! security headers every page carries.
 
 pub mod account;
+pub mod authorize;
 pub mod login;
+pub mod logout;
 pub mod pages;
 pub mod passkeys;
 pub mod session;
@@ -10,9 +12,6 @@ pub mod signed;
 pub mod throttle;
 pub mod totp;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -43,14 +42,6 @@ pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> Header
         "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// The client's address as the socket saw it (a proxy's own address when behind one).
-#[must_use]
-pub fn client_ip(extensions: &axum::http::Extensions) -> IpAddr {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip())
 }
 
 /// An HTML page with the headers every page carries: no framing, no inline script, no caching,

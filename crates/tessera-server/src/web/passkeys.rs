@@ -23,7 +23,7 @@ use tessera_store::{MfaKind, MfaMethod, User, UserId, UserStatus};
 use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PublicKeyCredential, Url, Uuid};
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
-use super::{client_ip, pages, session};
+use super::{pages, session};
 use crate::oauth::authorize::AuthRequest;
 use crate::state::AppState;
 
@@ -257,7 +257,7 @@ pub async fn finish(
     let Some(user) = state.store.user(&UserId(ceremony.sub.clone())).await.ok() else {
         return refused(StatusCode::BAD_REQUEST, "There is no passkey for this account.");
     };
-    let ip = client_ip(&extensions);
+    let ip = crate::http::client_ip(&extensions);
     let Some(attempt) = state.throttle.reserve(&user.username, ip) else {
         return refused(
             StatusCode::TOO_MANY_REQUESTS,

@@ -16,8 +16,8 @@ use axum::response::Response;
 use tessera_jose::jws;
 use tessera_store::{SessionId, SubjectKind};
 
+use super::pages;
 use crate::state::AppState;
-use crate::web::{self, pages};
 
 struct Hint {
     client_id: String,
@@ -84,7 +84,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
             None,
         );
     }
-    let current = web::session::current(state, headers).await.ok().flatten();
+    let current = super::session::current(state, headers).await.ok().flatten();
     // The hint speaks for the browser's own user only.
     let hint_is_theirs = match (&hint, &current) {
         (Some(h), Some((_, user))) => h.sub == user.id.0,
@@ -127,8 +127,8 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
     }
     let clear = (
         header::SET_COOKIE,
-        web::set_cookie(
-            web::SESSION_COOKIE,
+        super::set_cookie(
+            super::SESSION_COOKIE,
             "",
             0,
             state.config.issuer.starts_with("https:"),
@@ -145,7 +145,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
         if let Some(s) = get("state") {
             params.push(("state", s));
         }
-        return web::see_other(&super::authorize::response_location(uri, &params), &[clear]);
+        return super::see_other(
+            &crate::oauth::authorize::response_location(uri, &params),
+            &[clear],
+        );
     }
     signed_out(&[clear])
 }
