@@ -33,6 +33,8 @@ pub enum ApiError {
     TooMany(String),
     /// The server failed; the detail goes to the log only.
     Server(String),
+    /// The database cannot be reached now; the detail goes to the log only.
+    Unavailable(String),
 }
 
 impl From<OAuthError> for ApiError {
@@ -66,6 +68,7 @@ impl From<DirectoryError> for ApiError {
             }
             DirectoryError::NotFound(what) => Self::NotFound(format!("{what} not found")),
             DirectoryError::Conflict(m) => Self::Conflict(m),
+            DirectoryError::Store(e @ StoreError::Unavailable(_)) => Self::Unavailable(e.to_string()),
             DirectoryError::Store(e) => Self::Server(e.to_string()),
         }
     }
@@ -91,6 +94,15 @@ impl IntoResponse for ApiError {
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, Vec::new()),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, Vec::new()),
             Self::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m, Vec::new()),
+            Self::Unavailable(detail) => {
+                tracing::error!(%detail, "API request failed: the database is unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the server is temporarily unavailable; try again shortly".to_owned(),
+                    Vec::new(),
+                )
+            }
             Self::Server(detail) => {
                 tracing::error!(%detail, "API request failed");
                 (
