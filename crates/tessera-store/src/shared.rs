@@ -282,10 +282,49 @@ pub(crate) fn presented_from_row(row: &impl Columns) -> Result<PresentedToken> {
     })
 }
 
+/// What a backend gives the SQL both share: everything [`shared_impl`] and `directory_impl`
+/// call on a store beyond its `read` and `write` pools. A trait, so that the compiler checks
+/// each backend provides all of it, with these signatures.
+pub(crate) trait Backend: Send + Sync {
+    /// The statement that claims deliveries ([`CLAIMABLE`] with this backend's locking).
+    fn claim_sql(&self) -> &'static str;
+    /// A claim's unique token for `worker`.
+    fn claim_token(&self, worker: &str) -> String;
+    /// Waits until an event may have been appended, or `timeout`.
+    fn wait(&self, timeout: Duration) -> impl Future<Output = Result<()>> + Send;
+    /// The presented refresh token's family and all a refresh checks, on this backend's fast
+    /// path (see `TokenRepo::presented_token`).
+    fn read_presented(
+        &self,
+        hash: &[u8],
+        jkt: Option<&str>,
+    ) -> impl Future<Output = Result<Option<PresentedToken>>> + Send;
+    /// Records a DPoP proof id batched with other requests'; `None` when it must be recorded
+    /// on its own (no batching here, or the batch failed).
+    fn batched_proof_use(
+        &self,
+        key: &[u8],
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<Option<bool>>> + Send;
+    /// Commits sign-in log entries and refresh rotations in one transaction (see
+    /// `SignInLogRepo::commit_group`).
+    fn write_group(
+        &self,
+        entries: &[crate::SignInLog],
+        rotations: &[Rotate<'_>],
+    ) -> impl Future<Output = Result<Vec<Option<Family>>>> + Send;
+}
+
+/// What a backend's unit of work gives the shared SQL beyond its transaction (`tx`).
+pub(crate) trait BackendUnitOfWork: Send {
+    /// Called when the unit of work appends an event (PostgreSQL notifies listeners once).
+    fn on_append(&mut self) -> impl Future<Output = Result<()>> + Send;
+}
+
 /// Implements the repository traits and the unit of work for one backend.
 ///
-/// `$store` must have `read` and `write` pools and inherent `claim_sql()`, `wait(timeout)` and
-/// `after_commit(appended)` hooks; `$uow` wraps a `sqlx::Transaction<'static, $db>`.
+/// `$store` must have `read` and `write` pools and implement [`Backend`]; `$uow` wraps a
+/// `sqlx::Transaction<'static, $db>` in `tx` and implements [`BackendUnitOfWork`].
 macro_rules! shared_impl {
     ($store:ty, $uow:ident, $db:ty) => {
         use std::time::Duration as __Duration;
@@ -480,7 +519,7 @@ macro_rules! shared_impl {
             }
 
             async fn presented_token(&self, hash: &[u8], jkt: Option<&str>) -> Result<Option<PresentedToken>> {
-                self.read_presented(hash, jkt).await
+                crate::shared::Backend::read_presented(self, hash, jkt).await
             }
 
             async fn rotate(&self, r: &Rotate<'_>) -> Result<Rotation> {
@@ -561,7 +600,7 @@ macro_rules! shared_impl {
             }
 
             async fn first_proof_use(&self, key: &[u8], expires_at: Timestamp) -> Result<bool> {
-                if let Some(first) = self.batched_proof_use(key, expires_at).await? {
+                if let Some(first) = crate::shared::Backend::batched_proof_use(self, key, expires_at).await? {
                     return Ok(first);
                 }
                 let done = sqlx::query(
@@ -595,7 +634,7 @@ macro_rules! shared_impl {
                 now: Timestamp,
                 lease: __Duration,
             ) -> Result<Vec<ClaimedDelivery>> {
-                let token = self.claim_token(worker);
+                let token = crate::shared::Backend::claim_token(self, worker);
                 let until = now.plus_ms(lease_ms(lease));
                 let (delivery, stream, except) = match scope {
                     ClaimScope::Any => ("", "", &[][..]),
@@ -606,7 +645,7 @@ macro_rules! shared_impl {
                 let except = serde_json::to_string(&except.iter().map(|s| s.0.as_str()).collect::<Vec<_>>())
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let mut tx = self.write.begin().await.ctx("outbox delivery")?;
-                sqlx::query(self.claim_sql())
+                sqlx::query(crate::shared::Backend::claim_sql(self))
                     .bind(&token)
                     .bind(until.0)
                     .bind(now.0)
@@ -744,7 +783,7 @@ macro_rules! shared_impl {
             }
 
             async fn wait_for_events(&self, timeout: __Duration) -> Result<()> {
-                self.wait(timeout).await
+                crate::shared::Backend::wait(self, timeout).await
             }
 
             async fn prune_outbox(&self, before: Timestamp) -> Result<u64> {
@@ -990,7 +1029,7 @@ macro_rules! shared_impl {
                 .execute(&mut *self.tx)
                 .await
                 .ctx("outbox delivery")?;
-                self.on_append().await?;
+                crate::shared::BackendUnitOfWork::on_append(self).await?;
                 Ok(EventId(id))
             }
 

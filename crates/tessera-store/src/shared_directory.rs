@@ -450,7 +450,7 @@ macro_rules! directory_impl {
                     entries: &[SignInLog],
                     rotations: &[Rotate<'_>],
                 ) -> Result<Vec<Option<Family>>> {
-                    self.write_group(entries, rotations).await
+                    crate::shared::Backend::write_group(self, entries, rotations).await
                 }
 
                 async fn sign_ins(&self, f: &SignInFilter) -> Result<Vec<SignInLog>> {

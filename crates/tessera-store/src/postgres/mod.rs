@@ -175,6 +175,20 @@ impl PgStore {
         })
     }
 
+    /// Drops the schema this store was opened in (tests clean up with it).
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Database`] on failure.
+    pub async fn drop_schema(&self, schema: &str) -> crate::Result<()> {
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&self.write)
+            .await
+            .map_err(crate::StoreError::driver)?;
+        Ok(())
+    }
+}
+
+impl crate::shared::Backend for PgStore {
     fn claim_sql(&self) -> &'static str {
         &CLAIM_SQL
     }
@@ -209,20 +223,32 @@ impl PgStore {
         Ok(())
     }
 
-    /// Drops the schema this store was opened in (tests clean up with it).
-    ///
-    /// # Errors
-    /// [`crate::StoreError::Database`] on failure.
-    pub async fn drop_schema(&self, schema: &str) -> crate::Result<()> {
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .execute(&self.write)
-            .await
-            .map_err(crate::StoreError::driver)?;
-        Ok(())
+    async fn read_presented(
+        &self,
+        hash: &[u8],
+        jkt: Option<&str>,
+    ) -> crate::Result<Option<crate::PresentedToken>> {
+        self.read_presented_batched(hash, jkt).await
+    }
+
+    async fn batched_proof_use(
+        &self,
+        key: &[u8],
+        expires_at: crate::Timestamp,
+    ) -> crate::Result<Option<bool>> {
+        self.proof_use_batched(key, expires_at).await
+    }
+
+    async fn write_group(
+        &self,
+        entries: &[crate::SignInLog],
+        rotations: &[crate::Rotate<'_>],
+    ) -> crate::Result<Vec<Option<crate::Family>>> {
+        self.write_group_batched(entries, rotations).await
     }
 }
 
-impl PgUnitOfWork {
+impl crate::shared::BackendUnitOfWork for PgUnitOfWork {
     async fn on_append(&mut self) -> crate::Result<()> {
         if !self.appended {
             sqlx::query("SELECT pg_notify($1, '')")
@@ -371,7 +397,7 @@ mod hot {
     impl PgStore {
         /// See [`crate::TokenRepo::first_proof_use`]: batched with other requests'. `None`
         /// when the batch failed: the proof is then recorded on its own.
-        pub(crate) async fn batched_proof_use(
+        pub(crate) async fn proof_use_batched(
             &self,
             key: &[u8],
             expires_at: Timestamp,
@@ -384,7 +410,7 @@ mod hot {
         }
 
         /// See [`crate::TokenRepo::presented_token`]: batched with other requests' reads.
-        pub(crate) async fn read_presented(
+        pub(crate) async fn read_presented_batched(
             &self,
             hash: &[u8],
             jkt: Option<&str>,
@@ -405,7 +431,7 @@ mod hot {
         }
 
         /// See [`crate::SignInLogRepo::commit_group`]: [`GROUP_SQL`], one round trip.
-        pub(crate) async fn write_group(
+        pub(crate) async fn write_group_batched(
             &self,
             entries: &[SignInLog],
             rotations: &[Rotate<'_>],

@@ -146,10 +146,11 @@ impl SqliteStore {
             claims: AtomicU64::new(0),
         })
     }
+}
 
+impl crate::shared::Backend for SqliteStore {
     /// See [`crate::TokenRepo::presented_token`]: on the calling thread (see [`direct`]).
-    #[allow(clippy::unused_async)]
-    pub(crate) async fn read_presented(
+    async fn read_presented(
         &self,
         hash: &[u8],
         jkt: Option<&str>,
@@ -158,8 +159,7 @@ impl SqliteStore {
     }
 
     /// See [`crate::TokenRepo::first_proof_use`]: SQLite records each proof on its own.
-    #[allow(clippy::unused_async)]
-    pub(crate) async fn batched_proof_use(
+    async fn batched_proof_use(
         &self,
         _key: &[u8],
         _expires_at: crate::Timestamp,
@@ -168,7 +168,7 @@ impl SqliteStore {
     }
 
     /// See [`crate::SignInLogRepo::commit_group`]: on the calling thread (see [`direct`]).
-    pub(crate) async fn write_group(
+    async fn write_group(
         &self,
         entries: &[crate::SignInLog],
         rotations: &[crate::Rotate<'_>],
@@ -210,7 +210,7 @@ fn create_private(path: &Path) -> crate::Result<()> {
     }
 }
 
-impl SqliteUnitOfWork {
+impl crate::shared::BackendUnitOfWork for SqliteUnitOfWork {
     async fn on_append(&mut self) -> crate::Result<()> {
         self.appended = true;
         Ok(())
