@@ -87,6 +87,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let unavailable = matches!(self, Self::Unavailable(_));
         let (status, code, description, errors) = match self {
             Self::Auth(e) => return e.into_response(),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "access_denied", m, Vec::new()),
@@ -94,23 +95,22 @@ impl IntoResponse for ApiError {
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, Vec::new()),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, Vec::new()),
             Self::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m, Vec::new()),
-            Self::Unavailable(detail) => {
-                tracing::error!(%detail, "API request failed: the database is unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "the server is temporarily unavailable; try again shortly".to_owned(),
-                    Vec::new(),
-                )
-            }
-            Self::Server(detail) => {
+            Self::Unavailable(detail) | Self::Server(detail) => {
                 tracing::error!(%detail, "API request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "the server could not complete the request".to_owned(),
-                    Vec::new(),
-                )
+                let (status, code, description) = if unavailable {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "temporarily_unavailable",
+                        "the server is temporarily unavailable; try again shortly",
+                    )
+                } else {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "the server could not complete the request",
+                    )
+                };
+                (status, code, description.to_owned(), Vec::new())
             }
         };
         let mut body = json!({ "error": code, "error_description": description });

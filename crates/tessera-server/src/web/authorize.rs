@@ -123,6 +123,13 @@ pub async fn proceed(
         key_binding: None,
     };
 
+    // The sign-in pages for the user signed in, asked again.
+    let signed_in_form = || pages::SignInForm {
+        app_name: &request.app.name,
+        request: query,
+        username: &user.username,
+        error: None,
+    };
     // Sign-in frequency: a session older than the policy allows signs in again.
     if let Some(frequency) = decision.session.sign_in_frequency {
         let max = match frequency {
@@ -136,17 +143,7 @@ pub async fn proceed(
                     to_client("login_required", "policy requires signing in again"),
                 );
             }
-            return pages::login(
-                state,
-                headers,
-                StatusCode::OK,
-                pages::SignInForm {
-                    app_name: &request.app.name,
-                    request: query,
-                    username: &user.username,
-                    error: None,
-                },
-            );
+            return pages::login(state, headers, StatusCode::OK, signed_in_form());
         }
     }
 
@@ -191,17 +188,7 @@ pub async fn proceed(
                 );
             }
             access::log(state, &log("interrupted", None), Some((&decision, &set))).await;
-            return pages::mfa(
-                state,
-                headers,
-                StatusCode::OK,
-                pages::SignInForm {
-                    app_name: &request.app.name,
-                    request: query,
-                    username: &user.username,
-                    error: None,
-                },
-            );
+            return pages::mfa(state, headers, StatusCode::OK, signed_in_form());
         }
         // Other needs (device, token protection) are checked at the token endpoint, where the
         // request carries the device's proof.
