@@ -801,11 +801,11 @@ async fn streams(dir: &Directory, cmd: StreamsCommand, as_json: bool) -> anyhow:
     };
     let (id, status, reason) = match cmd {
         StreamsCommand::List => {
-            let now = db::now().0;
+            let now = db::now();
             let all = store.stream_health().await?;
             let items: Vec<_> = all
                 .iter()
-                .map(|h| tessera_server::admin::stream_health_json(h, now))
+                .map(|h| tessera_server::ssf::health::StreamReport::new(h, now))
                 .collect();
             let mut text = format!(
                 "{:<24} {:<16} {:<9} {:<6} {:>7} {:>8}  last error",
@@ -814,19 +814,13 @@ async fn streams(dir: &Directory, cmd: StreamsCommand, as_json: bool) -> anyhow:
             for i in &items {
                 text.push_str(&format!(
                     "\n{:<24} {:<16} {:<9} {:<6} {:>7} {:>8}  {}",
-                    i["id"].as_str().unwrap_or(""),
-                    i["receiver"].as_str().unwrap_or(""),
-                    i["status"].as_str().unwrap_or(""),
-                    if i["delivery_method"] == "urn:ietf:rfc:8935" {
-                        "push"
-                    } else {
-                        "poll"
-                    },
-                    i["pending"],
-                    i["lag_seconds"]
-                        .as_i64()
-                        .map_or_else(|| "-".into(), |l| l.to_string()),
-                    i["last_error"].as_str().unwrap_or("")
+                    i.id,
+                    i.receiver,
+                    i.status,
+                    i.method(),
+                    i.pending,
+                    i.lag_seconds.map_or_else(|| "-".into(), |l| l.to_string()),
+                    i.last_error.as_deref().unwrap_or("")
                 ));
             }
             if items.is_empty() {

@@ -12,7 +12,6 @@ mod devices;
 pub mod openapi;
 mod policies;
 
-pub use streams::health_json as stream_health_json;
 mod sign_ins;
 mod streams;
 mod users;

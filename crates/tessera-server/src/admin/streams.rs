@@ -10,32 +10,16 @@ use serde_json::{Value, json};
 use tessera_store::{StreamHealth, StreamStatus};
 
 use super::{Admin, ApiError, JsonBody, ok};
-use crate::api::rfc3339;
 use crate::state::AppState;
 
-/// A stream's health as the admin API shows it (`now_ms` for its lag).
-#[must_use]
-pub fn health_json(h: &StreamHealth, now_ms: i64) -> Value {
-    let s = &h.stream;
-    json!({
-        "id": s.id.0,
-        "receiver": s.receiver,
-        "status": s.status.as_str(),
-        "reason": s.status_reason,
-        "delivery_method": s.config["delivery"]["method"],
-        "endpoint_url": s.config["delivery"]["endpoint_url"],
-        "events_delivered": s.config["events_delivered"],
-        "description": s.config["description"],
-        "created_at": rfc3339(s.created_at),
-        "pending": h.pending,
-        "lag_seconds": h.oldest_pending_at.map(|t| (now_ms - t.0).max(0) / 1000),
-        "last_error": h.last_error,
-    })
+/// A stream's health as the admin API shows it.
+fn health_json(h: &StreamHealth, now: tessera_store::Timestamp) -> Value {
+    crate::ssf::health::StreamReport::new(h, now).to_json()
 }
 
 /// `GET /streams`
 pub(super) async fn list(State(state): State<Arc<AppState>>, _admin: Admin) -> Result<Response, ApiError> {
-    let now = state.now().0;
+    let now = state.now();
     let items: Vec<Value> = state
         .store
         .stream_health()
@@ -62,7 +46,7 @@ pub(super) async fn show(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(health_json(&find(&state, &id).await?, state.now().0)))
+    Ok(ok(health_json(&find(&state, &id).await?, state.now())))
 }
 
 /// A status change by an administrator.
@@ -91,5 +75,5 @@ pub(super) async fn update(
     let current = find(&state, &id).await?;
     crate::ssf::streams::change_status(&state, &current.stream.id, status, change.reason.as_deref()).await?;
     tracing::info!(admin = %admin.subject, stream = %id, status = %change.status, "stream status changed");
-    Ok(ok(health_json(&find(&state, &id).await?, state.now().0)))
+    Ok(ok(health_json(&find(&state, &id).await?, state.now())))
 }

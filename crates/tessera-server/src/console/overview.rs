@@ -41,7 +41,7 @@ pub(super) async fn page(console: Console) -> Result<Response, Refused> {
         .stream_health()
         .await?
         .iter()
-        .map(|h| StreamRow::new(h, console.state().now().0))
+        .map(|h| StreamRow::new(h, console.state().now()))
         .collect();
     let cards = vec![
         ("Users", users, "/admin/users"),

@@ -156,23 +156,19 @@ pub struct StreamRow {
 }
 
 impl StreamRow {
-    /// From a stream's health, `now_ms` being now.
+    /// From a stream's health, `now` being now.
     #[must_use]
-    pub fn new(h: &StreamHealth, now_ms: i64) -> Self {
-        let method = h.stream.config["delivery"]["method"].as_str().unwrap_or_default();
+    pub fn new(h: &StreamHealth, now: tessera_store::Timestamp) -> Self {
+        let r = crate::ssf::health::StreamReport::new(h, now);
         Self {
-            id: h.stream.id.0.clone(),
-            receiver: h.stream.receiver.clone(),
-            status: h.stream.status.as_str().to_owned(),
-            reason: h.stream.status_reason.clone().unwrap_or_default(),
-            method: match method {
-                "urn:ietf:rfc:8935" => "push".into(),
-                "urn:ietf:rfc:8936" => "poll".into(),
-                other => other.to_owned(),
-            },
-            pending: h.pending,
-            lag_seconds: h.oldest_pending_at.map(|t| (now_ms - t.0).max(0) / 1000),
-            last_error: h.last_error.clone().unwrap_or_default(),
+            method: r.method().to_owned(),
+            id: r.id,
+            receiver: r.receiver,
+            status: r.status.to_owned(),
+            reason: r.reason.unwrap_or_default(),
+            pending: r.pending,
+            lag_seconds: r.lag_seconds,
+            last_error: r.last_error.unwrap_or_default(),
         }
     }
 }
@@ -333,7 +329,7 @@ struct Signals {
 /// `GET /admin/signals`; with htmx, the same page refreshed in place every few seconds.
 pub(super) async fn page(console: Console) -> Result<Response, Refused> {
     let store = console.state().store.as_ref();
-    let now = console.state().now().0;
+    let now = console.state().now();
     let streams = store
         .stream_health()
         .await?
