@@ -82,7 +82,7 @@ impl Revocations {
         [half(0), half(1)]
     }
 
-    /// Raises a subject's instant to `at` (never lowers it).
+    /// Raises a subject's instant to `at`, milliseconds since the epoch (never lowers it).
     pub fn revoke(&self, kind: &str, id: &str, at: i64) {
         let key = self.key(kind, id);
         if let Ok(mut m) = self.instants.write() {

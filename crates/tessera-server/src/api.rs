@@ -87,7 +87,6 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let unavailable = matches!(self, Self::Unavailable(_));
         let (status, code, description, errors) = match self {
             Self::Auth(e) => return e.into_response(),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "access_denied", m, Vec::new()),
@@ -95,23 +94,18 @@ impl IntoResponse for ApiError {
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, Vec::new()),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, Vec::new()),
             Self::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m, Vec::new()),
-            Self::Unavailable(detail) | Self::Server(detail) => {
-                tracing::error!(%detail, "API request failed");
-                let (status, code, description) = if unavailable {
-                    (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "temporarily_unavailable",
-                        "the server is temporarily unavailable; try again shortly",
-                    )
-                } else {
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "server_error",
-                        "the server could not complete the request",
-                    )
-                };
-                (status, code, description.to_owned(), Vec::new())
-            }
+            Self::Unavailable(detail) => failure(
+                &detail,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the server is temporarily unavailable; try again shortly",
+            ),
+            Self::Server(detail) => failure(
+                &detail,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the server could not complete the request",
+            ),
         };
         let mut body = json!({ "error": code, "error_description": description });
         if !errors.is_empty() {
@@ -119,6 +113,18 @@ impl IntoResponse for ApiError {
         }
         crate::http::no_store((status, axum::Json(body)).into_response())
     }
+}
+
+/// The answer to a failure of the server's own: `detail` goes to the log, the caller reads
+/// only `description`.
+fn failure(
+    detail: &str,
+    status: StatusCode,
+    code: &'static str,
+    description: &str,
+) -> (StatusCode, &'static str, String, Vec<FieldError>) {
+    tracing::error!(%detail, "API request failed");
+    (status, code, description.to_owned(), Vec::new())
 }
 
 /// A JSON request body, with errors that name the field at fault.

@@ -66,11 +66,7 @@ impl super::token::Grant for ClientCredentials {
                 "public clients cannot use client credentials",
             ));
         }
-        if Self::TYPE.allowed_for(&client.app) {
-            Ok(())
-        } else {
-            Err(OAuthError::unauthorized_client(Self::NOT_GIVEN))
-        }
+        Self::given(client)
     }
 
     async fn serve(r: &super::token::GrantRequest<'_>) -> Result<serde_json::Value, OAuthError> {

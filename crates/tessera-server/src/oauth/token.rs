@@ -66,11 +66,19 @@ pub(crate) trait Grant {
     const NOT_GIVEN: &'static str;
 
     /// Whether the client may use the grant; checked before its DPoP proof, so that the error
-    /// says what is actually wrong. By default: whether it was given the grant.
+    /// says what is actually wrong. By default: whether it was [`given`](Self::given) the grant.
     ///
     /// # Errors
     /// `unauthorized_client`.
     fn check_client(client: &Client) -> Result<(), OAuthError> {
+        Self::given(client)
+    }
+
+    /// Whether the client was given the grant.
+    ///
+    /// # Errors
+    /// `unauthorized_client` saying [`NOT_GIVEN`](Self::NOT_GIVEN).
+    fn given(client: &Client) -> Result<(), OAuthError> {
         if Self::TYPE.allowed_for(&client.app) {
             Ok(())
         } else {

@@ -37,6 +37,17 @@ fn a_tpm_key_signs_inside_the_tpm_and_its_files_are_useless_elsewhere() {
     assert!(e.to_string().contains("another TPM"), "{e}");
 }
 
+/// Whether alice has no registered device.
+async fn no_device_registered(world: &crate::World) -> bool {
+    world
+        .state
+        .store
+        .devices_of(&world.alice)
+        .await
+        .unwrap()
+        .is_empty()
+}
+
 /// Tessera trusting `tpm`'s manufacturer root.
 async fn world_trusting(tpm: &SoftwareTpm) -> crate::World {
     world_trusting_with(tpm, tessera_server::config::AttestationFailure::Refuse).await
@@ -461,15 +472,7 @@ async fn an_ek_from_an_untrusted_manufacturer_gets_no_challenge() {
             .contains("does not chain to a trusted manufacturer root"),
         "{e}"
     );
-    assert!(
-        world
-            .state
-            .store
-            .devices_of(&world.alice)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(no_device_registered(&world).await);
 }
 
 #[tokio::test]
@@ -513,15 +516,7 @@ async fn a_client_with_a_session_key_will_not_register_it() {
     let mail = signed_in(&world, &keys, "laptop", true).await.unwrap();
     let e = mail.register_device("Alice's laptop", "linux").await.unwrap_err();
     assert!(e.to_string().contains("without a resource"), "{e}");
-    assert!(
-        world
-            .state
-            .store
-            .devices_of(&world.alice)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(no_device_registered(&world).await);
 }
 
 /// Evidence made by hand with the TPM: a genuine EK, a genuine AK activated against it, and a
