@@ -452,7 +452,7 @@ async fn prepare(url: &str, keys: &[SigningKey], device_keys: &[SigningKey]) -> 
         name: "load test".into(),
         kind,
         secret_hash: (kind == tessera_store::AppKind::Confidential)
-            .then(|| tessera_store::Secret::new(tessera_server::secrets::hash_client_secret(SECRET))),
+            .then(|| tessera_store::Secret::new(tessera_directory::secrets::hash_client_secret(SECRET))),
         redirect_uris: vec!["http://127.0.0.1/cb".into()],
         grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
         scopes: vec!["load".into()],

@@ -40,7 +40,7 @@ pub async fn prepare(url: &str, users: usize) -> anyhow::Result<()> {
         name: "load test".into(),
         kind,
         secret_hash: (kind == tessera_store::AppKind::Confidential)
-            .then(|| tessera_store::Secret::new(tessera_server::secrets::hash_client_secret(SECRET))),
+            .then(|| tessera_store::Secret::new(tessera_directory::secrets::hash_client_secret(SECRET))),
         redirect_uris: vec!["http://127.0.0.1/cb".into()],
         grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),

@@ -54,7 +54,7 @@ pub async fn prepare(url: &str, users: usize) -> anyhow::Result<()> {
         name: "load test".into(),
         kind: tessera_store::AppKind::Confidential,
         secret_hash: Some(tessera_store::Secret::new(
-            tessera_server::secrets::hash_client_secret(SECRET),
+            tessera_directory::secrets::hash_client_secret(SECRET),
         )),
         redirect_uris: vec![],
         grant_types: vec!["client_credentials".into()],

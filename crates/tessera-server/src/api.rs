@@ -10,10 +10,10 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use tessera_store::{StoreError, Timestamp};
+use tessera_store::StoreError;
 
-use crate::directory::{DirectoryError, FieldError};
 use crate::error::OAuthError;
+use tessera_directory::{DirectoryError, FieldError};
 
 /// An API error: authentication problems as OAuth resource errors (RFC 6750), the rest
 /// as `{"error", "error_description", "errors": [{"field", "message"}]}`.
@@ -52,24 +52,12 @@ impl From<StoreError> for ApiError {
 impl From<DirectoryError> for ApiError {
     fn from(e: DirectoryError) -> Self {
         match e {
-            DirectoryError::Invalid(errors) => {
-                let summary = errors
-                    .iter()
-                    .map(|e| {
-                        if e.field.is_empty() {
-                            e.message.clone()
-                        } else {
-                            format!("{}: {}", e.field, e.message)
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                Self::Invalid(summary, errors)
-            }
+            DirectoryError::Invalid(errors) => Self::Invalid(tessera_directory::summary(&errors), errors),
             DirectoryError::NotFound(what) => Self::NotFound(format!("{what} not found")),
             DirectoryError::Conflict(m) => Self::Conflict(m),
             DirectoryError::Store(e @ StoreError::Unavailable(_)) => Self::Unavailable(e.to_string()),
             DirectoryError::Store(e) => Self::Server(e.to_string()),
+            DirectoryError::Secret(e) => Self::Server(e.to_string()),
         }
     }
 }
@@ -187,14 +175,6 @@ pub(crate) fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
-/// An instant as RFC 3339 (UTC), as the API writes times.
-pub(crate) fn rfc3339(t: Timestamp) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 /// `201 Created` with a `Location` and the body.
 pub(crate) fn created(location: &str, body: serde_json::Value) -> Response {
     let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
@@ -214,9 +194,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_and_pages() {
-        assert_eq!(rfc3339(Timestamp(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(Timestamp(1_790_000_000_123)), "2026-09-21T14:13:20.123Z");
+    fn page_sizes() {
         assert_eq!(page_size(None).unwrap(), 100);
         assert_eq!(page_size(Some(1000)).unwrap(), 1000);
         assert!(page_size(Some(0)).is_err());

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tessera_attest::AttestError;
 use tessera_attest::tpm::{self, AttestationKey};
+use tessera_directory::FieldError;
 use tessera_jose::dpop::ReplayCache as _;
 use tessera_jose::jwk::KeyMaterial;
 use tessera_jose::{PublicJwk, UnixTime, b64};
@@ -23,7 +24,6 @@ use tessera_store::{KeyAttestation, KeyProtection, UserId};
 
 use crate::api::ApiError;
 use crate::config::AttestationFailure;
-use crate::directory::FieldError;
 use crate::state::AppState;
 
 /// The associated data challenges are sealed with, so a sealed signing key is never mistaken

@@ -461,7 +461,7 @@ pub struct ServerConfig {
     /// Shared Signals transmitter settings.
     pub ssf: SsfConfig,
     /// Where the key-encryption key comes from.
-    pub key_encryption: crate::keys::KekSource,
+    pub key_encryption: tessera_directory::keys::KekSource,
     /// Protection of the server's files.
     pub security: SecurityConfig,
     /// Sign-in settings.
@@ -625,7 +625,7 @@ impl ServerConfig {
                     .into(),
             });
         }
-        let key_encryption = crate::keys::KekSource::resolve(
+        let key_encryption = tessera_directory::keys::KekSource::resolve(
             &data_dir,
             from_file.keys.encryption_key_file,
             from_file.keys.encryption_key_command,

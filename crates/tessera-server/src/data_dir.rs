@@ -55,7 +55,7 @@ pub fn prepare(config: &ServerConfig) -> Result<(), DataDirError> {
     let dir = &config.data_dir;
     let files = sqlite_files(&config.database_url);
     let needed = files.is_some()
-        || matches!(&config.key_encryption, crate::keys::KekSource::File { path, .. } if path.starts_with(dir));
+        || matches!(&config.key_encryption, tessera_directory::keys::KekSource::File { path, .. } if path.starts_with(dir));
     if !dir.exists() {
         if !needed {
             return Ok(());

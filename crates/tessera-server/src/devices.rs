@@ -19,12 +19,12 @@ use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tessera_directory::{DeviceSpec, InitiatingEntity};
 use tessera_jose::dpop::DpopRequest;
 use tessera_store::{Device, KeyProtection, UserId};
 
-use crate::api::{ApiError, JsonBody, created, ok, rfc3339};
+use crate::api::{ApiError, JsonBody, created, ok};
 use crate::attestation::{self, ChallengeRequest, Evidence};
-use crate::directory::{DeviceSpec, InitiatingEntity};
 use crate::error::OAuthError;
 use crate::oauth::bearer::{self, Presented};
 use crate::state::AppState;
@@ -44,8 +44,8 @@ pub(crate) fn device_json(d: &Device) -> Value {
         "jkt": d.jkt,
         "key_protection": d.key_protection.as_str(),
         "key_attestation": d.key_attestation,
-        "created_at": rfc3339(d.created_at),
-        "last_seen_at": d.last_seen_at.map(rfc3339),
+        "created_at": d.created_at.rfc3339(),
+        "last_seen_at": d.last_seen_at.map(tessera_store::Timestamp::rfc3339),
     })
 }
 

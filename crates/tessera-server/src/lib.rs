@@ -16,28 +16,22 @@ pub mod access;
 pub mod admin;
 pub mod api;
 pub mod attestation;
-pub mod bootstrap;
 pub mod config;
 pub mod connections;
 pub mod console;
 pub mod data_dir;
 pub mod devices;
-pub mod directory;
 pub mod error;
-pub mod group_commit;
 pub mod health;
 pub mod http;
-pub mod keys;
 pub mod oauth;
 pub mod outbound;
 pub mod password_checks;
 pub mod revocation;
-pub mod secrets;
 pub mod ssf;
 pub mod state;
 pub mod telemetry;
 pub mod web;
-pub mod what_if;
 
 use std::sync::Arc;
 
@@ -138,10 +132,10 @@ pub enum StartError {
     DataDir(#[from] data_dir::DataDirError),
     /// The signing keys could not be loaded.
     #[error(transparent)]
-    Keys(#[from] keys::KeyRingError),
+    Keys(#[from] tessera_directory::keys::KeyRingError),
     /// The administrator could not be created.
     #[error("first-run set-up: {0}")]
-    Bootstrap(String),
+    Bootstrap(tessera_directory::DirectoryError),
     /// The data directory or the listening socket failed.
     #[error("{0}")]
     Io(String),
@@ -153,7 +147,7 @@ pub struct Prepared {
     /// The state.
     pub state: Arc<AppState>,
     /// What the first-run set-up did.
-    pub bootstrap: bootstrap::Bootstrap,
+    pub bootstrap: tessera_directory::bootstrap::Bootstrap,
     /// The listening socket.
     pub listener: tokio::net::TcpListener,
 }
@@ -187,8 +181,9 @@ async fn start(
     store: std::sync::Arc<dyn tessera_store::Store>,
 ) -> Result<Prepared, StartError> {
     let now = tessera_jose::Clock::now(&tessera_jose::SystemClock);
-    let keys = keys::KeyRing::load_or_create(store.as_ref(), &config.key_encryption, now).await?;
-    let bootstrap = bootstrap::ensure_admin(
+    let keys =
+        tessera_directory::keys::KeyRing::load_or_create(store.as_ref(), &config.key_encryption, now).await?;
+    let bootstrap = tessera_directory::bootstrap::ensure_admin(
         store.as_ref(),
         config.admin_password.as_deref().map(String::as_str),
         now,

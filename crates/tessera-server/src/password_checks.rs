@@ -89,7 +89,7 @@ impl PasswordChecks {
         let running = self.running.fetch_add(1, Ordering::AcqRel) + 1;
         self.peak.fetch_max(running, Ordering::AcqRel);
         let verified = tokio::task::spawn_blocking(move || {
-            let ok = crate::secrets::verify_password(&stored, &password);
+            let ok = tessera_directory::secrets::verify_password(&stored, &password);
             drop(permit);
             ok
         })
@@ -134,7 +134,7 @@ mod tests {
 
     #[tokio::test]
     async fn at_most_the_permits_run_and_the_rest_are_told_to_wait() {
-        let hash = crate::secrets::hash_password("right").unwrap();
+        let hash = tessera_directory::secrets::hash_password("right").unwrap();
         let checks = checks(2, 0, 0);
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..12 {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tessera_directory::keys::KeyRing;
 use tessera_jose::dpop::{
     DpopConfig, DpopError, DpopRequest, DpopVerifier, MemoryReplayCache, VerifiedProof,
 };
@@ -9,7 +10,6 @@ use tessera_jose::{Clock, Random};
 use tessera_store::Store;
 
 use crate::config::ServerConfig;
-use crate::keys::KeyRing;
 
 /// The server's state.
 pub struct AppState {
@@ -28,7 +28,7 @@ pub struct AppState {
     /// Metrics.
     pub telemetry: crate::telemetry::Telemetry,
     /// Conditional Access policies, compiled.
-    pub policies: crate::access::Policies,
+    pub policies: tessera_directory::access::Policies,
     /// Failed sign-in counters.
     pub throttle: crate::web::throttle::Throttle,
     /// The bound on concurrent password verifications.
@@ -38,9 +38,9 @@ pub struct AppState {
     /// challenges (a partition of their own, see [`crate::attestation`]).
     pub assertion_ids: MemoryReplayCache,
     /// The token endpoint's writes (sign-in log, rotations), with group commit.
-    pub writes: crate::group_commit::GroupCommit,
+    pub writes: tessera_store::GroupCommit,
     /// Applications as client authentication reads them.
-    pub applications: crate::directory::ApplicationCache,
+    pub applications: tessera_directory::ApplicationCache,
     /// DPoP server nonces, when the token endpoint requires them.
     pub nonces: Option<crate::oauth::dpop_nonce::DpopNonces>,
     /// Signing keys of the transmitters Tessera receives SETs from.
@@ -61,15 +61,16 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Verifies a DPoP proof (RFC 9449 §4.3). On PostgreSQL, where several nodes may share the
-    /// database, the proof's id is also recorded there, so a proof replayed at another node is
-    /// refused as well; each node's memory cache still answers a replay at the same node first.
+    /// Verifies a DPoP proof (RFC 9449 §4.3). Where several nodes may serve from the database
+    /// (PostgreSQL; see [`tessera_store::Store::shared_by_nodes`]), the proof's id is also
+    /// recorded there, so a proof replayed at another node is refused as well; each node's memory
+    /// cache still answers a replay at the same node first.
     ///
     /// # Errors
     /// The [`DpopError`] to answer with.
     pub async fn verify_dpop(&self, request: &DpopRequest<'_>) -> Result<VerifiedProof, DpopError> {
         let proof = self.dpop.verify(request, self.clock.as_ref())?;
-        if self.store.backend() == tessera_store::Backend::Postgres {
+        if self.store.shared_by_nodes() {
             let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
             ctx.update(proof.jkt.as_str().as_bytes());
             ctx.update(b".");
@@ -100,7 +101,7 @@ impl AppState {
             },
             MemoryReplayCache::with_partition_limit(1_000_000, config.tokens.dpop_proofs_per_key),
         );
-        let writes = crate::group_commit::GroupCommit::new(store.clone());
+        let writes = tessera_store::GroupCommit::new(store.clone());
         let passkeys = crate::web::passkeys::relying_party(&config.issuer);
         let password_checks = crate::password_checks::PasswordChecks::new(&config.sign_in);
         let assertion_ids =
@@ -115,7 +116,7 @@ impl AppState {
             clock: Arc::new(tessera_jose::SystemClock),
             rng: Arc::new(tessera_jose::SystemRandom),
             telemetry: crate::telemetry::Telemetry::default(),
-            policies: crate::access::Policies::default(),
+            policies: tessera_directory::access::Policies::default(),
             throttle: crate::web::throttle::Throttle::default(),
             password_checks,
             outbound,
@@ -123,7 +124,7 @@ impl AppState {
             nonces: None,
             transmitter_keys: crate::ssf::receive::key_cache(),
             writes,
-            applications: crate::directory::ApplicationCache::default(),
+            applications: tessera_directory::ApplicationCache::default(),
         }
     }
 
@@ -141,8 +142,8 @@ impl AppState {
 
     /// The directory, as `by` changes it now.
     #[must_use]
-    pub fn directory(&self, by: crate::directory::InitiatingEntity) -> crate::directory::Directory {
-        crate::directory::Directory::new(
+    pub fn directory(&self, by: tessera_directory::InitiatingEntity) -> tessera_directory::Directory {
+        tessera_directory::Directory::new(
             self.store.clone(),
             self.rng.clone(),
             &self.config.issuer,
@@ -159,9 +160,10 @@ impl AppState {
     }
 }
 
-/// On PostgreSQL, forgets used DPoP proof ids once a minute after their window has passed.
+/// Where several nodes share the database, forgets used DPoP proof ids once a minute after
+/// their window has passed.
 pub fn spawn_proof_pruning(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
-    (state.store.backend() == tessera_store::Backend::Postgres).then(|| {
+    state.store.shared_by_nodes().then(|| {
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {

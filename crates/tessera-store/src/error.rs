@@ -22,6 +22,9 @@ pub enum StoreError {
     /// The file is not a Tessera database (or not a database at all).
     #[error("{0}")]
     Corrupt(String),
+    /// There is no embedded database at this path, and the store was opened not to create one.
+    #[error("there is no database at {}", .0.display())]
+    NoDatabase(std::path::PathBuf),
     /// An earlier operation in this unit of work failed, so it can only be rolled back.
     #[error("the transaction was aborted by an earlier error and was rolled back")]
     Aborted,

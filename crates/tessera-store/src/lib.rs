@@ -8,10 +8,12 @@
 //! Nothing outside this crate knows which backend it talks to: [`open`] returns a
 //! `dyn Store`.
 
+mod batch;
 mod columns;
 mod directory_repo;
 mod directory_types;
 mod error;
+mod group_commit;
 mod postgres;
 mod repo;
 mod shared;
@@ -27,6 +29,7 @@ pub use directory_repo::{
 };
 pub use directory_types::*;
 pub use error::{DatabaseError, Result, StoreError};
+pub use group_commit::{Committed, GroupCommit};
 pub use postgres::{OUTBOX_CHANNEL, PgStore, PgUnitOfWork};
 pub use repo::{Backend, OutboxRepo, Store, TokenRepo, UnitOfWork, UserRepo};
 pub use shared_directory::Table;
@@ -42,6 +45,10 @@ pub struct StoreOptions {
     pub node_name: String,
     /// How long to keep trying to get a connection before reporting the database unreachable.
     pub connect_timeout: Duration,
+    /// Whether opening an embedded database that does not exist yet creates it (`tessera
+    /// serve`), or refuses with [`StoreError::NoDatabase`] (the offline commands, which must not
+    /// make a database no server uses).
+    pub create: bool,
 }
 
 impl Default for StoreOptions {
@@ -50,6 +57,7 @@ impl Default for StoreOptions {
             max_connections: 16,
             node_name: "tessera".into(),
             connect_timeout: Duration::from_secs(10),
+            create: true,
         }
     }
 }

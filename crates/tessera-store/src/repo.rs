@@ -238,4 +238,9 @@ pub trait Store:
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>>;
     /// The backend.
     fn backend(&self) -> Backend;
+    /// Whether several Tessera nodes may serve from this database at once (PostgreSQL). Then
+    /// what one node must know of another's requests goes through the store too: the ids of
+    /// DPoP proofs ([`TokenRepo::first_proof_use`]), which the one node an embedded database
+    /// has keeps in memory.
+    fn shared_by_nodes(&self) -> bool;
 }

@@ -62,6 +62,16 @@ impl Timestamp {
     pub const fn as_millis(self) -> i64 {
         self.0
     }
+
+    /// This instant in RFC 3339 form, UTC, to the millisecond where it has one
+    /// (`2026-12-03T16:45:52.250Z`); empty for an instant outside years 1 to 9999.
+    #[must_use]
+    pub fn rfc3339(self) -> String {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_default()
+    }
 }
 
 impl From<UnixTime> for Timestamp {
@@ -179,6 +189,14 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp(1_790_000_000_123).rfc3339(), "2026-09-21T14:13:20.123Z");
+        assert_eq!(Timestamp(1_796_316_352_250).rfc3339(), "2026-12-03T16:45:52.25Z");
+        assert_eq!(Timestamp(i64::MAX).rfc3339(), "");
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

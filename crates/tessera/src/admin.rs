@@ -9,7 +9,7 @@ use std::io::BufRead as _;
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
-use tessera_server::directory::{DevicePatch, Directory, InitiatingEntity, UserPatch, Zeroizing};
+use tessera_directory::{DevicePatch, Directory, InitiatingEntity, UserPatch, Zeroizing};
 use tessera_store::{Compliance, DeviceStatus, RiskLevel, StoreError, User, UserId, UserStatus};
 
 use crate::db::{self, DbArgs};
@@ -603,7 +603,7 @@ async fn locations(dir: &Directory, cmd: LocationsCommand, as_json: bool) -> any
             ranges,
             trusted,
         } => {
-            let spec = tessera_server::directory::LocationSpec {
+            let spec = tessera_directory::LocationSpec {
                 display_name: name.unwrap_or_else(|| id.clone()),
                 ip_ranges: ranges,
                 trusted,
@@ -729,7 +729,7 @@ async fn policies(dir: &Directory, cmd: PoliciesCommand, as_json: bool) -> anyho
             mfa,
         } => {
             let user = find_user(dir, &user).await?;
-            let query: tessera_server::what_if::WhatIf = serde_json::from_value(json!({
+            let query: tessera_directory::what_if::WhatIf = serde_json::from_value(json!({
                 "user": user.id.0, "application": app, "ip": ip,
                 "client_app_type": match client_app {
                     ClientAppArg::Browser => "browser",
@@ -737,11 +737,11 @@ async fn policies(dir: &Directory, cmd: PoliciesCommand, as_json: bool) -> anyho
                 },
                 "device": device, "mfa": mfa,
             }))?;
-            let policies = tessera_server::access::Policies::default();
-            let report_value = tessera_server::what_if::report(dir.store(), &policies, &query)
+            let policies = tessera_directory::access::Policies::default();
+            let report_value = tessera_directory::what_if::report(dir.store(), &policies, &query)
                 .await
                 .map_err(|e| match e {
-                    e @ tessera_server::directory::DirectoryError::Invalid(_) => {
+                    e @ tessera_directory::DirectoryError::Invalid(_) => {
                         anyhow::anyhow!("{e} (see `tessera apps list`, `tessera admin devices`)")
                     }
                     other => anyhow::anyhow!(other),
@@ -805,7 +805,7 @@ async fn streams(dir: &Directory, cmd: StreamsCommand, as_json: bool) -> anyhow:
             let all = store.stream_health().await?;
             let items: Vec<_> = all
                 .iter()
-                .map(|h| tessera_server::ssf::health::StreamReport::new(h, now))
+                .map(|h| tessera_directory::streams::StreamReport::new(h, now))
                 .collect();
             let mut text = format!(
                 "{:<24} {:<16} {:<9} {:<6} {:>7} {:>8}  last error",
@@ -834,14 +834,8 @@ async fn streams(dir: &Directory, cmd: StreamsCommand, as_json: bool) -> anyhow:
         StreamsCommand::Disable { id, reason } => (id, tessera_store::StreamStatus::Disabled, reason),
     };
     let current = find(id.clone()).await?;
-    tessera_server::ssf::streams::set_stream_status(
-        store,
-        &current.stream.id,
-        status,
-        reason.as_deref(),
-        db::now(),
-    )
-    .await?;
+    tessera_directory::streams::set_status(store, &current.stream.id, status, reason.as_deref(), db::now())
+        .await?;
     report(
         as_json,
         &format!("stream {id}: {}", status.as_str()),

@@ -5,7 +5,7 @@ use std::io::BufRead as _;
 
 use anyhow::bail;
 use clap::{Subcommand, ValueEnum};
-use tessera_server::directory::{ApplicationSpec, Directory, DirectoryError, InitiatingEntity, UserSpec};
+use tessera_directory::{ApplicationSpec, Directory, DirectoryError, InitiatingEntity, UserSpec};
 use tessera_store::AppKind;
 
 use crate::db::{self, DbArgs};
@@ -177,7 +177,7 @@ pub fn run_users(cmd: UsersCommand) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password)?;
             let password =
-                tessera_server::directory::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
+                tessera_directory::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
             if password.is_empty() {
                 bail!("give the password on the first line of standard input");
             }

@@ -31,13 +31,18 @@ pub async fn open(
     database_url: Option<String>,
 ) -> anyhow::Result<Arc<dyn tessera_store::Store>> {
     let url = database_url.unwrap_or_else(|| format!("sqlite:{}", data_dir.join("tessera.db").display()));
-    if url.starts_with("sqlite:") && !data_dir.join("tessera.db").exists() {
-        bail!(
+    let existing = tessera_store::StoreOptions {
+        create: false,
+        ..tessera_store::StoreOptions::default()
+    };
+    match tessera_store::open(&url, &existing).await {
+        Ok(store) => Ok(store),
+        Err(tessera_store::StoreError::NoDatabase(path)) => bail!(
             "no database at {}; run `tessera serve` once first, or pass --database-url",
-            data_dir.display()
-        );
+            path.display()
+        ),
+        Err(e) => Err(e.into()),
     }
-    Ok(tessera_store::open(&url, &tessera_store::StoreOptions::default()).await?)
 }
 
 /// Runs `f` on a single-threaded runtime.

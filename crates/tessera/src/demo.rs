@@ -27,8 +27,8 @@ use clap::Args;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tessera_client::{ClientConfig, ClientError, SoftwareFileKeyStore, TesseraClient};
+use tessera_directory::{InitiatingEntity, UserPatch, UserSpec};
 use tessera_resource::{Delivery, Principal, Resource, ResourceConfig, ResourceLayer};
-use tessera_server::directory::{InitiatingEntity, UserPatch, UserSpec};
 use tessera_store::{AppKind, Application, NamedLocationRecord, PolicyRecord, Secret, Timestamp, UserStatus};
 
 #[derive(Debug, Args)]
@@ -210,7 +210,7 @@ async fn set_up(timeline: &mut Timeline) -> anyhow::Result<Stage> {
     .await?;
     uow.put_application(&Application {
         kind: AppKind::Confidential,
-        secret_hash: Some(Secret::new(tessera_server::secrets::hash_client_secret(
+        secret_hash: Some(Secret::new(tessera_directory::secrets::hash_client_secret(
             &api_secret,
         ))),
         redirect_uris: vec![],

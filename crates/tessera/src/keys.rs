@@ -75,9 +75,13 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             key_encryption_key_file,
         } => crate::db::block_on(async {
             let store = crate::db::open(&db.data_dir, db.database_url).await?;
-            let kek =
-                tessera_server::keys::KekSource::resolve(&db.data_dir, key_encryption_key_file, None, false);
-            let rotated = tessera_server::keys::rotate(store.as_ref(), &kek, crate::db::now()).await?;
+            let kek = tessera_directory::keys::KekSource::resolve(
+                &db.data_dir,
+                key_encryption_key_file,
+                None,
+                false,
+            );
+            let rotated = tessera_directory::keys::rotate(store.as_ref(), &kek, crate::db::now()).await?;
             println!("active key: {}", rotated.active);
             println!(
                 "next key:   {} (published now, active at the next rotation)",

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use tessera_server::bootstrap::{ADMIN_USERNAME, Bootstrap};
+use tessera_directory::bootstrap::{ADMIN_USERNAME, Bootstrap};
 use tessera_server::{Overrides, ServerConfig};
 
 #[derive(Debug, Args)]

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_client::{ClientConfig, ClientError, SoftwareMemoryKeyStore, TesseraClient};
+use tessera_directory::{InitiatingEntity, UserPatch, UserSpec};
 use tessera_resource::{Delivery, Principal, Resource, ResourceConfig, ResourceLayer};
-use tessera_server::directory::{InitiatingEntity, UserPatch, UserSpec};
 use tessera_store::{AppKind, Application, Secret, Timestamp, UserStatus};
 
 const SECRET: &str = "client-test-secret-client-test-secret";
@@ -71,7 +71,7 @@ pub async fn world_with(configure: impl FnOnce(&mut tessera_server::config::Serv
         name: id.into(),
         kind,
         secret_hash: (kind == AppKind::Confidential)
-            .then(|| Secret::new(tessera_server::secrets::hash_client_secret(SECRET))),
+            .then(|| Secret::new(tessera_directory::secrets::hash_client_secret(SECRET))),
         redirect_uris: vec!["http://127.0.0.1/callback".into()],
         grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),

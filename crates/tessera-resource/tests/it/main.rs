@@ -78,7 +78,9 @@ async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)
         id: "mail-client".into(),
         name: "mail client".into(),
         kind: AppKind::Confidential,
-        secret_hash: Some(Secret::new(tessera_server::secrets::hash_client_secret(SECRET))),
+        secret_hash: Some(Secret::new(tessera_directory::secrets::hash_client_secret(
+            SECRET,
+        ))),
         redirect_uris: vec![],
         grant_types: vec!["client_credentials".into()],
         scopes: vec!["mail.read".into(), "ssf.manage".into(), "ssf.read".into()],
@@ -400,8 +402,8 @@ mod cae {
 
     use axum::http::StatusCode;
     use serde_json::{Value, json};
+    use tessera_directory::{InitiatingEntity, UserPatch, UserSpec};
     use tessera_resource::{Resource, ResourceConfig, ResourceLayer};
-    use tessera_server::directory::{InitiatingEntity, UserPatch, UserSpec};
     use tessera_store::UserStatus;
 
     use super::{API, Idp, SECRET, call, idp};
@@ -735,9 +737,9 @@ mod location {
     use axum::http::{Request, StatusCode};
     use http_body_util::BodyExt as _;
     use serde_json::{Value, json};
+    use tessera_directory::{InitiatingEntity, UserSpec};
     use tessera_jose::{Algorithm, SigningKey};
     use tessera_resource::{Resource, ResourceConfig, ResourceLayer};
-    use tessera_server::directory::{InitiatingEntity, UserSpec};
     use tessera_store::{NamedLocationRecord, PolicyRecord, Timestamp};
     use tower::ServiceExt as _;
 

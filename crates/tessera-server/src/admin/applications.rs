@@ -4,10 +4,10 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tessera_directory::ApplicationSpec;
 use tessera_store::{AppKind, Application};
 
-use super::{Admin, ApiError, JsonBody, created, ok, rfc3339};
-use crate::directory::ApplicationSpec;
+use super::{Admin, ApiError, JsonBody, created, ok};
 
 fn app_json(a: &Application) -> Value {
     let auth_method = match (a.kind, &a.jwks) {
@@ -28,8 +28,8 @@ fn app_json(a: &Application) -> Value {
         "refresh_token_days": a.refresh_token_days,
         "cae_capable": a.cae_capable,
         "require_dpop": a.require_dpop,
-        "created_at": rfc3339(a.created_at),
-        "changed_at": rfc3339(a.changed_at),
+        "created_at": a.created_at.rfc3339(),
+        "changed_at": a.changed_at.rfc3339(),
     })
 }
 

@@ -4,10 +4,10 @@
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use tessera_directory::DevicePatch;
 
 use super::{Admin, ApiError, JsonBody, ok};
 use crate::devices::device_json;
-use crate::directory::DevicePatch;
 
 /// `GET /devices/{id}`: the device with its owner.
 pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -4,7 +4,7 @@
 //!
 //! Callers present a Tessera access token with the `tessera.admin` scope: a client-credentials
 //! token of an application allowed that scope, or a user's token when the user is in the
-//! `admins` group. Every change goes through [`crate::directory`], which validates it and
+//! `admins` group. Every change goes through [`tessera_directory`], which validates it and
 //! commits it with its CAEP/RISC events.
 
 mod applications;
@@ -22,11 +22,11 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
+use tessera_directory::{ADMINS_GROUP, Directory};
 use tessera_store::{StoreError, UserId, UserStatus};
 
 pub use crate::api::{ApiError, JsonBody, Query};
-use crate::api::{created, ok, page_size, rfc3339};
-use crate::directory::{ADMINS_GROUP, Directory};
+use crate::api::{created, ok, page_size};
 use crate::state::AppState;
 
 /// The scope that opens the admin API.
@@ -108,7 +108,7 @@ impl Admin {
     /// The directory, as this administrator changes it now.
     #[must_use]
     pub fn directory(&self) -> Directory {
-        self.state.directory(crate::directory::InitiatingEntity::Admin)
+        self.state.directory(tessera_directory::InitiatingEntity::Admin)
     }
 }
 

@@ -5,15 +5,15 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tessera_directory::LocationSpec;
 use tessera_store::{NamedLocationRecord, PolicyRecord};
 
-use super::{Admin, ApiError, JsonBody, created, ok, rfc3339};
-use crate::directory::LocationSpec;
+use super::{Admin, ApiError, JsonBody, created, ok};
 
 fn policy_json(p: &PolicyRecord) -> Value {
     let mut doc = p.document.clone();
     if let Some(o) = doc.as_object_mut() {
-        o.insert("modifiedDateTime".into(), rfc3339(p.changed_at).into());
+        o.insert("modifiedDateTime".into(), p.changed_at.rfc3339().into());
     }
     doc
 }
@@ -24,7 +24,7 @@ fn location_json(l: &NamedLocationRecord) -> Value {
         "display_name": l.display_name,
         "ip_ranges": l.ip_ranges,
         "trusted": l.trusted,
-        "changed_at": rfc3339(l.changed_at),
+        "changed_at": l.changed_at.rfc3339(),
     })
 }
 
@@ -116,8 +116,9 @@ pub(super) async fn delete_location(admin: Admin, Path(id): Path<String>) -> Res
 /// would apply; they never change the outcome.
 pub(super) async fn what_if(
     admin: Admin,
-    JsonBody(q): JsonBody<crate::what_if::WhatIf>,
+    JsonBody(q): JsonBody<tessera_directory::what_if::WhatIf>,
 ) -> Result<Response, ApiError> {
-    let report = crate::what_if::report(admin.directory().store(), &admin.state.policies, &q).await?;
+    let report =
+        tessera_directory::what_if::report(admin.directory().store(), &admin.state.policies, &q).await?;
     Ok(ok(report.to_json()))
 }

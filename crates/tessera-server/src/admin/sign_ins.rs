@@ -6,13 +6,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_store::{SignInFilter, SignInLog, Timestamp, UserId};
 
-use super::{Admin, ApiError, Query, ok, page_size, rfc3339};
+use super::{Admin, ApiError, Query, ok, page_size};
 
 fn entry_json(e: &SignInLog, details: bool) -> Value {
     let report = e.details.value();
     let mut v = json!({
         "id": e.id,
-        "at": rfc3339(e.at),
+        "at": e.at.rfc3339(),
         "user_id": e.user_id.as_ref().map(|u| u.0.as_str()),
         "client_id": e.client_id,
         "ip": e.ip,

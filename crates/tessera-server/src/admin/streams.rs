@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 /// A stream's health as the admin API shows it.
 fn health_json(h: &StreamHealth, now: tessera_store::Timestamp) -> Value {
-    crate::ssf::health::StreamReport::new(h, now).to_json()
+    tessera_directory::streams::StreamReport::new(h, now).to_json()
 }
 
 /// `GET /streams`

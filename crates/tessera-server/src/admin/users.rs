@@ -5,10 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tessera_directory::{UserPatch, UserSpec};
 use tessera_store::{Group, GroupId, User, UserId};
 
-use super::{Admin, ApiError, JsonBody, Query, created, ok, page_size, rfc3339};
-use crate::directory::{UserPatch, UserSpec};
+use super::{Admin, ApiError, JsonBody, Query, created, ok, page_size};
 
 /// A user as the API shows it (never the password hash).
 pub(super) fn user_json(u: &User) -> Value {
@@ -20,13 +20,13 @@ pub(super) fn user_json(u: &User) -> Value {
         "status": u.status.as_str(),
         "risk": u.risk.as_str(),
         "has_password": u.password_hash.is_some(),
-        "created_at": rfc3339(u.created_at),
-        "changed_at": rfc3339(u.changed_at),
+        "created_at": u.created_at.rfc3339(),
+        "changed_at": u.changed_at.rfc3339(),
     })
 }
 
 fn group_json(g: &Group) -> Value {
-    json!({ "id": g.id.0, "name": g.name, "created_at": rfc3339(g.created_at) })
+    json!({ "id": g.id.0, "name": g.name, "created_at": g.created_at.rfc3339() })
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,8 +86,8 @@ pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Respons
                 "id": m.id,
                 "kind": m.kind.as_str(),
                 "label": m.label,
-                "created_at": rfc3339(m.created_at),
-                "last_used_at": m.last_used_at.map(rfc3339),
+                "created_at": m.created_at.rfc3339(),
+                "last_used_at": m.last_used_at.map(tessera_store::Timestamp::rfc3339),
             })
         })
         .collect();
@@ -236,7 +236,7 @@ pub(super) async fn add_mfa_method(
             "label": made.method.label,
             "secret": made.secret.as_str(),
             "otpauth_uri": made.uri.as_str(),
-            "created_at": rfc3339(made.method.created_at),
+            "created_at": made.method.created_at.rfc3339(),
         }),
     ))
 }

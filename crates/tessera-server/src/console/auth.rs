@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use tessera_directory::bootstrap::{BuiltinClient, ensure_builtin_client};
 use tessera_jose::jws;
 use tessera_store::{SessionId, StoreError, UserId};
 
@@ -31,21 +32,18 @@ struct Flow {
     exp: i64,
 }
 
-fn callback_uri(state: &AppState) -> String {
-    state.endpoint("/admin/callback")
-}
+/// How the console's own OAuth client is registered.
+const CLIENT: BuiltinClient<'static> = BuiltinClient {
+    id: CLIENT_ID,
+    name: "Tessera admin console",
+    redirect_path: "/admin/callback",
+    scopes: &["openid", ADMIN_SCOPE],
+    access_token_minutes: 10,
+};
 
 /// Registers the console's client, or points its redirect URI at this issuer.
 async fn ensure_client(state: &AppState) -> Result<(), StoreError> {
-    crate::bootstrap::ensure_builtin_client(
-        state,
-        CLIENT_ID,
-        "Tessera admin console",
-        "/admin/callback",
-        &["openid", ADMIN_SCOPE],
-        10,
-    )
-    .await
+    ensure_builtin_client(state.store.as_ref(), &CLIENT, &state.config.issuer, state.now()).await
 }
 
 /// Only a path inside the console, so the sign-in cannot be used to redirect elsewhere.
@@ -91,7 +89,7 @@ pub(super) async fn sign_in(State(state): State<Arc<AppState>>, Query(q): Query<
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", CLIENT_ID)
-        .append_pair("redirect_uri", &callback_uri(&state))
+        .append_pair("redirect_uri", &state.endpoint(CLIENT.redirect_path))
         .append_pair("scope", &format!("openid {ADMIN_SCOPE}"))
         .append_pair("state", &flow_state)
         .append_pair("code_challenge", &challenge)
@@ -162,7 +160,7 @@ pub(super) async fn callback(
         .append_pair("client_id", CLIENT_ID)
         .append_pair("code", &code)
         .append_pair("code_verifier", &flow.verifier)
-        .append_pair("redirect_uri", &callback_uri(&state))
+        .append_pair("redirect_uri", &state.endpoint(CLIENT.redirect_path))
         .finish();
     let mut form_headers = HeaderMap::new();
     form_headers.insert(

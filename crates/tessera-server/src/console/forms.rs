@@ -1,6 +1,6 @@
 //! Submitted forms and the field errors shown beside their inputs.
 
-use crate::directory::FieldError;
+use tessera_directory::FieldError;
 
 /// A submitted form: every name/value pair in order (checkbox groups repeat a name).
 #[derive(Debug, Clone, Default)]
@@ -109,6 +109,16 @@ impl FormErrors {
         self.0.is_empty()
     }
 
+    /// The status of a page showing these: `422` when there are any, else `200`.
+    #[must_use]
+    pub fn status(&self) -> axum::http::StatusCode {
+        if self.is_empty() {
+            axum::http::StatusCode::OK
+        } else {
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY
+        }
+    }
+
     /// The problem with `field`: its own name, or the last part of a JSON path
     /// (`conditions.users.includeUsers` is `includeUsers`; `ip_ranges[1]` is `ip_ranges`).
     #[must_use]
@@ -125,22 +135,13 @@ impl FormErrors {
     /// Every problem as `field: message`, for the summary above a form.
     #[must_use]
     pub fn list(&self) -> Vec<String> {
-        self.0
-            .iter()
-            .map(|e| {
-                if e.field.is_empty() {
-                    e.message.clone()
-                } else {
-                    format!("{}: {}", e.field, e.message)
-                }
-            })
-            .collect()
+        self.0.iter().map(ToString::to_string).collect()
     }
 
     /// Every problem in one sentence.
     #[must_use]
     pub fn summary(&self) -> String {
-        self.list().join("; ")
+        tessera_directory::summary(&self.0)
     }
 }
 

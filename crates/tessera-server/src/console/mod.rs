@@ -21,6 +21,8 @@ mod forms;
 mod overview;
 mod policies;
 mod signals;
+mod users;
+mod what_if;
 
 use std::sync::Arc;
 
@@ -37,8 +39,8 @@ use tessera_store::{StoreError, SubjectKind, User, UserId, UserStatus};
 
 pub use forms::{Fields, FormErrors};
 
-use crate::directory::{ADMINS_GROUP, Directory, DirectoryError, InitiatingEntity};
 use crate::state::AppState;
+use tessera_directory::{ADMINS_GROUP, Directory, DirectoryError, InitiatingEntity};
 
 /// The console's own OAuth client.
 pub const CLIENT_ID: &str = "tessera-console";
@@ -63,15 +65,12 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/sign-out", post(auth::sign_out))
         .route("/admin/assets/console.css", get(stylesheet))
         .route("/admin/assets/htmx.min.js", get(htmx))
-        .route("/admin/users", get(directory::users).post(directory::create_user))
-        .route("/admin/users/{id}", get(directory::user))
-        .route("/admin/users/{id}/{action}", post(directory::user_action))
-        .route(
-            "/admin/groups",
-            get(directory::groups).post(directory::create_group),
-        )
-        .route("/admin/groups/{id}", get(directory::group))
-        .route("/admin/groups/{id}/{action}", post(directory::group_action))
+        .route("/admin/users", get(users::users).post(users::create_user))
+        .route("/admin/users/{id}", get(users::user))
+        .route("/admin/users/{id}/{action}", post(users::user_action))
+        .route("/admin/groups", get(users::groups).post(users::create_group))
+        .route("/admin/groups/{id}", get(users::group))
+        .route("/admin/groups/{id}/{action}", post(users::group_action))
         .route("/admin/devices", get(directory::devices))
         .route("/admin/devices/{id}", get(directory::device))
         .route("/admin/devices/{id}/{action}", post(directory::device_action))
@@ -97,10 +96,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/policies/{id}", get(policies::edit).post(policies::save))
         .route("/admin/policies/{id}/export", get(policies::export))
         .route("/admin/policies/{id}/{action}", post(policies::action))
-        .route(
-            "/admin/what-if",
-            get(policies::what_if).post(policies::run_what_if),
-        )
+        .route("/admin/what-if", get(what_if::page).post(what_if::run))
         .route("/admin/sign-ins", get(signals::sign_ins))
         .route("/admin/sign-ins/{id}", get(signals::sign_in))
         .route("/admin/signals", get(signals::page))
@@ -243,25 +239,28 @@ impl IntoResponse for Refused {
     }
 }
 
-impl From<StoreError> for Refused {
-    fn from(e: StoreError) -> Self {
-        tracing::error!(%e, "console: the store failed");
-        Self::new(message(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "The database did not answer as expected. The error is in the server's log.",
-        ))
-    }
-}
-
-impl From<crate::OAuthError> for Refused {
-    fn from(e: crate::OAuthError) -> Self {
-        tracing::error!(error = %e.description(), "console: a request failed");
+impl Refused {
+    /// Something on the server's side failed: the error goes to the log, the page says so.
+    fn failed(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "console: a request failed");
         Self::new(message(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
             "The request failed. The error is in the server's log.",
         ))
+    }
+}
+
+impl From<StoreError> for Refused {
+    /// A record that is not there is a `404`, a database that cannot be reached a `503`.
+    fn from(e: StoreError) -> Self {
+        DirectoryError::from(e).into()
+    }
+}
+
+impl From<crate::OAuthError> for Refused {
+    fn from(e: crate::OAuthError) -> Self {
+        Self::failed(&e.description())
     }
 }
 
@@ -279,7 +278,16 @@ impl From<DirectoryError> for Refused {
                 "Not valid",
                 &FormErrors(errors).summary(),
             )),
-            DirectoryError::Store(e) => e.into(),
+            DirectoryError::Store(e @ StoreError::Unavailable(_)) => {
+                tracing::error!(%e, "console: the database is unavailable");
+                Self::new(message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again shortly",
+                    "The database did not answer in time. The error is in the server's log.",
+                ))
+            }
+            DirectoryError::Store(e) => Self::failed(&e),
+            DirectoryError::Secret(e) => Self::failed(&e),
         }
     }
 }
@@ -495,9 +503,11 @@ struct Confirm<'a> {
 }
 
 impl Post {
-    /// `None` when the form confirms the action; otherwise the confirmation page to show, which
-    /// posts the same fields again with `confirm=yes`.
-    #[must_use]
+    /// Goes ahead when the form confirms the action; otherwise refuses with the confirmation
+    /// page, which posts the same fields again with `confirm=yes`.
+    ///
+    /// # Errors
+    /// The confirmation page, until the action is confirmed.
     pub fn confirm(
         &self,
         section: Section,
@@ -505,9 +515,9 @@ impl Post {
         question: &str,
         button: &str,
         cancel: &str,
-    ) -> Option<Response> {
+    ) -> Result<(), Refused> {
         if self.fields.get("confirm") == Some("yes") {
-            return None;
+            return Ok(());
         }
         let page = Confirm {
             l: self.console.chrome(section),
@@ -524,7 +534,7 @@ impl Post {
                 .collect(),
             cancel,
         };
-        Some(self.console.page(StatusCode::OK, &page))
+        Err(Refused::new(self.console.page(StatusCode::OK, &page)))
     }
 }
 

@@ -1,20 +1,20 @@
 //! Conditional Access: the list with state badges, the editor (a field for every condition and
-//! control Tessera evaluates, and the JSON document beside it), import and export, and the
-//! what-if tool.
+//! control Tessera evaluates, and the JSON document beside it), import and export. The what-if
+//! tool is [`super::what_if`].
 //!
 //! The editor's fields are named after the last part of the document's JSON path
 //! (`includeUsers` for `conditions.users.includeUsers`), so a validation error from
-//! [`crate::directory::Directory::put_policy`] lands beside its input.
+//! [`tessera_directory::Directory::put_policy`] lands beside its input.
 
 use askama::Template;
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use tessera_directory::FieldError;
 use tessera_store::{NamedLocationRecord, PolicyRecord, StoreError};
 
 use super::{Chrome, Console, DirectoryError, Fields, FormErrors, Post, Refused, Section, message};
-use crate::directory::FieldError;
 
 /// The policy states: (value, badge class, words).
 const STATES: [(&str, &str, &str); 3] = [
@@ -94,11 +94,7 @@ struct List {
 
 async fn list_page(console: &Console, import: String, errors: FormErrors) -> Result<Response, Refused> {
     let policies = console.state().store.policies().await?.iter().map(row).collect();
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     let page = List {
         l: console.chrome(Section::Policies),
         policies,
@@ -191,11 +187,7 @@ async fn editor(
     errors: FormErrors,
     document: String,
 ) -> Result<Response, Refused> {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     let page = Editor {
         l: console.chrome(Section::Policies),
         locations: console.state().store.named_locations().await?,
@@ -219,17 +211,7 @@ pub(super) async fn new(console: Console) -> Result<Response, Refused> {
 
 /// `GET /admin/policies/{id}`
 pub(super) async fn edit(console: Console, Path(id): Path<String>) -> Result<Response, Refused> {
-    let policy = match console.state().store.policy(&id).await {
-        Ok(p) => p,
-        Err(StoreError::NotFound(_)) => {
-            return Ok(message(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "There is no such policy.",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let policy = console.state().store.policy(&id).await?;
     let document = serde_json::to_string_pretty(&policy.document).unwrap_or_default();
     editor(
         &console,
@@ -531,8 +513,8 @@ pub(super) async fn action(
     match action.as_str() {
         "state" => {
             let state = post.fields.text("state").to_owned();
-            if state == "enabled"
-                && let Some(page) = post.confirm(
+            if state == "enabled" {
+                post.confirm(
                     Section::Policies,
                     &url,
                     &format!(
@@ -540,21 +522,9 @@ pub(super) async fn action(
                     ),
                     "Switch on",
                     "/admin/policies",
-                )
-            {
-                return Ok(page);
+                )?;
             }
-            let mut document = match post.console.state().store.policy(&id).await {
-                Ok(p) => p.document,
-                Err(StoreError::NotFound(_)) => {
-                    return Ok(message(
-                        StatusCode::NOT_FOUND,
-                        "Not found",
-                        "There is no such policy.",
-                    ));
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let mut document = post.console.state().store.policy(&id).await?.document;
             document["state"] = state.clone().into();
             if let Some(o) = document.as_object_mut() {
                 o.remove("modifiedDateTime");
@@ -568,15 +538,13 @@ pub(super) async fn action(
             }
         }
         "delete" => {
-            if let Some(page) = post.confirm(
+            post.confirm(
                 Section::Policies,
                 &url,
                 &format!("Delete the policy {id}? Sign-ins stop being evaluated against it."),
                 "Delete policy",
                 "/admin/policies",
-            ) {
-                return Ok(page);
-            }
+            )?;
             post.console.directory().delete_policy(&id).await?;
             let state = post.console.state();
             state.policies.reload(state.store.as_ref()).await?;
@@ -699,153 +667,4 @@ pub(super) async fn import(post: Post) -> Result<Response, Refused> {
     Ok(post
         .console
         .redirect("/admin/policies", &format!("{written} policies imported.")))
-}
-
-#[derive(Template)]
-#[template(path = "console/what_if.html")]
-struct WhatIfPage {
-    l: Chrome,
-    f: Fields,
-    errors: FormErrors,
-    result: Option<WhatIfResult>,
-}
-
-impl WhatIfPage {
-    fn client_app_types(&self) -> [(&'static str, &'static str); 3] {
-        [
-            ("browser", "Browser"),
-            ("mobileAppsAndDesktopClients", "Mobile app or desktop client"),
-            ("other", "Other"),
-        ]
-    }
-    fn platforms(&self) -> [&'static str; 6] {
-        ["", "windows", "macOS", "linux", "iOS", "android"]
-    }
-    fn risks(&self) -> [&'static str; 5] {
-        ["", "none", "low", "medium", "high"]
-    }
-    fn bindings(&self) -> [(&'static str, &'static str); 3] {
-        [
-            ("notApplicable", "Not applicable"),
-            ("missing", "No device-bound proof"),
-            ("boundToDevice", "Bound to a registered device"),
-        ]
-    }
-}
-
-struct WhatIfResult {
-    outcome: String,
-    detail: String,
-    locations: String,
-    policies: Vec<super::signals::PolicyLine>,
-}
-
-/// `GET /admin/what-if`
-pub(super) async fn what_if(console: Console) -> Result<Response, Refused> {
-    let mut f = Fields::default();
-    f.set("ip", "203.0.113.10");
-    f.set("client_app_type", "browser");
-    f.set("token_binding", "notApplicable");
-    let page = WhatIfPage {
-        l: console.chrome(Section::WhatIf),
-        f,
-        errors: FormErrors::none(),
-        result: None,
-    };
-    Ok(console.page(StatusCode::OK, &page))
-}
-
-/// `POST /admin/what-if`: which policies apply to a sign-in like this, and why.
-pub(super) async fn run_what_if(post: Post) -> Result<Response, Refused> {
-    let f = &post.fields;
-    let mut q = json!({
-        "user": f.text("user"),
-        "application": f.text("application"),
-        "ip": f.text("ip"),
-        "mfa": f.has("mfa", "on"),
-    });
-    for name in [
-        "client_app_type",
-        "token_binding",
-        "device",
-        "platform",
-        "user_risk",
-        "sign_in_risk",
-    ] {
-        if let Some(v) = f.optional(name) {
-            q[name] = v.into();
-        }
-    }
-    let parsed = if f.text("ip").parse::<std::net::IpAddr>().is_err() {
-        Err(FormErrors::one("ip", "not an IPv4 or IPv6 address"))
-    } else {
-        serde_json::from_value::<crate::what_if::WhatIf>(q).map_err(|e| FormErrors::one("", e.to_string()))
-    };
-    let (result, errors) = match parsed {
-        Err(errors) => (None, errors),
-        Ok(q) => {
-            let state = post.console.state();
-            match crate::what_if::report(state.store.as_ref(), &state.policies, &q).await {
-                Ok(report) => (
-                    Some(what_if_result(&report.to_json()["decision"])),
-                    FormErrors::none(),
-                ),
-                Err(crate::directory::DirectoryError::Invalid(errors)) => (None, FormErrors(errors)),
-                Err(e) => {
-                    tracing::error!(?e, "what-if failed");
-                    return Ok(message(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Something went wrong",
-                        "The what-if evaluation failed.",
-                    ));
-                }
-            }
-        }
-    };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    let page = WhatIfPage {
-        l: post.console.chrome(Section::WhatIf),
-        f: post.fields.clone(),
-        errors,
-        result,
-    };
-    Ok(post.console.page(status, &page))
-}
-
-fn what_if_result(decision: &Value) -> WhatIfResult {
-    let list = |v: &Value| {
-        v.as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
-            .unwrap_or_default()
-    };
-    let outcome = decision["outcome"].as_str().unwrap_or("allow").to_owned();
-    let detail = match outcome.as_str() {
-        "block" => format!("Blocked by {}.", list(&decision["policies"])),
-        "interrupt" => decision["requirements"]
-            .as_array()
-            .map(|rs| {
-                rs.iter()
-                    .map(|r| {
-                        format!(
-                            "{} needs {}",
-                            r["policy"].as_str().unwrap_or_default(),
-                            list(&r["anyOf"]).replace(", ", " or ")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .unwrap_or_default(),
-        _ => "Access would be granted.".into(),
-    };
-    WhatIfResult {
-        outcome,
-        detail,
-        locations: list(&decision["locations"]),
-        policies: super::signals::policy_lines(decision),
-    }
 }

@@ -159,7 +159,7 @@ impl StreamRow {
     /// From a stream's health, `now` being now.
     #[must_use]
     pub fn new(h: &StreamHealth, now: tessera_store::Timestamp) -> Self {
-        let r = crate::ssf::health::StreamReport::new(h, now);
+        let r = tessera_directory::streams::StreamReport::new(h, now);
         Self {
             method: r.method().to_owned(),
             id: r.id,
@@ -381,8 +381,8 @@ pub(super) async fn stream_action(Path(id): Path<String>, post: Post) -> Result<
             ));
         }
     };
-    if status == StreamStatus::Disabled
-        && let Some(confirm) = post.confirm(
+    if status == StreamStatus::Disabled {
+        post.confirm(
             Section::Signals,
             &format!("/admin/signals/streams/{id}"),
             &format!(
@@ -390,13 +390,11 @@ pub(super) async fn stream_action(Path(id): Path<String>, post: Post) -> Result<
             ),
             "Disable stream",
             "/admin/signals",
-        )
-    {
-        return Ok(confirm);
+        )?;
     }
     let console = &post.console;
     let reason = format!("{} by {} in the console", status.as_str(), console.admin_id());
-    match crate::ssf::streams::set_stream_status(
+    match tessera_directory::streams::set_status(
         console.state().store.as_ref(),
         &StreamId(id.clone()),
         status,

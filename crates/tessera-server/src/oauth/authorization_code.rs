@@ -1,6 +1,7 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3) with PKCE (RFC 7636). A code works once:
 //! a second use revokes everything issued from the first (RFC 6749 §4.1.2).
 
+use tessera_directory::GrantType;
 use tessera_jose::Jkt;
 use tessera_store::{
     FamilyId, NewFamily, NewSession, Redemption, SessionId, StoreError, SubjectKind, UserStatus,
@@ -10,7 +11,6 @@ use super::authorize::CodeGrant;
 use super::client_auth::Client;
 use super::form::Form;
 use super::user_tokens::{self, Caller, Issue};
-use crate::directory::GrantType;
 use crate::error::OAuthError;
 use crate::state::AppState;
 

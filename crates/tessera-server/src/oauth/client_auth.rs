@@ -61,7 +61,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, form: &Form) ->
     };
     match (credentials, app.kind) {
         (Credentials::Secret { secret, .. }, AppKind::Confidential) => match &app.secret_hash {
-            Some(stored) if crate::secrets::verify_client_secret(stored.expose(), &secret) => {
+            Some(stored) if tessera_directory::secrets::verify_client_secret(stored.expose(), &secret) => {
                 Ok(Client { app })
             }
             _ => Err(refused()),

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeSet;
 
+use tessera_directory::GrantType;
+
 use super::access_token::{self, Grant};
 use super::client_auth::Client;
 use super::form::Form;
-use crate::directory::GrantType;
 use crate::error::OAuthError;
 use crate::state::AppState;
 

@@ -28,7 +28,7 @@ fn document(state: &AppState) -> serde_json::Value {
         "revocation_endpoint": state.endpoint("/revoke"),
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
-        "grant_types_supported": crate::directory::GRANT_TYPES,
+        "grant_types_supported": tessera_directory::GRANT_TYPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "scopes_supported": super::authorize::OIDC_SCOPES,

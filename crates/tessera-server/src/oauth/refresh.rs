@@ -3,6 +3,8 @@
 //! that key, before anything changes, and the attempt is logged as a replay. Conditional Access
 //! runs again on every refresh.
 
+use tessera_directory::GrantType;
+use tessera_directory::access::TokenProtection;
 use tessera_jose::Jkt;
 use tessera_store::{Rotate, Rotation, UserStatus};
 
@@ -10,10 +12,8 @@ use super::authorize::{CodeGrant, parse_claims};
 use super::client_auth::Client;
 use super::form::Form;
 use super::user_tokens::{self, Caller, Issue};
-use crate::access::{self, LogEntry, TokenProtection};
-use crate::directory::GrantType;
+use crate::access;
 use crate::error::OAuthError;
-use crate::group_commit;
 use crate::state::AppState;
 
 /// `grant_type=refresh_token`.
@@ -68,7 +68,7 @@ pub async fn grant(
         )
         .await;
         tracing::warn!(user = %family.user_id, family = %family.id, "bound refresh token presented without its key");
-        let directory = state.directory(crate::directory::InitiatingEntity::Policy);
+        let directory = state.directory(tessera_directory::InitiatingEntity::Policy);
         if family.device_id.is_some() {
             // Token protection: the key lives on a registered device, so the copy is inert.
             // The replay is blocked and logged, the user's risk is raised to medium for
@@ -165,16 +165,7 @@ pub async fn grant(
     };
     // The swap is committed together with other requests' writes (and this request's log
     // entries, queued before it); only when it did not happen does the store find out why.
-    let swapped = state
-        .writes
-        .rotate(group_commit::Rotation {
-            presented: rotate.presented.to_vec(),
-            next: rotate.next.to_vec(),
-            now: rotate.now,
-            expires_at: rotate.expires_at,
-        })
-        .await
-        .map_err(OAuthError::server_error)?;
+    let swapped = state.writes.rotate(&rotate).await?;
     logged.wait().await;
     if let Some(logged) = logged_elsewhere {
         logged.wait().await;
@@ -193,28 +184,24 @@ pub async fn grant(
         Rotation::Reused(f) => {
             tracing::warn!(user = %f.user_id, family = %f.id, "refresh token reused: a copy was stolen; session ended");
             if let Err(e) = state
-                .directory(crate::directory::InitiatingEntity::Policy)
+                .directory(tessera_directory::InitiatingEntity::Policy)
                 .refresh_token_reuse(&f)
                 .await
             {
                 tracing::error!(%e, family = %f.id, "could not end the session of a reused refresh token");
             }
-            let entry = LogEntry {
-                stage: caller.stage,
-                user: Some(&f.user_id),
-                client_id: Some(&client.app.id),
-                ip: caller.ip,
-                outcome: "theft",
-                token_protection: if caller.jkt.is_some() {
-                    TokenProtection::BoundToDevice
-                } else {
-                    TokenProtection::Missing
-                },
-                device_id: f.device_id.as_deref(),
-                jkt: caller.jkt.map(Jkt::as_str),
-                error: Some("invalid_grant"),
-                key_binding: None,
+            let protection = if caller.jkt.is_some() {
+                TokenProtection::BoundToDevice
+            } else {
+                TokenProtection::Missing
             };
+            let entry = caller.refused(
+                "theft",
+                protection,
+                &f.user_id,
+                &client.app.id,
+                f.device_id.as_deref(),
+            );
             access::log(state, &entry, None).await;
             return Err(OAuthError::invalid_grant(
                 "the refresh token was already used; the session is revoked",

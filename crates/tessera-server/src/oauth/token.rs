@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use tessera_directory::GrantType;
 use tessera_jose::Jkt;
 use tessera_jose::dpop::{DpopError, DpopRequest};
 
@@ -16,7 +17,6 @@ use super::client_credentials::ClientCredentials;
 use super::form::Form;
 use super::refresh::RefreshToken;
 use super::user_tokens::Caller;
-use crate::directory::GrantType;
 use crate::error::OAuthError;
 use crate::state::AppState;
 

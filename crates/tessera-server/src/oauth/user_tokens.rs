@@ -3,15 +3,15 @@
 //! ID token and the refresh token.
 
 use serde::Serialize;
+use tessera_directory::access::{Attempt, KeyBindingReason, LogEntry, TokenProtection, client_app_type};
 use tessera_jose::{Jkt, jws};
 use tessera_policy::{Decision, Need, Outcome, PolicySet, TokenBinding};
-use tessera_store::{Application, Device, DeviceStatus, StoreError, User};
+use tessera_store::{Application, Committed, Device, DeviceStatus, StoreError, User};
 
 use super::access_token::{self, Grant};
 use super::authorize::CodeGrant;
-use crate::access::{self, Attempt, LogEntry};
+use crate::access;
 use crate::error::OAuthError;
-use crate::group_commit::Committed;
 use crate::state::AppState;
 
 /// The request as the token endpoint saw it.
@@ -25,6 +25,32 @@ pub struct Caller<'a> {
     pub session_jkt: Option<&'a Jkt>,
     /// The grant being served, for the log.
     pub stage: &'static str,
+}
+
+impl Caller<'_> {
+    /// The sign-in log entry of this request, refused with `invalid_grant` as `outcome`.
+    #[must_use]
+    pub fn refused<'a>(
+        &'a self,
+        outcome: &'static str,
+        token_protection: TokenProtection,
+        user: &'a tessera_store::UserId,
+        client_id: &'a str,
+        device_id: Option<&'a str>,
+    ) -> LogEntry<'a> {
+        LogEntry {
+            stage: self.stage,
+            user: Some(user),
+            client_id: Some(client_id),
+            ip: self.ip,
+            outcome,
+            token_protection,
+            device_id,
+            jkt: self.jkt.map(Jkt::as_str),
+            error: Some("invalid_grant"),
+            key_binding: None,
+        }
+    }
 }
 
 /// How stale a device's "last seen" may get before a request records it again, ms.
@@ -73,22 +99,12 @@ pub async fn log_replay(
     client_id: &str,
     device_id: Option<&str>,
 ) {
-    let entry = LogEntry {
-        stage: caller.stage,
-        user: Some(user),
-        client_id: Some(client_id),
-        ip: caller.ip,
-        outcome: "replay",
-        token_protection: if caller.jkt.is_some() {
-            access::TokenProtection::Replay
-        } else {
-            access::TokenProtection::Unbound
-        },
-        device_id,
-        jkt: caller.jkt.map(Jkt::as_str),
-        error: Some("invalid_grant"),
-        key_binding: None,
+    let protection = if caller.jkt.is_some() {
+        TokenProtection::Replay
+    } else {
+        TokenProtection::Unbound
     };
+    let entry = caller.refused("replay", protection, user, client_id, device_id);
     access::log(state, &entry, None).await;
 }
 
@@ -121,7 +137,7 @@ pub async fn enforce(
         ip: caller.ip,
         mfa: grant.mfa(),
         binding,
-        client_app_type: access::client_app_type(app, Some(&grant.redirect_uri)),
+        client_app_type: client_app_type(app, Some(&grant.redirect_uri)),
     };
     let (decision, set) = access::evaluate(state, &attempt).await?;
     let refusal = match &decision.outcome {
@@ -154,7 +170,7 @@ pub async fn enforce(
         device_id: device.map(|d| d.id.as_str()),
         jkt: caller.jkt.map(Jkt::as_str),
         error: refusal.as_ref().map(|_| "invalid_grant"),
-        key_binding: Some(access::KeyBindingReason::of(caller.jkt.map(Jkt::as_str), device)),
+        key_binding: Some(KeyBindingReason::of(caller.jkt.map(Jkt::as_str), device)),
     };
     let committed = access::log_queued(state, &entry, Some((&decision, &set))).await;
     match refusal {

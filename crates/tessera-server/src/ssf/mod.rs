@@ -11,7 +11,6 @@
 //! `directory`). Each enabled stream gets its own delivery of each event; the delivery leaves
 //! the outbox only when the receiver acknowledged it (push answered 202, or a poll `ack`).
 
-pub mod health;
 pub mod locations;
 pub mod poll;
 pub mod push;

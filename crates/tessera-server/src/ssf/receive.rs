@@ -39,8 +39,8 @@ use tessera_signals::SecurityEvent;
 use tessera_signals::events::RiskLevel as SignalRisk;
 use tessera_store::{RiskLevel, SessionId, StoreError, UserId};
 
-use crate::directory::InitiatingEntity;
 use crate::state::AppState;
+use tessera_directory::InitiatingEntity;
 
 /// How long fetched transmitter keys are kept.
 const KEYS_TTL: Duration = Duration::from_secs(600);

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_jose::SubjectId;
 use tessera_signals::{SecurityEvent, StatusUpdate, StreamConfig, StreamError, TransmitterSettings};
-use tessera_store::{NewEvent, StreamId, StreamRecord, StreamStatus};
+use tessera_store::{StreamId, StreamRecord, StreamStatus};
 
 use super::Receiver;
 use super::sets::EVENTS_SUPPORTED;
@@ -262,17 +262,6 @@ pub async fn status(
     Ok(ok(status_json(&record)))
 }
 
-/// An SSF event about the stream itself (verification, `stream-updated`): its subject is the
-/// stream, as an opaque id.
-fn about_stream(id: &StreamId, event: &SecurityEvent, now: tessera_store::Timestamp) -> NewEvent {
-    NewEvent {
-        event_type: event.event_type(),
-        subject: json!({"format": "opaque", "id": id.0}),
-        payload: Value::Object(event.to_set_event().payload),
-        created_at: now,
-    }
-}
-
 /// Sets a stream's status and tells its receiver with a `stream-updated` event (kept while
 /// paused, dropped with everything else when disabled).
 ///
@@ -284,29 +273,7 @@ pub async fn change_status(
     status: StreamStatus,
     reason: Option<&str>,
 ) -> Result<(), tessera_store::StoreError> {
-    set_stream_status(state.store.as_ref(), id, status, reason, state.now()).await
-}
-
-/// [`change_status`] on a store, at `now` (for the command line).
-///
-/// # Errors
-/// The store's.
-pub async fn set_stream_status(
-    store: &dyn tessera_store::Store,
-    id: &StreamId,
-    status: StreamStatus,
-    reason: Option<&str>,
-    now: tessera_store::Timestamp,
-) -> Result<(), tessera_store::StoreError> {
-    let event = SecurityEvent::StreamUpdated {
-        status: status.as_str().to_owned(),
-        reason: reason.map(str::to_owned),
-    };
-    let mut uow = store.begin().await?;
-    uow.set_stream_status(id, status, reason, now).await?;
-    uow.append_stream_event(id, &about_stream(id, &event, now))
-        .await?;
-    uow.commit().await
+    tessera_directory::streams::set_status(state.store.as_ref(), id, status, reason, state.now()).await
 }
 
 /// `POST /ssf/status`: `{stream_id, status, reason?}`.
@@ -394,8 +361,11 @@ pub async fn verify(
     }
     let event = SecurityEvent::Verification { state: echo };
     let mut uow = state.store.begin().await?;
-    uow.append_stream_event(&record.id, &about_stream(&record.id, &event, now))
-        .await?;
+    uow.append_stream_event(
+        &record.id,
+        &tessera_directory::streams::about_stream(&record.id, &event, now),
+    )
+    .await?;
     uow.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -15,6 +15,8 @@ use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tessera_directory::bootstrap::{BuiltinClient, ensure_builtin_client};
+use tessera_directory::{DirectoryError, InitiatingEntity};
 use tessera_jose::jws;
 use tessera_store::{MfaKind, MfaMethod, StoreError, User};
 use webauthn_rs::prelude::{CredentialID, PasskeyRegistration, RegisterPublicKeyCredential};
@@ -22,7 +24,6 @@ use zeroize::Zeroizing;
 
 use super::passkeys::{Ceremony, ceremony_cookie, passkeys_of, read_ceremony, refused, user_handle};
 use super::{cookie, html, pages, see_other, session, set_cookie};
-use crate::directory::{DirectoryError, InitiatingEntity};
 use crate::state::AppState;
 
 /// The account page's own OAuth client.
@@ -54,20 +55,17 @@ struct Confirm<'a> {
     label: &'a str,
 }
 
-fn callback_uri(state: &AppState) -> String {
-    state.endpoint("/account/callback")
-}
+/// How the account page's own OAuth client is registered.
+const CLIENT: BuiltinClient<'static> = BuiltinClient {
+    id: CLIENT_ID,
+    name: "Your Tessera account",
+    redirect_path: "/account/callback",
+    scopes: &["openid"],
+    access_token_minutes: 5,
+};
 
 async fn ensure_client(state: &AppState) -> Result<(), StoreError> {
-    crate::bootstrap::ensure_builtin_client(
-        state,
-        CLIENT_ID,
-        "Your Tessera account",
-        "/account/callback",
-        &["openid"],
-        5,
-    )
-    .await
+    ensure_builtin_client(state.store.as_ref(), &CLIENT, &state.config.issuer, state.now()).await
 }
 
 fn unavailable() -> Response {
@@ -100,7 +98,7 @@ pub async fn sign_in(State(state): State<Arc<AppState>>, Query(q): Query<SignInQ
     query
         .append_pair("response_type", "code")
         .append_pair("client_id", CLIENT_ID)
-        .append_pair("redirect_uri", &callback_uri(&state))
+        .append_pair("redirect_uri", &state.endpoint(CLIENT.redirect_path))
         .append_pair("scope", "openid")
         .append_pair("state", &flow_state)
         .append_pair("code_challenge", &challenge)
@@ -312,7 +310,7 @@ pub async fn start_totp(State(state): State<Arc<AppState>>, headers: HeaderMap, 
         return unavailable();
     };
     let secure = state.config.issuer.starts_with("https:");
-    let uri = crate::directory::totp_uri(&state.config.issuer, &user.username, &secret);
+    let uri = tessera_directory::totp_uri(&state.config.issuer, &user.username, &secret);
     page(
         &state,
         &headers,
@@ -377,7 +375,7 @@ pub async fn confirm_totp(
         .and_then(|s| super::totp::matching_step(&s, code, state.unix_time().as_secs()));
     let again = Some((
         enrolment.secret.clone(),
-        crate::directory::totp_uri(&state.config.issuer, &user.username, &enrolment.secret),
+        tessera_directory::totp_uri(&state.config.issuer, &user.username, &enrolment.secret),
     ));
     let Some(step) = step else {
         drop(attempt);

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::Response;
+use tessera_directory::access::{Attempt, LogEntry, TokenProtection, client_app_type};
 use tessera_policy::{Need, Outcome, TokenBinding};
 use tessera_store::MfaKind;
 
 use super::pages;
-use crate::access::{self, Attempt, LogEntry};
+use crate::access;
 use crate::oauth::authorize::{AuthRequest, Authenticated, Refusal, issue_code, response_location};
 use crate::state::AppState;
 
@@ -105,7 +106,7 @@ pub async fn proceed(
         ip,
         mfa: session.mfa(),
         binding: TokenBinding::NotApplicable,
-        client_app_type: access::client_app_type(&request.app, Some(&request.redirect_uri)),
+        client_app_type: client_app_type(&request.app, Some(&request.redirect_uri)),
     };
     let Ok((decision, set)) = access::evaluate(state, &attempt).await else {
         return refuse(state, to_client("server_error", "policy evaluation failed"));
@@ -116,7 +117,7 @@ pub async fn proceed(
         client_id: Some(&request.app.id),
         ip,
         outcome,
-        token_protection: crate::access::TokenProtection::NotApplicable,
+        token_protection: TokenProtection::NotApplicable,
         device_id: None,
         jkt: None,
         error,

@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// A hash to verify against when the username is unknown, so the answer takes as long either
 /// way and does not reveal which usernames exist.
 static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| crate::secrets::hash_password("tessera-dummy-password").unwrap_or_default());
+    LazyLock::new(|| tessera_directory::secrets::hash_password("tessera-dummy-password").unwrap_or_default());
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 const LOCKED: &str = "Too many failed attempts. Wait 15 minutes, then try again.";
@@ -135,13 +135,13 @@ pub async fn password(
         Some(u) if verified && u.password_hash.is_some() => u,
         other => {
             drop(attempt);
-            let entry = crate::access::LogEntry {
+            let entry = tessera_directory::access::LogEntry {
                 stage: "login",
                 user: other.as_ref().map(|u| &u.id),
                 client_id: Some(&request.app.id),
                 ip,
                 outcome: "failure",
-                token_protection: crate::access::TokenProtection::NotApplicable,
+                token_protection: tessera_directory::access::TokenProtection::NotApplicable,
                 device_id: None,
                 jkt: None,
                 error: Some("invalid_credentials"),

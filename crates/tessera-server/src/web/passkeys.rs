@@ -285,13 +285,13 @@ pub async fn finish(
     }
     if verified.is_none() || user.status != UserStatus::Enabled {
         drop(attempt);
-        let entry = crate::access::LogEntry {
+        let entry = tessera_directory::access::LogEntry {
             stage: "login (passkey)",
             user: Some(&user.id),
             client_id: Some(&request.app.id),
             ip,
             outcome: "failure",
-            token_protection: crate::access::TokenProtection::NotApplicable,
+            token_protection: tessera_directory::access::TokenProtection::NotApplicable,
             device_id: None,
             jkt: None,
             error: Some("invalid_passkey"),

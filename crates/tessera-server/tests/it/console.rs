@@ -11,9 +11,7 @@ use crate::support::{ALICE, BOB, BOB_TOTP, Reply, Server, server, totp_now};
 const ADMINS: &str = "admins";
 
 async fn make_admin(server: &Server, user: &str) {
-    let directory = server
-        .state
-        .directory(tessera_server::directory::InitiatingEntity::Admin);
+    let directory = server.state.directory(tessera_directory::InitiatingEntity::Admin);
     if server.state.store.group(&GroupId(ADMINS.into())).await.is_err() {
         directory.create_group(ADMINS, "Administrators").await.unwrap();
     }
@@ -88,7 +86,7 @@ async fn console_policy(server: &Server) {
     });
     server
         .state
-        .directory(tessera_server::directory::InitiatingEntity::Admin)
+        .directory(tessera_directory::InitiatingEntity::Admin)
         .put_policy("console-mfa", doc)
         .await
         .unwrap();
@@ -182,7 +180,7 @@ async fn administrators_sign_in_through_authorize_with_mfa_and_no_one_else_gets_
     // Removing Bob from the group ends his console access at the next request, on every page.
     server
         .state
-        .directory(tessera_server::directory::InitiatingEntity::Admin)
+        .directory(tessera_directory::InitiatingEntity::Admin)
         .set_membership(&GroupId(ADMINS.into()), &UserId("u-bob".into()), false)
         .await
         .unwrap();
@@ -642,7 +640,7 @@ async fn revoking_the_administrators_sessions_or_signing_out_ends_the_console() 
     assert_eq!(b.get("/admin").await.status, StatusCode::OK);
     server
         .state
-        .directory(tessera_server::directory::InitiatingEntity::Admin)
+        .directory(tessera_directory::InitiatingEntity::Admin)
         .revoke_sessions(&UserId("u-alice".into()))
         .await
         .unwrap();

@@ -49,7 +49,7 @@ async fn register_api(server: &Server, key: &SigningKey) {
         name: "mail API".into(),
         kind: AppKind::Confidential,
         secret_hash: Some(tessera_store::Secret::new(
-            tessera_server::secrets::hash_client_secret(SECRET),
+            tessera_directory::secrets::hash_client_secret(SECRET),
         )),
         redirect_uris: vec![],
         grant_types: vec!["client_credentials".into()],

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use tessera_directory::{InitiatingEntity, UserPatch};
 use tessera_jose::{Clock, ManualClock, SystemClock, Timestamp};
-use tessera_server::directory::{InitiatingEntity, UserPatch};
 use tessera_store::{UserId, UserStatus};
 
 use crate::browser::Client;

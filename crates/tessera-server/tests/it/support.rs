@@ -239,7 +239,7 @@ async fn build_clocked(
         name: id.into(),
         kind,
         secret_hash: (kind == AppKind::Confidential)
-            .then(|| Secret::new(tessera_server::secrets::hash_client_secret(SECRET))),
+            .then(|| Secret::new(tessera_directory::secrets::hash_client_secret(SECRET))),
         redirect_uris: vec![],
         grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
         scopes: vec!["mail.read".into(), "mail.send".into()],
@@ -320,7 +320,7 @@ async fn build_clocked(
             username: name.into(),
             email: Some(format!("{name}@example.com")),
             display_name: format!("User {i}"),
-            password_hash: Some(tessera_server::secrets::hash_password(password).unwrap()),
+            password_hash: Some(tessera_directory::secrets::hash_password(password).unwrap()),
             created_at: Timestamp(0),
         })
         .await
@@ -368,7 +368,7 @@ impl Server {
             state,
             _dir: private_dir(),
             schema: None,
-        }
+            }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {

@@ -60,14 +60,14 @@ async fn keys_and_admin_survive_a_restart() {
     let first = tessera_server::prepare(cfg.clone()).await.unwrap();
     assert!(matches!(
         first.bootstrap,
-        tessera_server::bootstrap::Bootstrap::Created
+        tessera_directory::bootstrap::Bootstrap::Created
     ));
     let kid = first.state.keys.active().kid().unwrap().to_owned();
     drop(first);
     let second = tessera_server::prepare(cfg).await.unwrap();
     assert!(matches!(
         second.bootstrap,
-        tessera_server::bootstrap::Bootstrap::AlreadyDone
+        tessera_directory::bootstrap::Bootstrap::AlreadyDone
     ));
     assert_eq!(
         second.state.keys.active().kid(),

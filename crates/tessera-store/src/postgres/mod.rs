@@ -13,8 +13,6 @@ use tokio::sync::Mutex;
 use crate::repo::{Backend, Store};
 use crate::{PresentedToken, StoreOptions, Waker, migration_error};
 
-mod batch;
-
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A pooled connection idle this long is pinged before it is used again.
@@ -60,6 +58,9 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Requests in one batched statement at most.
+const STATEMENT_BATCH: usize = 128;
+
 /// A Tessera store in PostgreSQL.
 #[derive(Debug)]
 pub struct PgStore {
@@ -71,11 +72,11 @@ pub struct PgStore {
     listener: Mutex<Option<PgListener>>,
     claims: AtomicU64,
     node: String,
-    /// DPoP proof ids recorded together (see [`batch`]): a key and when it may be forgotten,
+    /// DPoP proof ids recorded together (see [`crate::batch`]): a key and when it may be forgotten,
     /// answered with whether it was new.
-    proofs: batch::Batcher<(Vec<u8>, i64), bool>,
+    proofs: crate::batch::Batcher<(Vec<u8>, i64), bool>,
     /// Presented refresh tokens read together: a token's hash and the proof's key thumbprint.
-    presented: batch::Batcher<PresentedKey, crate::Result<Option<PresentedToken>>>,
+    presented: crate::batch::Batcher<PresentedKey, crate::Result<Option<PresentedToken>>>,
 }
 
 /// A unit of work in one PostgreSQL transaction.
@@ -161,11 +162,11 @@ impl PgStore {
             listener: Mutex::new(None),
             claims: AtomicU64::new(0),
             node: format!("{}-{}", std::process::id(), options.node_name),
-            proofs: batch::Batcher::new("DPoP proof", {
+            proofs: crate::batch::Batcher::new("DPoP proof", STATEMENT_BATCH, {
                 let hot = hot.clone();
                 move |proofs| hot::record_proofs(hot.clone(), proofs)
             }),
-            presented: batch::Batcher::new("refresh token", {
+            presented: crate::batch::Batcher::new("refresh token", STATEMENT_BATCH, {
                 let hot = hot.clone();
                 move |presented| hot::read_presented_batch(hot.clone(), presented)
             }),
@@ -277,6 +278,10 @@ impl Store for PgStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
     }
+
+    fn shared_by_nodes(&self) -> bool {
+        true
+    }
 }
 
 crate::shared::shared_impl!(PgStore, PgUnitOfWork, sqlx::Postgres);
@@ -292,7 +297,7 @@ mod hot {
     use sqlx::postgres::PgPool;
 
     use super::PgStore;
-    use super::batch::Outcome;
+    use crate::batch::Outcome;
     use crate::error::Context as _;
     use crate::{Family, PresentedToken, Result, Rotate, SignInLog, Timestamp};
 

@@ -71,6 +71,9 @@ impl SqliteStore {
     /// [`crate::StoreError::Corrupt`] when the file is not a SQLite database,
     /// [`crate::StoreError::SchemaVersion`] when a newer Tessera wrote it.
     pub async fn open(path: &Path, options: &StoreOptions) -> crate::Result<Self> {
+        if !options.create && !path.exists() {
+            return Err(crate::StoreError::NoDatabase(path.to_owned()));
+        }
         create_private(path)?;
         let connect = SqliteConnectOptions::from_str("sqlite:")
             .map_err(crate::StoreError::driver)?
@@ -231,6 +234,10 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> Backend {
         Backend::Sqlite
+    }
+
+    fn shared_by_nodes(&self) -> bool {
+        false
     }
 }
 

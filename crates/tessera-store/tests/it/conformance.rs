@@ -19,6 +19,7 @@ conformance!(
     concurrent_rotation_has_one_winner_and_revokes_the_family,
     group_commit_rotates_many_and_appends_the_log,
     group_commits_and_units_of_work_write_side_by_side,
+    the_group_commit_answers_each_write_its_own,
     revoking_a_users_sessions,
     sessions_remember_where_an_api_saw_them,
     events_fan_out_by_stream_status,
@@ -598,6 +599,77 @@ async fn group_commit_rotates_many_and_appends_the_log(s: Arc<dyn Store>) {
     assert_eq!(again[0].as_ref().map(|f| f.generation), Some(2));
     s.commit_group(&[entry("l3")], &[]).await.unwrap();
     assert!(s.commit_group(&[], &[]).await.unwrap().is_empty());
+}
+
+/// The group-commit writer: writes handed over together are committed together and each is
+/// answered; one that fails (a log entry whose id is taken) fails alone, not the batch it went
+/// in, and a rotation's answer is its own family.
+async fn the_group_commit_answers_each_write_its_own(s: Arc<dyn Store>) {
+    with_users(&s, &["alice"]).await;
+    for n in 0..20 {
+        session(&s, "alice", &format!("s{n}"), n * 10).await;
+    }
+    let now = T0.plus_ms(1_000);
+    let entry = |id: &str| SignInLog {
+        id: id.into(),
+        at: now,
+        user_id: Some("alice".into()),
+        client_id: Some("desktop-app".into()),
+        ip: "192.0.2.1".into(),
+        outcome: "success".into(),
+        token_protection: "boundToDevice".into(),
+        device_id: None,
+        jkt: None,
+        error: None,
+        details: json!({"stage": "refresh_token"}).into(),
+    };
+    s.append_sign_in(&entry("taken")).await.unwrap();
+    let writes = Arc::new(GroupCommit::new(s.clone()));
+    // Everything is queued before anything is waited for, so most of it shares batches.
+    let mut logged = Vec::new();
+    for n in 0..40 {
+        logged.push(writes.sign_in(entry(&format!("l{n}"))).await);
+        if n == 20 {
+            logged.push(writes.sign_in(entry("taken")).await);
+        }
+    }
+    let rotations: Vec<_> = (0..20_u32)
+        .map(|n| {
+            let writes = writes.clone();
+            tokio::spawn(async move {
+                let (presented, next) = (hash(n * 10), hash(1_000 + n));
+                let family = writes.rotate(&rotate(&presented, &next, now)).await.unwrap();
+                (n, family)
+            })
+        })
+        .collect();
+    for committed in logged {
+        committed.wait().await;
+    }
+    for rotation in rotations {
+        let (n, family) = rotation.await.unwrap();
+        let family = family.unwrap_or_else(|| panic!("rotation {n} was not swapped"));
+        assert_eq!(
+            (family.id.0.as_str(), family.generation),
+            (format!("fam-s{n}").as_str(), 1)
+        );
+    }
+    assert!(
+        writes
+            .rotate(&rotate(b"never issued", &hash(5_000), now))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let all = SignInFilter {
+        limit: 100,
+        ..SignInFilter::default()
+    };
+    assert_eq!(
+        s.sign_ins(&all).await.unwrap().len(),
+        41,
+        "40 new entries and the one taken before"
+    );
 }
 
 /// Group commits and units of work of several writes, all at once: each waits its

@@ -16,6 +16,23 @@ async fn sqlite_migrates_from_empty_and_reopens() {
     assert_eq!(store.backend(), tessera_store::Backend::Sqlite);
 }
 
+/// Opened not to create one, a missing embedded database is refused and no file is made.
+#[tokio::test]
+async fn sqlite_opened_not_to_create_refuses_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let existing = StoreOptions {
+        create: false,
+        ..StoreOptions::default()
+    };
+    let err = SqliteStore::open(&path, &existing).await.unwrap_err();
+    assert!(matches!(&err, StoreError::NoDatabase(p) if *p == path), "{err}");
+    assert!(!path.exists());
+    drop(SqliteStore::open(&path, &StoreOptions::default()).await.unwrap());
+    let store = SqliteStore::open(&path, &existing).await.unwrap();
+    assert!(!tessera_store::Store::shared_by_nodes(&store));
+}
+
 #[tokio::test]
 async fn sqlite_refuses_a_file_that_is_not_a_database() {
     let dir = tempfile::tempdir().unwrap();

@@ -192,9 +192,9 @@ fn keys_rotate_promotes_the_next_key_and_publishes_a_new_one() {
         .block_on(tessera_store::open(&url, &tessera_store::StoreOptions::default()))
         .unwrap();
     let ring = rt
-        .block_on(tessera_server::keys::KeyRing::load_or_create(
+        .block_on(tessera_directory::keys::KeyRing::load_or_create(
             store.as_ref(),
-            &tessera_server::keys::KekSource::resolve(dir.path(), None, None, false),
+            &tessera_directory::keys::KekSource::resolve(dir.path(), None, None, false),
             tessera_store::Timestamp(0),
         ))
         .unwrap();

@@ -86,7 +86,7 @@ async fn require(world: &crate::World, state: &str, key_protection: &str) {
     });
     world
         .state
-        .directory(tessera_server::directory::InitiatingEntity::Admin)
+        .directory(tessera_directory::InitiatingEntity::Admin)
         .put_policy("protected-mail", doc)
         .await
         .unwrap();

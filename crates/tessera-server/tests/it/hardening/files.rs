@@ -139,7 +139,7 @@ async fn item_01_private_signing_keys_are_sealed_at_rest() {
 
     // With the right one (here from a file named in the configuration), it signs as before.
     let mut cfg = config_in(&copy);
-    cfg.key_encryption = tessera_server::keys::KekSource::File {
+    cfg.key_encryption = tessera_directory::keys::KekSource::File {
         path: data.join("key-encryption.key"),
         allow_readable: false,
     };

@@ -236,15 +236,13 @@ async fn item_13_caps(db: crate::support::Db) {
     );
 
     // Forty concurrent device registrations for one user: exactly ten.
-    let directory = server
-        .state
-        .directory(tessera_server::directory::InitiatingEntity::User);
+    let directory = server.state.directory(tessera_directory::InitiatingEntity::User);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..40 {
         let directory = directory.clone();
         tasks.spawn(async move {
             let key = SigningKey::generate(Algorithm::Es256).unwrap();
-            let spec = tessera_server::directory::DeviceSpec {
+            let spec = tessera_directory::DeviceSpec {
                 display_name: format!("laptop {i}"),
                 platform: "linux".into(),
                 os_version: None,

@@ -1,8 +1,25 @@
-//! Changing the directory: users, groups, applications, named locations and policies. Every
-//! change is validated here, once, whoever asks for it (the admin API, the console, the CLI),
-//! and a change that other systems must hear about is committed together with its CAEP/RISC
-//! events in one unit of work (the table in `tessera_signals::changes`), so an event is never lost and never
-//! sent for a change that did not happen.
+//! Tessera's directory and the rules over it, with no HTTP in sight: the server's admin API,
+//! the admin console and the command line all call this crate, and get typed results or a
+//! [`DirectoryError`] naming the fields at fault.
+//!
+//! - [`Directory`] changes users, groups, applications, devices, named locations and policies.
+//!   Every change is validated here, once, whoever asks for it, and a change that other systems
+//!   must hear about is committed together with its CAEP/RISC events in one unit of work (the
+//!   table in `tessera_signals::changes`), so an event is never lost and never sent for a change
+//!   that did not happen.
+//! - [`access`]: what Conditional Access sees of a sign-in (the compiled policy set, cached; the
+//!   context built from the directory; the sign-in log entry); [`what_if`] runs a hypothetical
+//!   sign-in through it.
+//! - [`secrets`] (password and client-secret hashing), [`keys`] (the token-signing keys and the
+//!   key-encryption key that seals them), [`bootstrap`] (the first administrator, Tessera's own
+//!   clients) and [`streams`] (an SSF stream's status and health as operators see them).
+
+pub mod access;
+pub mod bootstrap;
+pub mod keys;
+pub mod secrets;
+pub mod streams;
+pub mod what_if;
 
 mod applications;
 mod devices;
@@ -38,6 +55,27 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl std::fmt::Display for FieldError {
+    /// `field: message`, or the message alone for a problem with the request as a whole.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+/// Every problem in one sentence: each as `field: message`, joined by `; `.
+#[must_use]
+pub fn summary(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl FieldError {
     /// A problem with `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -52,7 +90,7 @@ impl FieldError {
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     /// The request is not valid; every problem found.
-    #[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    #[error("{}", summary(.0))]
     Invalid(Vec<FieldError>),
     /// The thing to change does not exist.
     #[error("{0} not found")]
@@ -63,6 +101,9 @@ pub enum DirectoryError {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// A secret could not be made or hashed.
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
 }
 
 impl DirectoryError {
@@ -80,6 +121,12 @@ impl From<StoreError> for DirectoryError {
             StoreError::MissingReference(what) => Self::NotFound(what),
             other => Self::Store(other),
         }
+    }
+}
+
+impl From<tessera_jose::random::RandomError> for DirectoryError {
+    fn from(e: tessera_jose::random::RandomError) -> Self {
+        Self::Secret(e.into())
     }
 }
 

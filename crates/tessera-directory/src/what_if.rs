@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tessera_policy::{ClientAppType, Decision, Platform, PolicySet, SignInContext, TokenBinding};
 use tessera_store::{RiskLevel, StoreError, UserId};
 
+use crate::DirectoryError;
 use crate::access::{Attempt, Policies, context};
-use crate::directory::DirectoryError;
 
 /// A hypothetical sign-in: who, to what, from where, on what.
 #[derive(Debug, Deserialize)]

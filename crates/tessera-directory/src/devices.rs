@@ -70,8 +70,7 @@ impl Directory {
         }
         let id = format!(
             "dev-{}",
-            tessera_jose::random::random_id::<12>(self.rng.as_ref())
-                .map_err(|e| DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string())))?
+            tessera_jose::random::random_id::<12>(self.rng.as_ref())?
         );
         let device = Device {
             id,

@@ -431,9 +431,7 @@ impl Directory {
 }
 
 fn new_secret() -> Result<Zeroizing<String>> {
-    crate::secrets::new_client_secret()
-        .map(Zeroizing::new)
-        .map_err(|e| DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string())))
+    Ok(crate::secrets::new_client_secret().map(Zeroizing::new)?)
 }
 
 fn hashed(secret: &str) -> Secret {

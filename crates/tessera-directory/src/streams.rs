@@ -1,9 +1,11 @@
-//! A stream's delivery health as operators see it: the admin API, the console and the CLI all
-//! show this one report.
+//! SSF streams as operators see and steer them: one health report that the admin API, the
+//! console and the CLI all show, and the status change every one of them (and the receiver
+//! itself, through the SSF API) makes the same way.
 
 use serde::Serialize;
-use serde_json::Value;
-use tessera_store::{StreamHealth, Timestamp};
+use serde_json::{Value, json};
+use tessera_signals::SecurityEvent;
+use tessera_store::{NewEvent, Store, StoreError, StreamHealth, StreamId, StreamStatus, Timestamp};
 
 /// One stream: who receives it, how, and how delivery is going.
 #[derive(Debug, Clone, Serialize)]
@@ -49,7 +51,7 @@ impl StreamReport {
             endpoint_url: delivery["endpoint_url"].clone(),
             events_delivered: s.config["events_delivered"].clone(),
             description: s.config["description"].clone(),
-            created_at: crate::api::rfc3339(s.created_at),
+            created_at: s.created_at.rfc3339(),
             pending: h.pending,
             lag_seconds: h
                 .oldest_pending_at
@@ -73,4 +75,39 @@ impl StreamReport {
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or_default()
     }
+}
+
+/// An SSF event about the stream itself (verification, `stream-updated`): its subject is the
+/// stream, as an opaque id.
+#[must_use]
+pub fn about_stream(id: &StreamId, event: &SecurityEvent, now: Timestamp) -> NewEvent {
+    NewEvent {
+        event_type: event.event_type(),
+        subject: json!({"format": "opaque", "id": id.0}),
+        payload: Value::Object(event.to_set_event().payload),
+        created_at: now,
+    }
+}
+
+/// Sets a stream's status at `now` and tells its receiver with a `stream-updated` event (kept
+/// while paused, dropped with everything else when disabled).
+///
+/// # Errors
+/// The store's.
+pub async fn set_status(
+    store: &dyn Store,
+    id: &StreamId,
+    status: StreamStatus,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let event = SecurityEvent::StreamUpdated {
+        status: status.as_str().to_owned(),
+        reason: reason.map(str::to_owned),
+    };
+    let mut uow = store.begin().await?;
+    uow.set_stream_status(id, status, reason, now).await?;
+    uow.append_stream_event(id, &about_stream(id, &event, now))
+        .await?;
+    uow.commit().await
 }

@@ -65,8 +65,7 @@ fn check_password(field: &str, password: &str, errors: &mut Vec<FieldError>) {
 }
 
 fn hash(password: &str) -> Result<String> {
-    crate::secrets::hash_password(password)
-        .map_err(|e| DirectoryError::Store(tessera_store::StoreError::Invalid(e)))
+    Ok(crate::secrets::hash_password(password)?)
 }
 
 /// Why `username` could pass for another name, if it could: characters outside the Unicode
@@ -137,8 +136,7 @@ impl Directory {
         }
         finish(errors)?;
         let password_hash = spec.password.as_deref().map(|p| hash(p)).transpose()?;
-        let id = tessera_jose::random::random_id::<12>(self.rng.as_ref())
-            .map_err(|e| DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string())))?;
+        let id = tessera_jose::random::random_id::<12>(self.rng.as_ref())?;
         let user = NewUser {
             id: UserId(format!("u-{id}")),
             username: username.to_owned(),
@@ -378,11 +376,8 @@ impl Directory {
         check_name("label", label, &mut errors);
         finish(errors)?;
         let account = self.store.user(user).await?;
-        let random = |e: tessera_jose::random::RandomError| {
-            DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string()))
-        };
         let mut raw = [0u8; 20];
-        self.rng.fill(&mut raw).map_err(random)?;
+        self.rng.fill(&mut raw)?;
         let secret = Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&raw));
         let method = self
             .add_mfa_method(user, tessera_store::MfaKind::Totp, label, &secret)
@@ -408,13 +403,10 @@ impl Directory {
         check_name("label", label, &mut errors);
         finish(errors)?;
         self.store.user(user).await?;
-        let random = |e: tessera_jose::random::RandomError| {
-            DirectoryError::Store(tessera_store::StoreError::Invalid(e.to_string()))
-        };
         let id = format!(
             "{}-{}",
             kind.as_str(),
-            tessera_jose::random::random_id::<9>(self.rng.as_ref()).map_err(random)?
+            tessera_jose::random::random_id::<9>(self.rng.as_ref())?
         );
         let method = MfaMethod {
             id,

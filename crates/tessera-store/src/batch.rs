@@ -1,7 +1,8 @@
-//! Requests for one statement, taken together. While a batch is at the database the next
-//! requests queue; they go as the next batch, in one statement over arrays. Under load a few
-//! dozen requests then cost one round trip, one execution and one pooled connection instead of
-//! one each; a request that finds nothing queued costs what it would alone.
+//! Requests for one statement (or one transaction), taken together. While a batch is at the
+//! database the next requests queue; they go as the next batch. Under load a few dozen requests
+//! then cost one round trip, one commit and one pooled connection instead of one each; a request
+//! that finds nothing queued costs what it would alone. PostgreSQL's batched statements over
+//! arrays and the group commit of both backends ([`crate::GroupCommit`]) are batchers.
 //!
 //! A batch that fails answers nobody: each of its requests runs alone, so every error a caller
 //! sees is its own, typed as ever. The exception is a database that cannot be reached: the
@@ -14,8 +15,6 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
 
-/// Requests in one statement at most.
-const MAX_BATCH: usize = 128;
 /// Requests that may queue before callers wait to hand theirs over.
 const QUEUE: usize = 4096;
 
@@ -23,7 +22,7 @@ type Answer<R> = oneshot::Sender<Outcome<R>>;
 
 /// What a request hears back from its batch.
 #[derive(Debug)]
-pub(super) enum Outcome<R> {
+pub(crate) enum Outcome<R> {
     /// The statement's answer to it.
     Answered(R),
     /// No answer: the batch failed, so the caller runs the request alone.
@@ -35,8 +34,9 @@ type Run<T, R> =
     Arc<dyn Fn(Vec<T>) -> Pin<Box<dyn Future<Output = crate::Result<Vec<R>>> + Send>> + Send + Sync>;
 
 /// Batches requests of type `T` into one statement that answers each with an `R`, in order.
-pub(super) struct Batcher<T, R> {
+pub(crate) struct Batcher<T, R> {
     what: &'static str,
+    max: usize,
     run: Run<T, R>,
     queue: OnceLock<mpsc::Sender<(T, Answer<R>)>>,
 }
@@ -50,14 +50,20 @@ impl<T, R> std::fmt::Debug for Batcher<T, R> {
 }
 
 impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
-    /// A batcher whose statement is `run`: given the requests in order, it answers each, in the
-    /// same order. Its task starts with the first request, on that request's runtime.
-    pub(super) fn new<F>(what: &'static str, run: impl Fn(Vec<T>) -> F + Send + Sync + 'static) -> Self
+    /// A batcher whose statement is `run`, over at most `max` requests at a time: given the
+    /// requests in order, it answers each, in the same order. Its task starts with the first
+    /// request, on that request's runtime.
+    pub(crate) fn new<F>(
+        what: &'static str,
+        max: usize,
+        run: impl Fn(Vec<T>) -> F + Send + Sync + 'static,
+    ) -> Self
     where
         F: Future<Output = crate::Result<Vec<R>>> + Send + 'static,
     {
         Self {
             what,
+            max: max.max(1),
             run: Arc::new(move |items| Box::pin(run(items))),
             queue: OnceLock::new(),
         }
@@ -65,25 +71,59 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
 
     /// The answer to `item` from the next batch, or what to do without one. A batcher whose
     /// task has ended (with its runtime) has the caller run the request alone.
-    pub(super) async fn call(&self, item: T) -> Outcome<R> {
+    pub(crate) async fn call(&self, item: T) -> Outcome<R> {
+        self.submit(item).await.wait().await
+    }
+
+    /// Queues `item` and returns at once; [`Pending::wait`] waits for its answer. Requests are
+    /// answered in the order they were queued.
+    pub(crate) async fn submit(&self, item: T) -> Pending<R> {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
-            tokio::spawn(serve(self.what, self.run.clone(), receiver));
+            tokio::spawn(serve(self.what, self.max, self.run.clone(), receiver));
             sender
         });
         let (answer, answered) = oneshot::channel();
-        if queue.send((item, answer)).await.is_err() {
-            return Outcome::RunAlone;
+        // A task that has ended drops the request with its answer: the caller hears `RunAlone`.
+        let _ = queue.send((item, answer)).await;
+        Pending(Some(answered))
+    }
+}
+
+/// A request handed to a [`Batcher`], not yet answered.
+#[derive(Debug)]
+pub(crate) struct Pending<R>(Option<oneshot::Receiver<Outcome<R>>>);
+
+impl<R> Pending<R> {
+    /// A request that was never queued.
+    pub(crate) const fn none() -> Self {
+        Self(None)
+    }
+
+    /// Whether the request was never queued.
+    pub(crate) const fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Waits for the answer of the batch the request went in.
+    pub(crate) async fn wait(self) -> Outcome<R> {
+        match self.0 {
+            Some(answered) => answered.await.unwrap_or(Outcome::RunAlone),
+            None => Outcome::RunAlone,
         }
-        answered.await.unwrap_or(Outcome::RunAlone)
     }
 }
 
 /// The batcher's task: takes what has queued, runs it, answers each request; ends when the
 /// batcher (every sender) is gone.
-async fn serve<T, R>(what: &'static str, run: Run<T, R>, mut receiver: mpsc::Receiver<(T, Answer<R>)>) {
-    let mut queued = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut queued, MAX_BATCH).await > 0 {
+async fn serve<T, R>(
+    what: &'static str,
+    max: usize,
+    run: Run<T, R>,
+    mut receiver: mpsc::Receiver<(T, Answer<R>)>,
+) {
+    let mut queued = Vec::with_capacity(max);
+    while receiver.recv_many(&mut queued, max).await > 0 {
         let (items, answers): (Vec<T>, Vec<Answer<R>>) = queued.drain(..).unzip();
         let n = items.len();
         match run(items).await {
@@ -125,7 +165,7 @@ mod tests {
     async fn queued_requests_go_together_and_each_gets_its_answer() {
         let batches = Arc::new(AtomicUsize::new(0));
         let counted = batches.clone();
-        let batcher = Arc::new(Batcher::new("test", move |items: Vec<u32>| {
+        let batcher = Arc::new(Batcher::new("test", 128, move |items: Vec<u32>| {
             counted.fetch_add(1, Ordering::Relaxed);
             async move {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -153,13 +193,13 @@ mod tests {
     /// alone; a database that cannot be reached is reported to each at once.
     #[tokio::test]
     async fn a_failed_batch_has_each_request_run_alone() {
-        let failing = Batcher::new("test", |_: Vec<u32>| async {
+        let failing = Batcher::new("test", 8, |_: Vec<u32>| async {
             Err::<Vec<u32>, _>(StoreError::Invalid("no".into()))
         });
         assert!(matches!(failing.call(1).await, Outcome::RunAlone));
-        let short = Batcher::new("test", |_: Vec<u32>| async { Ok(Vec::<u32>::new()) });
+        let short = Batcher::new("test", 8, |_: Vec<u32>| async { Ok(Vec::<u32>::new()) });
         assert!(matches!(short.call(1).await, Outcome::RunAlone));
-        let unreachable = Batcher::new("test", |_: Vec<u32>| async {
+        let unreachable = Batcher::new("test", 8, |_: Vec<u32>| async {
             Err::<Vec<u32>, _>(StoreError::unavailable("no connection in time"))
         });
         assert!(matches!(unreachable.call(1).await, Outcome::Unreachable));

@@ -10,12 +10,31 @@ use tessera_jose::b64;
 
 const CLIENT_SECRET_PREFIX: &str = "sha256:";
 
+/// A secret could not be made or hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The operating system's random source failed.
+    #[error("the random source failed")]
+    Random,
+    /// argon2 refused the input or its parameters.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+impl From<tessera_jose::random::RandomError> for SecretError {
+    fn from(_: tessera_jose::random::RandomError) -> Self {
+        Self::Random
+    }
+}
+
 /// A fresh client secret (256 bits, base64url).
 ///
 /// # Errors
 /// When the random source fails.
-pub fn new_client_secret() -> Result<String, tessera_jose::random::RandomError> {
-    tessera_jose::random::random_id::<32>(&tessera_jose::SystemRandom)
+pub fn new_client_secret() -> Result<String, SecretError> {
+    Ok(tessera_jose::random::random_id::<32>(
+        &tessera_jose::SystemRandom,
+    )?)
 }
 
 /// The stored form of a client secret.
@@ -41,14 +60,14 @@ pub fn verify_client_secret(stored: &str, presented: &str) -> bool {
 ///
 /// # Errors
 /// When the random source or the hasher fails.
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub fn hash_password(password: &str) -> Result<String, SecretError> {
     let mut salt = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut salt).map_err(|_| "random source failed".to_owned())?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| SecretError::Random)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| SecretError::Hash(e.to_string()))?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+        .map_err(|e| SecretError::Hash(e.to_string()))
 }
 
 /// Whether `password` matches the argon2id hash `stored`.
