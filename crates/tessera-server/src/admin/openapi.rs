@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 use crate::state::AppState;
 
 /// One documented operation: method, path under `/admin/api`, tag, summary, request body
-/// schema, success status and response schema.
+/// schema, success statuses (`200|201`: either, with the same body; `204` has none) and
+/// response schema.
 struct Op {
     method: &'static str,
     path: &'static str,
@@ -184,7 +185,7 @@ const OPERATIONS: &[Op] = &[
         "groups",
         "Add a member (201; 204 when already one)",
         None,
-        "201",
+        "201|204",
         None,
     ),
     op(
@@ -274,7 +275,7 @@ const OPERATIONS: &[Op] = &[
         "locations",
         "Create (201) or replace (200) a named location",
         Some("LocationSpec"),
-        "200",
+        "200|201",
         Some("Location"),
     ),
     op(
@@ -310,7 +311,7 @@ const OPERATIONS: &[Op] = &[
         "policies",
         "Create (201) or replace (200) a policy; every reference is checked",
         Some("Policy"),
-        "200",
+        "200|201",
         Some("Policy"),
     ),
     op(
@@ -406,6 +407,24 @@ fn schemas() -> Value {
     let time = json!({ "type": "string", "format": "date-time" });
     let opt_string = json!({ "type": ["string", "null"] });
     let strings = json!({ "type": "array", "items": { "type": "string" } });
+    let application_spec = json!({
+        "type": "object", "required": ["id"], "additionalProperties": false,
+        "properties": {
+            "id": { "type": "string" }, "name": { "type": "string" },
+            "kind": { "type": "string", "enum": ["public", "confidential"], "default": "public" },
+            "redirect_uris": strings,
+            "grant_types": { "type": "array", "items": { "type": "string", "enum": ["authorization_code", "refresh_token", "client_credentials"] } },
+            "scopes": strings,
+            "jwks": { "type": "object", "description": "Public keys for private_key_jwt; a confidential client with keys gets no secret." },
+            "access_token_minutes": { "type": "integer", "minimum": 5, "maximum": 1680, "default": 60 },
+            "refresh_token_days": { "type": "integer", "minimum": 1, "maximum": 365, "default": 30 },
+            "cae_capable": { "type": "boolean" }, "require_dpop": { "type": "boolean" }
+        }
+    });
+    let location_spec = json!({
+        "type": "object", "required": ["display_name", "ip_ranges"], "additionalProperties": false,
+        "properties": { "display_name": { "type": "string" }, "ip_ranges": strings, "trusted": { "type": "boolean" } }
+    });
     json!({
         "Error": {
             "type": "object",
@@ -512,18 +531,6 @@ fn schemas() -> Value {
                 "otpauth_uri": { "type": "string" }, "created_at": time
             }
         },
-        "NewMfaMethod": {
-            "type": "object", "required": ["kind", "label"], "additionalProperties": false,
-            "properties": { "kind": { "type": "string", "enum": ["totp"] }, "label": { "type": "string" } }
-        },
-        "NewTotp": {
-            "type": "object",
-            "properties": {
-                "id": { "type": "string" }, "kind": { "type": "string" }, "label": { "type": "string" },
-                "secret": { "type": "string", "description": "Base32, for authenticator apps." },
-                "otpauth_uri": { "type": "string" }, "created_at": time
-            }
-        },
         "Revoked": { "type": "object", "properties": { "revoked_sessions": { "type": "integer" } } },
         "Group": { "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" }, "created_at": time } },
         "GroupDetail": { "allOf": [schema("Group"), { "type": "object", "properties": { "members": strings } }] },
@@ -532,35 +539,17 @@ fn schemas() -> Value {
             "type": "object", "required": ["id", "name"], "additionalProperties": false,
             "properties": { "id": { "type": "string" }, "name": { "type": "string" } }
         },
-        "ApplicationSpec": {
-            "type": "object", "required": ["id"], "additionalProperties": false,
-            "properties": {
-                "id": { "type": "string" }, "name": { "type": "string" },
-                "kind": { "type": "string", "enum": ["public", "confidential"], "default": "public" },
-                "redirect_uris": strings,
-                "grant_types": { "type": "array", "items": { "type": "string", "enum": ["authorization_code", "refresh_token", "client_credentials"] } },
-                "scopes": strings,
-                "jwks": { "type": "object", "description": "Public keys for private_key_jwt; a confidential client with keys gets no secret." },
-                "access_token_minutes": { "type": "integer", "minimum": 5, "maximum": 1680, "default": 60 },
-                "refresh_token_days": { "type": "integer", "minimum": 1, "maximum": 365, "default": 30 },
-                "cae_capable": { "type": "boolean" }, "require_dpop": { "type": "boolean" }
-            }
-        },
-        "Application": { "allOf": [schema("ApplicationSpec"), {
-            "type": "object",
-            "properties": {
-                "token_endpoint_auth_method": { "type": "string", "enum": ["none", "client_secret_basic", "private_key_jwt"] },
-                "client_secret": { "type": "string", "description": "Only in the response that made it." },
-                "created_at": time, "changed_at": time
-            }
-        }] },
+        "ApplicationSpec": application_spec,
+        "Application": answer_of(&application_spec, json!({
+            "jwks": { "type": ["object", "null"], "description": "Public keys for private_key_jwt." },
+            "token_endpoint_auth_method": { "type": "string", "enum": ["none", "client_secret_basic", "private_key_jwt"] },
+            "client_secret": { "type": "string", "description": "Only in the response that made it." },
+            "created_at": time, "changed_at": time
+        })),
         "ApplicationList": list_of("Application"),
         "ClientSecret": { "type": "object", "properties": { "client_id": { "type": "string" }, "client_secret": { "type": "string" } } },
-        "LocationSpec": {
-            "type": "object", "required": ["display_name", "ip_ranges"], "additionalProperties": false,
-            "properties": { "display_name": { "type": "string" }, "ip_ranges": strings, "trusted": { "type": "boolean" } }
-        },
-        "Location": { "allOf": [schema("LocationSpec"), { "type": "object", "properties": { "id": { "type": "string" }, "changed_at": time } }] },
+        "LocationSpec": location_spec,
+        "Location": answer_of(&location_spec, json!({ "id": { "type": "string" }, "changed_at": time })),
         "LocationList": list_of("Location"),
         "Policy": {
             "type": "object",
@@ -602,6 +591,16 @@ fn schemas() -> Value {
     })
 }
 
+/// What the API answers for a record written as `spec`: the same members, more of them
+/// (`extra`), and no refusal of members it does not know, as a request's schema has.
+fn answer_of(spec: &Value, extra: Value) -> Value {
+    let mut properties = spec["properties"].as_object().cloned().unwrap_or_default();
+    if let Value::Object(extra) = extra {
+        properties.extend(extra);
+    }
+    json!({ "type": "object", "properties": properties })
+}
+
 fn parameters(path: &str) -> Vec<Value> {
     let mut out: Vec<Value> = path
         .split('/')
@@ -632,13 +631,15 @@ pub fn document(issuer: &str) -> Value {
     let mut paths = Map::new();
     for o in OPERATIONS {
         let mut responses = Map::new();
-        let success = match o.response {
-            Some(r) => {
-                json!({ "description": "OK", "content": { "application/json": { "schema": schema(r) } } })
-            }
-            None => json!({ "description": "Done" }),
-        };
-        responses.insert(o.status.into(), success);
+        for status in o.status.split('|') {
+            let success = match o.response {
+                Some(r) if status != "204" => {
+                    json!({ "description": "OK", "content": { "application/json": { "schema": schema(r) } } })
+                }
+                _ => json!({ "description": "Done" }),
+            };
+            responses.insert(status.into(), success);
+        }
         if o.body.is_some() || o.path.contains('{') || o.method == "get" {
             responses.insert("400".into(), error("Bad input; `errors` names the fields"));
         }

@@ -14,6 +14,7 @@ mod introspect;
 mod location;
 mod metrics;
 mod nodes;
+mod openapi;
 mod revocation;
 mod ssf;
 mod support;

@@ -18,6 +18,8 @@ pub struct Server {
     _dir: tempfile::TempDir,
     /// The PostgreSQL schema the server's store lives in, dropped with the server.
     schema: Option<String>,
+    /// The OpenAPI document the server serves, read at its first admin API call.
+    openapi: tokio::sync::OnceCell<serde_json::Value>,
 }
 
 /// A PostgreSQL test server's schema goes with it, unless the test failed, so that its data can
@@ -342,6 +344,7 @@ async fn build_clocked(
         state,
         _dir: dir,
         schema: None,
+        openapi: tokio::sync::OnceCell::new(),
     }
 }
 
@@ -368,7 +371,8 @@ impl Server {
             state,
             _dir: private_dir(),
             schema: None,
-            }
+            openapi: tokio::sync::OnceCell::new(),
+        }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -422,7 +426,13 @@ impl Server {
             r = r.header("content-type", "application/json");
         }
         let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        self.send(r.body(body).unwrap()).await
+        let reply = self.send(r.body(body).unwrap()).await;
+        let document = self
+            .openapi
+            .get_or_init(|| async { self.get("/openapi.json").await.json })
+            .await;
+        crate::openapi::check(document, method, path, &reply);
+        reply
     }
 }
 
