@@ -110,13 +110,10 @@ pub async fn grant(
     if user.status != UserStatus::Enabled {
         return Err(OAuthError::invalid_grant("the user account is disabled"));
     }
-    let signed_in = grant
-        .signed_in
-        .unwrap_or_else(|| tessera_jose::UnixTime(grant.auth_time).into());
     if crate::revocation::revoked_since(
         state.store.as_ref(),
         &[(SubjectKind::User, &user.id.0)],
-        signed_in,
+        crate::revocation::signed_in(grant.signed_in, grant.auth_time),
     )
     .await?
     {

@@ -43,8 +43,7 @@ impl BrowserSession {
     /// `auth_time`'s second).
     #[must_use]
     pub fn signed_in(&self) -> Timestamp {
-        self.signed_in
-            .unwrap_or_else(|| Timestamp::from(UnixTime(self.auth_time)))
+        crate::revocation::signed_in(self.signed_in, self.auth_time)
     }
 
     /// Whether a second factor was used.
