@@ -61,8 +61,8 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    /// A writer into `store`; its task starts with the first write, on that write's runtime,
-    /// and ends with it.
+    /// A writer into `store`. Its task starts with the first write, on that write's runtime,
+    /// and ends when the writer is dropped or that runtime stops.
     #[must_use]
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
