@@ -9,7 +9,8 @@ use super::{Directory, DirectoryError, FieldError, Result, check_id, check_name,
 
 /// A grant type the token endpoint serves and an application may be given. A new grant is a
 /// variant here and a module of `oauth` implementing `oauth::token::Grant`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum GrantType {
     /// RFC 6749 §4.1, with PKCE.
     AuthorizationCode,
@@ -116,7 +117,7 @@ impl ApplicationCache {
 }
 
 /// An application as an administrator describes it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationSpec {
     /// The `client_id`.
@@ -126,24 +127,29 @@ pub struct ApplicationSpec {
     pub name: Option<String>,
     /// `public` or `confidential`.
     #[serde(default = "public")]
+    #[schema(default = "public")]
     pub kind: AppKind,
     /// Redirect URIs, matched exactly.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Grant types [default: `authorization_code` and `refresh_token`].
     #[serde(default)]
+    #[schema(value_type = Vec<GrantType>)]
     pub grant_types: Vec<String>,
     /// API scopes the client may request; OpenID scopes are always allowed.
     #[serde(default)]
     pub scopes: Vec<String>,
     /// A JWK Set of the client's public keys, for `private_key_jwt`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
     /// Access-token lifetime for clients that are not CAE-capable.
     #[serde(default = "sixty")]
+    #[schema(default = 60, minimum = 5, maximum = 1680)]
     pub access_token_minutes: i64,
     /// Refresh-token family lifetime.
     #[serde(default = "thirty")]
+    #[schema(default = 30, minimum = 1, maximum = 365)]
     pub refresh_token_days: i64,
     /// Treat the client as CAE-capable (`cp1`) even when it does not say so.
     #[serde(default)]
@@ -441,6 +447,20 @@ fn hashed(secret: &str) -> Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bounds the OpenAPI document states are the ones `validate` applies.
+    #[test]
+    fn the_documented_bounds_are_the_checked_ones() {
+        let schema = serde_json::to_value(<ApplicationSpec as utoipa::PartialSchema>::schema()).unwrap();
+        for (field, range) in [
+            ("access_token_minutes", ACCESS_TOKEN_MINUTES),
+            ("refresh_token_days", REFRESH_TOKEN_DAYS),
+        ] {
+            let documented = &schema["properties"][field];
+            assert_eq!(documented["minimum"], *range.start(), "{field}");
+            assert_eq!(documented["maximum"], *range.end(), "{field}");
+        }
+    }
 
     fn problems(spec: &ApplicationSpec) -> Vec<String> {
         match spec.validate() {

@@ -108,7 +108,7 @@ impl Directory {
 }
 
 /// An administrator's change to a device; absent members stay as they are.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DevicePatch {
     /// Enable or disable: a disabled device no longer satisfies token protection.

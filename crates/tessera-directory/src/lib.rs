@@ -47,7 +47,7 @@ pub use zeroize::Zeroizing;
 pub const ADMINS_GROUP: &str = "admins";
 
 /// One problem with a field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field, as a JSON path (`redirect_uris[1]`, `conditions.users`).
     pub field: String,
@@ -277,6 +277,20 @@ fn finish(errors: Vec<FieldError>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The password lengths the OpenAPI document states are the ones a user change checks.
+    #[test]
+    fn the_documented_password_lengths_are_the_checked_ones() {
+        for schema in [
+            <UserSpec as utoipa::PartialSchema>::schema(),
+            <UserPatch as utoipa::PartialSchema>::schema(),
+        ] {
+            let schema = serde_json::to_value(schema).unwrap();
+            let password = &schema["properties"]["password"];
+            assert_eq!(password["minLength"], *users::PASSWORD_CHARS.start());
+            assert_eq!(password["maxLength"], *users::PASSWORD_CHARS.end());
+        }
+    }
 
     #[test]
     fn ids_and_names() {

@@ -10,7 +10,7 @@ use tessera_store::{NamedLocationRecord, PolicyRecord, Store, Table};
 use super::{Directory, DirectoryError, FieldError, Result, check_id, check_name, finish};
 
 /// A named location as an administrator describes it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationSpec {
     /// A name for people.

@@ -8,31 +8,33 @@ use tessera_signals::SecurityEvent;
 use tessera_store::{NewEvent, Store, StoreError, StreamHealth, StreamId, StreamStatus, Timestamp};
 
 /// One stream: who receives it, how, and how delivery is going.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Stream)]
 pub struct StreamReport {
     /// The stream's id.
     pub id: String,
-    /// The receiver (its client id).
+    /// The receiver: the client that owns the stream.
     pub receiver: String,
-    /// `enabled`, `paused` or `disabled`.
-    pub status: &'static str,
+    /// Delivering, keeping events (paused) or dropping them (disabled).
+    pub status: StreamStatus,
     /// Why it is paused or disabled, when someone said.
     pub reason: Option<String>,
-    /// The delivery method URI (RFC 8935 push, RFC 8936 poll).
-    pub delivery_method: Value,
+    /// The delivery method URI: `urn:ietf:rfc:8935` (push) or `urn:ietf:rfc:8936` (poll).
+    pub delivery_method: String,
     /// Where push deliveries go, or where the receiver polls.
-    pub endpoint_url: Value,
+    pub endpoint_url: Option<String>,
     /// The event types delivered.
-    pub events_delivered: Value,
+    pub events_delivered: Vec<String>,
     /// The receiver's description of the stream.
-    pub description: Value,
+    pub description: Option<String>,
     /// When the stream was created (RFC 3339).
+    #[schema(format = DateTime)]
     pub created_at: String,
-    /// Deliveries waiting.
+    /// Deliveries not yet acknowledged.
     pub pending: u64,
-    /// How long the oldest waiting delivery has waited, whole seconds.
+    /// How long the oldest unacknowledged delivery has waited, whole seconds.
     pub lag_seconds: Option<i64>,
-    /// The last delivery error.
+    /// The latest failed push among pending deliveries.
     pub last_error: Option<String>,
 }
 
@@ -41,16 +43,20 @@ impl StreamReport {
     #[must_use]
     pub fn new(h: &StreamHealth, now: Timestamp) -> Self {
         let s = &h.stream;
+        let text = |v: &Value| v.as_str().map(str::to_owned);
         let delivery = &s.config["delivery"];
         Self {
             id: s.id.0.clone(),
             receiver: s.receiver.clone(),
-            status: s.status.as_str(),
+            status: s.status,
             reason: s.status_reason.clone(),
-            delivery_method: delivery["method"].clone(),
-            endpoint_url: delivery["endpoint_url"].clone(),
-            events_delivered: s.config["events_delivered"].clone(),
-            description: s.config["description"].clone(),
+            delivery_method: text(&delivery["method"]).unwrap_or_default(),
+            endpoint_url: text(&delivery["endpoint_url"]),
+            events_delivered: s.config["events_delivered"]
+                .as_array()
+                .map(|events| events.iter().filter_map(text).collect())
+                .unwrap_or_default(),
+            description: text(&s.config["description"]),
             created_at: s.created_at.rfc3339(),
             pending: h.pending,
             lag_seconds: h
@@ -63,17 +69,11 @@ impl StreamReport {
     /// `push` or `poll` (or the method URI when it is neither).
     #[must_use]
     pub fn method(&self) -> &str {
-        match self.delivery_method.as_str().unwrap_or_default() {
+        match self.delivery_method.as_str() {
             tessera_store::PUSH_DELIVERY => "push",
             "urn:ietf:rfc:8936" => "poll",
             other => other,
         }
-    }
-
-    /// As the admin API answers with it.
-    #[must_use]
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

@@ -14,13 +14,15 @@ use zeroize::Zeroizing;
 use super::{Directory, DirectoryError, FieldError, Result, check_id, check_name, finish};
 
 /// Shortest and longest password accepted (NIST SP 800-63B §5.1.1.2 asks for at least 8).
-const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=256;
+pub(crate) const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=256;
 
 /// A user to create.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewUser)]
 pub struct UserSpec {
     /// The sign-in name.
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     /// An email address.
     #[serde(default)]
@@ -30,11 +32,12 @@ pub struct UserSpec {
     pub display_name: Option<String>,
     /// The initial password; without one the user cannot sign in with a password.
     #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 256)]
     pub password: Option<Zeroizing<String>>,
 }
 
 /// A change to a user; absent members stay as they are.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// Enable or disable sign-in.
@@ -48,6 +51,7 @@ pub struct UserPatch {
     pub display_name: Option<String>,
     /// Reset the password.
     #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 256)]
     pub password: Option<Zeroizing<String>>,
 }
 

@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tessera_policy::{ClientAppType, Decision, Platform, PolicySet, SignInContext, TokenBinding};
 use tessera_store::{RiskLevel, StoreError, UserId};
 
@@ -14,7 +14,7 @@ use crate::DirectoryError;
 use crate::access::{Attempt, Policies, context};
 
 /// A hypothetical sign-in: who, to what, from where, on what.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhatIf {
     /// The user's id; their groups and risk come from the directory.
@@ -22,6 +22,7 @@ pub struct WhatIf {
     /// The application's id.
     application: String,
     /// The client's address.
+    #[schema(value_type = String, example = "203.0.113.7")]
     ip: IpAddr,
     /// `browser` (default) or `mobileAppsAndDesktopClients`.
     #[serde(default = "browser")]
@@ -74,11 +75,31 @@ pub struct WhatIfReport {
 }
 
 impl WhatIfReport {
-    /// As `POST /what-if` answers it: `{"context": …, "decision": …}`.
+    /// As `POST /what-if` answers it.
+    #[must_use]
+    pub fn answer(&self) -> WhatIfAnswer<'_> {
+        WhatIfAnswer {
+            context: &self.context,
+            decision: self.decision.explain(&self.policies),
+        }
+    }
+
+    /// [`Self::answer`] as JSON.
     #[must_use]
     pub fn to_json(&self) -> Value {
-        json!({ "context": self.context, "decision": self.decision.explain(&self.policies) })
+        serde_json::to_value(self.answer()).unwrap_or_default()
     }
+}
+
+/// The answer to `POST /what-if`: the context the policies saw and their decision, every
+/// policy's result with each condition's verdict and reason.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WhatIfResult)]
+pub struct WhatIfAnswer<'a> {
+    /// The sign-in the policies saw, with what the directory added (groups, device, risk).
+    pub context: &'a SignInContext,
+    /// Their decision, explained.
+    pub decision: tessera_policy::Report<'a>,
 }
 
 /// The what-if report for `q`. Disabled policies are evaluated too, so the report shows whether

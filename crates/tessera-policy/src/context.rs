@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{AppId, GroupId, RiskLevel, TrustType, UserId};
 
 /// A device platform as observed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Platform {
     /// Android.
     #[serde(rename = "android")]
@@ -27,7 +27,7 @@ pub enum Platform {
 }
 
 /// The kind of client making the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ClientAppType {
     /// A web browser.
@@ -39,7 +39,7 @@ pub enum ClientAppType {
 }
 
 /// The user signing in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserContext {
     /// The user's id.
@@ -57,8 +57,22 @@ const fn no_risk() -> RiskLevel {
 }
 
 /// Where a device's key lives, as Tessera's record says: ordered from weakest to strongest.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = policy::KeyProtection)]
 pub enum KeyProtection {
     /// A key in the client's files or memory.
     #[default]
@@ -70,7 +84,7 @@ pub enum KeyProtection {
 }
 
 /// The device, as Tessera's registration record describes it (never as the client claims).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceContext {
     /// The device id.
@@ -92,7 +106,7 @@ pub struct DeviceContext {
 }
 
 /// How the request stands with respect to device-bound tokens.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum TokenBinding {
     /// Not decided at this step (the interactive part of a sign-in, before any token).
@@ -105,7 +119,7 @@ pub enum TokenBinding {
 }
 
 /// What the user has already done in this sign-in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Satisfied {
     /// Multi-factor authentication is done.
@@ -117,7 +131,7 @@ pub struct Satisfied {
 }
 
 /// Everything a policy may look at.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInContext {
     /// The user.
@@ -133,6 +147,7 @@ pub struct SignInContext {
     /// The client app type.
     pub client_app_type: ClientAppType,
     /// The client's IP address.
+    #[schema(value_type = String)]
     pub ip: IpAddr,
     /// The risk of this sign-in.
     #[serde(default = "no_risk")]

@@ -26,7 +26,7 @@ use crate::model::{
 use crate::validate::{Directory, ValidationError, validate_locations, validate_policy};
 
 /// The conditions, in the order they are checked and reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ConditionKind {
     /// Users and groups.
@@ -150,7 +150,7 @@ impl ConditionCheck {
 }
 
 /// The per-policy result, in the vocabulary of sign-in logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum PolicyResultKind {
     /// Applied, and its controls are met.
@@ -172,7 +172,7 @@ pub enum PolicyResultKind {
 }
 
 /// Something the user or client must still provide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Need {
     /// Multi-factor authentication.
@@ -207,7 +207,7 @@ impl Need {
 }
 
 /// A requirement of one policy: any one of the needs satisfies it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Requirement {
     /// The policy that requires it.
@@ -235,7 +235,7 @@ pub struct PolicyResult {
 }
 
 /// The overall outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum Outcome {
     /// Let in.
@@ -253,7 +253,7 @@ pub enum Outcome {
 }
 
 /// How often the user must sign in again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Frequency {
     /// At every sign-in.
@@ -263,7 +263,7 @@ pub enum Frequency {
 }
 
 /// Session controls merged over every applying enabled policy; the most restrictive wins.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionOutcome {
     /// Tokens must be bound to a registered device's key.

@@ -12,7 +12,7 @@ use crate::evaluate::{
 use crate::model::{PolicyId, PolicyState};
 
 /// A decision, explained. Borrows names from the [`PolicySet`] it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Report<'a> {
     /// Allow, block or interrupt.
@@ -27,7 +27,7 @@ pub struct Report<'a> {
 }
 
 /// One policy's result, explained.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyReport<'a> {
     /// The policy id.
@@ -51,7 +51,7 @@ pub struct PolicyReport<'a> {
 }
 
 /// One condition's verdict, explained.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConditionReport {
     /// Which condition.

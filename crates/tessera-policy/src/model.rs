@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -73,7 +73,7 @@ id_type!(
 );
 
 /// Whether a policy is enforced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum PolicyState {
     /// Enforced.
@@ -88,6 +88,19 @@ pub enum PolicyState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Unsupported;
 
+impl utoipa::PartialSchema for Unsupported {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Null)
+            .description(Some(
+                "A Graph setting Tessera does not implement: only null is accepted.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Unsupported {}
+
 impl<'de> Deserialize<'de> for Unsupported {
     fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
         Err(serde::de::Error::custom(
@@ -99,6 +112,19 @@ impl<'de> Deserialize<'de> for Unsupported {
 /// A list Graph defines and Tessera does not implement: accepted only when empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EmptyOnly;
+
+impl utoipa::PartialSchema for EmptyOnly {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .max_items(Some(0))
+            .description(Some(
+                "A Graph list Tessera does not implement: only an empty one is accepted.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EmptyOnly {}
 
 impl<'de> Deserialize<'de> for EmptyOnly {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -114,10 +140,11 @@ impl<'de> Deserialize<'de> for EmptyOnly {
 }
 
 /// A Conditional Access policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
-    /// The policy's id.
+    /// The policy's id (in the admin API, the URL gives it and the body may leave it out).
+    #[schema(required = false)]
     pub id: PolicyId,
     /// A name for people.
     pub display_name: String,
@@ -143,7 +170,7 @@ pub struct Policy {
 }
 
 /// The conditions of a policy; it applies when every configured one matches.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Conditions {
     /// Users and groups (required).
@@ -189,7 +216,7 @@ pub struct Conditions {
 }
 
 /// Which users a policy targets. Exclusions always win over inclusions.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UsersCondition {
     /// User ids, or the single value `All` or `None`.
@@ -219,7 +246,7 @@ pub struct UsersCondition {
 }
 
 /// Which applications a policy targets.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApplicationsCondition {
     /// Application ids, or the single value `All` or `None`.
@@ -240,7 +267,7 @@ pub struct ApplicationsCondition {
 }
 
 /// Client app type, as a condition value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ClientAppTypeCondition {
     /// Any client.
@@ -254,7 +281,7 @@ pub enum ClientAppTypeCondition {
 }
 
 /// Device platform, as a condition value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum PlatformCondition {
     /// Any platform.
     #[serde(rename = "all")]
@@ -277,7 +304,7 @@ pub enum PlatformCondition {
 }
 
 /// Which device platforms a policy targets.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlatformsCondition {
     /// Platforms targeted (`all` for any).
@@ -289,7 +316,7 @@ pub struct PlatformsCondition {
 }
 
 /// Which network locations a policy targets.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocationsCondition {
     /// Named location ids, or `All` (any address), or `AllTrusted` (any trusted location).
@@ -301,8 +328,11 @@ pub struct LocationsCondition {
 }
 
 /// A risk level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = policy::RiskLevel)]
 pub enum RiskLevel {
     /// No risk detected.
     None,
@@ -315,7 +345,7 @@ pub enum RiskLevel {
 }
 
 /// The device filter (*Tessera*: structured).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DevicesCondition {
     /// The filter.
@@ -323,7 +353,7 @@ pub struct DevicesCondition {
 }
 
 /// Include or exclude the devices a rule matches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeviceFilter {
     /// `include`: the policy applies only to matching devices; `exclude`: never to them.
@@ -333,7 +363,7 @@ pub struct DeviceFilter {
 }
 
 /// Include or exclude.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FilterMode {
     /// Apply only to matching devices.
@@ -343,7 +373,7 @@ pub enum FilterMode {
 }
 
 /// A device rule: every member that is set must hold.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeviceRule {
     /// The device is registered with Tessera.
@@ -361,8 +391,9 @@ pub struct DeviceRule {
 }
 
 /// How a device is known to Tessera.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = policy::TrustType)]
 pub enum TrustType {
     /// Registered by its user.
     Registered,
@@ -373,7 +404,7 @@ pub enum TrustType {
 }
 
 /// Grant controls.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrantControls {
     /// `AND`: all controls; `OR`: any one.
@@ -394,7 +425,7 @@ pub struct GrantControls {
 }
 
 /// How grant controls combine.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Operator {
     /// Any one control suffices.
     #[default]
@@ -406,7 +437,9 @@ pub enum Operator {
 }
 
 /// A built-in grant control.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum BuiltInControl {
     /// Refuse access.
@@ -420,7 +453,7 @@ pub enum BuiltInControl {
 }
 
 /// Session controls.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionControls {
     /// Token protection for sign-in sessions: tokens bound to a registered device's key.
@@ -450,7 +483,7 @@ pub struct SessionControls {
 }
 
 /// A session control that is on or off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Toggle {
     /// Whether it is on.
@@ -458,7 +491,7 @@ pub struct Toggle {
 }
 
 /// Token protection for sign-in sessions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecureSignInSession {
     /// Whether it is on.
@@ -471,7 +504,7 @@ pub struct SecureSignInSession {
 }
 
 /// Sign-in frequency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignInFrequency {
     /// Whether it is on.
@@ -491,7 +524,7 @@ pub struct SignInFrequency {
 }
 
 /// `timeBased` or `everyTime`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FrequencyInterval {
     /// After a period.
@@ -502,7 +535,7 @@ pub enum FrequencyInterval {
 }
 
 /// Unit of a time-based frequency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FrequencyUnit {
     /// Hours.
@@ -512,7 +545,7 @@ pub enum FrequencyUnit {
 }
 
 /// The continuous access evaluation session control.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContinuousAccessEvaluation {
     /// The mode.
@@ -520,7 +553,7 @@ pub struct ContinuousAccessEvaluation {
 }
 
 /// CAE modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum CaeMode {
     /// APIs enforce the location policy on every request and refuse outside it.
@@ -532,7 +565,7 @@ pub enum CaeMode {
 }
 
 /// *Tessera*: the access-token lifetime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessTokenLifetime {
     /// Whether it is on.

@@ -8,8 +8,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use tessera_store::StoreError;
 
 use crate::error::OAuthError;
@@ -95,12 +95,46 @@ impl IntoResponse for ApiError {
                 "the server could not complete the request",
             ),
         };
-        let mut body = json!({ "error": code, "error_description": description });
-        if !errors.is_empty() {
-            body["errors"] = serde_json::to_value(errors).unwrap_or_default();
-        }
+        let body = ErrorBody {
+            error: code,
+            error_description: description,
+            errors,
+        };
         crate::http::no_store((status, axum::Json(body)).into_response())
     }
+}
+
+/// The body of every API error but authentication's (which RFC 6750 shapes).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    /// `invalid_request`, `access_denied`, `not_found`, `conflict`, `too_many_requests`,
+    /// `server_error` or `temporarily_unavailable`; for authentication, RFC 6750's
+    /// `invalid_token` or `insufficient_scope`.
+    #[schema(value_type = String)]
+    error: &'static str,
+    /// What went wrong, for a person.
+    error_description: String,
+    /// The fields at fault, for bad input.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    errors: Vec<FieldError>,
+}
+
+/// A list answered whole.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct List<T> {
+    /// Every item.
+    pub items: Vec<T>,
+}
+
+/// A page of a long list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Page<T> {
+    /// This page's items.
+    pub items: Vec<T>,
+    /// Pass as `after` (users) or `before` (sign-ins) for the next page; null on the last.
+    pub next: Option<String>,
 }
 
 /// The answer to a failure of the server's own: `detail` goes to the log, the caller reads
@@ -176,7 +210,7 @@ pub(crate) fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
 }
 
 /// `201 Created` with a `Location` and the body.
-pub(crate) fn created(location: &str, body: serde_json::Value) -> Response {
+pub(crate) fn created(location: &str, body: impl Serialize) -> Response {
     let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(location) {
         response.headers_mut().insert(axum::http::header::LOCATION, v);
@@ -185,7 +219,7 @@ pub(crate) fn created(location: &str, body: serde_json::Value) -> Response {
 }
 
 /// `200 OK` with a JSON body that must not be cached.
-pub(crate) fn ok(body: serde_json::Value) -> Response {
+pub(crate) fn ok(body: impl Serialize) -> Response {
     crate::http::no_store(axum::Json(body).into_response())
 }
 

@@ -17,13 +17,12 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tessera_directory::{DeviceSpec, InitiatingEntity};
 use tessera_jose::dpop::DpopRequest;
-use tessera_store::{Device, KeyProtection, UserId};
+use tessera_store::{Compliance, Device, DeviceStatus, KeyAttestation, KeyProtection, TrustType, UserId};
 
-use crate::api::{ApiError, JsonBody, created, ok};
+use crate::api::{ApiError, JsonBody, List, created, ok};
 use crate::attestation::{self, ChallengeRequest, Evidence};
 use crate::error::OAuthError;
 use crate::oauth::bearer::{self, Presented};
@@ -31,22 +30,58 @@ use crate::state::AppState;
 
 const PATH: &str = "/devices";
 
-/// A device as its user sees it.
-pub(crate) fn device_json(d: &Device) -> Value {
-    json!({
-        "id": d.id,
-        "display_name": d.display_name,
-        "platform": d.platform,
-        "os_version": d.os_version,
-        "trust_type": d.trust_type.as_str(),
-        "compliance": d.compliance.as_str(),
-        "status": d.status.as_str(),
-        "jkt": d.jkt,
-        "key_protection": d.key_protection.as_str(),
-        "key_attestation": d.key_attestation,
-        "created_at": d.created_at.rfc3339(),
-        "last_seen_at": d.last_seen_at.map(tessera_store::Timestamp::rfc3339),
-    })
+/// A registered device as the APIs show it (never its public key: `jkt` names it).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Device)]
+pub(crate) struct DeviceView {
+    /// The device's id.
+    id: String,
+    /// The user it belongs to.
+    user_id: String,
+    /// A name for people.
+    display_name: String,
+    /// As the client reported it: `windows`, `macOS`, `linux`, `iOS` or `android`.
+    platform: String,
+    /// As the client reported it.
+    os_version: Option<String>,
+    /// How the device is known.
+    trust_type: TrustType,
+    /// Whether it is marked compliant.
+    compliance: Compliance,
+    /// A disabled device no longer satisfies token protection.
+    status: DeviceStatus,
+    /// RFC 7638 thumbprint of the device key.
+    jkt: String,
+    /// Where the device key lives: attested when Tessera verified TPM evidence at registration.
+    key_protection: KeyProtection,
+    /// What the evidence showed, or why it failed.
+    key_attestation: Option<KeyAttestation>,
+    /// When it was registered (RFC 3339).
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// When a token was last issued for it (RFC 3339).
+    #[schema(format = DateTime)]
+    last_seen_at: Option<String>,
+}
+
+impl From<&Device> for DeviceView {
+    fn from(d: &Device) -> Self {
+        Self {
+            id: d.id.clone(),
+            user_id: d.user_id.0.clone(),
+            display_name: d.display_name.clone(),
+            platform: d.platform.clone(),
+            os_version: d.os_version.clone(),
+            trust_type: d.trust_type,
+            compliance: d.compliance,
+            status: d.status,
+            jkt: d.jkt.clone(),
+            key_protection: d.key_protection,
+            key_attestation: d.key_attestation.clone(),
+            created_at: d.created_at.rfc3339(),
+            last_seen_at: d.last_seen_at.map(tessera_store::Timestamp::rfc3339),
+        }
+    }
 }
 
 /// The user behind a user's token; a client's own token (client credentials) has none.
@@ -148,7 +183,10 @@ pub async fn register(
         user = %user.0, device = %device.id, jkt = %device.jkt,
         key_protection = device.key_protection.as_str(), "device registered"
     );
-    Ok(created(&format!("{PATH}/{}", device.id), device_json(&device)))
+    Ok(created(
+        &format!("{PATH}/{}", device.id),
+        DeviceView::from(&device),
+    ))
 }
 
 /// `GET /devices`: the caller's devices.
@@ -156,7 +194,7 @@ pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let presented = bearer::authenticate(&state, &Method::GET, PATH, &headers).await?;
     let user = user_of(&presented)?;
     let devices = state.store.devices_of(&user).await?;
-    Ok(ok(
-        json!({ "items": devices.iter().map(device_json).collect::<Vec<_>>() }),
-    ))
+    Ok(ok(List {
+        items: devices.iter().map(DeviceView::from).collect(),
+    }))
 }

@@ -131,7 +131,7 @@ pub struct Device {
 
 /// What a device's key attestation showed at registration (kept as JSON): the TPM it was
 /// verified in, or, for a device registered unattested, why the evidence failed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct KeyAttestation {
     /// The evidence format (`tpm2`).
     pub format: String,

@@ -816,7 +816,7 @@ async fn streams(dir: &Directory, cmd: StreamsCommand, as_json: bool) -> anyhow:
                     "\n{:<24} {:<16} {:<9} {:<6} {:>7} {:>8}  {}",
                     i.id,
                     i.receiver,
-                    i.status,
+                    i.status.as_str(),
                     i.method(),
                     i.pending,
                     i.lag_seconds.map_or_else(|| "-".into(), |l| l.to_string()),

@@ -7,18 +7,19 @@ use axum::response::{IntoResponse, Response};
 use tessera_directory::DevicePatch;
 
 use super::{Admin, ApiError, JsonBody, ok};
-use crate::devices::device_json;
+use crate::devices::DeviceView;
 
-/// `GET /devices/{id}`: the device with its owner.
+/// A registered device.
+#[utoipa::path(get, path = "/devices/{id}", tag = "devices", params(("id" = String, Path)),
+    responses((status = 200, body = DeviceView)))]
 pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let device = admin.directory().store().device(&id).await?;
-    let mut body = device_json(&device);
-    body["user_id"] = device.user_id.0.into();
-    Ok(ok(body))
+    Ok(ok(DeviceView::from(&device)))
 }
 
-/// `PATCH /devices/{id}`: `status` (`enabled`/`disabled`) and `compliance`
-/// (`compliant`/`not-compliant`/`unknown`).
+/// Enable or disable a device, or set its compliance (device-compliance-change event).
+#[utoipa::path(patch, path = "/devices/{id}", tag = "devices", params(("id" = String, Path)),
+    request_body = DevicePatch, responses((status = 200, body = DeviceView)))]
 pub(super) async fn update(
     admin: Admin,
     Path(id): Path<String>,
@@ -27,12 +28,12 @@ pub(super) async fn update(
     let device = admin.directory().update_device(&id, patch).await?;
     tracing::info!(admin = %admin.subject, device = %id, status = device.status.as_str(),
         compliance = device.compliance.as_str(), "device changed");
-    let mut body = device_json(&device);
-    body["user_id"] = device.user_id.0.into();
-    Ok(ok(body))
+    Ok(ok(DeviceView::from(&device)))
 }
 
-/// `DELETE /devices/{id}`
+/// Delete a device.
+#[utoipa::path(delete, path = "/devices/{id}", tag = "devices", params(("id" = String, Path)),
+    responses((status = 204)))]
 pub(super) async fn delete(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     admin.directory().delete_device(&id).await?;
     tracing::info!(admin = %admin.subject, device = %id, "device deleted");

@@ -26,6 +26,7 @@ use tessera_directory::{ADMINS_GROUP, Directory};
 use tessera_store::{StoreError, UserId, UserStatus};
 
 pub use crate::api::{ApiError, JsonBody, Query};
+use crate::api::{List, Page};
 use crate::api::{created, ok, page_size};
 use crate::state::AppState;
 

@@ -2,42 +2,78 @@
 
 use axum::extract::Path;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tessera_store::{SignInFilter, SignInLog, Timestamp, UserId};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{Admin, ApiError, Query, ok, page_size};
+use super::{Admin, ApiError, Page, Query, ok, page_size};
 
-fn entry_json(e: &SignInLog, details: bool) -> Value {
-    let report = e.details.value();
-    let mut v = json!({
-        "id": e.id,
-        "at": e.at.rfc3339(),
-        "user_id": e.user_id.as_ref().map(|u| u.0.as_str()),
-        "client_id": e.client_id,
-        "ip": e.ip,
-        "outcome": e.outcome,
-        "stage": report["stage"],
-        "token_protection": e.token_protection,
-        "device_id": e.device_id,
-        "jkt": e.jkt,
-        "error": e.error,
-    });
-    if details {
-        v["details"] = report;
-    }
-    v
+/// One sign-in or token request as the log keeps it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SignIn)]
+struct SignInView {
+    /// The entry's id.
+    id: String,
+    /// When (RFC 3339).
+    #[schema(format = DateTime)]
+    at: String,
+    /// The user, when known.
+    user_id: Option<String>,
+    /// The client, when known.
+    client_id: Option<String>,
+    /// The client's address.
+    ip: String,
+    /// `success`, `failure`, `blocked`, `interrupted`, `replay` or `theft`.
+    outcome: String,
+    /// Which step: `authorize`, `token`, `refresh`, ….
+    stage: Option<String>,
+    /// `notApplicable`, `missing`, `boundToDevice`, `unbound` or `replay`.
+    token_protection: String,
+    /// The device whose key the request proved.
+    device_id: Option<String>,
+    /// The thumbprint of the key the request proved.
+    jkt: Option<String>,
+    /// What went wrong.
+    error: Option<String>,
+    /// Only on `GET /sign-ins/{id}`: the Conditional Access report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, required = false)]
+    details: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+impl SignInView {
+    fn new(e: &SignInLog, details: bool) -> Self {
+        let report = e.details.value();
+        Self {
+            id: e.id.clone(),
+            at: e.at.rfc3339(),
+            user_id: e.user_id.as_ref().map(|u| u.0.clone()),
+            client_id: e.client_id.clone(),
+            ip: e.ip.clone(),
+            outcome: e.outcome.clone(),
+            stage: report["stage"].as_str().map(str::to_owned),
+            token_protection: e.token_protection.clone(),
+            device_id: e.device_id.clone(),
+            jkt: e.jkt.clone(),
+            error: e.error.clone(),
+            details: details.then_some(report),
+        }
+    }
+}
+
+/// `GET /sign-ins`' query.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Filter {
     /// Only this user's sign-ins.
     user: Option<String>,
     /// Only this outcome (`success`, `failure`, `blocked`, `interrupted`, `replay`).
     outcome: Option<String>,
-    /// The `next` cursor of the previous page.
+    /// The `next` value of the previous page.
     before: Option<String>,
+    /// 1 to 1000, default 100.
     limit: Option<u32>,
 }
 
@@ -51,7 +87,9 @@ fn parse_cursor(s: &str) -> Option<(Timestamp, String)> {
     Some((Timestamp(at.parse().ok()?), id.to_owned()))
 }
 
-/// `GET /sign-ins?user=&outcome=&before=&limit=`
+/// The sign-in log, newest first.
+#[utoipa::path(get, path = "/sign-ins", tag = "sign-ins", params(Filter),
+    responses((status = 200, body = Page<SignInView>)))]
 pub(super) async fn list(admin: Admin, Query(f): Query<Filter>) -> Result<Response, ApiError> {
     let limit = page_size(f.limit)?;
     let before = match f.before.as_deref() {
@@ -70,16 +108,18 @@ pub(super) async fn list(admin: Admin, Query(f): Query<Filter>) -> Result<Respon
     let next = (entries.len() == limit as usize)
         .then(|| entries.last().map(cursor))
         .flatten();
-    Ok(ok(json!({
-        "items": entries.iter().map(|e| entry_json(e, false)).collect::<Vec<_>>(),
-        "next": next,
-    })))
+    Ok(ok(Page {
+        items: entries.iter().map(|e| SignInView::new(e, false)).collect(),
+        next,
+    }))
 }
 
-/// `GET /sign-ins/{id}`: one entry with the Conditional Access report.
+/// One sign-in with every policy's result.
+#[utoipa::path(get, path = "/sign-ins/{id}", tag = "sign-ins", params(("id" = String, Path)),
+    responses((status = 200, body = SignInView)))]
 pub(super) async fn show(admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let entry = admin.directory().store().sign_in(&id).await?;
-    Ok(ok(entry_json(&entry, true)))
+    Ok(ok(SignInView::new(&entry, true)))
 }
 
 #[cfg(test)]

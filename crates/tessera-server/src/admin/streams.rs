@@ -6,28 +6,26 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use tessera_directory::streams::StreamReport;
 use tessera_store::{StreamHealth, StreamStatus};
+use utoipa::ToSchema;
 
-use super::{Admin, ApiError, JsonBody, ok};
+use super::{Admin, ApiError, JsonBody, List, ok};
 use crate::state::AppState;
 
-/// A stream's health as the admin API shows it.
-fn health_json(h: &StreamHealth, now: tessera_store::Timestamp) -> Value {
-    tessera_directory::streams::StreamReport::new(h, now).to_json()
-}
-
-/// `GET /streams`
+/// Every receiver's Shared Signals streams with their delivery health.
+#[utoipa::path(get, path = "/streams", tag = "streams",
+    responses((status = 200, body = List<StreamReport>)))]
 pub(super) async fn list(State(state): State<Arc<AppState>>, _admin: Admin) -> Result<Response, ApiError> {
     let now = state.now();
-    let items: Vec<Value> = state
+    let items = state
         .store
         .stream_health()
         .await?
         .iter()
-        .map(|h| health_json(h, now))
+        .map(|h| StreamReport::new(h, now))
         .collect();
-    Ok(ok(json!({ "items": items })))
+    Ok(ok(List { items }))
 }
 
 async fn find(state: &AppState, id: &str) -> Result<StreamHealth, ApiError> {
@@ -40,40 +38,47 @@ async fn find(state: &AppState, id: &str) -> Result<StreamHealth, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no stream {id:?}")))
 }
 
-/// `GET /streams/{id}`
+/// One stream with its backlog, lag and last delivery error.
+#[utoipa::path(get, path = "/streams/{id}", tag = "streams", params(("id" = String, Path)),
+    responses((status = 200, body = StreamReport)))]
 pub(super) async fn show(
     State(state): State<Arc<AppState>>,
     _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(health_json(&find(&state, &id).await?, state.now())))
+    Ok(ok(StreamReport::new(&find(&state, &id).await?, state.now())))
 }
 
 /// A status change by an administrator.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = StreamStatusChange)]
 pub(super) struct StatusChange {
-    status: String,
+    /// The new status.
+    status: StreamStatus,
+    /// Why, for the receiver and the log.
     #[serde(default)]
     reason: Option<String>,
 }
 
-/// `PATCH /streams/{id}`: `{"status": "enabled" | "paused" | "disabled", "reason"?}`; the
-/// receiver gets a `stream-updated` event.
+/// Pause, resume or disable a stream (its receiver gets a stream-updated event).
+#[utoipa::path(patch, path = "/streams/{id}", tag = "streams", params(("id" = String, Path)),
+    request_body = StatusChange, responses((status = 200, body = StreamReport)))]
 pub(super) async fn update(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Path(id): Path<String>,
     JsonBody(change): JsonBody<StatusChange>,
 ) -> Result<Response, ApiError> {
-    let status = match change.status.as_str() {
-        "enabled" => StreamStatus::Enabled,
-        "paused" => StreamStatus::Paused,
-        "disabled" => StreamStatus::Disabled,
-        _ => return Err(ApiError::field("status", "must be enabled, paused or disabled")),
-    };
     let current = find(&state, &id).await?;
-    crate::ssf::streams::change_status(&state, &current.stream.id, status, change.reason.as_deref()).await?;
-    tracing::info!(admin = %admin.subject, stream = %id, status = %change.status, "stream status changed");
-    Ok(ok(health_json(&find(&state, &id).await?, state.now())))
+    crate::ssf::streams::change_status(
+        &state,
+        &current.stream.id,
+        change.status,
+        change.reason.as_deref(),
+    )
+    .await?;
+    tracing::info!(admin = %admin.subject, stream = %id, status = change.status.as_str(),
+        "stream status changed");
+    Ok(ok(StreamReport::new(&find(&state, &id).await?, state.now())))
 }

@@ -164,7 +164,7 @@ impl StreamRow {
             method: r.method().to_owned(),
             id: r.id,
             receiver: r.receiver,
-            status: r.status.to_owned(),
+            status: r.status.as_str().to_owned(),
             reason: r.reason.unwrap_or_default(),
             pending: r.pending,
             lag_seconds: r.lag_seconds,

@@ -724,6 +724,7 @@ async fn openapi_describes_every_route() {
     let token = server.admin_token().await;
     let mut count = 0;
     for (method, path) in tessera_server::admin::openapi::operations() {
+        let path = path.as_str();
         assert!(r.json["paths"][format!("/admin/api{path}")][method].is_object());
         let concrete = path
             .replace("{id}", "x")

@@ -1,15 +1,17 @@
 //! The admin API answers as its OpenAPI document says. Every admin API call these tests make
 //! (through `Server::admin`) is checked against the document the same server serves at
 //! `/openapi.json`: the path is a documented operation, the status is one that operation lists,
-//! and the body matches the schema documented for that status (JSON Schema 2020-12, as
-//! OpenAPI 3.1 uses it).
+//! the body matches the schema documented for that status (JSON Schema 2020-12, as OpenAPI 3.1
+//! uses it), and a request body the server accepted matches the documented request schema (so
+//! the document is never stricter than the server).
 
 use serde_json::{Value, json};
 
 use crate::support::Reply;
 
-/// Panics, saying what differs, when `reply` to `method path` is not what the document says.
-pub fn check(document: &Value, method: &str, path: &str, reply: &Reply) {
+/// Panics, saying what differs, when `reply` to `method path` with `request` is not what the
+/// document says.
+pub fn check(document: &Value, method: &str, path: &str, request: Option<&Value>, reply: &Reply) {
     let method = method.to_lowercase();
     let Some(template) = template_of(document, &method, path) else {
         // Paths the API does not serve are refused with 404 and are no operation of it.
@@ -23,6 +25,19 @@ pub fn check(document: &Value, method: &str, path: &str, reply: &Reply) {
     };
     let operation = &document["paths"][&template][&method];
     let status = reply.status.as_str();
+    if let Some(request) = request
+        && reply.status.is_success()
+    {
+        let schema = operation
+            .pointer("/requestBody/content/application~1json/schema")
+            .unwrap_or_else(|| panic!("{method} {template} accepted a body it documents none for"));
+        let errors = mismatches(document, schema, request);
+        assert!(
+            errors.is_empty(),
+            "{method} {template} accepted a request the document refuses:\n  {}\nrequest: {request}",
+            errors.join("\n  ")
+        );
+    }
     let Some(response) = operation["responses"].get(status) else {
         panic!(
             "{method} {template} answered {status}, which the document does not list (it lists {:?}): {}",
@@ -40,7 +55,18 @@ pub fn check(document: &Value, method: &str, path: &str, reply: &Reply) {
         );
         return;
     };
-    // The operation's schema, with the document's components beside it so that its
+    let errors = mismatches(document, schema, &reply.json);
+    assert!(
+        errors.is_empty(),
+        "{method} {template} answered {status} with a body the document does not describe:\n  {}\nbody: {}",
+        errors.join("\n  "),
+        reply.body
+    );
+}
+
+/// Where `value` differs from `schema`, a schema of `document`.
+fn mismatches(document: &Value, schema: &Value, value: &Value) -> Vec<String> {
+    // The schema, with the document's components beside it so that its
     // `#/components/schemas/…` references resolve.
     let root = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -48,17 +74,11 @@ pub fn check(document: &Value, method: &str, path: &str, reply: &Reply) {
         "allOf": [schema],
     });
     let validator = jsonschema::validator_for(&root)
-        .unwrap_or_else(|e| panic!("the schema of {method} {template} {status} does not compile: {e}"));
-    let errors: Vec<String> = validator
-        .iter_errors(&reply.json)
+        .unwrap_or_else(|e| panic!("the schema {schema} does not compile: {e}"));
+    validator
+        .iter_errors(value)
         .map(|e| format!("at {}: {e}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{method} {template} answered {status} with a body the document does not describe:\n  {}\nbody: {}",
-        errors.join("\n  "),
-        reply.body
-    );
+        .collect()
 }
 
 /// The documented path (under `/admin/api`) that `path` is an instance of, for `method`: the

@@ -425,13 +425,15 @@ impl Server {
         if body.is_some() {
             r = r.header("content-type", "application/json");
         }
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        let reply = self.send(r.body(body).unwrap()).await;
+        let sent = body
+            .as_ref()
+            .map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let reply = self.send(r.body(sent).unwrap()).await;
         let document = self
             .openapi
             .get_or_init(|| async { self.get("/openapi.json").await.json })
             .await;
-        crate::openapi::check(document, method, path, &reply);
+        crate::openapi::check(document, method, path, body.as_ref(), &reply);
         reply
     }
 }
