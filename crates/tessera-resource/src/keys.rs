@@ -84,7 +84,7 @@ impl IssuerKeys {
     }
 
     /// Runs `check` with the keys; when it fails because the token names a key not among them
-    /// (`unknown_key`), fetches the keys again (within [`MIN_REFETCH`]) and runs it once more.
+    /// (`unknown_key`), fetches the keys again (within `MIN_REFETCH`) and runs it once more.
     /// `Err(None)` when no keys were ever fetched.
     pub async fn check_with<T, E>(
         &self,

@@ -2,12 +2,17 @@
 //! access tokens and DPoP proofs, keeps revocation state fed by SSF, enforces network
 //! location policy and answers with standard `WWW-Authenticate` challenges.
 //!
-//! Built so far: [`Resource`] validates a request's access token (RFC 9068 `at+jwt`: signature
-//! by the issuer's published keys, `typ`, allow-listed algorithm, `iss`, `aud`, expiry with
-//! leeway) and, for a DPoP-bound token, its proof (RFC 9449 §7: the `DPoP` scheme, one proof,
-//! `htm`, `htu`, `iat`, `jti` seen once, `ath`, and the proof key's thumbprint equal to
-//! `cnf.jkt`). A bound token sent as Bearer is refused. [`ResourceLayer`] puts that in front
-//! of any tower service and hands the [`Principal`] to handlers as an axum extractor.
+//! [`Resource`] validates a request's access token (RFC 9068 `at+jwt`: signature by the
+//! issuer's published keys, `typ`, allow-listed algorithm, `iss`, `aud`, expiry with leeway)
+//! and, for a DPoP-bound token, its proof (RFC 9449 §7: the `DPoP` scheme, one proof, `htm`,
+//! `htu`, `iat`, `jti` seen once, `ath`, and the proof key's thumbprint equal to `cnf.jkt`). A
+//! bound token sent as Bearer is refused. [`ResourceLayer`] puts that in front of any tower
+//! service and hands the [`Principal`] to handlers as an axum extractor.
+//!
+//! Where the rest is: `challenge` (the [`Challenge`] refusals and their `WWW-Authenticate`
+//! values), `receiver` (SETs by push and poll), [`signals`] (the revocation state they move),
+//! [`stream`] (subscribing to the IdP's transmitter), [`location`] (network-location policy
+//! under CAE), `keys` (the issuer's JWKS, refetched on an unknown `kid`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tessera_resource::ResourceError> {
@@ -21,23 +26,25 @@
 //! # Ok(()) }
 //! ```
 
+mod challenge;
 mod client_token;
 mod keys;
 mod layer;
 pub mod location;
+mod receiver;
 pub mod signals;
 pub mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use serde_json::Value;
 use tessera_jose::dpop::{DpopConfig, DpopRequest, DpopVerifier, MemoryReplayCache};
 use tessera_jose::jwt::{TokenKind, Validation, verify};
 use tessera_jose::{Clock, Jkt, SystemClock};
 
+pub use challenge::Challenge;
 pub use keys::IssuerKeys;
 pub use layer::{ResourceLayer, ResourceService};
 pub use signals::Revocations;
@@ -159,86 +166,6 @@ impl Principal {
                 format!("this needs the {scope} scope"),
             )
         })
-    }
-}
-
-/// A refusal, with the `WWW-Authenticate` challenge RFC 6750 / RFC 9449 give for it.
-#[derive(Debug, Clone)]
-pub struct Challenge {
-    /// 401; 403 for `insufficient_scope` or a strict location refusal (`access_denied`); 503
-    /// while the location rules a token needs have not been read yet.
-    pub status: StatusCode,
-    /// `DPoP` or `Bearer`.
-    pub dpop: bool,
-    /// `invalid_token`, `invalid_request`, `invalid_dpop_proof`, …; none when no credentials
-    /// came at all.
-    pub error: Option<&'static str>,
-    /// For people (and the log); not sent in the header.
-    pub description: String,
-    /// For `insufficient_claims`: the base64 claims the client must take back to the IdP, and
-    /// where.
-    pub claims: Option<(String, String)>,
-    /// For `insufficient_scope`: the scope needed.
-    pub scope: Option<String>,
-}
-
-impl Challenge {
-    fn new(dpop: bool, error: Option<&'static str>, description: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            dpop,
-            error,
-            description: description.into(),
-            claims: None,
-            scope: None,
-        }
-    }
-
-    /// The `WWW-Authenticate` value.
-    #[must_use]
-    pub fn header_value(&self) -> String {
-        let mut value = format!("{} realm=\"api\"", if self.dpop { "DPoP" } else { "Bearer" });
-        if let Some((_, authorize)) = &self.claims {
-            value.push_str(&format!(", authorization_uri=\"{authorize}\""));
-        }
-        if let Some(e) = self.error {
-            value.push_str(&format!(", error=\"{e}\""));
-        }
-        if let Some((claims, _)) = &self.claims {
-            value.push_str(&format!(", claims=\"{claims}\""));
-        }
-        if let Some(scope) = &self.scope {
-            value.push_str(&format!(", scope=\"{scope}\""));
-        }
-        if self.dpop {
-            value.push_str(", algs=\"ES256 EdDSA\"");
-        }
-        value
-    }
-}
-
-impl IntoResponse for Challenge {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            axum::Json(serde_json::json!({
-                "error": self.error.unwrap_or("invalid_token"),
-                "error_description": self.description,
-            })),
-        )
-            .into_response();
-        // A challenge belongs to 401 and to 403 insufficient_scope (RFC 6750 §3); a refusal
-        // by location policy (403) and "cannot tell yet" (503) are not challenges.
-        let challenge = self.status == StatusCode::UNAUTHORIZED || self.scope.is_some();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        if challenge && let Ok(v) = HeaderValue::from_str(&self.header_value()) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        response
     }
 }
 
@@ -745,98 +672,6 @@ impl Resource {
         &self.inner.revocations
     }
 
-    /// Verifies a Security Event Token from the IdP and applies it, once per `jti`.
-    ///
-    /// # Errors
-    /// The RFC 8935 `err` code and a description.
-    pub async fn receive_set(&self, token: &str) -> Result<(), (&'static str, String)> {
-        let config = &self.inner.config;
-        let rules = tessera_jose::set::SetValidation {
-            issuer: config.issuer.clone(),
-            audience: config
-                .client_id
-                .clone()
-                .unwrap_or_else(|| config.audience.clone()),
-            leeway: config.leeway,
-        };
-        let clock = self.inner.clock.as_ref();
-        let set = self
-            .inner
-            .keys
-            .check_with(
-                |keys| tessera_jose::set::validate(token, keys, &rules, clock),
-                |e| e.rfc8935_code() == "invalid_key",
-            )
-            .await
-            .map_err(|e| match e {
-                None => ("invalid_key", "the issuer's keys are not available".to_owned()),
-                Some(e) => (e.rfc8935_code(), e.to_string()),
-            })?;
-        let key = sha256(&set.jti);
-        let now = clock.now().unix_time();
-        let first = tessera_jose::dpop::ReplayCache::first_use(
-            &self.inner.received,
-            b"set",
-            &key,
-            now.plus(7 * 86_400),
-            now,
-        )
-        .unwrap_or(true);
-        if first {
-            self.inner
-                .stream
-                .note(&set.events.event_type, &set.events.payload);
-        }
-        if first
-            && set
-                .events
-                .event_type
-                .ends_with("/caep/event-type/token-claims-change")
-        {
-            // Claims, and so perhaps policy, changed: read the location rules again.
-            self.inner.locations.refetch.notify_one();
-        }
-        if first && self.inner.revocations.apply(&config.issuer, &set) {
-            tracing::info!(event = %set.events.event_type, jti = %set.jti, "revocation state moved");
-        }
-        Ok(())
-    }
-
-    /// An axum router for RFC 8935 push delivery, to nest where the stream's `endpoint_url`
-    /// points: `POST` a SET (`application/secevent+jwt`), `202` or `400` with `{"err",
-    /// "description"}`.
-    pub fn signals_router(&self) -> axum::Router {
-        let resource = self.clone();
-        axum::Router::new().route(
-            "/",
-            axum::routing::post(move |headers: HeaderMap, body: String| {
-                let resource = resource.clone();
-                async move {
-                    let json = headers
-                        .get(header::CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .is_some_and(|v| v.starts_with("application/secevent+jwt"));
-                    let outcome = if json {
-                        resource.receive_set(body.trim()).await
-                    } else {
-                        Err((
-                            "invalid_request",
-                            "the body must be application/secevent+jwt".into(),
-                        ))
-                    };
-                    match outcome {
-                        Ok(()) => StatusCode::ACCEPTED.into_response(),
-                        Err((err, description)) => (
-                            StatusCode::BAD_REQUEST,
-                            axum::Json(serde_json::json!({"err": err, "description": description})),
-                        )
-                            .into_response(),
-                    }
-                }
-            }),
-        )
-    }
-
     /// This API's own access token at the IdP, as an `Authorization` value (`Bearer …`):
     /// client credentials with [`ResourceConfig::client_secret`], kept until a minute before
     /// it expires. For calls such as [`Resource::subscribe`].
@@ -849,81 +684,6 @@ impl Resource {
             .authorization(&self.inner.http, &self.inner.config)
             .await
             .map_err(ResourceError::Idp)
-    }
-
-    /// Polls a stream (RFC 8936) at `poll_url` until the task is dropped or aborted: each SET
-    /// is applied and acknowledged in the next poll. With `authorization` (`Bearer …`) every
-    /// poll carries it; with `None` the API's own token ([`Resource::own_authorization`]) is
-    /// used and renewed before it expires.
-    pub fn spawn_poller(
-        &self,
-        poll_url: String,
-        authorization: Option<String>,
-    ) -> tokio::task::JoinHandle<()> {
-        let resource = self.clone();
-        tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            let mut ack: Vec<String> = Vec::new();
-            let mut errs = serde_json::Map::new();
-            loop {
-                let authorization = match &authorization {
-                    Some(a) => a.clone(),
-                    None => match resource.own_authorization().await {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::warn!(%e, "cannot get a token to poll with");
-                            tokio::time::sleep(Duration::from_secs(2)).await;
-                            continue;
-                        }
-                    },
-                };
-                let body = serde_json::json!({"ack": ack, "setErrs": errs, "maxEvents": 100});
-                let answer = client
-                    .post(&poll_url)
-                    .header(header::AUTHORIZATION, &authorization)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(body.to_string())
-                    .send()
-                    .await;
-                let parsed = match answer {
-                    Ok(r) if r.status().is_success() => r
-                        .bytes()
-                        .await
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
-                    Ok(r) => {
-                        tracing::warn!(status = %r.status(), %poll_url, "polling the IdP failed");
-                        if r.status() == StatusCode::UNAUTHORIZED {
-                            resource.inner.client_token.forget().await;
-                        }
-                        None
-                    }
-                    Err(e) => {
-                        tracing::warn!(%e, %poll_url, "polling the IdP failed");
-                        None
-                    }
-                };
-                let Some(parsed) = parsed else {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    continue;
-                };
-                ack.clear();
-                errs.clear();
-                if let Some(sets) = parsed["sets"].as_object() {
-                    for (jti, set) in sets {
-                        match resource.receive_set(set.as_str().unwrap_or_default()).await {
-                            Ok(()) => ack.push(jti.clone()),
-                            Err((err, description)) => {
-                                errs.insert(
-                                    jti.clone(),
-                                    serde_json::json!({"err": err, "description": description}),
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-        })
     }
 }
 
