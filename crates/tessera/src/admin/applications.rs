@@ -6,7 +6,7 @@ use serde_json::json;
 use tessera_directory::Directory;
 use tessera_store::StoreError;
 
-use super::report;
+use super::{deleted, report};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ApplicationsCommand {
@@ -74,11 +74,7 @@ pub(super) async fn applications(
         }
         ApplicationsCommand::Delete { id } => {
             dir.delete_application(&id).await.map_err(crate::apps::explain)?;
-            report(
-                as_json,
-                &format!("deleted application {id}"),
-                &json!({"deleted": id}),
-            );
+            deleted(as_json, "application", &id);
         }
     }
     Ok(())

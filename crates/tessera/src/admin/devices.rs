@@ -5,7 +5,7 @@ use serde_json::json;
 use tessera_directory::{DevicePatch, Directory};
 use tessera_store::{Compliance, DeviceStatus};
 
-use super::report;
+use super::{deleted, report};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum DevicesCommand {
@@ -53,11 +53,7 @@ pub(super) async fn devices(dir: &Directory, cmd: DevicesCommand, as_json: bool)
     let (device, patch) = match cmd {
         DevicesCommand::Delete { device } => {
             dir.delete_device(&device).await.map_err(crate::apps::explain)?;
-            report(
-                as_json,
-                &format!("deleted device {device}"),
-                &json!({"deleted": device}),
-            );
+            deleted(as_json, "device", &device);
             return Ok(());
         }
         DevicesCommand::SetCompliance { device, compliance } => {

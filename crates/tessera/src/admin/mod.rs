@@ -97,6 +97,15 @@ fn report(as_json: bool, text: &str, value: &serde_json::Value) {
     }
 }
 
+/// Says that `what` `id` was deleted, for people or with `--json`.
+fn deleted(as_json: bool, what: &str, id: &str) {
+    report(
+        as_json,
+        &format!("deleted {what} {id}"),
+        &json!({ "deleted": id }),
+    );
+}
+
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     let AdminArgs { command, json, db } = args;
     db::block_on(async move {

@@ -6,7 +6,7 @@ use serde_json::json;
 use tessera_directory::Directory;
 use tessera_store::StoreError;
 
-use super::{find_user, report};
+use super::{deleted, find_user, report};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum LocationsCommand {
@@ -118,11 +118,7 @@ pub(super) async fn locations(dir: &Directory, cmd: LocationsCommand, as_json: b
         }
         LocationsCommand::Delete { id } => {
             dir.delete_location(&id).await.map_err(crate::apps::explain)?;
-            report(
-                as_json,
-                &format!("deleted location {id}"),
-                &json!({"deleted": id}),
-            );
+            deleted(as_json, "location", &id);
         }
     }
     Ok(())
@@ -251,7 +247,7 @@ pub(super) async fn policies(dir: &Directory, cmd: PoliciesCommand, as_json: boo
         }
         PoliciesCommand::Delete { id } => {
             dir.delete_policy(&id).await.map_err(crate::apps::explain)?;
-            report(as_json, &format!("deleted policy {id}"), &json!({"deleted": id}));
+            deleted(as_json, "policy", &id);
         }
     }
     Ok(())
