@@ -18,6 +18,8 @@ mod postgres;
 mod repo;
 mod shared;
 mod shared_directory;
+mod shared_outbox;
+mod shared_writes;
 mod sqlite;
 mod types;
 
