@@ -5,10 +5,10 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::evaluate::{
-    ConditionCheck, ConditionKind, Decision, Outcome, PolicyResultKind, PolicySet, Reason, Requirement,
-    SessionOutcome,
+use crate::decision::{
+    ConditionCheck, ConditionKind, Decision, Outcome, PolicyResultKind, Reason, Requirement, SessionOutcome,
 };
+use crate::evaluate::PolicySet;
 use crate::model::{PolicyId, PolicyState};
 
 /// A decision, explained. Borrows names from the [`PolicySet`] it came from.

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod context;
+pub mod decision;
 pub mod evaluate;
 pub mod explain;
 pub mod location;
@@ -33,10 +34,11 @@ pub use context::{
     ClientAppType, DeviceContext, KeyProtection, Platform, Satisfied, SignInContext, TokenBinding,
     UserContext,
 };
-pub use evaluate::{
+pub use decision::{
     ConditionCheck, ConditionKind, Decision, Frequency, Need, Outcome, PolicyResult, PolicyResultKind,
-    PolicySet, Reason, Requirement, SessionOutcome,
+    Reason, Requirement, SessionOutcome,
 };
+pub use evaluate::PolicySet;
 pub use explain::{ConditionReport, PolicyReport, Report};
 pub use location::{LocationEnforcer, LocationIndex, LocationPolicy, LocationRules, NamedLocation};
 pub use model::{AppId, GroupId, LocationId, Policy, PolicyId, PolicyState, RiskLevel, TrustType, UserId};

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::{ConditionCheck, Reason};
+use crate::decision::{ConditionCheck, Reason};
 use crate::model::{LocationId, LocationsCondition, PolicyId};
 use crate::validate::{ValidationError, validate_locations};
 
