@@ -461,6 +461,7 @@ async fn prepare(url: &str, keys: &[SigningKey], device_keys: &[SigningKey]) -> 
         refresh_token_days: 1,
         cae_capable: false,
         require_dpop: false,
+        require_pushed_authorization_requests: false,
         created_at: tessera_store::Timestamp(0),
         changed_at: tessera_store::Timestamp(0),
     };

@@ -49,6 +49,7 @@ pub async fn prepare(url: &str, users: usize) -> anyhow::Result<()> {
         refresh_token_days: 1,
         cae_capable: true,
         require_dpop: false,
+        require_pushed_authorization_requests: false,
         created_at: tessera_store::Timestamp(0),
         changed_at: tessera_store::Timestamp(0),
     };

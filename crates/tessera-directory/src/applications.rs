@@ -157,6 +157,9 @@ pub struct ApplicationSpec {
     /// Refuse token requests without a DPoP proof.
     #[serde(default)]
     pub require_dpop: bool,
+    /// Accept authorization requests only when pushed first (RFC 9126 `/par`).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 const fn public() -> AppKind {
@@ -194,6 +197,7 @@ impl ApplicationSpec {
             refresh_token_days: thirty(),
             cae_capable: false,
             require_dpop: false,
+            require_pushed_authorization_requests: false,
         }
     }
 
@@ -225,6 +229,12 @@ impl ApplicationSpec {
             errors.push(FieldError::new(
                 "redirect_uris",
                 "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        if self.require_pushed_authorization_requests && !code {
+            errors.push(FieldError::new(
+                "require_pushed_authorization_requests",
+                "applies to the authorization_code grant, which this client does not use",
             ));
         }
         for (i, uri) in self.redirect_uris.iter().enumerate() {
@@ -430,6 +440,7 @@ impl Directory {
             refresh_token_days: spec.refresh_token_days,
             cae_capable: spec.cae_capable,
             require_dpop: spec.require_dpop,
+            require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
             created_at,
             changed_at: self.now,
         }

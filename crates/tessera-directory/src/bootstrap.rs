@@ -122,6 +122,7 @@ pub async fn ensure_builtin_client(
         refresh_token_days: 1,
         cae_capable: false,
         require_dpop: false,
+        require_pushed_authorization_requests: false,
         created_at: now,
         changed_at: now,
     };

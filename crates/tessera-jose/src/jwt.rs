@@ -38,6 +38,9 @@ pub enum TokenKind {
     /// A client's authentication assertion (`private_key_jwt`, RFC 7523 §2.2): `typ` absent,
     /// `JWT`, or `client-authentication+jwt` as RFC 7523bis recommends.
     ClientAssertion,
+    /// A JWT-secured authorization request (RFC 9101): `typ` absent, `JWT`, or
+    /// `oauth-authz-req+jwt` as §10.8 recommends. `iss`, when present, is the client.
+    RequestObject,
 }
 
 impl TokenKind {
@@ -51,6 +54,7 @@ impl TokenKind {
             Self::SecurityEvent => Some("secevent+jwt"),
             Self::Logout => Some("logout+jwt"),
             Self::ClientAssertion => Some("client-authentication+jwt"),
+            Self::RequestObject => Some("oauth-authz-req+jwt"),
         }
     }
 
@@ -58,8 +62,10 @@ impl TokenKind {
     #[must_use]
     pub fn accepts_typ(self, typ: Option<&str>) -> bool {
         match (self, typ) {
-            (Self::IdToken | Self::ClientAssertion, None) => true,
-            (Self::ClientAssertion, Some(t)) if strip_application_prefix(t).eq_ignore_ascii_case("JWT") => {
+            (Self::IdToken | Self::ClientAssertion | Self::RequestObject, None) => true,
+            (Self::ClientAssertion | Self::RequestObject, Some(t))
+                if strip_application_prefix(t).eq_ignore_ascii_case("JWT") =>
+            {
                 true
             }
             (_, None) => false,
@@ -79,6 +85,9 @@ impl TokenKind {
             Self::SecurityEvent => &[Iss, Aud, Iat, Jti],
             Self::DpopProof => &[Jti, Iat],
             Self::ClientAssertion => &[Iss, Sub, Aud, Exp, Jti],
+            // RFC 9101 §4: every parameter is in the object, `client_id` among them; `aud`
+            // names the authorization server, so an object made for another one is refused.
+            Self::RequestObject => &[Aud, ClientId],
         }
     }
 }

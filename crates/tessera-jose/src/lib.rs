@@ -1,5 +1,5 @@
 //! JOSE for Tessera: JSON Web Keys and thumbprints, JWS on AWS-LC, typed JWT validation, DPoP
-//! proofs (RFC 9449), and Security Event Tokens with subject identifiers (RFC 8417, RFC 9493,
+//! proofs (RFC 9449), request objects (RFC 9101), and Security Event Tokens with subject identifiers (RFC 8417, RFC 9493,
 //! OpenID SSF 1.0).
 //!
 //! A pure crate: no I/O, no async runtime. Time comes from a [`Clock`] and randomness from a
@@ -35,6 +35,7 @@ pub mod jws;
 pub mod jwt;
 pub mod keyset;
 pub mod random;
+pub mod request_object;
 pub mod set;
 pub mod signing;
 pub mod subject;

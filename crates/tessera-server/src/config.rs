@@ -383,6 +383,26 @@ impl Default for TokenConfig {
     }
 }
 
+/// Authorization-request settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizationConfig {
+    /// Accept authorization requests from every client only when pushed to `/par` first
+    /// (RFC 9126 §5); without it, clients registered with the same setting still must.
+    pub require_pushed_authorization_requests: bool,
+    /// How long a pushed request's `request_uri` waits for its first use at `/authorize`.
+    pub pushed_request_seconds: u64,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        Self {
+            require_pushed_authorization_requests: false,
+            pushed_request_seconds: 60,
+        }
+    }
+}
+
 /// The configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -398,6 +418,9 @@ pub struct FileConfig {
     /// Token settings.
     #[serde(default)]
     pub tokens: TokenConfig,
+    /// Authorization-request settings.
+    #[serde(default)]
+    pub authorization: AuthorizationConfig,
     /// Device settings.
     #[serde(default)]
     pub devices: DeviceConfig,
@@ -456,6 +479,8 @@ pub struct ServerConfig {
     pub admin_password: Option<zeroize::Zeroizing<String>>,
     /// Token settings.
     pub tokens: TokenConfig,
+    /// Authorization-request settings.
+    pub authorization: AuthorizationConfig,
     /// Device settings.
     pub devices: DeviceConfig,
     /// Shared Signals transmitter settings.
@@ -486,6 +511,7 @@ impl std::fmt::Debug for ServerConfig {
                 &self.admin_password.as_ref().map(|_| "[redacted]"),
             )
             .field("tokens", &self.tokens)
+            .field("authorization", &self.authorization)
             .field("devices", &self.devices)
             .field("ssf", &self.ssf)
             .field("key_encryption", &self.key_encryption)
@@ -612,6 +638,12 @@ impl ServerConfig {
                     .into(),
             });
         }
+        if !(1..=600).contains(&from_file.authorization.pushed_request_seconds) {
+            return Err(ConfigError::Invalid {
+                setting: "authorization.pushed_request_seconds",
+                message: "must be from 1 to 600 (RFC 9126 asks for short-lived request URIs)".into(),
+            });
+        }
         let http = from_file.http;
         if http.header_read_timeout_seconds == 0
             || http.body_read_timeout_seconds == 0
@@ -646,6 +678,7 @@ impl ServerConfig {
             database_url,
             admin_password: overrides.admin_password.map(zeroize::Zeroizing::new),
             tokens,
+            authorization: from_file.authorization,
             devices: DeviceConfig {
                 attestation: from_file.devices.attestation.load()?,
                 ..from_file.devices

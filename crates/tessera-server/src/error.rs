@@ -88,6 +88,12 @@ impl OAuthError {
         e
     }
 
+    /// An authorization-request error (RFC 6749 §4.1.2.1, RFC 9101 §6.3) answered in JSON (400),
+    /// as the pushed authorization request endpoint does (RFC 9126 §2.3).
+    pub fn bad_authorization_request(code: &'static str, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, description)
+    }
+
     /// `invalid_dpop_proof` (400) at the token endpoint.
     pub fn invalid_dpop_proof(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)

@@ -70,6 +70,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/jwks", get(oauth::metadata::jwks))
         .route("/authorize", get(web::authorize::authorize))
+        .route("/par", post(oauth::par::push))
         .route("/login", post(web::login::password))
         .route("/login/mfa", post(web::login::one_time_code))
         .route(
@@ -235,7 +236,7 @@ pub async fn serve_until(
 ) -> Result<(), StartError> {
     let _push = ssf::push::spawn(prepared.state.clone());
     let _pollers = ssf::receive::spawn_pollers(&prepared.state);
-    let _proofs = state::spawn_proof_pruning(prepared.state.clone());
+    let _pruning = state::spawn_pruning(prepared.state.clone());
     let http = prepared.state.config.http.clone();
     let grace = std::time::Duration::from_secs(http.request_timeout_seconds);
     let _metrics = match prepared.state.config.metrics.listen {

@@ -160,18 +160,21 @@ impl AppState {
     }
 }
 
-/// Where several nodes share the database, forgets used DPoP proof ids once a minute after
-/// their window has passed.
-pub fn spawn_proof_pruning(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
-    state.store.shared_by_nodes().then(|| {
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                every.tick().await;
-                if let Err(e) = state.store.prune_proofs(state.now()).await {
-                    tracing::warn!(%e, "could not prune used DPoP proof ids");
-                }
+/// Once a minute, forgets what has expired: pushed authorization requests, and (where several
+/// nodes share the database) used DPoP proof ids whose window has passed.
+pub fn spawn_pruning(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if state.store.shared_by_nodes()
+                && let Err(e) = state.store.prune_proofs(state.now()).await
+            {
+                tracing::warn!(%e, "could not prune used DPoP proof ids");
             }
-        })
+            if let Err(e) = state.store.prune_pushed_requests(state.now()).await {
+                tracing::warn!(%e, "could not prune expired pushed authorization requests");
+            }
+        }
     })
 }

@@ -7,8 +7,9 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::directory_types::{
-    Application, Device, EventSummary, MfaMethod, NamedLocationRecord, NewCode, PolicyRecord, ReceivedSet,
-    Redemption, Secret, SignInFilter, SignInLog, SigningKeyRecord, StreamHealth, StreamRecord,
+    Application, Device, EventSummary, MfaMethod, NamedLocationRecord, NewCode, NewPushedRequest,
+    PolicyRecord, PushedLookup, ReceivedSet, Redemption, Secret, SignInFilter, SignInLog, SigningKeyRecord,
+    StreamHealth, StreamRecord,
 };
 use crate::types::{Family, Rotate, SessionId, StreamId, Timestamp, UserId};
 
@@ -88,6 +89,27 @@ pub trait CodeRepo: Send + Sync {
     async fn redeem_code(&self, hash: &[u8], now: Timestamp) -> Result<Redemption>;
     /// Records the session a redeemed code started, so a second redemption can revoke it.
     async fn attach_session(&self, hash: &[u8], session: &SessionId) -> Result<()>;
+}
+
+/// Pushed authorization requests (RFC 9126): short-lived until first opened, then good for one
+/// code.
+#[async_trait]
+pub trait PushedRequestRepo: Send + Sync {
+    /// Stores a pushed request (by the hash of its reference).
+    async fn insert_pushed_request(&self, request: &NewPushedRequest) -> Result<()>;
+    /// The request, if it is still usable at `now`. The first time, it is given until
+    /// `open_until` (the time a sign-in may take) instead of its short push lifetime.
+    async fn open_pushed_request(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+        open_until: Timestamp,
+    ) -> Result<PushedLookup>;
+    /// Marks the request used, atomically: returns `true` for exactly one caller, while it is
+    /// usable.
+    async fn use_pushed_request(&self, hash: &[u8], now: Timestamp) -> Result<bool>;
+    /// Deletes requests that expired before `now`; returns how many.
+    async fn prune_pushed_requests(&self, now: Timestamp) -> Result<u64>;
 }
 
 /// The sign-in log.

@@ -90,6 +90,8 @@ pub struct Application {
     pub cae_capable: bool,
     /// Whether the client's access tokens must be DPoP-bound.
     pub require_dpop: bool,
+    /// Whether the client may start an authorization only with a pushed request (RFC 9126).
+    pub require_pushed_authorization_requests: bool,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -246,6 +248,41 @@ pub struct NewCode {
     pub created_at: Timestamp,
     /// Expiry (short: a minute or so).
     pub expires_at: Timestamp,
+}
+
+/// A pushed authorization request to keep (RFC 9126).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPushedRequest {
+    /// SHA-256 of the `request_uri`'s reference.
+    pub hash: Vec<u8>,
+    /// The client that pushed it.
+    pub client_id: String,
+    /// The validated authorization request parameters, a JSON object of strings.
+    pub params: serde_json::Value,
+    /// Pushed.
+    pub created_at: Timestamp,
+    /// Unusable after this unless opened before.
+    pub expires_at: Timestamp,
+}
+
+/// What opening a pushed request at the authorization endpoint found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushedLookup {
+    /// Usable: no code has been issued from it and it has not expired.
+    Open {
+        /// The client that pushed it.
+        client_id: String,
+        /// Its parameters.
+        params: serde_json::Value,
+        /// When it was pushed.
+        created_at: Timestamp,
+    },
+    /// A code was issued from it already.
+    Used,
+    /// It expired.
+    Expired,
+    /// No such request.
+    Unknown,
 }
 
 /// What redeeming a code found.

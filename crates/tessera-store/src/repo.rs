@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::directory_repo::{
-    ClientRepo, CodeRepo, CredentialRepo, DeviceRepo, KeyRepo, PolicyRepo, SignInLogRepo, StreamRepo,
+    ClientRepo, CodeRepo, CredentialRepo, DeviceRepo, KeyRepo, PolicyRepo, PushedRequestRepo, SignInLogRepo,
+    StreamRepo,
 };
 use crate::directory_types::{
     Application, Device, DeviceChange, MfaMethod, NamedLocationRecord, PolicyRecord,
@@ -231,6 +232,7 @@ pub trait Store:
     + PolicyRepo
     + KeyRepo
     + CodeRepo
+    + PushedRequestRepo
     + SignInLogRepo
     + StreamRepo
 {

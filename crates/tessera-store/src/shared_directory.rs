@@ -45,7 +45,7 @@ macro_rules! directory_impl {
             }
 
             const APP: &str = "id, name, kind, secret_hash, redirect_uris, grant_types, scopes, jwks, access_token_minutes, \
-                 refresh_token_days, cae_capable, require_dpop, created_at, changed_at";
+                 refresh_token_days, cae_capable, require_dpop, require_pushed_authorization_requests, created_at, changed_at";
             fn app(row: &Row) -> Result<Application> {
                 Ok(Application {
                     id: text(row, "id")?,
@@ -63,6 +63,7 @@ macro_rules! directory_impl {
                     refresh_token_days: int(row, "refresh_token_days")?,
                     cae_capable: int(row, "cae_capable")? != 0,
                     require_dpop: int(row, "require_dpop")? != 0,
+                    require_pushed_authorization_requests: int(row, "require_pushed_authorization_requests")? != 0,
                     created_at: Timestamp(int(row, "created_at")?),
                     changed_at: Timestamp(int(row, "changed_at")?),
                 })
@@ -440,6 +441,87 @@ macro_rules! directory_impl {
             }
 
             #[async_trait]
+            impl PushedRequestRepo for Backend {
+                async fn insert_pushed_request(&self, r: &NewPushedRequest) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO pushed_requests (request_hash, client_id, params, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&r.hash)
+                    .bind(&r.client_id)
+                    .bind(r.params.to_string())
+                    .bind(r.created_at.0)
+                    .bind(r.expires_at.0)
+                    .execute(&self.write)
+                    .await
+                    .ctx("pushed request")?;
+                    Ok(())
+                }
+
+                async fn open_pushed_request(
+                    &self,
+                    hash: &[u8],
+                    now: Timestamp,
+                    open_until: Timestamp,
+                ) -> Result<PushedLookup> {
+                    // The right-hand sides read the row as it was: only the first opening
+                    // extends the lifetime.
+                    let open = sqlx::query(
+                        "UPDATE pushed_requests SET \
+                         expires_at = CASE WHEN opened_at IS NULL THEN $2 ELSE expires_at END, \
+                         opened_at = COALESCE(opened_at, $1) \
+                         WHERE request_hash = $3 AND used_at IS NULL AND expires_at >= $1 \
+                         RETURNING client_id, params, created_at",
+                    )
+                    .bind(now.0)
+                    .bind(open_until.0)
+                    .bind(hash)
+                    .fetch_optional(&self.write)
+                    .await
+                    .ctx("pushed request")?;
+                    if let Some(r) = open {
+                        return Ok(PushedLookup::Open {
+                            client_id: text(&r, "client_id")?,
+                            params: json(&r, "params")?,
+                            created_at: Timestamp(int(&r, "created_at")?),
+                        });
+                    }
+                    let found = sqlx::query("SELECT used_at FROM pushed_requests WHERE request_hash = $1")
+                        .bind(hash)
+                        .fetch_optional(&self.write)
+                        .await
+                        .ctx("pushed request")?;
+                    Ok(match found {
+                        None => PushedLookup::Unknown,
+                        Some(r) if opt_int(&r, "used_at")?.is_some() => PushedLookup::Used,
+                        Some(_) => PushedLookup::Expired,
+                    })
+                }
+
+                async fn use_pushed_request(&self, hash: &[u8], now: Timestamp) -> Result<bool> {
+                    let done = sqlx::query(
+                        "UPDATE pushed_requests SET used_at = $1 \
+                         WHERE request_hash = $2 AND used_at IS NULL AND expires_at >= $1",
+                    )
+                    .bind(now.0)
+                    .bind(hash)
+                    .execute(&self.write)
+                    .await
+                    .ctx("pushed request")?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn prune_pushed_requests(&self, now: Timestamp) -> Result<u64> {
+                    let done = sqlx::query("DELETE FROM pushed_requests WHERE expires_at < $1")
+                        .bind(now.0)
+                        .execute(&self.write)
+                        .await
+                        .ctx("pushed request")?;
+                    Ok(done.rows_affected())
+                }
+            }
+
+            #[async_trait]
             impl SignInLogRepo for Backend {
                 async fn append_sign_ins(&self, entries: &[SignInLog]) -> Result<()> {
                     self.commit_group(entries, &[]).await.map(drop)
@@ -632,14 +714,17 @@ macro_rules! directory_impl {
                 pub(super) async fn put_application_inner(&mut self, a: &Application) -> Result<()> {
                     sqlx::query(
                         "INSERT INTO applications (id, name, kind, secret_hash, redirect_uris, grant_types, scopes, jwks, \
-                         access_token_minutes, refresh_token_days, cae_capable, require_dpop, created_at, changed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO UPDATE SET \
+                         access_token_minutes, refresh_token_days, cae_capable, require_dpop, require_pushed_authorization_requests, \
+                         created_at, changed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (id) DO UPDATE SET \
                          name = excluded.name, kind = excluded.kind, secret_hash = excluded.secret_hash, \
                          redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, scopes = excluded.scopes, \
                          jwks = excluded.jwks, \
                          access_token_minutes = excluded.access_token_minutes, \
                          refresh_token_days = excluded.refresh_token_days, cae_capable = excluded.cae_capable, \
-                         require_dpop = excluded.require_dpop, changed_at = excluded.changed_at",
+                         require_dpop = excluded.require_dpop, \
+                         require_pushed_authorization_requests = excluded.require_pushed_authorization_requests, \
+                         changed_at = excluded.changed_at",
                     )
                     .bind(&a.id)
                     .bind(&a.name)
@@ -653,6 +738,7 @@ macro_rules! directory_impl {
                     .bind(a.refresh_token_days)
                     .bind(i64::from(a.cae_capable))
                     .bind(i64::from(a.require_dpop))
+                    .bind(i64::from(a.require_pushed_authorization_requests))
                     .bind(a.created_at.0)
                     .bind(a.changed_at.0)
                     .execute(&mut *self.tx)

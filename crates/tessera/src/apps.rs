@@ -43,6 +43,13 @@ pub enum AppsCommand {
         /// Refuse token requests without a DPoP proof.
         #[arg(long)]
         require_dpop: bool,
+        /// Accept authorization requests only when pushed first to `/par` (RFC 9126).
+        #[arg(long = "require-par")]
+        require_pushed_authorization_requests: bool,
+        /// A file with the client's public keys (a JWK Set), for `private_key_jwt` and signed
+        /// request objects; a confidential client with keys gets no secret.
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<std::path::PathBuf>,
         /// Treat the client as CAE-capable (`cp1`) even when it does not say so.
         #[arg(long)]
         cae_capable: bool,
@@ -95,9 +102,19 @@ pub fn run_apps(cmd: AppsCommand) -> anyhow::Result<()> {
             grants,
             scopes,
             require_dpop,
+            require_pushed_authorization_requests,
+            jwks,
             cae_capable,
             db,
         } => {
+            let jwks = jwks
+                .map(|path| -> anyhow::Result<serde_json::Value> {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))
+                })
+                .transpose()?;
             let spec = ApplicationSpec {
                 name,
                 kind: match kind {
@@ -109,6 +126,8 @@ pub fn run_apps(cmd: AppsCommand) -> anyhow::Result<()> {
                 scopes,
                 cae_capable,
                 require_dpop,
+                require_pushed_authorization_requests,
+                jwks,
                 ..ApplicationSpec::new(&id)
             };
             // Check the input before touching the database, so a typo never needs a data dir.

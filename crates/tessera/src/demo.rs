@@ -194,6 +194,7 @@ async fn set_up(timeline: &mut Timeline) -> anyhow::Result<Stage> {
         refresh_token_days: 14,
         cae_capable: true,
         require_dpop: false,
+        require_pushed_authorization_requests: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     };

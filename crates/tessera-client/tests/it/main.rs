@@ -80,6 +80,7 @@ pub async fn world_with(configure: impl FnOnce(&mut tessera_server::config::Serv
         refresh_token_days: 1,
         cae_capable: true,
         require_dpop: false,
+        require_pushed_authorization_requests: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     };

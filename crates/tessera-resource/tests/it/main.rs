@@ -89,6 +89,7 @@ async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)
         refresh_token_days: 1,
         cae_capable: false,
         require_dpop: false,
+        require_pushed_authorization_requests: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     })

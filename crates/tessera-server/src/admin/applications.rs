@@ -53,6 +53,8 @@ struct ApplicationView {
     cae_capable: bool,
     /// Token requests without a DPoP proof are refused.
     require_dpop: bool,
+    /// Authorization requests are accepted only when pushed first (RFC 9126).
+    require_pushed_authorization_requests: bool,
     /// Only in the response that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, required = false)]
@@ -85,6 +87,7 @@ impl ApplicationView {
             refresh_token_days: a.refresh_token_days,
             cae_capable: a.cae_capable,
             require_dpop: a.require_dpop,
+            require_pushed_authorization_requests: a.require_pushed_authorization_requests,
             client_secret,
             created_at: a.created_at.rfc3339(),
             changed_at: a.changed_at.rfc3339(),

@@ -252,6 +252,9 @@ fn app_fields(app: &Application) -> Fields {
     if app.require_dpop {
         f.set("require_dpop", "on");
     }
+    if app.require_pushed_authorization_requests {
+        f.set("require_pushed_authorization_requests", "on");
+    }
     f
 }
 
@@ -297,6 +300,7 @@ fn app_spec(id: &str, f: &Fields) -> Result<ApplicationSpec, FormErrors> {
         refresh_token_days,
         cae_capable: f.has("cae_capable", "on"),
         require_dpop: f.has("require_dpop", "on"),
+        require_pushed_authorization_requests: f.has("require_pushed_authorization_requests", "on"),
     })
 }
 

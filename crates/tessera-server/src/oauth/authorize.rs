@@ -1,7 +1,10 @@
 //! The authorization request of the authorization-code flow (RFC 6749 §4.1) and the code it
 //! ends in: PKCE S256 only (RFC 7636), exact redirect-URI matching, `iss` in every response
 //! (RFC 9207), OpenID Connect's `nonce`, `prompt`, `max_age`, `claims` and `login_hint`, and
-//! `dpop_jkt` (RFC 9449 §10).
+//! `dpop_jkt` (RFC 9449 §10). The parameters come in the query, as a signed request object
+//! (RFC 9101, [`super::request_object`]) or by reference to a pushed request (RFC 9126,
+//! [`super::par`]); from either of the last two, the sign-in pages carry only the reference, and
+//! the code uses it up.
 //!
 //! Until the client and redirect URI are known to be good, a refusal is for the user to read;
 //! after that it goes back to the client (RFC 6749 §4.1.2.1) ([`Refusal`]). The browser's side,
@@ -23,6 +26,30 @@ const CODE_SECONDS: i64 = 60;
 /// Scopes every client may ask for, on top of its registered ones.
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
+/// Authorization request parameters, each present once with a non-empty value.
+pub type Params = HashMap<String, String>;
+
+/// How the parameters arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// In the query, in the clear.
+    Query,
+    /// Pushed to `/par` by the authenticated client (RFC 9126).
+    Pushed,
+    /// In a request object signed by the client (RFC 9101).
+    RequestObject,
+}
+
+/// A request kept by reference between the sign-in pages (a pushed request, or a request
+/// object once verified): one code uses it up.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    /// SHA-256 of the reference.
+    pub hash: Vec<u8>,
+    /// When it was made: a sign-in after this satisfies its `prompt=login`.
+    pub since: tessera_store::Timestamp,
+}
+
 /// A validated authorization request.
 #[derive(Debug)]
 pub struct AuthRequest {
@@ -42,6 +69,11 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     /// `login_hint`.
     pub login_hint: Option<String>,
+    /// The query the sign-in pages carry back to `/authorize`: the original one, or the
+    /// reference to a kept request.
+    pub query: String,
+    /// The kept request this one is, if any.
+    pub kept: Option<Kept>,
 }
 
 /// What an authorization code stands for; stored with the code and, from it, with the session.
@@ -116,18 +148,16 @@ pub enum Refusal {
 }
 
 impl AuthRequest {
-    /// Parses and validates a query string.
+    /// Parses and validates the query of `GET /authorize`: the parameters themselves, a
+    /// request object (`request`), or a pushed request (`request_uri`).
     ///
     /// # Errors
     /// A [`Refusal`] saying where the error goes.
     pub async fn parse(state: &AppState, query: &str) -> Result<Self, Refusal> {
-        let page = |m: &str| Refusal::Page {
-            message: m.to_owned(),
-        };
         if query.len() > MAX_QUERY {
             return Err(page("The sign-in request is too long."));
         }
-        let mut params: HashMap<String, String> = HashMap::new();
+        let mut params = Params::new();
         let mut repeated = None;
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             if v.is_empty() {
@@ -143,8 +173,13 @@ impl AuthRequest {
                 "The application did not say who it is (client_id is missing).",
             ));
         };
-        if repeated.as_deref() == Some("client_id") || repeated.as_deref() == Some("redirect_uri") {
-            return Err(page("The sign-in request repeats client_id or redirect_uri."));
+        if matches!(
+            repeated.as_deref(),
+            Some("client_id" | "redirect_uri" | "request" | "request_uri")
+        ) {
+            return Err(page(
+                "The sign-in request repeats client_id, redirect_uri, request or request_uri.",
+            ));
         }
         let app = match state.store.application(client_id).await {
             Ok(app) => app,
@@ -154,6 +189,78 @@ impl AuthRequest {
                 return Err(page("The sign-in service is unavailable. Try again shortly."));
             }
         };
+        // RFC 9101 §6.3 and RFC 9126 §4: with a request object or a pushed request, only its
+        // parameters count; the query's others are ignored.
+        match (get("request"), get("request_uri")) {
+            (Some(_), Some(_)) => Err(page(
+                "The sign-in request has both request and request_uri; it may have only one.",
+            )),
+            (None, Some(uri)) => {
+                let (pushed, kept) = super::par::open(state, &app, uri).await?;
+                let carried = super::par::reference_query(&app.id, uri);
+                Self::from_params(state, app, &pushed, Channel::Pushed).map(|r| r.carried(carried, kept))
+            }
+            (Some(jwt), None) => {
+                let object = super::request_object::verify(state, &app, jwt).map_err(|reason| {
+                    Refusal::Page {
+                        message: format!(
+                            "The application's signed sign-in request was refused (invalid_request_object): {reason}."
+                        ),
+                    }
+                })?;
+                let request = Self::from_params(state, app, &object, Channel::RequestObject)?;
+                // Kept by reference, so the sign-in pages need not carry the object.
+                let (uri, kept) = super::par::keep(state, &request.app.id, &object)
+                    .await
+                    .map_err(|_| page("The sign-in service is unavailable. Try again shortly."))?;
+                let carried = super::par::reference_query(&request.app.id, &uri);
+                Ok(request.carried(carried, kept))
+            }
+            (None, None) => {
+                if let Some(name) = repeated {
+                    return Err(Self::refuse_repeated(&app, &params, &name));
+                }
+                Self::from_params(state, app, &params, Channel::Query).map(|mut r| {
+                    r.query = query.to_owned();
+                    r
+                })
+            }
+        }
+    }
+
+    /// This request, carried between pages by `query` and used up by its code.
+    fn carried(mut self, query: String, kept: Kept) -> Self {
+        self.query = query;
+        self.kept = Some(kept);
+        self
+    }
+
+    /// A repeated parameter (other than the client's identity and redirect URI) goes back to
+    /// the client when its redirect URI is good.
+    fn refuse_repeated(app: &Application, params: &Params, name: &str) -> Refusal {
+        match params.get("redirect_uri") {
+            Some(uri) if app.redirect_uris.iter().any(|r| redirect_matches(r, uri)) => Refusal::Redirect {
+                redirect_uri: uri.clone(),
+                state: params.get("state").filter(|_| name != "state").cloned(),
+                error: "invalid_request",
+                description: format!("parameter {name} is repeated"),
+            },
+            _ => page("The sign-in request repeats a parameter."),
+        }
+    }
+
+    /// Validates the parameters of an authorization request from `app`, which arrived by
+    /// `channel`. The query the sign-in pages carry is left for the caller to set.
+    ///
+    /// # Errors
+    /// A [`Refusal`] saying where the error goes.
+    pub fn from_params(
+        state: &AppState,
+        app: Application,
+        params: &Params,
+        channel: Channel,
+    ) -> Result<Self, Refusal> {
+        let get = |k: &str| params.get(k).map(String::as_str);
         let Some(redirect_uri) = get("redirect_uri") else {
             return Err(page(
                 "The application did not say where to return (redirect_uri is missing).",
@@ -175,14 +282,13 @@ impl AuthRequest {
             error,
             description: description.to_owned(),
         };
-        if let Some(name) = repeated {
-            return Err(fail("invalid_request", &format!("parameter {name} is repeated")));
-        }
-        if get("request").is_some() {
-            return Err(fail("request_not_supported", "request objects are not supported"));
-        }
-        if get("request_uri").is_some() {
-            return Err(fail("request_uri_not_supported", "request_uri is not supported"));
+        let must_push = app.require_pushed_authorization_requests
+            || state.config.authorization.require_pushed_authorization_requests;
+        if must_push && channel != Channel::Pushed {
+            return Err(fail(
+                "invalid_request",
+                "this client must push its authorization requests to the pushed authorization request endpoint (RFC 9126)",
+            ));
         }
         match get("response_type") {
             Some("code") => {}
@@ -287,8 +393,17 @@ impl AuthRequest {
             prompt_login,
             max_age: max_age.map(i64::from),
             login_hint: get("login_hint").map(str::to_owned),
+            query: String::new(),
+            kept: None,
             app,
         })
+    }
+}
+
+/// A refusal for the user's eyes.
+fn page(message: &str) -> Refusal {
+    Refusal::Page {
+        message: message.to_owned(),
     }
 }
 
@@ -340,7 +455,8 @@ pub struct Authenticated<'a> {
 /// A code for `user`, who authenticated as `how`, standing for `request`'s grant.
 ///
 /// # Errors
-/// `server_error` from the random source or the store.
+/// `server_error` from the random source or the store; `invalid_request` when the request
+/// was kept and has been used up already.
 pub async fn issue_code(
     state: &AppState,
     request: &AuthRequest,
@@ -357,6 +473,13 @@ pub async fn issue_code(
         ..request.grant.clone()
     };
     let now = state.now();
+    if let Some(kept) = &request.kept
+        && !state.store.use_pushed_request(&kept.hash, now).await?
+    {
+        return Err(crate::OAuthError::invalid_request(
+            "this authorization request was used for a code already, or has expired",
+        ));
+    }
     state
         .store
         .insert_code(&NewCode {

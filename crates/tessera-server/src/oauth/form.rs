@@ -1,4 +1,4 @@
-//! Token-endpoint request bodies: `application/x-www-form-urlencoded`, each parameter at most
+//! Request bodies of the token, pushed-authorization, introspection and revocation endpoints: `application/x-www-form-urlencoded`, each parameter at most
 //! once (RFC 6749 §3.2), parameters without a value treated as absent.
 
 use std::collections::HashMap;
@@ -49,6 +49,12 @@ impl Form {
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
+    }
+
+    /// Every parameter.
+    #[must_use]
+    pub fn params(&self) -> &HashMap<String, String> {
+        &self.0
     }
 
     /// A required parameter.

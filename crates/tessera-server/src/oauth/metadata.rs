@@ -18,6 +18,8 @@ fn document(state: &AppState) -> serde_json::Value {
     json!({
         "issuer": state.config.issuer,
         "authorization_endpoint": state.endpoint("/authorize"),
+        "pushed_authorization_request_endpoint": state.endpoint("/par"),
+        "require_pushed_authorization_requests": state.config.authorization.require_pushed_authorization_requests,
         "token_endpoint": state.endpoint("/token"),
         "userinfo_endpoint": state.endpoint("/userinfo"),
         "end_session_endpoint": state.endpoint("/logout"),
@@ -35,7 +37,10 @@ fn document(state: &AppState) -> serde_json::Value {
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid",
             "preferred_username", "name", "email"],
         "claims_parameter_supported": true,
-        "request_parameter_supported": false,
+        // Request objects by value (RFC 9101), at /authorize and /par. A request_uri is only
+        // one /par issued: Tessera fetches none (OpenID Connect's request_uri is by reference).
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": super::request_object::ALGORITHMS,
         "request_uri_parameter_supported": false,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256", "EdDSA"],

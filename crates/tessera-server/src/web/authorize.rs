@@ -54,7 +54,7 @@ pub async fn authorize(
 ) -> Response {
     let query = query.unwrap_or_default();
     match AuthRequest::parse(&state, &query).await {
-        Ok(request) => proceed(&state, &headers, &extensions, &query, request).await,
+        Ok(request) => proceed(&state, &headers, &extensions, request).await,
         Err(refusal) => refuse(&state, refusal),
     }
 }
@@ -64,9 +64,9 @@ pub async fn proceed(
     state: &AppState,
     headers: &HeaderMap,
     extensions: &Extensions,
-    query: &str,
     request: AuthRequest,
 ) -> Response {
+    let query = request.query.as_str();
     let to_client = |error: &'static str, description: &str| Refusal::Redirect {
         redirect_uri: request.redirect_uri.clone(),
         state: request.state.clone(),
@@ -78,8 +78,14 @@ pub async fn proceed(
         Err(_) => return refuse(state, to_client("server_error", "the sign-in service failed")),
     };
     let now = state.unix_time().as_secs();
-    let usable = current
-        .filter(|(s, _)| !request.prompt_login && request.max_age.is_none_or(|max| now - s.auth_time <= max));
+    // `prompt=login` of a kept request is met by a sign-in after the request was made (the
+    // query of a plain one loses its `prompt=login` when the sign-in returns here instead).
+    let signed_in_since_request =
+        |s: &super::session::BrowserSession| request.kept.as_ref().is_some_and(|k| s.signed_in() >= k.since);
+    let usable = current.filter(|(s, _)| {
+        (!request.prompt_login || signed_in_since_request(s))
+            && request.max_age.is_none_or(|max| now - s.auth_time <= max)
+    });
     let Some((session, user)) = usable else {
         if request.prompt_none {
             return refuse(state, to_client("login_required", "the user is not signed in"));
@@ -212,6 +218,7 @@ pub async fn proceed(
             params.push(("iss", state.config.issuer.as_str()));
             super::see_other(&response_location(&request.redirect_uri, &params), &[])
         }
+        Err(e) if e.code() == "invalid_request" => refuse(state, to_client(e.code(), e.description())),
         Err(e) => {
             tracing::error!(?e, "could not issue a code");
             refuse(state, to_client("server_error", "the code could not be issued"))

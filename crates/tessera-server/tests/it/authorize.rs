@@ -108,14 +108,14 @@ async fn authorization_request_errors_table() {
             Some("invalid_request"),
         ),
         (
-            "request object",
+            "request object from a client without keys",
             format!("{ok}&request=eyJ"),
-            Some("request_not_supported"),
+            None,
         ),
         (
-            "request_uri",
+            "request_uri Tessera did not issue",
             format!("{ok}&request_uri=urn%3Ax"),
-            Some("request_uri_not_supported"),
+            None,
         ),
         (
             "resource relative",

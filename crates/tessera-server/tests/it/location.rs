@@ -59,6 +59,7 @@ async fn register_api(server: &Server, key: &SigningKey) {
         refresh_token_days: 30,
         cae_capable: false,
         require_dpop: false,
+        require_pushed_authorization_requests: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     })

@@ -15,6 +15,7 @@ mod location;
 mod metrics;
 mod nodes;
 mod openapi;
+mod par;
 mod revocation;
 mod ssf;
 mod support;

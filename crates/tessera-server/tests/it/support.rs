@@ -250,6 +250,7 @@ async fn build_clocked(
         refresh_token_days: 30,
         cae_capable: false,
         require_dpop: dpop,
+        require_pushed_authorization_requests: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     };
@@ -484,6 +485,7 @@ pub async fn app_with_key(server: &Server, id: &str, key: &tessera_jose::Signing
         refresh_token_days: 30,
         cae_capable: false,
         require_dpop: false,
+        require_pushed_authorization_requests: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     })

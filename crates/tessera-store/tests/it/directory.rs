@@ -15,6 +15,7 @@ conformance!(
     signing_key_rotation,
     server_secrets_are_created_once,
     authorization_codes_are_single_use,
+    pushed_requests_open_once_and_serve_one_code,
     sign_in_log_filters_and_pages,
     stream_subjects_and_verification_rate,
 );
@@ -53,6 +54,7 @@ fn app(id: &str, kind: AppKind, secret: Option<&str>) -> Application {
         refresh_token_days: 90,
         cae_capable: true,
         require_dpop: kind == AppKind::Public,
+        require_pushed_authorization_requests: kind == AppKind::Confidential,
         created_at: T0,
         changed_at: T0,
     }
@@ -436,6 +438,94 @@ async fn authorization_codes_are_single_use(s: Arc<dyn Store>) {
         }
     }
     assert_eq!(wins, 1);
+}
+
+async fn pushed_requests_open_once_and_serve_one_code(s: Arc<dyn Store>) {
+    let pushed = |h: u8, lifetime: i64| NewPushedRequest {
+        hash: vec![h; 32],
+        client_id: "web".into(),
+        params: json!({"response_type": "code", "redirect_uri": "https://app.example/cb"}),
+        created_at: T0,
+        expires_at: T0.plus_ms(lifetime),
+    };
+    s.insert_pushed_request(&pushed(1, 60_000)).await.unwrap();
+    s.insert_pushed_request(&pushed(2, 60_000)).await.unwrap();
+    s.insert_pushed_request(&pushed(3, 60_000)).await.unwrap();
+    assert!(matches!(
+        s.insert_pushed_request(&pushed(1, 60_000)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let sign_in_window = T0.plus_ms(600_000);
+
+    // The first opening extends the lifetime; later ones do not shorten or extend it again.
+    let opened = s
+        .open_pushed_request(&[1; 32], T0.plus_ms(59_000), sign_in_window)
+        .await
+        .unwrap();
+    assert_eq!(
+        opened,
+        PushedLookup::Open {
+            client_id: "web".into(),
+            params: json!({"response_type": "code", "redirect_uri": "https://app.example/cb"}),
+            created_at: T0,
+        }
+    );
+    let later = s
+        .open_pushed_request(&[1; 32], T0.plus_ms(300_000), T0.plus_ms(900_000))
+        .await
+        .unwrap();
+    assert!(matches!(later, PushedLookup::Open { .. }), "{later:?}");
+    assert_eq!(
+        s.open_pushed_request(&[1; 32], T0.plus_ms(600_001), T0.plus_ms(1_200_000))
+            .await
+            .unwrap(),
+        PushedLookup::Expired,
+        "the sign-in window is counted from the first opening only"
+    );
+
+    // Never opened within its push lifetime: expired.
+    assert_eq!(
+        s.open_pushed_request(&[2; 32], T0.plus_ms(60_001), sign_in_window)
+            .await
+            .unwrap(),
+        PushedLookup::Expired
+    );
+    assert_eq!(
+        s.open_pushed_request(&[9; 32], T0, sign_in_window).await.unwrap(),
+        PushedLookup::Unknown
+    );
+
+    // One code per request, even when raced.
+    s.open_pushed_request(&[3; 32], T0.plus_ms(1), sign_in_window)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.use_pushed_request(&[3; 32], T0.plus_ms(2)).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(
+        s.open_pushed_request(&[3; 32], T0.plus_ms(3), sign_in_window)
+            .await
+            .unwrap(),
+        PushedLookup::Used
+    );
+
+    // Pruning removes what has expired and nothing else.
+    assert_eq!(s.prune_pushed_requests(T0.plus_ms(60_001)).await.unwrap(), 1);
+    assert_eq!(s.prune_pushed_requests(T0.plus_ms(700_000)).await.unwrap(), 2);
+    assert_eq!(
+        s.open_pushed_request(&[3; 32], T0.plus_ms(700_000), sign_in_window)
+            .await
+            .unwrap(),
+        PushedLookup::Unknown
+    );
 }
 
 async fn sign_in_log_filters_and_pages(s: Arc<dyn Store>) {

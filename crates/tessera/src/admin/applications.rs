@@ -23,7 +23,9 @@ pub(super) enum ApplicationsCommand {
 pub(super) fn application_json(a: &tessera_store::Application) -> serde_json::Value {
     json!({"id": a.id, "name": a.name, "kind": a.kind.as_str(), "grant_types": a.grant_types,
            "redirect_uris": a.redirect_uris, "scopes": a.scopes, "cae_capable": a.cae_capable,
-           "require_dpop": a.require_dpop, "access_token_minutes": a.access_token_minutes,
+           "require_dpop": a.require_dpop,
+           "require_pushed_authorization_requests": a.require_pushed_authorization_requests,
+           "access_token_minutes": a.access_token_minutes,
            "refresh_token_days": a.refresh_token_days, "has_jwks": a.jwks.is_some()})
 }
 
