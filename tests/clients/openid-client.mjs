@@ -1,5 +1,7 @@
 // A newcomer's app on openid-client, against a running Tessera: discovery, authorization code
-// with PKCE and DPoP, ID token validation, refresh with DPoP, userinfo, and a standard error.
+// with PKCE and DPoP, ID token validation, refresh with DPoP, userinfo, and a standard error;
+// pushed authorization requests (RFC 9126) with DPoP, and signed request objects (RFC 9101) by
+// value and pushed, from a client that authenticates with private_key_jwt.
 // Nothing here knows Tessera except the issuer URL, the client id and the user's credentials;
 // the "user" fills in the sign-in form the way a browser would.
 //
@@ -78,6 +80,59 @@ await assert.rejects(
   (err) => err.error === 'invalid_grant',
 );
 step('refresh token replayed with another DPoP key refused with invalid_grant');
+
+// --- pushed authorization requests and request objects -----------------------------------
+{
+  // A public client pushes its request (with a DPoP proof, which binds the code to the key).
+  const verifier = client.randomPKCECodeVerifier();
+  const st = client.randomState();
+  const pushedUrl = await client.buildAuthorizationUrlWithPAR(
+    config,
+    {
+      redirect_uri: redirectUri,
+      scope: 'openid',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state: st,
+    },
+    { DPoP },
+  );
+  assert.deepEqual([...pushedUrl.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+  const back = await signIn(pushedUrl);
+  const pushed = await client.authorizationCodeGrant(config, back, { pkceCodeVerifier: verifier, expectedState: st }, undefined, { DPoP });
+  assert.equal(pushed.token_type.toLowerCase(), 'dpop');
+  step('pushed authorization request with DPoP: signed in, code redeemed');
+  const reused = await fetch(pushedUrl, { redirect: 'manual' });
+  assert.equal(reused.status, 400, 'a request_uri serves one code');
+  step('the used request_uri is refused');
+
+  // A confidential client with keys: private_key_jwt at /par and /token, request objects signed
+  // with the same key, by value and pushed.
+  const { publicKey, privateKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const jwk = await crypto.subtle.exportKey('jwk', publicKey);
+  await admin('POST', '/applications', {
+    id: 'interop-jar', kind: 'confidential', redirect_uris: [redirectUri], jwks: { keys: [{ ...jwk, alg: 'ES256', use: 'sig' }] },
+  });
+  const keyed = await client.discovery(issuer, 'interop-jar', undefined, client.PrivateKeyJwt(privateKey), {
+    execute: [client.allowInsecureRequests],
+  });
+  for (const how of ['by value', 'pushed']) {
+    const v = client.randomPKCECodeVerifier();
+    const n = client.randomNonce();
+    const jar = await client.buildAuthorizationUrlWithJAR(keyed, {
+      redirect_uri: redirectUri,
+      scope: 'openid profile',
+      code_challenge: await client.calculatePKCECodeChallenge(v),
+      code_challenge_method: 'S256',
+      nonce: n,
+    }, privateKey);
+    const url = how === 'pushed' ? await client.buildAuthorizationUrlWithPAR(keyed, jar.searchParams) : jar;
+    const cb = await signIn(url);
+    const t = await client.authorizationCodeGrant(keyed, cb, { pkceCodeVerifier: v, expectedNonce: n, idTokenExpected: true });
+    assert.equal(t.claims().preferred_username, username);
+    step(`request object ${how}: signed in, ID token for ${t.claims().sub}`);
+  }
+}
 
 // --- an API that speaks continuous access evaluation -------------------------------------
 // The app declares the CAE capability (cp1) and asks for a token for the API (RFC 8707).

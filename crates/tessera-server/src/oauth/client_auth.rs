@@ -191,6 +191,8 @@ fn check_assertion(state: &AppState, app: &Application, jwt: &str) -> Result<(),
     let audiences = [
         state.config.issuer.clone(),
         state.endpoint("/token"),
+        // RFC 9126 §2: the pushed authorization request endpoint names itself too.
+        state.endpoint("/par"),
         state.endpoint("/introspect"),
         state.endpoint("/revoke"),
     ];

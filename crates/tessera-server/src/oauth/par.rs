@@ -8,6 +8,9 @@
 //! so a reload of the sign-in page works (§4 allows it), and the code issued from it uses it up:
 //! one request, one code. A request object sent by value to `/authorize` is kept the same way,
 //! so that the sign-in pages carry a reference, not the object.
+//!
+//! A DPoP proof sent with the push binds the code to its key, as `dpop_jkt` would (RFC 9449
+//! §10.1); with server nonces on, the endpoint hands them out as the token endpoint does.
 
 use std::sync::Arc;
 
@@ -33,13 +36,50 @@ const CLIENT_AUTHENTICATION: [&str; 3] = ["client_secret", "client_assertion", "
 
 /// `POST /par`
 pub async fn push(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let nonce = state.nonces.as_ref().map(|n| n.issue(state.unix_time()));
     match serve(&state, &headers, &body).await {
-        Ok(body) => crate::http::no_store((StatusCode::CREATED, axum::Json(body)).into_response()),
+        Ok(body) => {
+            let mut response = crate::http::no_store((StatusCode::CREATED, axum::Json(body)).into_response());
+            if let Some(v) = nonce.and_then(|n| axum::http::HeaderValue::from_str(&n).ok()) {
+                response.headers_mut().insert("dpop-nonce", v);
+            }
+            response
+        }
         Err(e) => {
             state.telemetry.oauth_error("par", e.code());
-            e.into_response()
+            match nonce {
+                Some(n) => e.with_dpop_nonce(n).into_response(),
+                None => e.into_response(),
+            }
         }
     }
+}
+
+/// The key of the push's DPoP proof, once checked; none without one.
+async fn proof_key(state: &AppState, headers: &HeaderMap) -> Result<Option<tessera_jose::Jkt>, OAuthError> {
+    let proofs = super::dpop_proofs(headers);
+    if proofs.is_empty() {
+        return Ok(None);
+    }
+    let uri = state.endpoint("/par");
+    let request = tessera_jose::dpop::DpopRequest {
+        proofs: &proofs,
+        method: "POST",
+        uri: &uri,
+        access_token: None,
+        bound_jkt: None,
+        nonce: state
+            .nonces
+            .as_ref()
+            .map(|n| n as &dyn tessera_jose::dpop::NonceCheck),
+    };
+    let proof = state.verify_dpop(&request).await.map_err(|e| match e {
+        tessera_jose::dpop::DpopError::MultipleHeaders => {
+            OAuthError::invalid_request("more than one DPoP header")
+        }
+        other => OAuthError::from(other),
+    })?;
+    Ok(Some(proof.jkt))
 }
 
 async fn serve(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, OAuthError> {
@@ -50,7 +90,7 @@ async fn serve(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<ser
             "request_uri cannot be pushed; push the request itself (RFC 9126 §2.1)",
         ));
     }
-    let params: Params = match form.get("request") {
+    let mut params: Params = match form.get("request") {
         // §3: with a request object, the object holds the request; the form holds only what
         // authenticates the client.
         Some(jwt) => super::request_object::verify(state, &client.app, jwt)
@@ -66,6 +106,16 @@ async fn serve(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<ser
         return Err(OAuthError::invalid_request(
             "client_id differs from the authenticated client",
         ));
+    }
+    if let Some(jkt) = proof_key(state, headers).await? {
+        match params.get("dpop_jkt") {
+            Some(asked) if asked != jkt.as_str() => {
+                return Err(OAuthError::invalid_dpop_proof(
+                    "dpop_jkt is not the thumbprint of the DPoP proof's key",
+                ));
+            }
+            _ => params.insert("dpop_jkt".to_owned(), jkt.as_str().to_owned()),
+        };
     }
     let request = AuthRequest::from_params(state, client.app, &params, Channel::Pushed).map_err(
         |refusal| match refusal {

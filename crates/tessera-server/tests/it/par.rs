@@ -658,3 +658,126 @@ async fn metadata_advertises_pushed_requests_and_request_objects() {
         assert!(algs.contains(&json!("ES256")), "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_dpop_proof_at_the_push_binds_the_code_to_its_key() {
+    let s = server().await;
+    let c = Client::new("portal", PORTAL_CB);
+    let body = form(&as_pairs(&request_params("portal", PORTAL_CB, &c)));
+    let send = |proof: Option<String>, body: String| {
+        let mut r = Request::post("/par")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", basic("portal", SECRET));
+        if let Some(p) = proof {
+            r = r.header("dpop", p);
+        }
+        s.send(r.body(Body::from(body)).unwrap())
+    };
+    let par = format!("{ISSUER}/par");
+
+    // A proof for another endpoint, and a dpop_jkt of another key, are refused.
+    let wrong_htu = send(Some(c.proof(&format!("{ISSUER}/token"), None)), body.clone()).await;
+    assert_eq!(
+        wrong_htu.json["error"], "invalid_dpop_proof",
+        "{}",
+        wrong_htu.body
+    );
+    let other = SigningKey::generate(Algorithm::Es256).unwrap();
+    let mismatch = format!("{body}&dpop_jkt={}", other.public_jwk().thumbprint());
+    let r = send(Some(c.proof(&par, None)), mismatch).await;
+    assert_eq!(r.json["error"], "invalid_dpop_proof", "{}", r.body);
+
+    let pushed = send(Some(c.proof(&par, None)), body).await;
+    assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.body);
+    let mut b = Browser::new(&s);
+    let back = b
+        .sign_in(
+            &authorize_by_reference("portal", pushed.json["request_uri"].as_str().unwrap()),
+            ALICE.0,
+            ALICE.1,
+        )
+        .await;
+    let code = query_of(back.location())["code"].clone();
+    let redeem_with = |key: &SigningKey| {
+        let body = form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", PORTAL_CB),
+            ("code_verifier", &c.verifier),
+        ]);
+        let proof = c.proof_by(key, &format!("{ISSUER}/token"), None);
+        s.send(crate::support::token_request(
+            &body,
+            &[("authorization", &basic("portal", SECRET)), ("dpop", &proof)],
+        ))
+    };
+    let thief = redeem_with(&other).await;
+    assert_eq!(
+        thief.json["error"], "invalid_grant",
+        "another key: {}",
+        thief.body
+    );
+
+    // The code is spent by that attempt; a second push shows the right key succeeding.
+    let pushed = send(
+        Some(c.proof(&par, None)),
+        form(&as_pairs(&request_params("portal", PORTAL_CB, &c))),
+    )
+    .await;
+    let back = b
+        .sign_in(
+            &authorize_by_reference("portal", pushed.json["request_uri"].as_str().unwrap()),
+            ALICE.0,
+            ALICE.1,
+        )
+        .await;
+    let code = query_of(back.location())["code"].clone();
+    let body = form(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", PORTAL_CB),
+        ("code_verifier", &c.verifier),
+    ]);
+    let proof = c.proof(&format!("{ISSUER}/token"), None);
+    let tokens = s
+        .send(crate::support::token_request(
+            &body,
+            &[("authorization", &basic("portal", SECRET)), ("dpop", &proof)],
+        ))
+        .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    assert_eq!(tokens.json["token_type"], "DPoP");
+}
+
+#[tokio::test]
+async fn private_key_jwt_at_the_push_may_name_the_push_endpoint_as_audience() {
+    let s = server().await;
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    jar_app(&s, "jar", &key, false).await;
+    let c = Client::new("jar", JAR_CB);
+    let now = SystemClock.now().unix_time().as_secs();
+    for (i, aud) in [
+        format!("{ISSUER}/par"),
+        ISSUER.to_owned(),
+        format!("{ISSUER}/token"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let assertion = jws::sign(
+            &key,
+            None,
+            &json!({"iss": "jar", "sub": "jar", "aud": aud, "exp": now + 60, "iat": now, "jti": format!("a-{i}")}),
+        )
+        .unwrap();
+        let owned = request_params("jar", JAR_CB, &c);
+        let mut params = as_pairs(&owned);
+        params.push((
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+        params.push(("client_assertion", &assertion));
+        let r = push(&s, None, &form(&params)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "aud {aud}: {}", r.body);
+    }
+}
