@@ -101,6 +101,8 @@ pub struct Attempt<'a> {
     pub binding: TokenBinding,
     /// Browser or native/desktop client.
     pub client_app_type: ClientAppType,
+    /// How the sign-in came from another device, when it did (the device code flow).
+    pub flow: Option<tessera_policy::TransferMethod>,
 }
 
 /// What the application looks like to policy: a public client redirecting to a loopback or
@@ -146,6 +148,7 @@ pub async fn context(store: &dyn Store, attempt: &Attempt<'_>) -> Result<SignInC
             mfa: attempt.mfa,
             token_binding: attempt.binding,
         },
+        authentication_flow: attempt.flow,
     })
 }
 
@@ -322,6 +325,26 @@ pub struct LogEntry<'a> {
     pub error: Option<&'a str>,
     /// At the token endpoint: how strongly the tokens are bound, and why.
     pub key_binding: Option<KeyBindingReason>,
+    /// A sign-in approved on another machine than the one receiving the tokens.
+    pub transfer: Option<Transfer>,
+}
+
+/// A sign-in carried from one machine to another: the device code flow, where the machine that
+/// receives the tokens is not the one the user approved on (RFC 8628 §5.4's phishing case is
+/// two addresses far apart).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transfer {
+    /// How (`deviceCodeFlow`).
+    pub method: tessera_policy::TransferMethod,
+    /// The address the device asked from.
+    pub requested_from: IpAddr,
+    /// The address the user approved from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_from: Option<IpAddr>,
+    /// When the user approved, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<String>,
 }
 
 impl LogEntry<'_> {
@@ -343,6 +366,8 @@ impl LogEntry<'_> {
             key_binding: Option<serde_json::Value>,
             #[serde(rename = "conditionalAccess", skip_serializing_if = "Option::is_none")]
             conditional_access: Option<tessera_policy::Report<'a>>,
+            #[serde(rename = "authenticationTransfer", skip_serializing_if = "Option::is_none")]
+            transfer: Option<&'a Transfer>,
         }
         let details = Details {
             stage: self.stage,
@@ -353,6 +378,7 @@ impl LogEntry<'_> {
                 })
             }),
             conditional_access: decision.map(|(decision, set)| decision.explain(set).compact()),
+            transfer: self.transfer.as_ref(),
         };
         Ok(SignInLog {
             id,

@@ -18,14 +18,18 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 6749 §4.4.
     ClientCredentials,
+    /// RFC 8628: for devices without a browser, approved by the user elsewhere.
+    #[schema(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant type, in the order forms and metadata list them.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
+        Self::DeviceCode,
     ];
 
     /// The `grant_type` value (RFC 6749).
@@ -35,6 +39,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -52,10 +57,11 @@ impl GrantType {
 }
 
 /// The grant types an application may be given, as text.
-pub const GRANT_TYPES: [&str; 3] = [
+pub const GRANT_TYPES: [&str; 4] = [
     GrantType::AuthorizationCode.as_str(),
     GrantType::RefreshToken.as_str(),
     GrantType::ClientCredentials.as_str(),
+    GrantType::DeviceCode.as_str(),
 ];
 
 /// Access tokens live between 5 minutes and 28 hours (CAE-capable clients get day-long ones).

@@ -45,6 +45,9 @@ pub struct WhatIf {
     /// Whether the request is bound to the device's key.
     #[serde(default = "not_applicable")]
     token_binding: TokenBinding,
+    /// How the sign-in came from another device (`deviceCodeFlow`), if it did.
+    #[serde(default)]
+    authentication_flow: Option<tessera_policy::TransferMethod>,
 }
 
 const fn browser() -> ClientAppType {
@@ -147,6 +150,7 @@ pub async fn report(
         mfa: q.mfa,
         binding: q.token_binding,
         client_app_type: q.client_app_type,
+        flow: q.authentication_flow,
     };
     let mut ctx = context(store, &attempt).await?;
     ctx.observed_platform = q.platform;

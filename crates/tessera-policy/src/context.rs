@@ -38,6 +38,36 @@ pub enum ClientAppType {
     Other,
 }
 
+/// How a sign-in was carried from the device that asks to the one the user signs in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TransferMethod {
+    /// The device authorization grant (RFC 8628): a device shows a code, the user approves it
+    /// in a browser elsewhere.
+    DeviceCodeFlow,
+    /// A sign-in handed from one signed-in device to another (Graph's term; Tessera has none).
+    AuthenticationTransfer,
+}
+
+impl TransferMethod {
+    /// Graph's word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DeviceCodeFlow => "deviceCodeFlow",
+            Self::AuthenticationTransfer => "authenticationTransfer",
+        }
+    }
+
+    /// The method Graph's word names.
+    #[must_use]
+    pub fn parse(word: &str) -> Option<Self> {
+        [Self::DeviceCodeFlow, Self::AuthenticationTransfer]
+            .into_iter()
+            .find(|m| m.as_str() == word)
+    }
+}
+
 /// The user signing in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -155,6 +185,9 @@ pub struct SignInContext {
     /// What has been satisfied already.
     #[serde(default)]
     pub satisfied: Satisfied,
+    /// How the sign-in came from another device, when it did (the device code flow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_flow: Option<TransferMethod>,
 }
 
 impl SignInContext {

@@ -26,11 +26,13 @@ pub enum ConditionKind {
     SignInRisk,
     /// Device filter.
     Devices,
+    /// Authentication flows (the device code flow).
+    AuthenticationFlows,
 }
 
 impl ConditionKind {
     /// All kinds, in report order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Users,
         Self::Applications,
         Self::ClientAppTypes,
@@ -39,6 +41,7 @@ impl ConditionKind {
         Self::UserRisk,
         Self::SignInRisk,
         Self::Devices,
+        Self::AuthenticationFlows,
     ];
 }
 
@@ -104,6 +107,10 @@ pub enum Reason {
     DeviceFilterNotMatched,
     /// The device does not match an `exclude` filter, so the policy applies.
     DeviceFilterNotExcluded,
+    /// The sign-in came by a listed authentication flow.
+    FlowIncluded,
+    /// The sign-in did not come by a listed authentication flow.
+    FlowNotIncluded,
 }
 
 /// One condition's verdict.
@@ -208,7 +215,7 @@ pub struct PolicyResult {
     pub applies: bool,
     /// Each condition's verdict, in [`ConditionKind::ALL`] order; `None` for disabled policies
     /// outside what-if.
-    pub conditions: Option<[ConditionCheck; 8]>,
+    pub conditions: Option<[ConditionCheck; 9]>,
     /// Whether the policy blocks (when it applies).
     pub blocks: bool,
     /// What the policy still requires (when it applies).

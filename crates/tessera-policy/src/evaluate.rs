@@ -29,7 +29,7 @@ use crate::model::{
 use crate::validate::{Directory, ValidationError, validate_locations, validate_policy};
 
 /// Whether every condition but the locations one matched, and that one did not.
-fn only_location_unmet(conditions: &[ConditionCheck; 8]) -> bool {
+fn only_location_unmet(conditions: &[ConditionCheck; 9]) -> bool {
     conditions
         .iter()
         .zip(ConditionKind::ALL)
@@ -77,6 +77,8 @@ struct Compiled {
     user_risk: Option<u8>,
     sign_in_risk: Option<u8>,
     device_filter: Option<DeviceFilter>,
+    /// The transfer methods of an `authenticationFlows` condition.
+    flows: Option<Vec<crate::context::TransferMethod>>,
     block: bool,
     grant: Option<(Operator, Vec<Need>)>,
     /// Token protection, and the least key protection it accepts.
@@ -250,6 +252,7 @@ impl PolicySet {
             user_risk: risk_mask(&c.user_risk_levels),
             sign_in_risk: risk_mask(&c.sign_in_risk_levels),
             device_filter: c.devices.as_ref().map(|d| d.device_filter.clone()),
+            flows: c.authentication_flows.as_ref().map(|f| f.methods().0),
             block,
             grant,
             token_protection: s
@@ -437,7 +440,7 @@ impl PolicySet {
         m: &Marks,
         ctx: &SignInContext,
         in_locations: &[u16],
-    ) -> [ConditionCheck; 8] {
+    ) -> [ConditionCheck; 9] {
         let users = match (m.user_out, m.user_in) {
             (Some(out), _) => ConditionCheck::no(out),
             (None, Some(r)) => ConditionCheck::yes(r),
@@ -503,6 +506,13 @@ impl PolicySet {
                 }
             }
         };
+        let flows = match &p.flows {
+            None => ConditionCheck::yes(Reason::NotConfigured),
+            Some(methods) if ctx.authentication_flow.is_some_and(|f| methods.contains(&f)) => {
+                ConditionCheck::yes(Reason::FlowIncluded)
+            }
+            Some(_) => ConditionCheck::no(Reason::FlowNotIncluded),
+        };
         [
             users,
             applications,
@@ -512,6 +522,7 @@ impl PolicySet {
             risk(p.user_risk, ctx.user.risk),
             risk(p.sign_in_risk, ctx.sign_in_risk),
             devices,
+            flows,
         ]
     }
 }

@@ -178,5 +178,7 @@ fn words(set: &PolicySet, policy: u16, check: &ConditionCheck) -> Cow<'static, s
         Reason::DeviceFilterExcluded => Cow::Borrowed("device matches the exclude filter"),
         Reason::DeviceFilterNotMatched => Cow::Borrowed("device does not match the include filter"),
         Reason::DeviceFilterNotExcluded => Cow::Borrowed("device does not match the exclude filter"),
+        Reason::FlowIncluded => Cow::Borrowed("the sign-in came by a listed authentication flow"),
+        Reason::FlowNotIncluded => Cow::Borrowed("the sign-in did not come by a listed authentication flow"),
     }
 }

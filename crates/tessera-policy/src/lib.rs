@@ -32,7 +32,7 @@ pub mod validate;
 
 pub use context::{
     ClientAppType, DeviceContext, KeyProtection, Platform, Satisfied, SignInContext, TokenBinding,
-    UserContext,
+    TransferMethod, UserContext,
 };
 pub use decision::{
     ConditionCheck, ConditionKind, Decision, Frequency, Need, Outcome, PolicyResult, PolicyResultKind,

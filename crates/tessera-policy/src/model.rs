@@ -204,15 +204,47 @@ pub struct Conditions {
     /// Graph: not supported.
     #[serde(default, skip_serializing)]
     pub insider_risk_levels: Option<Unsupported>,
-    /// Graph: not supported.
-    #[serde(default, skip_serializing)]
-    pub authentication_flows: Option<Unsupported>,
+    /// Authentication flows: sign-ins carried from one device to another (the device code
+    /// flow), as Graph's `authenticationFlows`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_flows: Option<AuthenticationFlowsCondition>,
     /// Graph: not supported.
     #[serde(default, skip_serializing)]
     pub times: Option<Unsupported>,
     /// Graph: not supported.
     #[serde(default, skip_serializing)]
     pub device_states: Option<Unsupported>,
+}
+
+/// Which ways of carrying a sign-in from one device to another a policy targets (Graph's
+/// `conditionalAccessAuthenticationFlows`). A policy with it applies only to such sign-ins:
+/// "block the device code flow" is this condition with a block grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthenticationFlowsCondition {
+    /// Comma-separated, as Graph writes it: `deviceCodeFlow`, `authenticationTransfer`.
+    pub transfer_methods: String,
+}
+
+impl AuthenticationFlowsCondition {
+    /// The methods listed, and the first word that is not one.
+    #[must_use]
+    pub fn methods(&self) -> (Vec<crate::context::TransferMethod>, Option<&str>) {
+        let mut methods = Vec::new();
+        let mut unknown = None;
+        for word in self
+            .transfer_methods
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            match crate::context::TransferMethod::parse(word) {
+                Some(m) => methods.push(m),
+                None => unknown = unknown.or(Some(word)),
+            }
+        }
+        (methods, unknown)
+    }
 }
 
 /// Which users a policy targets. Exclusions always win over inclusions.

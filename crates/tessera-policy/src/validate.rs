@@ -290,6 +290,22 @@ pub fn validate_policy(
         }
     }
 
+    // Authentication flows.
+    if let Some(f) = &policy.conditions.authentication_flows {
+        let (methods, unknown) = f.methods();
+        if let Some(word) = unknown {
+            err(
+                "conditions.authenticationFlows.transferMethods",
+                &format!("{word:?} is not a transfer method; use deviceCodeFlow or authenticationTransfer"),
+            );
+        } else if methods.is_empty() {
+            err(
+                "conditions.authenticationFlows.transferMethods",
+                "name deviceCodeFlow, authenticationTransfer or both, comma-separated",
+            );
+        }
+    }
+
     // Controls.
     let grant = policy.grant_controls.as_ref();
     let session = policy.session_controls.as_ref();

@@ -94,6 +94,12 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, code, description)
     }
 
+    /// A device authorization grant's answer to a poll (RFC 8628 §3.5, 400):
+    /// `authorization_pending`, `slow_down`, `access_denied`, `expired_token`.
+    pub fn device_flow(code: &'static str, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, description)
+    }
+
     /// `invalid_dpop_proof` (400) at the token endpoint.
     pub fn invalid_dpop_proof(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)

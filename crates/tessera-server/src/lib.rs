@@ -71,7 +71,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/jwks", get(oauth::metadata::jwks))
         .route("/authorize", get(web::authorize::authorize))
         .route("/par", post(oauth::par::push))
+        .route(
+            "/device_authorization",
+            post(oauth::device_authorization::device_authorization),
+        )
         .route("/login", post(web::login::password))
+        .route("/device", get(web::device::show).post(web::device::enter))
+        .route("/device/callback", get(web::device::callback))
+        .route("/device/decide", post(web::device::decide))
         .route("/login/mfa", post(web::login::one_time_code))
         .route(
             "/userinfo",

@@ -31,6 +31,8 @@ pub struct AppState {
     pub policies: tessera_directory::access::Policies,
     /// Failed sign-in counters.
     pub throttle: crate::web::throttle::Throttle,
+    /// Wrong user codes at `/device`, per user and per address.
+    pub device_code_guesses: crate::web::throttle::Throttle,
     /// The bound on concurrent password verifications.
     pub password_checks: crate::password_checks::PasswordChecks,
     /// One-time ids seen on this node, so each is used once: the `jti`s of client assertions
@@ -118,6 +120,7 @@ impl AppState {
             telemetry: crate::telemetry::Telemetry::default(),
             policies: tessera_directory::access::Policies::default(),
             throttle: crate::web::throttle::Throttle::default(),
+            device_code_guesses: crate::web::throttle::Throttle::default(),
             password_checks,
             outbound,
             assertion_ids,
@@ -160,7 +163,8 @@ impl AppState {
     }
 }
 
-/// Once a minute, forgets what has expired: pushed authorization requests, and (where several
+/// Once a minute, forgets what has expired: pushed authorization requests, device
+/// authorizations, and (where several
 /// nodes share the database) used DPoP proof ids whose window has passed.
 pub fn spawn_pruning(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -174,6 +178,9 @@ pub fn spawn_pruning(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             }
             if let Err(e) = state.store.prune_pushed_requests(state.now()).await {
                 tracing::warn!(%e, "could not prune expired pushed authorization requests");
+            }
+            if let Err(e) = state.store.prune_device_authorizations(state.now()).await {
+                tracing::warn!(%e, "could not prune expired device authorizations");
             }
         }
     })

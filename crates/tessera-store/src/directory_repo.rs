@@ -7,9 +7,9 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::directory_types::{
-    Application, Device, EventSummary, MfaMethod, NamedLocationRecord, NewCode, NewPushedRequest,
-    PolicyRecord, PushedLookup, ReceivedSet, Redemption, Secret, SignInFilter, SignInLog, SigningKeyRecord,
-    StreamHealth, StreamRecord,
+    Application, Device, DeviceAuthorization, DeviceDecision, DevicePoll, EventSummary, MfaMethod,
+    NamedLocationRecord, NewCode, NewDeviceAuthorization, NewPushedRequest, PolicyRecord, PushedLookup,
+    ReceivedSet, Redemption, Secret, SignInFilter, SignInLog, SigningKeyRecord, StreamHealth, StreamRecord,
 };
 use crate::types::{Family, Rotate, SessionId, StreamId, Timestamp, UserId};
 
@@ -110,6 +110,36 @@ pub trait PushedRequestRepo: Send + Sync {
     async fn use_pushed_request(&self, hash: &[u8], now: Timestamp) -> Result<bool>;
     /// Deletes requests that expired before `now`; returns how many.
     async fn prune_pushed_requests(&self, now: Timestamp) -> Result<u64>;
+}
+
+/// Device authorization grants (RFC 8628): a device asks, a user answers at the verification
+/// page, the device polls.
+#[async_trait]
+pub trait DeviceGrantRepo: Send + Sync {
+    /// Stores a new device authorization; `Conflict` when its user code is taken.
+    async fn insert_device_authorization(&self, grant: &NewDeviceAuthorization) -> Result<()>;
+    /// The authorization with this (normalised) user code, whatever its state.
+    async fn device_authorization(&self, user_code: &str) -> Result<DeviceAuthorization>;
+    /// Records the user's answer, atomically: `true` for exactly one answer while the
+    /// authorization is pending and unexpired.
+    async fn decide_device_authorization(
+        &self,
+        user_code: &str,
+        decision: &DeviceDecision,
+        now: Timestamp,
+    ) -> Result<bool>;
+    /// A device's poll: where the authorization stands, with `slow_down` for polls closer than
+    /// the interval (which then grows by five seconds, RFC 8628 §3.5); an approved one is
+    /// redeemed by exactly one poll. A poll by another client than `client_id`'s changes
+    /// nothing.
+    async fn poll_device_authorization(
+        &self,
+        hash: &[u8],
+        client_id: &str,
+        now: Timestamp,
+    ) -> Result<DevicePoll>;
+    /// Deletes authorizations that expired before `now`; returns how many.
+    async fn prune_device_authorizations(&self, now: Timestamp) -> Result<u64>;
 }
 
 /// The sign-in log.

@@ -285,6 +285,123 @@ pub enum PushedLookup {
     Unknown,
 }
 
+/// A device authorization request to keep (RFC 8628 §3.2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDeviceAuthorization {
+    /// SHA-256 of the device code.
+    pub hash: Vec<u8>,
+    /// The user code, normalised (upper case, no separators).
+    pub user_code: String,
+    /// The client.
+    pub client_id: String,
+    /// What the device asked for, as JSON.
+    pub request: serde_json::Value,
+    /// Asked.
+    pub created_at: Timestamp,
+    /// Unusable after this.
+    pub expires_at: Timestamp,
+    /// The least time between polls, ms.
+    pub interval_ms: i64,
+}
+
+/// A device authorization as the verification page reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceAuthorization {
+    /// SHA-256 of the device code.
+    pub hash: Vec<u8>,
+    /// The client.
+    pub client_id: String,
+    /// What the device asked for.
+    pub request: serde_json::Value,
+    /// Asked.
+    pub created_at: Timestamp,
+    /// Unusable after this.
+    pub expires_at: Timestamp,
+    /// Whether a user approved or denied it yet (or it was redeemed).
+    pub status: DeviceGrantStatus,
+}
+
+/// Where a device authorization stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceGrantStatus {
+    /// Waiting for the user.
+    Pending,
+    /// Approved, tokens not yet taken.
+    Approved,
+    /// Denied by the user.
+    Denied,
+    /// Tokens were issued.
+    Redeemed,
+}
+
+impl DeviceGrantStatus {
+    /// The stored word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Redeemed => "redeemed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Denied, Self::Redeemed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+impl std::str::FromStr for DeviceGrantStatus {
+    type Err = crate::StoreError;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Self::parse(s).ok_or_else(|| crate::StoreError::Corrupt(format!("unknown device grant status {s:?}")))
+    }
+}
+
+/// The user's answer to a device authorization.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceDecision {
+    /// Approved by `user`, with how they signed in and from where (JSON).
+    Approve {
+        /// The approving user.
+        user_id: UserId,
+        /// The approval: sign-in and address.
+        approval: serde_json::Value,
+    },
+    /// Denied.
+    Deny,
+}
+
+/// What a device's poll of the token endpoint found (RFC 8628 §3.5).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DevicePoll {
+    /// Approved: now redeemed, by this poll alone.
+    Approved {
+        /// What the device asked for.
+        request: serde_json::Value,
+        /// The approving user.
+        user_id: UserId,
+        /// How they approved it.
+        approval: serde_json::Value,
+    },
+    /// The user has not answered yet.
+    Pending,
+    /// Polled sooner than the interval allows: the interval grew by five seconds.
+    SlowDown,
+    /// Denied by the user.
+    Denied,
+    /// Tokens were issued already.
+    Redeemed,
+    /// It expired.
+    Expired,
+    /// The device code is another client's: nothing about it was read or changed.
+    OtherClient,
+    /// No such device code.
+    Unknown,
+}
+
 /// What redeeming a code found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Redemption {

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use directory_repo::{
-    ClientRepo, CodeRepo, CredentialRepo, DeviceRepo, KeyRepo, PolicyRepo, PushedRequestRepo, SignInLogRepo,
-    StreamRepo,
+    ClientRepo, CodeRepo, CredentialRepo, DeviceGrantRepo, DeviceRepo, KeyRepo, PolicyRepo,
+    PushedRequestRepo, SignInLogRepo, StreamRepo,
 };
 pub use directory_types::*;
 pub use error::{DatabaseError, Result, StoreError};

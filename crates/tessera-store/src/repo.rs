@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::directory_repo::{
-    ClientRepo, CodeRepo, CredentialRepo, DeviceRepo, KeyRepo, PolicyRepo, PushedRequestRepo, SignInLogRepo,
-    StreamRepo,
+    ClientRepo, CodeRepo, CredentialRepo, DeviceGrantRepo, DeviceRepo, KeyRepo, PolicyRepo,
+    PushedRequestRepo, SignInLogRepo, StreamRepo,
 };
 use crate::directory_types::{
     Application, Device, DeviceChange, MfaMethod, NamedLocationRecord, PolicyRecord,
@@ -233,6 +233,7 @@ pub trait Store:
     + KeyRepo
     + CodeRepo
     + PushedRequestRepo
+    + DeviceGrantRepo
     + SignInLogRepo
     + StreamRepo
 {

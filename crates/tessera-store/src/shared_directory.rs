@@ -522,6 +522,144 @@ macro_rules! directory_impl {
             }
 
             #[async_trait]
+            impl DeviceGrantRepo for Backend {
+                async fn insert_device_authorization(&self, g: &NewDeviceAuthorization) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO device_authorizations (device_code_hash, user_code, client_id, request, created_at, \
+                         expires_at, interval_ms, next_poll_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $5, 'pending')",
+                    )
+                    .bind(&g.hash)
+                    .bind(&g.user_code)
+                    .bind(&g.client_id)
+                    .bind(g.request.to_string())
+                    .bind(g.created_at.0)
+                    .bind(g.expires_at.0)
+                    .bind(g.interval_ms)
+                    .execute(&self.write)
+                    .await
+                    .ctx("device authorization")?;
+                    Ok(())
+                }
+
+                async fn device_authorization(&self, user_code: &str) -> Result<DeviceAuthorization> {
+                    let r = sqlx::query(
+                        "SELECT device_code_hash, client_id, request, created_at, expires_at, status \
+                         FROM device_authorizations WHERE user_code = $1",
+                    )
+                    .bind(user_code)
+                    .fetch_optional(&self.write)
+                    .await
+                    .ctx("device authorization")?
+                    .ok_or(StoreError::NotFound("device authorization"))?;
+                    Ok(DeviceAuthorization {
+                        hash: r.try_get("device_code_hash").ctx("device authorization")?,
+                        client_id: text(&r, "client_id")?,
+                        request: json(&r, "request")?,
+                        created_at: Timestamp(int(&r, "created_at")?),
+                        expires_at: Timestamp(int(&r, "expires_at")?),
+                        status: text(&r, "status")?.parse()?,
+                    })
+                }
+
+                async fn decide_device_authorization(
+                    &self,
+                    user_code: &str,
+                    decision: &DeviceDecision,
+                    now: Timestamp,
+                ) -> Result<bool> {
+                    let (status, user_id, approval) = match decision {
+                        DeviceDecision::Approve { user_id, approval } => {
+                            ("approved", Some(user_id.0.as_str()), Some(approval.to_string()))
+                        }
+                        DeviceDecision::Deny => ("denied", None, None),
+                    };
+                    let done = sqlx::query(
+                        "UPDATE device_authorizations SET status = $1, user_id = $2, approval = $3, decided_at = $4 \
+                         WHERE user_code = $5 AND status = 'pending' AND expires_at >= $4",
+                    )
+                    .bind(status)
+                    .bind(user_id)
+                    .bind(approval)
+                    .bind(now.0)
+                    .bind(user_code)
+                    .execute(&self.write)
+                    .await
+                    .ctx("device authorization")?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn poll_device_authorization(&self, hash: &[u8], client_id: &str, now: Timestamp) -> Result<DevicePoll> {
+                    let Some(r) = sqlx::query(
+                        "SELECT client_id, request, expires_at, next_poll_at, status, user_id, approval \
+                         FROM device_authorizations WHERE device_code_hash = $1",
+                    )
+                    .bind(hash)
+                    .fetch_optional(&self.write)
+                    .await
+                    .ctx("device authorization")?
+                    else {
+                        return Ok(DevicePoll::Unknown);
+                    };
+                    if text(&r, "client_id")? != client_id {
+                        return Ok(DevicePoll::OtherClient);
+                    }
+                    let status: DeviceGrantStatus = text(&r, "status")?.parse()?;
+                    match status {
+                        DeviceGrantStatus::Redeemed => return Ok(DevicePoll::Redeemed),
+                        DeviceGrantStatus::Denied => return Ok(DevicePoll::Denied),
+                        _ if now.0 > int(&r, "expires_at")? => return Ok(DevicePoll::Expired),
+                        DeviceGrantStatus::Approved => {
+                            let taken = sqlx::query(
+                                "UPDATE device_authorizations SET status = 'redeemed' \
+                                 WHERE device_code_hash = $1 AND status = 'approved'",
+                            )
+                            .bind(hash)
+                            .execute(&self.write)
+                            .await
+                            .ctx("device authorization")?;
+                            if taken.rows_affected() != 1 {
+                                return Ok(DevicePoll::Redeemed);
+                            }
+                            let user_id = opt_text(&r, "user_id")?
+                                .ok_or_else(|| StoreError::Corrupt("an approved device authorization has no user".into()))?;
+                            let approval = opt_text(&r, "approval")?.unwrap_or_else(|| "{}".into());
+                            return Ok(DevicePoll::Approved {
+                                request: json(&r, "request")?,
+                                user_id: UserId(user_id),
+                                approval: serde_json::from_str(&approval)
+                                    .map_err(|e| StoreError::Corrupt(format!("device approval: {e}")))?,
+                            });
+                        }
+                        DeviceGrantStatus::Pending => {}
+                    }
+                    // Too soon: the interval grows by five seconds, from now (RFC 8628 §3.5).
+                    let too_soon = now.0 < int(&r, "next_poll_at")?;
+                    sqlx::query(
+                        "UPDATE device_authorizations SET \
+                         interval_ms = interval_ms + CASE WHEN $1 THEN 5000 ELSE 0 END, \
+                         next_poll_at = $2 + interval_ms + CASE WHEN $1 THEN 5000 ELSE 0 END \
+                         WHERE device_code_hash = $3",
+                    )
+                    .bind(too_soon)
+                    .bind(now.0)
+                    .bind(hash)
+                    .execute(&self.write)
+                    .await
+                    .ctx("device authorization")?;
+                    Ok(if too_soon { DevicePoll::SlowDown } else { DevicePoll::Pending })
+                }
+
+                async fn prune_device_authorizations(&self, now: Timestamp) -> Result<u64> {
+                    let done = sqlx::query("DELETE FROM device_authorizations WHERE expires_at < $1")
+                        .bind(now.0)
+                        .execute(&self.write)
+                        .await
+                        .ctx("device authorization")?;
+                    Ok(done.rows_affected())
+                }
+            }
+
+            #[async_trait]
             impl SignInLogRepo for Backend {
                 async fn append_sign_ins(&self, entries: &[SignInLog]) -> Result<()> {
                     self.commit_group(entries, &[]).await.map(drop)

@@ -3,14 +3,12 @@
 
 use tessera_directory::GrantType;
 use tessera_jose::Jkt;
-use tessera_store::{
-    FamilyId, NewFamily, NewSession, Redemption, SessionId, StoreError, SubjectKind, UserStatus,
-};
+use tessera_store::{FamilyId, Redemption, SessionId, SubjectKind};
 
 use super::authorize::CodeGrant;
 use super::client_auth::Client;
 use super::form::Form;
-use super::user_tokens::{self, Caller, Issue};
+use super::user_tokens::{self, Caller};
 use crate::error::OAuthError;
 use crate::state::AppState;
 
@@ -102,73 +100,11 @@ pub async fn grant(
             "the code is bound to a DPoP key and the proof was not made with it",
         ));
     }
-    let user = match state.store.user(&user_id).await {
-        Ok(u) => u,
-        Err(StoreError::NotFound(_)) => return Err(OAuthError::invalid_grant("the user no longer exists")),
-        Err(e) => return Err(e.into()),
-    };
-    if user.status != UserStatus::Enabled {
-        return Err(OAuthError::invalid_grant("the user account is disabled"));
+    let (body, session) = user_tokens::sign_in(state, client, caller, &user_id, &grant).await?;
+    if let Some(sid) = &session {
+        state.store.attach_session(&hash, sid).await?;
     }
-    if crate::revocation::revoked_since(
-        state.store.as_ref(),
-        &[(SubjectKind::User, &user.id.0)],
-        crate::revocation::signed_in(grant.signed_in, grant.auth_time),
-    )
-    .await?
-    {
-        return Err(OAuthError::invalid_grant(
-            "the user's sessions were revoked; sign in again",
-        ));
-    }
-    let device = user_tokens::device_of(state, &user, caller.jkt).await?;
-    let (decision, _, logged) =
-        user_tokens::enforce(state, caller, &user, &client.app, &grant, device.as_ref(), None).await?;
-    logged.wait().await;
-
-    // A public client's refresh token must be sender-constrained: without a proof it gets none.
-    let wants_refresh = client.app.grant_types.iter().any(|g| g == "refresh_token")
-        && (client.app.kind == tessera_store::AppKind::Confidential || caller.jkt.is_some());
-    let sid = tessera_jose::random::random_id::<16>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
-    let refresh_token = if wants_refresh {
-        let token =
-            tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
-        let session = NewSession {
-            id: SessionId(sid.clone()),
-            user_id: user.id.clone(),
-            client_id: client.app.id.clone(),
-            device_id: device.as_ref().map(|d| d.id.clone()),
-            jkt: caller.jkt.map(|j| j.as_str().to_owned()),
-            created_at: now,
-        };
-        let family = NewFamily {
-            // One family per session: revoking the session revokes the family by the same id.
-            id: FamilyId(sid.clone()),
-            token_hash: super::token_hash(&token),
-            expires_at: now.plus_ms(client.app.refresh_token_days.max(1).saturating_mul(86_400_000)),
-            grant: serde_json::to_value(&grant).map_err(OAuthError::server_error)?,
-        };
-        state.store.start_session(&session, &family).await?;
-        state.store.attach_session(&hash, &SessionId(sid.clone())).await?;
-        Some(token)
-    } else {
-        None
-    };
-    user_tokens::respond(
-        state,
-        &Issue {
-            user: &user,
-            app: &client.app,
-            grant: &grant,
-            sid: &sid,
-            jkt: caller.jkt,
-            session_jkt: caller.session_jkt,
-            device: device.as_ref(),
-            decision: &decision,
-            with_nonce: true,
-            refresh_token: refresh_token.as_deref(),
-        },
-    )
+    Ok(body)
 }
 
 /// Revokes a sign-in session: its refresh tokens, and access tokens carrying its `sid` at

@@ -110,6 +110,11 @@ pub struct CodeGrant {
     /// The browser session.
     #[serde(default)]
     pub browser_sid: String,
+    /// How the sign-in came from another machine, when it did (the device code flow): where
+    /// the device asked from and where the user approved. Kept with the session, so its
+    /// refreshes are known for what they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<tessera_directory::access::Transfer>,
 }
 
 impl CodeGrant {

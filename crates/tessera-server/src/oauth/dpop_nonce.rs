@@ -97,6 +97,33 @@ impl NonceCheck for DpopNonces {
     }
 }
 
+/// The answer of an endpoint that takes DPoP proofs (`/par`, `/device_authorization`): with
+/// server nonces on, every answer, error or not, hands out the current nonce (RFC 9449 §8.2);
+/// an error is counted under `endpoint`.
+pub fn answer(
+    state: &crate::state::AppState,
+    endpoint: &'static str,
+    result: Result<axum::response::Response, crate::OAuthError>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let nonce = state.nonces.as_ref().map(|n| n.issue(state.unix_time()));
+    match result {
+        Ok(mut response) => {
+            if let Some(v) = nonce.and_then(|n| axum::http::HeaderValue::from_str(&n).ok()) {
+                response.headers_mut().insert("dpop-nonce", v);
+            }
+            response
+        }
+        Err(e) => {
+            state.telemetry.oauth_error(endpoint, e.code());
+            match nonce {
+                Some(n) => e.with_dpop_nonce(n).into_response(),
+                None => e.into_response(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ fn document(state: &AppState) -> serde_json::Value {
         "issuer": state.config.issuer,
         "authorization_endpoint": state.endpoint("/authorize"),
         "pushed_authorization_request_endpoint": state.endpoint("/par"),
+        "device_authorization_endpoint": state.endpoint("/device_authorization"),
         "require_pushed_authorization_requests": state.config.authorization.require_pushed_authorization_requests,
         "token_endpoint": state.endpoint("/token"),
         "userinfo_endpoint": state.endpoint("/userinfo"),

@@ -6,6 +6,8 @@ pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_credentials;
+pub mod device_authorization;
+pub mod device_code;
 pub mod dpop_nonce;
 pub mod form;
 pub mod introspect;
@@ -26,6 +28,41 @@ pub fn dpop_proofs(headers: &axum::http::HeaderMap) -> Vec<&str> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect()
+}
+
+/// The key of a request's DPoP proof for `POST {path}`, once checked (server nonce included,
+/// when required); none without a proof.
+///
+/// # Errors
+/// `invalid_dpop_proof` (or `use_dpop_nonce`), `invalid_request` for two `DPoP` headers.
+pub async fn proof_key(
+    state: &crate::state::AppState,
+    headers: &axum::http::HeaderMap,
+    path: &str,
+) -> Result<Option<tessera_jose::Jkt>, crate::OAuthError> {
+    let proofs = dpop_proofs(headers);
+    if proofs.is_empty() {
+        return Ok(None);
+    }
+    let uri = state.endpoint(path);
+    let request = tessera_jose::dpop::DpopRequest {
+        proofs: &proofs,
+        method: "POST",
+        uri: &uri,
+        access_token: None,
+        bound_jkt: None,
+        nonce: state
+            .nonces
+            .as_ref()
+            .map(|n| n as &dyn tessera_jose::dpop::NonceCheck),
+    };
+    let proof = state.verify_dpop(&request).await.map_err(|e| match e {
+        tessera_jose::dpop::DpopError::MultipleHeaders => {
+            crate::OAuthError::invalid_request("more than one DPoP header")
+        }
+        other => crate::OAuthError::from(other),
+    })?;
+    Ok(Some(proof.jkt))
 }
 
 /// How codes and refresh tokens are kept: SHA-256 of the token, never the token itself.

@@ -36,50 +36,10 @@ const CLIENT_AUTHENTICATION: [&str; 3] = ["client_secret", "client_assertion", "
 
 /// `POST /par`
 pub async fn push(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let nonce = state.nonces.as_ref().map(|n| n.issue(state.unix_time()));
-    match serve(&state, &headers, &body).await {
-        Ok(body) => {
-            let mut response = crate::http::no_store((StatusCode::CREATED, axum::Json(body)).into_response());
-            if let Some(v) = nonce.and_then(|n| axum::http::HeaderValue::from_str(&n).ok()) {
-                response.headers_mut().insert("dpop-nonce", v);
-            }
-            response
-        }
-        Err(e) => {
-            state.telemetry.oauth_error("par", e.code());
-            match nonce {
-                Some(n) => e.with_dpop_nonce(n).into_response(),
-                None => e.into_response(),
-            }
-        }
-    }
-}
-
-/// The key of the push's DPoP proof, once checked; none without one.
-async fn proof_key(state: &AppState, headers: &HeaderMap) -> Result<Option<tessera_jose::Jkt>, OAuthError> {
-    let proofs = super::dpop_proofs(headers);
-    if proofs.is_empty() {
-        return Ok(None);
-    }
-    let uri = state.endpoint("/par");
-    let request = tessera_jose::dpop::DpopRequest {
-        proofs: &proofs,
-        method: "POST",
-        uri: &uri,
-        access_token: None,
-        bound_jkt: None,
-        nonce: state
-            .nonces
-            .as_ref()
-            .map(|n| n as &dyn tessera_jose::dpop::NonceCheck),
-    };
-    let proof = state.verify_dpop(&request).await.map_err(|e| match e {
-        tessera_jose::dpop::DpopError::MultipleHeaders => {
-            OAuthError::invalid_request("more than one DPoP header")
-        }
-        other => OAuthError::from(other),
-    })?;
-    Ok(Some(proof.jkt))
+    let answer = serve(&state, &headers, &body)
+        .await
+        .map(|body| crate::http::no_store((StatusCode::CREATED, axum::Json(body)).into_response()));
+    super::dpop_nonce::answer(&state, "par", answer)
 }
 
 async fn serve(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, OAuthError> {
@@ -107,7 +67,7 @@ async fn serve(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<ser
             "client_id differs from the authenticated client",
         ));
     }
-    if let Some(jkt) = proof_key(state, headers).await? {
+    if let Some(jkt) = super::proof_key(state, headers, "/par").await? {
         match params.get("dpop_jkt") {
             Some(asked) if asked != jkt.as_str() => {
                 return Err(OAuthError::invalid_dpop_proof(

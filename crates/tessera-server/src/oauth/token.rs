@@ -126,6 +126,7 @@ pub(crate) async fn serve(
         Some(GrantType::AuthorizationCode) => request.serve::<AuthorizationCode>().await,
         Some(GrantType::RefreshToken) => request.serve::<RefreshToken>().await,
         Some(GrantType::ClientCredentials) => request.serve::<ClientCredentials>().await,
+        Some(GrantType::DeviceCode) => request.serve::<super::device_code::DeviceCode>().await,
         None => Err(OAuthError::unsupported_grant_type(format!(
             "grant type {grant_type} is not supported"
         ))),

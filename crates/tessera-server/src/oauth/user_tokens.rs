@@ -49,6 +49,7 @@ impl Caller<'_> {
             jkt: self.jkt.map(Jkt::as_str),
             error: Some("invalid_grant"),
             key_binding: None,
+            transfer: None,
         }
     }
 }
@@ -137,7 +138,13 @@ pub async fn enforce(
         ip: caller.ip,
         mfa: grant.mfa(),
         binding,
-        client_app_type: client_app_type(app, Some(&grant.redirect_uri)),
+        // A device polling for its tokens is a native client, whatever it is registered as.
+        client_app_type: if grant.transfer.is_some() {
+            tessera_policy::ClientAppType::MobileAppsAndDesktopClients
+        } else {
+            client_app_type(app, Some(&grant.redirect_uri))
+        },
+        flow: grant.transfer.as_ref().map(|t| t.method),
     };
     let (decision, set) = access::evaluate(state, &attempt).await?;
     let refusal = match &decision.outcome {
@@ -171,6 +178,7 @@ pub async fn enforce(
         jkt: caller.jkt.map(Jkt::as_str),
         error: refusal.as_ref().map(|_| "invalid_grant"),
         key_binding: Some(KeyBindingReason::of(caller.jkt.map(Jkt::as_str), device)),
+        transfer: grant.transfer.clone(),
     };
     let committed = access::log_queued(state, &entry, Some((&decision, &set))).await;
     match refusal {
@@ -180,6 +188,93 @@ pub async fn enforce(
         }
         None => Ok((decision, set, committed)),
     }
+}
+
+/// Signs `user_id` in to `client` for `grant` (a redeemed code or an approved device code): the
+/// user must still be enabled and not revoked since signing in, Conditional Access must allow
+/// the request as the token endpoint sees it, and then a session starts (with a refresh token
+/// when the client may have one) and the token response is made. Returns the response and
+/// the session, when one was stored.
+///
+/// # Errors
+/// `invalid_grant` for a user who is gone, disabled or revoked, or a policy refusal.
+pub async fn sign_in(
+    state: &AppState,
+    client: &super::client_auth::Client,
+    caller: &Caller<'_>,
+    user_id: &tessera_store::UserId,
+    grant: &CodeGrant,
+) -> Result<(serde_json::Value, Option<tessera_store::SessionId>), OAuthError> {
+    use tessera_store::{FamilyId, NewFamily, NewSession, SessionId, SubjectKind, UserStatus};
+    let now = state.now();
+    let user = match state.store.user(user_id).await {
+        Ok(u) => u,
+        Err(StoreError::NotFound(_)) => return Err(OAuthError::invalid_grant("the user no longer exists")),
+        Err(e) => return Err(e.into()),
+    };
+    if user.status != UserStatus::Enabled {
+        return Err(OAuthError::invalid_grant("the user account is disabled"));
+    }
+    if crate::revocation::revoked_since(
+        state.store.as_ref(),
+        &[(SubjectKind::User, &user.id.0)],
+        crate::revocation::signed_in(grant.signed_in, grant.auth_time),
+    )
+    .await?
+    {
+        return Err(OAuthError::invalid_grant(
+            "the user's sessions were revoked; sign in again",
+        ));
+    }
+    let device = device_of(state, &user, caller.jkt).await?;
+    let (decision, _, logged) =
+        enforce(state, caller, &user, &client.app, grant, device.as_ref(), None).await?;
+    logged.wait().await;
+
+    // A public client's refresh token must be sender-constrained: without a proof it gets none.
+    let wants_refresh = client.app.grant_types.iter().any(|g| g == "refresh_token")
+        && (client.app.kind == tessera_store::AppKind::Confidential || caller.jkt.is_some());
+    let sid = tessera_jose::random::random_id::<16>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
+    let refresh_token = if wants_refresh {
+        let token =
+            tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
+        let session = NewSession {
+            id: SessionId(sid.clone()),
+            user_id: user.id.clone(),
+            client_id: client.app.id.clone(),
+            device_id: device.as_ref().map(|d| d.id.clone()),
+            jkt: caller.jkt.map(|j| j.as_str().to_owned()),
+            created_at: now,
+        };
+        let family = NewFamily {
+            // One family per session: revoking the session revokes the family by the same id.
+            id: FamilyId(sid.clone()),
+            token_hash: super::token_hash(&token),
+            expires_at: now.plus_ms(client.app.refresh_token_days.max(1).saturating_mul(86_400_000)),
+            grant: serde_json::to_value(grant).map_err(OAuthError::server_error)?,
+        };
+        state.store.start_session(&session, &family).await?;
+        Some(token)
+    } else {
+        None
+    };
+    let body = respond(
+        state,
+        &Issue {
+            user: &user,
+            app: &client.app,
+            grant,
+            sid: &sid,
+            jkt: caller.jkt,
+            session_jkt: caller.session_jkt,
+            device: device.as_ref(),
+            decision: &decision,
+            with_nonce: true,
+            refresh_token: refresh_token.as_deref(),
+        },
+    )?;
+    let session = refresh_token.is_some().then_some(SessionId(sid));
+    Ok((body, session))
 }
 
 fn describe(need: Need) -> &'static str {

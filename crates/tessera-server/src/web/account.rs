@@ -89,31 +89,7 @@ pub async fn sign_in(State(state): State<Arc<AppState>>, Query(q): Query<SignInQ
     if ensure_client(&state).await.is_err() {
         return unavailable();
     }
-    let random = || tessera_jose::random::random_id::<32>(state.rng.as_ref());
-    let (Ok(verifier), Ok(flow_state)) = (random(), random()) else {
-        return unavailable();
-    };
-    let challenge = crate::oauth::pkce_challenge(&verifier);
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query
-        .append_pair("response_type", "code")
-        .append_pair("client_id", CLIENT_ID)
-        .append_pair("redirect_uri", &state.endpoint(CLIENT.redirect_path))
-        .append_pair("scope", "openid")
-        .append_pair("state", &flow_state)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    if q.again {
-        query.append_pair("prompt", "login");
-    }
-    let secure = state.config.issuer.starts_with("https:");
-    see_other(
-        &format!("/authorize?{}", query.finish()),
-        &[(
-            header::SET_COOKIE,
-            set_cookie(FLOW_COOKIE, &flow_state, 600, secure),
-        )],
-    )
+    super::own_client::start(&state, &CLIENT, FLOW_COOKIE, "", q.again).unwrap_or_else(unavailable)
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,8 +106,8 @@ pub async fn callback(
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    let expected = cookie(&headers, FLOW_COOKIE);
-    if expected.is_none() || q.state.as_deref() != expected {
+    let (carried, forget) = super::own_client::finish(&state, &headers, FLOW_COOKIE, q.state.as_deref());
+    if carried.is_none() {
         return pages::message(
             StatusCode::BAD_REQUEST,
             "Sign-in expired",
@@ -143,11 +119,7 @@ pub async fn callback(
         let why = q.error_description.unwrap_or(e);
         return pages::message(StatusCode::FORBIDDEN, "Sign-in refused", &why, None);
     }
-    let secure = state.config.issuer.starts_with("https:");
-    see_other(
-        "/account",
-        &[(header::SET_COOKIE, set_cookie(FLOW_COOKIE, "", 0, secure))],
-    )
+    see_other("/account", &[(header::SET_COOKIE, forget)])
 }
 
 /// The signed-in user, or where to send the browser to sign in (again, when `recent` and the

@@ -113,6 +113,7 @@ pub async fn proceed(
         mfa: session.mfa(),
         binding: TokenBinding::NotApplicable,
         client_app_type: client_app_type(&request.app, Some(&request.redirect_uri)),
+        flow: None,
     };
     let Ok((decision, set)) = access::evaluate(state, &attempt).await else {
         return refuse(state, to_client("server_error", "policy evaluation failed"));
@@ -128,6 +129,7 @@ pub async fn proceed(
         jkt: None,
         error,
         key_binding: None,
+        transfer: None,
     };
 
     // The sign-in pages for the user signed in, asked again.

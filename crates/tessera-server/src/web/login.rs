@@ -146,6 +146,7 @@ pub async fn password(
                 jkt: None,
                 error: Some("invalid_credentials"),
                 key_binding: None,
+                transfer: None,
             };
             crate::access::log(&state, &entry, None).await;
             return again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS);

@@ -3,8 +3,10 @@
 
 pub mod account;
 pub mod authorize;
+pub mod device;
 pub mod login;
 pub mod logout;
+pub mod own_client;
 pub mod pages;
 pub mod passkeys;
 pub mod session;

@@ -76,7 +76,11 @@ pub fn csrf_ok(headers: &HeaderMap, submitted: Option<&str>) -> bool {
     }
 }
 
-fn render(status: StatusCode, page: &impl Template, extra: &[(header::HeaderName, HeaderValue)]) -> Response {
+pub(crate) fn render(
+    status: StatusCode,
+    page: &impl Template,
+    extra: &[(header::HeaderName, HeaderValue)],
+) -> Response {
     match page.render() {
         Ok(body) => html(status, body, extra),
         Err(e) => {

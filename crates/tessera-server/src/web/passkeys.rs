@@ -296,6 +296,7 @@ pub async fn finish(
             jkt: None,
             error: Some("invalid_passkey"),
             key_binding: None,
+            transfer: None,
         };
         crate::access::log(&state, &entry, None).await;
         return refused(StatusCode::UNAUTHORIZED, "That passkey was not accepted.");

@@ -7,6 +7,7 @@ mod authorize;
 mod browser;
 mod config;
 mod console;
+mod device_flow;
 mod devices;
 mod flow;
 mod hardening;

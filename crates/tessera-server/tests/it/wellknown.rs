@@ -22,7 +22,12 @@ async fn authorization_server_metadata_advertises_what_exists() {
     );
     assert_eq!(
         r.json["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     assert_eq!(r.json["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(r.json["authorization_endpoint"], format!("{ISSUER}/authorize"));

@@ -16,6 +16,7 @@ conformance!(
     server_secrets_are_created_once,
     authorization_codes_are_single_use,
     pushed_requests_open_once_and_serve_one_code,
+    device_authorizations_are_answered_once_and_polled_politely,
     sign_in_log_filters_and_pages,
     stream_subjects_and_verification_rate,
 );
@@ -526,6 +527,149 @@ async fn pushed_requests_open_once_and_serve_one_code(s: Arc<dyn Store>) {
             .unwrap(),
         PushedLookup::Unknown
     );
+}
+
+async fn device_authorizations_are_answered_once_and_polled_politely(s: Arc<dyn Store>) {
+    user(&s, "alice").await;
+    let asked = |h: u8, code: &str| NewDeviceAuthorization {
+        hash: vec![h; 32],
+        user_code: code.into(),
+        client_id: "tv".into(),
+        request: json!({"scope": "openid"}),
+        created_at: T0,
+        expires_at: T0.plus_ms(600_000),
+        interval_ms: 5_000,
+    };
+    s.insert_device_authorization(&asked(1, "BCDFGHJK"))
+        .await
+        .unwrap();
+    s.insert_device_authorization(&asked(2, "LMNPQRST"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            s.insert_device_authorization(&asked(3, "BCDFGHJK")).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "user codes are unique"
+    );
+    let found = s.device_authorization("BCDFGHJK").await.unwrap();
+    assert_eq!(
+        (found.hash, found.status),
+        (vec![1; 32], DeviceGrantStatus::Pending)
+    );
+    assert!(matches!(
+        s.device_authorization("ZZZZZZZZ").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // The first poll may come at once; the next before five seconds is told to slow down, and
+    // the interval grows by five seconds from that poll.
+    let pending = DevicePoll::Pending;
+    let slow = DevicePoll::SlowDown;
+    assert_eq!(
+        s.poll_device_authorization(&[1; 32], "tv", T0).await.unwrap(),
+        pending
+    );
+    assert_eq!(
+        s.poll_device_authorization(&[1; 32], "tv", T0.plus_ms(4_000))
+            .await
+            .unwrap(),
+        slow
+    );
+    assert_eq!(
+        s.poll_device_authorization(&[1; 32], "tv", T0.plus_ms(13_000))
+            .await
+            .unwrap(),
+        slow,
+        "now 10 s apart"
+    );
+    assert_eq!(
+        s.poll_device_authorization(&[1; 32], "tv", T0.plus_ms(28_000))
+            .await
+            .unwrap(),
+        pending
+    );
+    assert_eq!(
+        s.poll_device_authorization(&[9; 32], "tv", T0).await.unwrap(),
+        DevicePoll::Unknown
+    );
+
+    // One answer; one redemption.
+    let approve = DeviceDecision::Approve {
+        user_id: "alice".into(),
+        approval: json!({"ip": "192.0.2.1"}),
+    };
+    assert!(
+        s.decide_device_authorization("BCDFGHJK", &approve, T0.plus_ms(30_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.decide_device_authorization("BCDFGHJK", &DeviceDecision::Deny, T0.plus_ms(30_001))
+            .await
+            .unwrap()
+    );
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.poll_device_authorization(&[1; 32], "tv", T0.plus_ms(60_000))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut approved = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            DevicePoll::Approved {
+                user_id,
+                approval,
+                request,
+                ..
+            } => {
+                assert_eq!(
+                    (user_id.0.as_str(), &approval["ip"], &request["scope"]),
+                    ("alice", &json!("192.0.2.1"), &json!("openid"))
+                );
+                approved += 1;
+            }
+            other => assert_eq!(other, DevicePoll::Redeemed),
+        }
+    }
+    assert_eq!(approved, 1);
+
+    assert!(
+        s.decide_device_authorization("LMNPQRST", &DeviceDecision::Deny, T0.plus_ms(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.poll_device_authorization(&[2; 32], "tv", T0.plus_ms(10_000))
+            .await
+            .unwrap(),
+        DevicePoll::Denied
+    );
+    s.insert_device_authorization(&NewDeviceAuthorization {
+        expires_at: T0.plus_ms(1),
+        ..asked(4, "VWXZBCDF")
+    })
+    .await
+    .unwrap();
+    assert!(
+        !s.decide_device_authorization("VWXZBCDF", &approve, T0.plus_ms(2))
+            .await
+            .unwrap(),
+        "expired"
+    );
+    assert_eq!(
+        s.poll_device_authorization(&[4; 32], "tv", T0.plus_ms(2))
+            .await
+            .unwrap(),
+        DevicePoll::Expired
+    );
+    assert_eq!(s.prune_device_authorizations(T0.plus_ms(2)).await.unwrap(), 1);
 }
 
 async fn sign_in_log_filters_and_pages(s: Arc<dyn Store>) {
