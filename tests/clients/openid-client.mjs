@@ -1,7 +1,8 @@
 // A newcomer's app on openid-client, against a running Tessera: discovery, authorization code
 // with PKCE and DPoP, ID token validation, refresh with DPoP, userinfo, and a standard error;
 // pushed authorization requests (RFC 9126) with DPoP, and signed request objects (RFC 9101) by
-// value and pushed, from a client that authenticates with private_key_jwt.
+// value and pushed, from a client that authenticates with private_key_jwt; and the device
+// authorization grant (RFC 8628), approved by the "user" at /device while the library polls.
 // Nothing here knows Tessera except the issuer URL, the client id and the user's credentials;
 // the "user" fills in the sign-in form the way a browser would.
 //
@@ -134,6 +135,25 @@ step('refresh token replayed with another DPoP key refused with invalid_grant');
   }
 }
 
+// --- a device without a browser (RFC 8628) -------------------------------------------------
+{
+  const grant = 'urn:ietf:params:oauth:grant-type:device_code';
+  await admin('POST', '/applications', { id: 'interop-tv', grant_types: [grant, 'refresh_token'] });
+  const tv = await client.discovery(issuer, 'interop-tv', undefined, client.None(), {
+    execute: [client.allowInsecureRequests],
+  });
+  const tvKey = client.getDPoPHandle(tv, await client.randomDPoPKeyPair('ES256'));
+  const asked = await client.initiateDeviceAuthorization(tv, { scope: 'openid offline_access' });
+  assert.match(asked.user_code, /^[B-Z]{4}-[B-Z]{4}$/);
+  step(`device authorization: user code ${asked.user_code}, poll every ${asked.interval} s`);
+  const polled = client.pollDeviceAuthorizationGrant(tv, asked, undefined, { DPoP: tvKey });
+  await approveDevice(new URL(asked.verification_uri_complete), asked.user_code);
+  const deviceTokens = await polled;
+  assert.equal(deviceTokens.token_type.toLowerCase(), 'dpop');
+  assert.ok(deviceTokens.refresh_token);
+  step(`approved at /device; the polling library got DPoP-bound tokens for ${deviceTokens.claims().sub}`);
+}
+
 // --- an API that speaks continuous access evaluation -------------------------------------
 // The app declares the CAE capability (cp1) and asks for a token for the API (RFC 8707).
 // When the API answers with a claims challenge, it does what any CAE-aware app does: refresh
@@ -257,6 +277,50 @@ async function signIn(url) {
     remember(response);
   }
   throw new Error('too many redirects');
+}
+
+// The user on a machine with a browser: sign in at /device, confirm the code, approve.
+async function approveDevice(url, userCode) {
+  const jar = new Map();
+  const remember = (response) => {
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const at = pair.indexOf('=');
+      jar.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+  };
+  const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  const go = async (target, init = {}) => {
+    let response = await fetch(target, { ...init, headers: { ...init.headers, cookie: cookieHeader() }, redirect: 'manual' });
+    remember(response);
+    for (let hops = 0; response.status === 303 && hops < 8; hops++) {
+      response = await fetch(new URL(response.headers.get('location'), url), { headers: { cookie: cookieHeader() }, redirect: 'manual' });
+      remember(response);
+    }
+    return response;
+  };
+  const fields = (page) => {
+    const form = new URLSearchParams();
+    for (const [, name, value] of page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+      form.set(name, decodeEntities(value));
+    }
+    return form;
+  };
+  let page = await (await go(url)).text();
+  const login = fields(page);
+  login.set('username', username);
+  login.set('password', password);
+  page = await (await go(new URL('/login', url), { method: 'POST', body: login })).text();
+  assert.ok(page.includes(`value="${userCode}"`), 'the complete URI filled the code in');
+  const entered = fields(page);
+  entered.set('user_code', userCode);
+  page = await (await go(new URL('/device', url), { method: 'POST', body: entered })).text();
+  assert.ok(page.includes('Sign in to'), page);
+  const decided = fields(page);
+  decided.set('decision', 'approve');
+  const done = await go(new URL('/device/decide', url), { method: 'POST', body: decided });
+  assert.equal(done.status, 200);
+  assert.ok((await done.text()).includes('is signed in'));
 }
 
 function decodeEntities(s) {
