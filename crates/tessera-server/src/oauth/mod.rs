@@ -30,16 +30,16 @@ pub fn dpop_proofs(headers: &axum::http::HeaderMap) -> Vec<&str> {
         .collect()
 }
 
-/// The key of a request's DPoP proof for `POST {path}`, once checked (server nonce included,
-/// when required); none without a proof.
+/// A request's DPoP proof for `POST {path}`, once checked (server nonce included, when
+/// required); none without a proof.
 ///
 /// # Errors
 /// `invalid_dpop_proof` (or `use_dpop_nonce`), `invalid_request` for two `DPoP` headers.
-pub async fn proof_key(
+pub async fn verified_proof(
     state: &crate::state::AppState,
     headers: &axum::http::HeaderMap,
     path: &str,
-) -> Result<Option<tessera_jose::Jkt>, crate::OAuthError> {
+) -> Result<Option<tessera_jose::dpop::VerifiedProof>, crate::OAuthError> {
     let proofs = dpop_proofs(headers);
     if proofs.is_empty() {
         return Ok(None);
@@ -62,7 +62,19 @@ pub async fn proof_key(
         }
         other => crate::OAuthError::from(other),
     })?;
-    Ok(Some(proof.jkt))
+    Ok(Some(proof))
+}
+
+/// The key of a request's DPoP proof for `POST {path}` ([`verified_proof`]).
+///
+/// # Errors
+/// As [`verified_proof`].
+pub async fn proof_key(
+    state: &crate::state::AppState,
+    headers: &axum::http::HeaderMap,
+    path: &str,
+) -> Result<Option<tessera_jose::Jkt>, crate::OAuthError> {
+    Ok(verified_proof(state, headers, path).await?.map(|p| p.jkt))
 }
 
 /// How codes and refresh tokens are kept: SHA-256 of the token, never the token itself.

@@ -9,7 +9,6 @@ use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use tessera_directory::GrantType;
 use tessera_jose::Jkt;
-use tessera_jose::dpop::{DpopError, DpopRequest};
 
 use super::authorization_code::AuthorizationCode;
 use super::client_auth::{self, Client};
@@ -28,31 +27,16 @@ pub async fn token(
     body: Bytes,
 ) -> Response {
     let ip = crate::http::client_ip(&extensions);
-    // With nonces on, every answer hands out the current one (RFC 9449 §8.2), so a client
-    // never needs a failed request to learn it again.
-    let nonce = state.nonces.as_ref().map(|n| n.issue(state.unix_time()));
-    match serve(&state, &headers, ip, &body).await {
-        Ok((grant, json)) => {
-            let token_type = if json["token_type"] == "DPoP" {
-                "DPoP"
-            } else {
-                "Bearer"
-            };
-            state.telemetry.token_issued(grant, token_type);
-            let mut response = crate::http::no_store(axum::Json(json).into_response());
-            if let Some(v) = nonce.and_then(|n| axum::http::HeaderValue::from_str(&n).ok()) {
-                response.headers_mut().insert("dpop-nonce", v);
-            }
-            response
-        }
-        Err(e) => {
-            state.telemetry.oauth_error("token", e.code());
-            match nonce {
-                Some(n) => e.with_dpop_nonce(n).into_response(),
-                None => e.into_response(),
-            }
-        }
-    }
+    let answer = serve(&state, &headers, ip, &body).await.map(|(grant, json)| {
+        let token_type = if json["token_type"] == "DPoP" {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
+        state.telemetry.token_issued(grant, token_type);
+        crate::http::no_store(axum::Json(json).into_response())
+    });
+    super::dpop_nonce::answer(&state, "token", answer)
 }
 
 /// A grant of the token endpoint, one module each (the handler-per-grant shape): the endpoint
@@ -167,32 +151,12 @@ impl Request<'_> {
     /// The key of the request's DPoP proof and the session key it vouches for, once the proof
     /// is checked; none without a proof, unless the client must send one.
     async fn proof(&self) -> Result<(Option<Jkt>, Option<Jkt>), OAuthError> {
-        let proofs = super::dpop_proofs(self.headers);
-        if proofs.is_empty() {
-            if self.client.app.require_dpop {
-                return Err(OAuthError::invalid_dpop_proof(
-                    "this client must send a DPoP proof",
-                ));
-            }
-            return Ok((None, None));
+        match super::verified_proof(self.state, self.headers, "/token").await? {
+            Some(proof) => Ok((Some(proof.jkt), proof.session_jkt)),
+            None if self.client.app.require_dpop => Err(OAuthError::invalid_dpop_proof(
+                "this client must send a DPoP proof",
+            )),
+            None => Ok((None, None)),
         }
-        let state = self.state;
-        let uri = state.endpoint("/token");
-        let request = DpopRequest {
-            proofs: &proofs,
-            method: "POST",
-            uri: &uri,
-            access_token: None,
-            bound_jkt: None,
-            nonce: state
-                .nonces
-                .as_ref()
-                .map(|n| n as &dyn tessera_jose::dpop::NonceCheck),
-        };
-        let proof = state.verify_dpop(&request).await.map_err(|e| match e {
-            DpopError::MultipleHeaders => OAuthError::invalid_request("more than one DPoP header"),
-            other => OAuthError::from(other),
-        })?;
-        Ok((Some(proof.jkt), proof.session_jkt))
     }
 }
