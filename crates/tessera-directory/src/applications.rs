@@ -21,15 +21,19 @@ pub enum GrantType {
     /// RFC 8628: for devices without a browser, approved by the user elsewhere.
     #[schema(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// RFC 8693: an API exchanges a user's token for one to call another API on their behalf.
+    #[schema(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
     /// Every grant type, in the order forms and metadata list them.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
         Self::DeviceCode,
+        Self::TokenExchange,
     ];
 
     /// The `grant_type` value (RFC 6749).
@@ -40,6 +44,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 
@@ -57,11 +62,12 @@ impl GrantType {
 }
 
 /// The grant types an application may be given, as text.
-pub const GRANT_TYPES: [&str; 4] = [
+pub const GRANT_TYPES: [&str; 5] = [
     GrantType::AuthorizationCode.as_str(),
     GrantType::RefreshToken.as_str(),
     GrantType::ClientCredentials.as_str(),
     GrantType::DeviceCode.as_str(),
+    GrantType::TokenExchange.as_str(),
 ];
 
 /// Access tokens live between 5 minutes and 28 hours (CAE-capable clients get day-long ones).
@@ -252,6 +258,12 @@ impl ApplicationSpec {
             errors.push(FieldError::new(
                 "grant_types",
                 "a public client cannot use client_credentials",
+            ));
+        }
+        if self.kind == AppKind::Public && grants.iter().any(|g| g == GrantType::TokenExchange.as_str()) {
+            errors.push(FieldError::new(
+                "grant_types",
+                "a public client cannot exchange tokens: only an API that authenticates may act for a user",
             ));
         }
         for (i, s) in self.scopes.iter().enumerate() {

@@ -142,6 +142,20 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Who acts for the subject, current actor first: for a token another API exchanged for
+    /// this one (RFC 8693 §4.1, the nested `act` claims), that API and then any before it.
+    /// Empty for a token the subject's own client obtained.
+    #[must_use]
+    pub fn actors(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut act = &self.claims["act"];
+        while let Some(sub) = act["sub"].as_str() {
+            out.push(sub);
+            act = &act["act"];
+        }
+        out
+    }
+
     /// Whether the token grants `scope`.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {

@@ -276,6 +276,28 @@ impl IntrospectionConfig {
     }
 }
 
+/// Which APIs may exchange a user's token for one to call another API on the user's behalf
+/// (RFC 8693), and for which audiences. A client not listed exchanges for none, whatever grant
+/// types it has; the token it exchanges must be meant for it (its client id in `aud`, or an
+/// audience `[introspection] resource_servers` says it serves).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenExchangeConfig {
+    /// Client id → the audiences (resource URIs) it may get tokens for, for example
+    /// `{ "mail-api" = ["https://calendar.example.com"] }`.
+    pub audiences: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl TokenExchangeConfig {
+    /// Whether `client` may exchange a token for audience `aud`.
+    #[must_use]
+    pub fn allows(&self, client: &str, aud: &str) -> bool {
+        self.audiences
+            .get(client)
+            .is_some_and(|audiences| audiences.iter().any(|a| a == aud))
+    }
+}
+
 /// Who may read `/metrics` (which names streams and shows load). By default only clients on
 /// loopback; with `token`, anyone presenting it as a Bearer token; with `listen`, `/metrics`
 /// is served only on that address (a management network, say) and not on the main one.
@@ -439,6 +461,9 @@ pub struct FileConfig {
     /// Who may introspect which tokens.
     #[serde(default)]
     pub introspection: IntrospectionConfig,
+    /// Who may exchange tokens for which audiences.
+    #[serde(default)]
+    pub token_exchange: TokenExchangeConfig,
     /// Who may read `/metrics`.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -495,6 +520,8 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     /// Who may introspect which tokens.
     pub introspection: IntrospectionConfig,
+    /// Who may exchange tokens for which audiences.
+    pub token_exchange: TokenExchangeConfig,
     /// Who may read `/metrics`.
     pub metrics: MetricsConfig,
 }
@@ -519,6 +546,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("sign_in", &self.sign_in)
             .field("http", &self.http)
             .field("introspection", &self.introspection)
+            .field("token_exchange", &self.token_exchange)
             .field("metrics", &self.metrics)
             .finish()
     }
@@ -669,6 +697,7 @@ impl ServerConfig {
             sign_in: from_file.sign_in,
             http,
             introspection: from_file.introspection,
+            token_exchange: from_file.token_exchange,
             metrics: from_file.metrics,
             ssf,
             listen,

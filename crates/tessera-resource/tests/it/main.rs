@@ -82,7 +82,10 @@ async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)
             SECRET,
         ))),
         redirect_uris: vec![],
-        grant_types: vec!["client_credentials".into()],
+        grant_types: vec![
+            "client_credentials".into(),
+            "urn:ietf:params:oauth:grant-type:token-exchange".into(),
+        ],
         scopes: vec!["mail.read".into(), "ssf.manage".into(), "ssf.read".into()],
         jwks: None,
         access_token_minutes: 15,
@@ -407,7 +410,7 @@ mod cae {
     use tessera_resource::{Resource, ResourceConfig, ResourceLayer};
     use tessera_store::UserStatus;
 
-    use super::{API, Idp, SECRET, call, idp};
+    use super::{API, Idp, SECRET, call, idp, idp_with};
 
     /// An access token for the mail API, signed by the IdP, for `subject`.
     pub(super) fn mail_token(idp: &Idp, subject: &str, cp1: bool, lifetime: u64) -> String {
@@ -436,6 +439,7 @@ mod cae {
             cp1,
             location_policies,
             location_strict,
+            act: None,
         };
         tessera_server::oauth::access_token::issue(&idp.state, &grant)
             .unwrap()
@@ -596,6 +600,93 @@ mod cae {
         let fresh = mail_token(&idp, &dave.0, false, 600);
         let r = call(&app, Some(format!("Bearer {fresh}")), &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+
+    #[tokio::test]
+    async fn a_token_exchanged_for_the_next_api_is_cut_off_with_its_user() {
+        const ARCHIVE: &str = "https://archive.example";
+        // The mail client serves the mail API and may exchange its tokens for the archive.
+        let idp = idp_with(|c| {
+            c.introspection
+                .resource_servers
+                .insert("mail-client".into(), vec![API.into()]);
+            c.token_exchange
+                .audiences
+                .insert("mail-client".into(), vec![ARCHIVE.into()]);
+        })
+        .await;
+        // The archive API, which hears the IdP's signals by push.
+        let archive = Resource::new(ResourceConfig {
+            public_url: Some(ARCHIVE.into()),
+            client_id: Some("mail-client".into()),
+            ..ResourceConfig::new(&idp.issuer, ARCHIVE)
+        })
+        .unwrap();
+        let app = axum::Router::new()
+            .route(
+                "/inbox",
+                axum::routing::get(|p: tessera_resource::Principal| async move {
+                    format!("{} for {}", p.actors().join(","), p.subject)
+                }),
+            )
+            .layer(ResourceLayer::new(archive.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}/ssf/events", listener.local_addr().unwrap());
+        let signals = axum::Router::new().nest("/ssf/events", archive.signals_router());
+        tokio::spawn(async move { axum::serve(listener, signals).await });
+        let api = api_token(&idp.issuer).await;
+        create_stream(
+            &idp.issuer,
+            &api,
+            json!({"method": "urn:ietf:rfc:8935", "endpoint_url": endpoint}),
+        )
+        .await;
+        let _worker = tessera_server::ssf::push::spawn(idp.state.clone());
+
+        // Frank's token for the mail API, which the mail API exchanges to call the archive.
+        let (frank, _) = user_token(&idp, "frank", true).await;
+        let subject = mail_token_with(&idp, &frank.0, true, 86_400, Some("s-frank"), &[], false);
+        let r = reqwest::Client::new()
+            .post(format!("{}/token", idp.issuer))
+            .basic_auth("mail-client", Some(SECRET))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                ("subject_token", subject.as_str()),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+                ("audience", ARCHIVE),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        let exchanged = body["access_token"]
+            .as_str()
+            .expect("an exchanged token")
+            .to_owned();
+        let r = call(&app, Some(format!("Bearer {exchanged}")), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body, format!("mail-client for {}", frank.0));
+
+        // The admin disables frank: the archive API refuses the exchanged token at once.
+        idp.clock.advance(Duration::from_millis(1));
+        let disable = UserPatch {
+            status: Some(UserStatus::Disabled),
+            ..UserPatch::default()
+        };
+        idp.state
+            .directory(InitiatingEntity::Admin)
+            .update_user(&frank, &disable)
+            .await
+            .unwrap();
+        let (r, took) = refused(&app, &exchanged).await;
+        eprintln!("admin disable → refusal of the exchanged token at the next API (push): {took:?}");
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        // The mail client did not declare CAE support, so its exchanged token carries no `cp1`
+        // and the archive says invalid_token rather than challenging for claims.
+        assert!(r.challenge.contains("error=\"invalid_token\""), "{}", r.challenge);
     }
 
     #[tokio::test]

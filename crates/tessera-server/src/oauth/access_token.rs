@@ -39,6 +39,8 @@ struct Claims<'a> {
     location_policies: &'a [PolicyId],
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     location_strict: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a serde_json::Value>,
 }
 
 /// What an access token says.
@@ -68,6 +70,9 @@ pub struct Grant<'a> {
     /// Whether APIs must refuse (403) rather than challenge a use from outside those policies'
     /// locations (claim `location_strict`, from a policy's strict CAE session control).
     pub location_strict: bool,
+    /// Who acts for the subject (RFC 8693 §4.1 `act`): on an exchanged token, the API that
+    /// exchanged it, and within it whoever acted before.
+    pub act: Option<&'a serde_json::Value>,
 }
 
 /// A signed access token and its lifetime.
@@ -102,6 +107,7 @@ pub fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued, OAuthError> 
         xms_cc: if grant.cp1 { &["cp1"] } else { &[] },
         location_policies: grant.location_policies,
         location_strict: grant.location_strict,
+        act: grant.act,
     };
     let token = jws::sign(state.keys.active(), Some("at+jwt"), &claims).map_err(OAuthError::server_error)?;
     Ok(Issued {

@@ -90,7 +90,7 @@ pub fn grant(
     let app = &client.app;
     let scope = granted_scopes(&app.scopes, form.get("scope"))?;
     // RFC 8707: the audience is the resource asked for, an absolute URI without a fragment.
-    let audience = match form.get("resource") {
+    let audience = match form.one_resource()? {
         None => state.config.issuer.clone(),
         Some(r) => check_resource(r)?,
     };
@@ -109,6 +109,7 @@ pub fn grant(
             cp1: false,
             location_policies: &[],
             location_strict: false,
+            act: None,
         },
     )?;
     let mut body = serde_json::json!({

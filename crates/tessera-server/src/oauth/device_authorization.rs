@@ -86,7 +86,7 @@ async fn serve(
     let scope = super::client_credentials::granted_scopes(&allowed, form.get("scope"))
         .map_err(|_| OAuthError::invalid_scope("the client may not request one of these scopes"))?;
     let resource = form
-        .get("resource")
+        .one_resource()?
         .map(super::client_credentials::check_resource)
         .transpose()
         .map_err(|_| OAuthError::invalid_target("resource must be an absolute URI without a fragment"))?;

@@ -1,5 +1,7 @@
-//! Request bodies of the token, pushed-authorization, introspection and revocation endpoints: `application/x-www-form-urlencoded`, each parameter at most
-//! once (RFC 6749 §3.2), parameters without a value treated as absent.
+//! Request bodies of the token, pushed-authorization, introspection and revocation endpoints:
+//! `application/x-www-form-urlencoded`, each parameter at most once (RFC 6749 §3.2) except the
+//! target parameters `resource` (RFC 8707 §2) and `audience` (RFC 8693 §2.1), parameters without
+//! a value treated as absent.
 
 use std::collections::HashMap;
 
@@ -10,9 +12,17 @@ use crate::error::OAuthError;
 /// The largest body accepted at the token endpoint.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Parameters that may be given more than once: each names a target the token is for.
+const TARGETS: [&str; 2] = ["resource", "audience"];
+
 /// A parsed form.
 #[derive(Debug, Default)]
-pub struct Form(HashMap<String, String>);
+pub struct Form {
+    /// Each parameter's (first) value.
+    params: HashMap<String, String>,
+    /// The second and later values of a repeated target parameter, in order.
+    more: Vec<(String, String)>,
+}
 
 impl Form {
     /// Parses `body`, checking the content type.
@@ -33,28 +43,61 @@ impl Form {
         if body.len() > MAX_BODY {
             return Err(OAuthError::invalid_request("the request body is too large"));
         }
-        let mut map = HashMap::new();
+        let mut form = Self::default();
         for (k, v) in url::form_urlencoded::parse(body) {
             if v.is_empty() {
                 continue;
             }
-            if map.insert(k.clone().into_owned(), v.into_owned()).is_some() {
-                return Err(OAuthError::invalid_request(format!("parameter {k} is repeated")));
+            if form.params.contains_key(k.as_ref()) {
+                if !TARGETS.contains(&k.as_ref()) {
+                    return Err(OAuthError::invalid_request(format!("parameter {k} is repeated")));
+                }
+                form.more.push((k.into_owned(), v.into_owned()));
+            } else {
+                form.params.insert(k.into_owned(), v.into_owned());
             }
         }
-        Ok(Self(map))
+        Ok(form)
     }
 
-    /// A parameter.
+    /// A parameter (the first value of a repeated target parameter: see [`all`](Self::all)).
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.params.get(name).map(String::as_str)
     }
 
-    /// Every parameter.
+    /// Every value of a parameter, in order: more than one only for `resource` and `audience`.
+    #[must_use]
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.get(name)
+            .into_iter()
+            .chain(
+                self.more
+                    .iter()
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str()),
+            )
+            .collect()
+    }
+
+    /// The one `resource` of a request for a single audience (RFC 8707 §2), if any.
+    ///
+    /// # Errors
+    /// `invalid_target` when there are several: a token of Tessera has one audience.
+    pub fn one_resource(&self) -> Result<Option<&str>, OAuthError> {
+        match self.all("resource").as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            _ => Err(OAuthError::invalid_target(
+                "one resource per request: each access token has a single audience",
+            )),
+        }
+    }
+
+    /// Every parameter (the first value of each).
     #[must_use]
     pub fn params(&self) -> &HashMap<String, String> {
-        &self.0
+        &self.params
     }
 
     /// A required parameter.

@@ -123,7 +123,8 @@ async fn access(state: &AppState, caller: &str, token: &str) -> Result<Value, OA
         "jti": v.registered.jti,
         "token_type": if claims.get("cnf").is_some() { "DPoP" } else { "Bearer" },
     });
-    for member in ["scope", "cnf"] {
+    // RFC 8693 §4.1: an exchanged token's actors.
+    for member in ["scope", "cnf", "act"] {
         if let Some(value) = claims.get(member) {
             out[member] = value.clone();
         }

@@ -17,6 +17,7 @@ pub mod refresh;
 pub mod request_object;
 pub mod revoke;
 pub mod token;
+pub mod token_exchange;
 pub mod user_tokens;
 pub mod userinfo;
 

@@ -45,6 +45,8 @@ pub async fn push(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
 async fn serve(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, OAuthError> {
     let form = Form::parse(headers, body)?;
     let client = client_auth::authenticate(state, headers, &form).await?;
+    // An authorization is for one audience, as at /authorize.
+    form.one_resource()?;
     if form.get("request_uri").is_some() {
         return Err(OAuthError::invalid_request(
             "request_uri cannot be pushed; push the request itself (RFC 9126 §2.1)",

@@ -111,6 +111,7 @@ pub(crate) async fn serve(
         Some(GrantType::RefreshToken) => request.serve::<RefreshToken>().await,
         Some(GrantType::ClientCredentials) => request.serve::<ClientCredentials>().await,
         Some(GrantType::DeviceCode) => request.serve::<super::device_code::DeviceCode>().await,
+        Some(GrantType::TokenExchange) => request.serve::<super::token_exchange::TokenExchange>().await,
         None => Err(OAuthError::unsupported_grant_type(format!(
             "grant type {grant_type} is not supported"
         ))),

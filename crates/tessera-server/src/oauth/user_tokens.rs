@@ -382,6 +382,7 @@ pub fn respond(state: &AppState, issue: &Issue<'_>) -> Result<serde_json::Value,
             cp1,
             location_policies: &issue.decision.location_dependent,
             location_strict: issue.decision.session.cae_strict_location,
+            act: None,
         },
     )?;
     let mut body = serde_json::json!({

@@ -21,4 +21,5 @@ mod revocation;
 mod ssf;
 mod support;
 mod token;
+mod token_exchange;
 mod wellknown;

@@ -97,6 +97,7 @@ async fn a_tie_revokes_and_the_next_millisecond_does_not() {
             cp1: false,
             location_policies: &[],
             location_strict: false,
+            act: None,
         };
         tessera_server::oauth::access_token::issue(&server.state, &grant)
             .unwrap()

@@ -26,7 +26,8 @@ async fn authorization_server_metadata_advertises_what_exists() {
             "authorization_code",
             "refresh_token",
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:device_code"
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     assert_eq!(r.json["response_types_supported"], serde_json::json!(["code"]));
