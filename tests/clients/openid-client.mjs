@@ -168,6 +168,30 @@ if (process.env.MAIL_API) {
   assert.equal((await read()).status, 200);
   step('the API answers');
 
+  // The mail API calls the archive API for her (RFC 8693 token exchange, openid-client's
+  // generic grant), with a DPoP key of its own: the new token is bound to it, names the API as
+  // the actor and carries her session, so the revocation below reaches it too.
+  const apiConfig = await client.discovery(issuer, 'mail-api', process.env.MAIL_API_SECRET, undefined, {
+    execute: [client.allowInsecureRequests],
+  });
+  const apiDPoP = client.getDPoPHandle(apiConfig, await client.randomDPoPKeyPair('ES256'));
+  const exchanged = await client.genericGrantRequest(apiConfig, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+    subject_token: current.access_token,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    audience: 'https://archive.example',
+    scope: 'mail.read',
+  }, { DPoP: apiDPoP });
+  assert.equal(exchanged.issued_token_type, 'urn:ietf:params:oauth:token-type:access_token');
+  assert.equal(exchanged.token_type.toLowerCase(), 'dpop');
+  const payload = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+  const onBehalf = payload(exchanged.access_token);
+  const original = payload(current.access_token);
+  assert.deepEqual(onBehalf.act, { sub: 'mail-api' });
+  assert.equal(onBehalf.sub, claims.sub);
+  assert.equal(onBehalf.sid, original.sid);
+  assert.equal(onBehalf.aud, 'https://archive.example');
+  step(`token exchange: the mail API got a DPoP-bound token for the archive acting for ${onBehalf.sub}`);
+
   // Claims change at the IdP (alice joins a group): the API refuses the token with a claims
   // challenge; a refresh with those claims gives a new token, and the call goes through.
   await new Promise((r) => setTimeout(r, 1100)); // revocation instants are whole seconds
@@ -185,6 +209,9 @@ if (process.env.MAIL_API) {
   const again = await untilChallenged(read);
   await assert.rejects(followChallenge(current, again), (err) => err.error === 'invalid_grant');
   step('after the admin revokes her sessions the refresh is refused: sign in again');
+  const afterwards = await client.tokenIntrospection(apiConfig, exchanged.access_token);
+  assert.equal(afterwards.active, false);
+  step('the token exchanged for the archive is revoked with her sessions');
 }
 console.log('openid-client: ok');
 
