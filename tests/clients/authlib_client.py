@@ -3,6 +3,9 @@ own client authentication, pushed authorization requests (RFC 9126), and request
 (RFC 9101) by value and pushed, signed with joserfc (authlib's JOSE library); the ID token
 validated with authlib's OpenID Connect claims rules. authlib's client has no PAR helper, so the
 push is a form POST through its session, authenticated the same way as its token requests.
+Then a public app on a machine without a browser: the device authorization grant (RFC 8628),
+polled with authlib's fetch_token and its error handling (authlib has no client-side device flow
+helper, nor DPoP, so its tokens are Bearer tokens).
 
 Nothing here knows Tessera except the issuer URL, the user's credentials and, to register the
 app's keys, the admin client (as an operator's script would).
@@ -13,12 +16,14 @@ app's keys, the admin client (as an operator's script would).
 
 import html
 import os
+import sys
 import re
 import time
 import urllib.parse
 
 import requests
 from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -196,4 +201,83 @@ assert (r.status_code, r.json()["error"]) == (400, "invalid_request"), r.text
 r = requests.post(meta["pushed_authorization_request_endpoint"], data=params, timeout=10)
 assert (r.status_code, r.json()["error"]) == (401, "invalid_client"), r.text
 step("a request object by another key, an unregistered redirect URI, no client authentication: refused")
+
+
+def approve_device(url, user_code):
+    """The user on a machine with a browser: sign in at /device, confirm the code, approve."""
+    browser = requests.Session()
+
+    def hidden(page):
+        return {k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)}
+
+    page = browser.get(url, timeout=10).text
+    login = hidden(page)
+    login.update(username=USERNAME, password=PASSWORD)
+    page = browser.post(urllib.parse.urljoin(url, "/login"), data=login, timeout=10).text
+    assert f'value="{user_code}"' in page, "the complete URI filled the code in"
+    entered = hidden(page)
+    entered["user_code"] = user_code
+    page = browser.post(urllib.parse.urljoin(url, "/device"), data=entered, timeout=10).text
+    assert "Sign in to" in page, page
+    decided = hidden(page)
+    decided["decision"] = "approve"
+    done = browser.post(urllib.parse.urljoin(url, "/device/decide"), data=decided, timeout=10)
+    assert done.status_code == 200 and "is signed in" in done.text, done.text
+
+
+def poll(tv, asked):
+    """RFC 8628 §3.4-3.5 as a client does it: every `interval` seconds, five more after slow_down,
+    until tokens or a final error. Returns the tokens and the errors heard on the way."""
+    grant = "urn:ietf:params:oauth:grant-type:device_code"
+    interval = asked.get("interval", 5)
+    deadline = time.monotonic() + asked["expires_in"]
+    heard = []
+    while time.monotonic() < deadline:
+        try:
+            return tv.fetch_token(meta["token_endpoint"], grant_type=grant, device_code=asked["device_code"]), heard
+        except OAuthError as e:
+            heard.append(e.error)
+            if e.error == "slow_down":
+                interval += 5
+            elif e.error != "authorization_pending":
+                raise
+        time.sleep(interval)
+    raise AssertionError("the device code expired")
+
+
+# 5. A TV app: device authorization, the user approves elsewhere, authlib polls.
+TV_ID = "interop-authlib-tv"
+admin("POST", "/applications", {"id": TV_ID, "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"]})
+tv = OAuth2Session(TV_ID, token_endpoint_auth_method="none", scope="openid profile")
+r = tv.post(
+    meta["device_authorization_endpoint"],
+    data={"client_id": TV_ID, "scope": "openid profile"},
+    withhold_token=True,
+    timeout=10,
+)
+assert r.status_code == 200, r.text
+asked = r.json()
+assert re.fullmatch(r"[B-Z]{4}-[B-Z]{4}", asked["user_code"]), asked
+step(f"device authorization: user code {asked['user_code']}, poll every {asked['interval']} s")
+try:
+    tv.fetch_token(meta["token_endpoint"], grant_type="urn:ietf:params:oauth:grant-type:device_code", device_code=asked["device_code"])
+    sys.exit("authlib: tokens before the user answered")
+except OAuthError as e:
+    assert e.error in ("authorization_pending", "slow_down"), e.error
+    step(f"polled before the user answered: {e.error}")
+approve_device(asked["verification_uri_complete"], asked["user_code"])
+time.sleep(asked["interval"])
+tokens, heard = poll(tv, asked)
+assert tokens["token_type"].lower() == "bearer" and "refresh_token" not in tokens, tokens
+decoded = jwt.decode(tokens["id_token"], jwks, algorithms=meta["id_token_signing_alg_values_supported"])
+claims = CodeIDToken(decoded.claims, decoded.header, options={"iss": {"value": ISSUER}}, params={"client_id": TV_ID})
+claims.validate()
+step(f"approved at /device; authlib's poll got tokens for {claims['preferred_username']} (heard {heard or 'nothing'} first)")
+again = requests.post(
+    meta["token_endpoint"],
+    data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": asked["device_code"], "client_id": TV_ID},
+    timeout=10,
+)
+assert (again.status_code, again.json()["error"]) == (400, "invalid_grant"), again.text
+step("the device code serves one poll: polled again, invalid_grant")
 print("authlib: ok")

@@ -2,13 +2,16 @@
 // with PKCE and DPoP, ID token validation, refresh with DPoP, userinfo, and a standard error;
 // pushed authorization requests (RFC 9126) with DPoP, and signed request objects (RFC 9101) by
 // value and pushed, from a client that authenticates with private_key_jwt; and the device
-// authorization grant (RFC 8628), approved by the "user" at /device while the library polls.
+// authorization grant (RFC 8628), approved by the "user" at /device while the library polls;
+// with the example mail API: its authorization server found from its protected resource
+// metadata (RFC 9728, oauth4webapi), claims challenges, and token exchange (RFC 8693).
 // Nothing here knows Tessera except the issuer URL, the client id and the user's credentials;
 // the "user" fills in the sign-in form the way a browser would.
 //
 //   TESSERA_ISSUER=http://127.0.0.1:8080 TESSERA_USER=admin TESSERA_PASSWORD=… node openid-client.mjs
 
 import assert from 'node:assert/strict';
+import * as oauth from 'oauth4webapi';
 import * as client from 'openid-client';
 
 const issuer = new URL(process.env.TESSERA_ISSUER ?? 'http://127.0.0.1:8080');
@@ -160,6 +163,12 @@ step('refresh token replayed with another DPoP key refused with invalid_grant');
 // with those claims, and retry once. Still nothing Tessera-specific.
 if (process.env.MAIL_API) {
   const api = process.env.MAIL_API;
+  // Where does this API want tokens from? Its protected resource metadata says (RFC 9728).
+  const metadataResponse = await oauth.resourceDiscoveryRequest(new URL(api), { [oauth.allowInsecureRequests]: true });
+  const apiMetadata = await oauth.processResourceDiscoveryResponse(new URL(api), metadataResponse);
+  assert.deepEqual(apiMetadata.authorization_servers, [process.env.TESSERA_ISSUER]);
+  assert.ok(apiMetadata.scopes_supported.includes('mail.read'));
+  step(`the API's metadata names ${apiMetadata.authorization_servers[0]} and scopes ${apiMetadata.scopes_supported.join(' ')}`);
   const cae = await signInForApi(api);
   let current = cae;
   step(`token for ${api}: ${current.expires_in} s (CAE-capable)`);
@@ -199,6 +208,7 @@ if (process.env.MAIL_API) {
   await admin('PUT', `/groups/interop/members/${claims.sub}`);
   const challenge = await untilChallenged(read);
   step(`the API challenges: ${challenge.parameters.error}`);
+  assert.equal(challenge.parameters.resource_metadata, new URL('/.well-known/oauth-protected-resource', api).href);
   current = await followChallenge(current, challenge);
   assert.equal((await read()).status, 200);
   step('refreshed with the challenge\'s claims; the call goes through');

@@ -2,7 +2,8 @@
 // signs in, enrols an authenticator and makes the console require MFA, signs in again with the
 // one-time code, creates a user and a group, registers an API that subscribes to Shared Signals,
 // creates a token-protection policy in report-only, asks what-if, switches the policy on, disables
-// the user and watches the event reach the API's stream, and opens a sign-in log entry.
+// the user and watches the event reach the API's stream, opens a sign-in log entry, and approves a
+// TV's device code sign-in at /device.
 //
 // Every page visited is saved as a screenshot and checked: rendered (not blank), no error text,
 // no console errors (a CSP violation is one), no failed requests.
@@ -288,6 +289,24 @@ try {
   await page.getByRole('heading', { name: "Every policy's result" }).waitFor();
   check(await page.getByText('Console needs MFA').first().isVisible(), "the console policy's result is listed");
   await snap('sign-in-detail');
+
+  step('a TV signs in with the device code flow; the admin approves it at /device');
+  const asked = await fetch(`${base}/device_authorization`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'client_id=console-tv&scope=openid',
+  }).then((r) => r.json());
+  check(/^[B-Z]{4}-[B-Z]{4}$/.test(asked.user_code ?? ''), `a user code (${JSON.stringify(asked)})`);
+  await page.goto(asked.verification_uri_complete);
+  await page.locator('#user_code').waitFor();
+  check((await page.locator('#user_code').inputValue()) === asked.user_code, 'the complete URI filled the code in');
+  await snap('device-code');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('heading', { name: 'Sign in to Living-room TV on a device?' }).waitFor();
+  await snap('device-confirm');
+  await page.getByRole('button', { name: 'Sign in on the device' }).click();
+  await page.getByText('is signed in').waitFor();
+  await snap('device-approved');
 
   step('the remaining pages');
   for (const [path, name] of [['/admin/devices', 'devices'], ['/admin/groups', 'groups'], [`/admin/policies/tp-desktop`, 'policy']]) {

@@ -223,7 +223,8 @@ async fn main() -> anyhow::Result<()> {
     // One key per worker for the plain DPoP sessions, and one registered device per worker for
     // the device-bound ones.
     let (keys, device_keys) = (generate()?, generate()?);
-    prepare(&database.url, &keys, &device_keys).await?;
+    let exchange_key = SigningKey::generate(Algorithm::Es256)?;
+    prepare(&database.url, &keys, &device_keys, &exchange_key).await?;
 
     let (mut child, base) = start_server(&tessera, dir.path(), &database.url)?;
     let backend = if args.postgres.is_some() {
@@ -277,6 +278,22 @@ async fn main() -> anyhow::Result<()> {
     );
     results.push(a1.merge(a2));
     results.push(b1.merge(b2));
+    results.push(run("device_code poll, pending", Kind::DevicePoll, duration).await);
+    let subject = subject_token(&client, &base, &exchange_key).await?;
+    let exchange = plain.exchanging(subject);
+    let start = Cpu::now(server_pid);
+    let mut w = load(
+        "token exchange, DPoP-bound",
+        Kind::Exchange,
+        &client,
+        &base,
+        duration,
+        args.max_requests,
+        &exchange,
+    )
+    .await;
+    w.cpu = Cpu::now(server_pid).since(start);
+    results.push(w);
 
     stop(&mut child);
     database.drop();
@@ -328,6 +345,36 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The user's access token for the load API that the exchange workload exchanges: one refresh
+/// of its session.
+async fn subject_token(client: &reqwest::Client, base: &str, key: &SigningKey) -> anyhow::Result<String> {
+    let htu = format!("{base}/token");
+    let proof = create_proof(
+        key,
+        "POST",
+        &htu,
+        ProofOptions::default(),
+        &SystemClock,
+        &SystemRandom,
+    )?;
+    let answer: serde_json::Value = client
+        .post(&htu)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("dpop", proof)
+        .body(format!(
+            "grant_type=refresh_token&client_id=load-public&refresh_token={}",
+            first_refresh_token(EXCHANGE_SESSION, 0)
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    answer["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no subject token for the exchange workload: {answer}"))
+}
+
 /// Asks a server started here to stop (SIGTERM: it finishes in-flight requests) and waits.
 fn stop(child: &mut std::process::Child) {
     let _ = Command::new("kill")
@@ -347,9 +394,16 @@ fn start_server(
     // The load tool's push receivers listen on 127.0.0.1, which a server refuses to push to
     // unless its operator allows it.
     let config = dir.join("tessera-load.toml");
+    // One automation client owns every stream of the SSF runs, beyond the 25 a receiver may
+    // have by default. The token-exchange workload's API serves the subject token's audience
+    // and may exchange it for the next one.
     std::fs::write(
         &config,
-        "[ssf]\npush_allowed_networks = [\"127.0.0.0/8\", \"::1/128\"]\n",
+        format!(
+            "[ssf]\npush_allowed_networks = [\"127.0.0.0/8\", \"::1/128\"]\nmax_streams_per_receiver = 1000\n\
+             [introspection]\nresource_servers = {{ \"load-api\" = [\"{EXCHANGE_SUBJECT_AUDIENCE}\"] }}\n\
+             [token_exchange]\naudiences = {{ \"load-api\" = [\"{EXCHANGE_AUDIENCE}\"] }}\n"
+        ),
     )?;
     let mut child = Command::new(tessera)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
@@ -441,11 +495,32 @@ fn first_refresh_token(client: &str, n: usize) -> String {
     format!("{client}-refresh-token-{n:04}-0123456789abcdefghijklmnop")
 }
 
+/// The audience of the user token the token-exchange workload exchanges (the load API's).
+const EXCHANGE_SUBJECT_AUDIENCE: &str = "https://load-api.example";
+/// The audience it exchanges it for (the next API).
+const EXCHANGE_AUDIENCE: &str = "https://next-api.example";
+/// The session whose refresh gives the token-exchange workload its subject token.
+const EXCHANGE_SESSION: &str = "load-exchange-session";
+/// Pending device codes, polled in turn: enough that none is polled again within its interval
+/// at the rates seen here (about 4,000 polls/s on 2 cores: a code comes round every 3 s).
+const DEVICE_CODES: usize = 12_000;
+/// The least time between two polls of one device code in the workload, ms.
+const DEVICE_INTERVAL_MS: i64 = 1_000;
+
+fn device_code(n: usize) -> String {
+    format!("load-device-code-{n:06}-0123456789abcdefghijklmnop")
+}
+
 /// A confidential client for client credentials; a public client with one DPoP-bound session
 /// per worker (each bound to that worker's key) for refresh; a desktop client under a
 /// token-protection policy with one registered device and session per worker; and Conditional
 /// Access policies that are evaluated on every refresh without blocking it.
-async fn prepare(url: &str, keys: &[SigningKey], device_keys: &[SigningKey]) -> anyhow::Result<()> {
+async fn prepare(
+    url: &str,
+    keys: &[SigningKey],
+    device_keys: &[SigningKey],
+    exchange_key: &SigningKey,
+) -> anyhow::Result<()> {
     let store = tessera_store::open(url, &tessera_store::StoreOptions::default()).await?;
     let app = |id: &str, kind, grants: &[&str]| tessera_store::Application {
         id: id.into(),
@@ -482,6 +557,18 @@ async fn prepare(url: &str, keys: &[SigningKey], device_keys: &[SigningKey]) -> 
         "load-desktop",
         tessera_store::AppKind::Public,
         &["authorization_code", "refresh_token"],
+    ))
+    .await?;
+    uow.put_application(&app(
+        "load-tv",
+        tessera_store::AppKind::Public,
+        &["urn:ietf:params:oauth:grant-type:device_code"],
+    ))
+    .await?;
+    uow.put_application(&app(
+        "load-api",
+        tessera_store::AppKind::Confidential,
+        &["urn:ietf:params:oauth:grant-type:token-exchange"],
     ))
     .await?;
     uow.insert_user(&tessera_store::NewUser {
@@ -557,8 +644,39 @@ async fn prepare(url: &str, keys: &[SigningKey], device_keys: &[SigningKey]) -> 
                 .enumerate()
                 .map(|(n, k)| ("load-desktop", n, k, Some(format!("load-device-{n}")))),
         );
-    for (client, n, key, device) in sessions {
-        let id = format!("{client}-session-{n}");
+    // Pending device authorizations of the TV app, which the poll workload asks about.
+    for n in 0..DEVICE_CODES {
+        store
+            .insert_device_authorization(&tessera_store::NewDeviceAuthorization {
+                hash: tessera_server::oauth::token_hash(&device_code(n)),
+                user_code: format!("LOAD{n:06}"),
+                client_id: "load-tv".into(),
+                request: serde_json::json!({"scope": "openid load", "ip": "127.0.0.1"}),
+                created_at: now_ms,
+                expires_at: now_ms.plus_ms(3_600_000),
+                interval_ms: DEVICE_INTERVAL_MS,
+            })
+            .await?;
+    }
+    // A session for the load API's audience, whose access token the exchange workload uses.
+    let exchange_session = std::iter::once((EXCHANGE_SESSION, 0, exchange_key, None));
+    for (client, n, key, device) in sessions.chain(exchange_session) {
+        let exchange = client == EXCHANGE_SESSION;
+        // The exchange session's first refresh token is named after it, the others after
+        // their client.
+        let first = first_refresh_token(client, n);
+        let (client, id) = if exchange {
+            ("load-public", EXCHANGE_SESSION.to_owned())
+        } else {
+            (client, format!("{client}-session-{n}"))
+        };
+        let mut grant = serde_json::json!({
+            "redirect_uri": "http://127.0.0.1/cb", "scope": "openid load",
+            "auth_time": now.as_secs(), "amr": ["pwd"]
+        });
+        if exchange {
+            grant["resource"] = EXCHANGE_SUBJECT_AUDIENCE.into();
+        }
         store
             .start_session(
                 &tessera_store::NewSession {
@@ -571,12 +689,9 @@ async fn prepare(url: &str, keys: &[SigningKey], device_keys: &[SigningKey]) -> 
                 },
                 &tessera_store::NewFamily {
                     id: id.as_str().into(),
-                    token_hash: tessera_server::oauth::token_hash(&first_refresh_token(client, n)),
+                    token_hash: tessera_server::oauth::token_hash(&first),
                     expires_at: now_ms.plus_ms(86_400_000),
-                    grant: serde_json::json!({
-                        "redirect_uri": "http://127.0.0.1/cb", "scope": "openid load",
-                        "auth_time": now.as_secs(), "amr": ["pwd"]
-                    }),
+                    grant,
                 },
             )
             .await?;
@@ -591,6 +706,10 @@ enum Kind {
     Dpop,
     Refresh,
     DeviceRefresh,
+    /// A TV app polls for a device code the user has not answered (`authorization_pending`).
+    DevicePoll,
+    /// An API exchanges a user's token for one to the next API, DPoP-bound to its key.
+    Exchange,
 }
 
 impl Kind {
@@ -609,6 +728,8 @@ impl Kind {
 struct Workers {
     keys: Arc<Vec<SigningKey>>,
     refresh_tokens: Arc<std::sync::Mutex<Vec<String>>>,
+    /// For the exchange workload: the user's token every worker exchanges.
+    subject_token: Arc<String>,
 }
 
 impl Workers {
@@ -619,6 +740,15 @@ impl Workers {
         Self {
             keys: Arc::new(keys),
             refresh_tokens: Arc::new(std::sync::Mutex::new(tokens)),
+            subject_token: Arc::new(String::new()),
+        }
+    }
+
+    /// The same workers, exchanging `token`.
+    fn exchanging(&self, token: String) -> Self {
+        Self {
+            subject_token: Arc::new(token),
+            ..self.clone()
         }
     }
 
@@ -658,6 +788,8 @@ async fn load(
                 let refreshing = matches!(kind, Kind::Refresh | Kind::DeviceRefresh);
                 let mut refresh_token = workers.refresh_token(n);
                 let mut latencies = Vec::new();
+                // The device poll's next code: this worker's share, in turn.
+                let mut next_code = n;
                 while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max_requests {
                     let t = Instant::now();
                     let request = match kind {
@@ -683,6 +815,41 @@ async fn load(
                             }
                             r
                         }
+                        Kind::DevicePoll => {
+                            let code = device_code(next_code % DEVICE_CODES);
+                            next_code += workers.keys.len();
+                            client
+                                .post(format!("{base}/token"))
+                                .header("content-type", "application/x-www-form-urlencoded")
+                                .body(format!(
+                                    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code\
+                                     &client_id=load-tv&device_code={code}"
+                                ))
+                        }
+                        Kind::Exchange => {
+                            let htu = format!("{base}/token");
+                            let proof = create_proof(
+                                key,
+                                "POST",
+                                &htu,
+                                ProofOptions::default(),
+                                &SystemClock,
+                                &SystemRandom,
+                            )
+                            .unwrap_or_default();
+                            client
+                                .post(htu)
+                                .basic_auth("load-api", Some(SECRET))
+                                .header("content-type", "application/x-www-form-urlencoded")
+                                .header("dpop", proof)
+                                .body(format!(
+                                    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
+                                     &subject_token={}\
+                                     &subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token\
+                                     &audience={EXCHANGE_AUDIENCE}",
+                                    workers.subject_token
+                                ))
+                        }
                         Kind::Refresh | Kind::DeviceRefresh => {
                             let htu = format!("{base}/token");
                             let proof = create_proof(
@@ -705,6 +872,16 @@ async fn load(
                         }
                     };
                     match request.send().await {
+                        // The answer a pending device code must get: a 400 saying so.
+                        Ok(resp) if matches!(kind, Kind::DevicePoll) => {
+                            let body = resp.bytes().await.unwrap_or_default();
+                            let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                            if json["error"] == "authorization_pending" {
+                                latencies.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                            } else {
+                                failures.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         Ok(resp) if resp.status().is_success() => {
                             let body = resp.bytes().await.unwrap_or_default();
                             if refreshing {

@@ -13,7 +13,8 @@
 //! `http://127.0.0.1:8081`), and — when `MAIL_API_SECRET` is set — subscribes its own Shared
 //! Signals stream (poll) with the client id `mail-api`, so an account disabled at the IdP is
 //! refused at the next request, and keeps the IdP's location rules, so a token used from
-//! outside its policy's locations is challenged.
+//! outside its policy's locations is challenged. Its protected resource metadata (RFC 9728) is at
+//! `/.well-known/oauth-protected-resource`, and every refusal names it.
 
 use axum::Router;
 use axum::extract::Path;
@@ -50,6 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let resource = Resource::new(ResourceConfig {
         public_url: Some(audience.clone()),
         client_id: Some("mail-api".into()),
+        scopes_supported: vec!["mail.read".into()],
         client_secret: secret.clone(),
         // Behind a reverse proxy, name it here so X-Forwarded-For is believed.
         trusted_proxies: env("MAIL_API_TRUSTED_PROXIES", "")
@@ -80,7 +82,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/inbox", get(inbox))
         .route("/messages/{id}", get(message))
-        .layer(ResourceLayer::new(resource))
+        .layer(ResourceLayer::new(resource.clone()))
+        // Public: the protected resource metadata (RFC 9728) and health.
+        .merge(resource.metadata_router())
         .route("/healthz", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("mail API on http://{listen}, accepting tokens from {issuer} for {audience}");

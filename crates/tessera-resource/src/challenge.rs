@@ -5,6 +5,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+/// The DPoP proof algorithms an API accepts (`algs` of the challenge, and the metadata's).
+pub(crate) const DPOP_ALGORITHMS: [&str; 2] = ["ES256", "EdDSA"];
+
 /// A refusal, with the `WWW-Authenticate` challenge RFC 6750 / RFC 9449 give for it.
 #[derive(Debug, Clone)]
 pub struct Challenge {
@@ -54,7 +57,7 @@ impl Challenge {
             value.push_str(&format!(", scope=\"{scope}\""));
         }
         if self.dpop {
-            value.push_str(", algs=\"ES256 EdDSA\"");
+            value.push_str(&format!(", algs=\"{}\"", DPOP_ALGORITHMS.join(" ")));
         }
         value
     }

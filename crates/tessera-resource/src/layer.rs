@@ -75,21 +75,51 @@ where
                 .extensions()
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0.ip());
-            match resource
+            let response = match resource
                 .authenticate_from(request.method(), &path, request.headers(), peer)
                 .await
             {
                 Ok(principal) => {
                     request.extensions_mut().insert(principal);
-                    inner.call(request).await
+                    inner.call(request).await?
                 }
                 Err(challenge) => {
                     tracing::debug!(error = ?challenge.error, description = %challenge.description, "request refused");
-                    Ok(challenge.into_response())
+                    challenge.into_response()
                 }
-            }
+            };
+            Ok(name_metadata(response, resource.metadata_url().as_deref()))
         })
     }
+}
+
+/// Adds `resource_metadata` (RFC 9728 §5.1) to the challenges of a refusal, whether the layer
+/// or a handler (`require_scope`) made it, so that the client can find where to get a token.
+fn name_metadata(mut response: Response, metadata: Option<&str>) -> Response {
+    let Some(url) = metadata else { return response };
+    let headers = response.headers_mut();
+    let challenges: Vec<_> = headers
+        .get_all(axum::http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| {
+            if v.contains("resource_metadata=") {
+                v.to_owned()
+            } else {
+                format!("{v}, resource_metadata=\"{url}\"")
+            }
+        })
+        .collect();
+    if challenges.is_empty() {
+        return response;
+    }
+    headers.remove(axum::http::header::WWW_AUTHENTICATE);
+    for c in challenges {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&c) {
+            headers.append(axum::http::header::WWW_AUTHENTICATE, v);
+        }
+    }
+    response
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

@@ -10,7 +10,7 @@
 //! service and hands the [`Principal`] to handlers as an axum extractor.
 //!
 //! Where the rest is: `challenge` (the [`Challenge`] refusals and their `WWW-Authenticate`
-//! values), `receiver` (SETs by push and poll), [`signals`] (the revocation state they move),
+//! values), `metadata` (the protected resource metadata of RFC 9728), `receiver` (SETs by push and poll), [`signals`] (the revocation state they move),
 //! [`stream`] (subscribing to the IdP's transmitter), [`location`] (network-location policy
 //! under CAE), `keys` (the issuer's JWKS, refetched on an unknown `kid`).
 //!
@@ -31,6 +31,7 @@ mod client_token;
 mod keys;
 mod layer;
 pub mod location;
+mod metadata;
 mod receiver;
 pub mod signals;
 pub mod stream;
@@ -47,6 +48,7 @@ use tessera_jose::{Clock, Jkt, SystemClock};
 pub use challenge::Challenge;
 pub use keys::IssuerKeys;
 pub use layer::{ResourceLayer, ResourceService};
+pub use metadata::WELL_KNOWN as METADATA_PATH;
 pub use signals::Revocations;
 pub use stream::{Delivery, StreamState, Subscription};
 
@@ -85,6 +87,9 @@ pub struct ResourceConfig {
     /// The key this API signs its signals to the IdP with (registered in its application's
     /// JWK Set at the IdP); without one, nothing is reported.
     pub signal_key: Option<Arc<tessera_jose::SigningKey>>,
+    /// The scopes this API's routes ask for, published in its metadata (RFC 9728
+    /// `scopes_supported`); none published when empty.
+    pub scopes_supported: Vec<String>,
 }
 
 impl ResourceConfig {
@@ -105,6 +110,7 @@ impl ResourceConfig {
             strict_location: false,
             location_refresh: Duration::from_secs(60),
             signal_key: None,
+            scopes_supported: Vec::new(),
         }
     }
 }

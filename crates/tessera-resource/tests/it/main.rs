@@ -357,7 +357,8 @@ async fn tokens_and_proofs_are_checked_at_the_api() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         response.headers()["www-authenticate"],
-        "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"mail.send\""
+        "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"mail.send\", \
+         resource_metadata=\"https://mail.example/.well-known/oauth-protected-resource\""
     );
     for (name, auth, dpop, expected) in cases {
         let r = call(&app, auth, &dpop).await;
@@ -397,6 +398,88 @@ async fn cached_keys_keep_the_api_working_while_the_idp_is_down() {
         .unwrap_err();
     assert_eq!(refused.error, Some("invalid_token"));
     assert!(refused.description.contains("keys"), "{}", refused.description);
+}
+
+#[tokio::test]
+async fn the_api_publishes_its_metadata_and_every_challenge_names_it() {
+    let idp = idp().await;
+    let resource = Resource::new(ResourceConfig {
+        scopes_supported: vec!["mail.read".into(), "mail.send".into()],
+        ..ResourceConfig::new(&idp.issuer, API)
+    })
+    .unwrap();
+    let metadata_url = format!("{API}/.well-known/oauth-protected-resource");
+    assert_eq!(resource.metadata_url().as_deref(), Some(metadata_url.as_str()));
+    let app = Router::new()
+        .route(
+            "/inbox",
+            get(|p: Principal| async move {
+                p.require_scope("mail.send")?;
+                Ok::<_, tessera_resource::Challenge>("sent")
+            }),
+        )
+        .layer(ResourceLayer::new(resource.clone()))
+        .merge(resource.metadata_router());
+
+    // The document (RFC 9728 §2), public and cacheable; `resource` is the identifier the URL
+    // was made from, as a client must check (§3.3).
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/.well-known/oauth-protected-resource")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let document: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        document,
+        serde_json::json!({
+            "resource": API,
+            "authorization_servers": [idp.issuer],
+            "scopes_supported": ["mail.read", "mail.send"],
+            "bearer_methods_supported": ["header"],
+            "dpop_signing_alg_values_supported": ["ES256", "EdDSA"],
+        })
+    );
+
+    // No credentials, a bad token, a scope the token lacks (a handler's refusal): each names the
+    // document (§5.1).
+    let named = format!("resource_metadata=\"{metadata_url}\"");
+    let r = call(&app, None, &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.challenge, format!("Bearer realm=\"api\", {named}"));
+    let r = call(&app, Some("Bearer a.b.c".into()), &[]).await;
+    assert!(r.challenge.ends_with(&named), "{}", r.challenge);
+    let token = token(&idp.issuer, None, API).await;
+    let r = call(&app, Some(format!("Bearer {token}")), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.challenge.contains("insufficient_scope"), "{}", r.challenge);
+    assert!(r.challenge.ends_with(&named), "{}", r.challenge);
+
+    // An identifier with a path: the suffix goes between host and path; the router serves it.
+    let nested = Resource::new(ResourceConfig::new(&idp.issuer, "https://api.example/mail")).unwrap();
+    assert_eq!(
+        nested.metadata_url().as_deref(),
+        Some("https://api.example/.well-known/oauth-protected-resource/mail")
+    );
+    let response = nested
+        .metadata_router()
+        .oneshot(
+            Request::get("/.well-known/oauth-protected-resource/mail")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // An audience that is not a URL has no document, and challenges name none.
+    let logical = Resource::new(ResourceConfig::new(&idp.issuer, "mail-api")).unwrap();
+    assert_eq!(logical.metadata_url(), None);
 }
 
 mod cae {
@@ -575,8 +658,8 @@ mod cae {
             .challenge
             .split("claims=\"")
             .nth(1)
-            .unwrap()
-            .trim_end_matches('"');
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
         let decoded: Value = serde_json::from_slice(
             &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, claims).unwrap(),
         )

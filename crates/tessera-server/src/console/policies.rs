@@ -130,6 +130,16 @@ impl Editor {
         ]
     }
 
+    fn transfer_methods(&self) -> [(&'static str, &'static str); 2] {
+        [
+            (
+                "deviceCodeFlow",
+                "Device code flow (a code shown on one device, approved on another)",
+            ),
+            ("authenticationTransfer", "Authentication transfer"),
+        ]
+    }
+
     fn platforms(&self) -> [(&'static str, &'static str); 6] {
         [
             ("all", "Any"),
@@ -264,6 +274,16 @@ fn fields_of(d: &Value) -> Fields {
             f.push(name, s);
         }
     }
+    // Graph keeps the methods as one comma-separated string.
+    for method in c["authenticationFlows"]["transferMethods"]
+        .as_str()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
+        f.push("transferMethods", method);
+    }
     let filter = &c["devices"]["deviceFilter"];
     f.set("mode", text(&filter["mode"]));
     for name in ["isRegistered", "isCompliant"] {
@@ -355,6 +375,10 @@ fn document_of(f: &Fields) -> Result<Value, FormErrors> {
             "includeLocations": include_locations,
             "excludeLocations": exclude_locations,
         });
+    }
+    let methods = f.all("transferMethods");
+    if !methods.is_empty() {
+        conditions["authenticationFlows"] = json!({ "transferMethods": methods.join(",") });
     }
     match f.text("mode") {
         "" => {}

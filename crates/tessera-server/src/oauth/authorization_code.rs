@@ -52,6 +52,10 @@ pub async fn grant(
             "code_verifier must be 43 to 128 unreserved characters",
         ));
     }
+    // A malformed resource is refused before the code is spent.
+    if let Some(resource) = form.one_resource()? {
+        super::client_credentials::check_resource(resource)?;
+    }
     let hash = super::token_hash(code);
     let now = state.now();
     let (client_id, user_id, grant) = match state.store.redeem_code(&hash, now).await? {
@@ -76,7 +80,8 @@ pub async fn grant(
             "the authorization code was issued to another client",
         ));
     }
-    let grant: CodeGrant = serde_json::from_value(grant).map_err(OAuthError::server_error)?;
+    let mut grant: CodeGrant = serde_json::from_value(grant).map_err(OAuthError::server_error)?;
+    grant.resource = super::client_credentials::token_resource(form, grant.resource.as_deref())?;
     if grant.redirect_uri != redirect_uri {
         return Err(OAuthError::invalid_grant(
             "redirect_uri differs from the authorization request",

@@ -52,6 +52,25 @@ pub fn check_resource(resource: &str) -> Result<String, OAuthError> {
     }
 }
 
+/// The audience of a user's access token at the token endpoint (RFC 8707 §2.2): the resource the
+/// token request names, which must be the one the authorization was for when it named one; else
+/// the authorization's.
+///
+/// # Errors
+/// `invalid_target` for a resource that is malformed, repeated or not the authorized one.
+pub fn token_resource(form: &Form, authorized: Option<&str>) -> Result<Option<String>, OAuthError> {
+    let Some(asked) = form.one_resource()? else {
+        return Ok(authorized.map(str::to_owned));
+    };
+    let asked = check_resource(asked)?;
+    match authorized {
+        Some(granted) if granted != asked => Err(OAuthError::invalid_target(format!(
+            "the authorization was for resource {granted}; a token for another cannot come of it"
+        ))),
+        _ => Ok(Some(asked)),
+    }
+}
+
 /// `grant_type=client_credentials`.
 #[derive(Debug)]
 pub struct ClientCredentials;

@@ -108,7 +108,7 @@ impl super::token::Grant for DeviceCode {
         let grant = CodeGrant {
             scope: request.scope,
             dpop_jkt: request.jkt,
-            resource: request.resource,
+            resource: super::client_credentials::token_resource(r.form, request.resource.as_deref())?,
             cp1: request.cp1,
             auth_time: approval.auth_time,
             signed_in: Some(approval.signed_in),

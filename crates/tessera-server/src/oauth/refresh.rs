@@ -90,6 +90,8 @@ pub async fn grant(
     }
     let mut grant: CodeGrant =
         serde_json::from_value(family.grant.clone()).map_err(OAuthError::server_error)?;
+    // This token's audience; the session keeps the one it was authorized for.
+    grant.resource = super::client_credentials::token_resource(form, grant.resource.as_deref())?;
     if let Some(requested) = form.get("scope") {
         let allowed: Vec<String> = grant.scope.split(' ').map(str::to_owned).collect();
         grant.scope = super::client_credentials::granted_scopes(&allowed, Some(requested))

@@ -485,6 +485,7 @@ async fn forms_check_csrf_confirm_destructive_actions_and_show_field_errors() {
             ("secureSignInSession", "on"),
             ("includeLocations", "All"),
             ("excludeLocations", "office"),
+            ("transferMethods", "deviceCodeFlow"),
         ]
     };
     let r = b.post("/admin/policies/new", &policy("u-ghost")).await;
@@ -505,10 +506,19 @@ async fn forms_check_csrf_confirm_destructive_actions_and_show_field_errors() {
         stored.document["conditions"]["locations"]["excludeLocations"],
         json!(["office"])
     );
+    assert_eq!(
+        stored.document["conditions"]["authenticationFlows"],
+        json!({"transferMethods": "deviceCodeFlow"}),
+        "Graph's comma-separated form"
+    );
     let editor = b.get("/admin/policies/tp-desktop").await;
     assert!(
         editor.body.contains("value=\"macOS\" checked"),
         "the editor reads the document back"
+    );
+    assert!(
+        editor.body.contains("value=\"deviceCodeFlow\" checked"),
+        "an authentication-flows condition survives an edit"
     );
     let r = b
         .post(

@@ -17,6 +17,7 @@ mod metrics;
 mod nodes;
 mod openapi;
 mod par;
+mod resource_indicators;
 mod revocation;
 mod ssf;
 mod support;
