@@ -2,9 +2,12 @@
 //! device registration, the authorization-code flow with PKCE (a loopback redirect for native
 //! apps, RFC 8252, or a headless sign-in for tests and tools), DPoP on every token and API
 //! request (server nonces handled), a token cache that refreshes before expiry, the CAE
-//! capability `cp1`, and claims challenges: when an API answers `insufficient_claims`, the
-//! client goes back to the IdP with those claims and retries once, or says clearly why it
-//! cannot (the account is disabled, the user must sign in again).
+//! capability `cp1`, and the two challenges an API sends a signed-in user back with. When an API
+//! answers `insufficient_claims` (continuous access evaluation), the client goes back to the IdP
+//! with those claims and retries once, or says clearly why it cannot (the account is disabled,
+//! the user must sign in again). When it answers `insufficient_user_authentication` (a step-up,
+//! RFC 9470), the client says what the API wants ([`ClientError::StepUpRequired`]), and the next
+//! sign-in asks the IdP for exactly that (`acr_values`, `max_age`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tessera_client::ClientError> {
@@ -74,6 +77,25 @@ pub enum ClientError {
     /// do headlessly).
     #[error("sign-in: {0}")]
     SignIn(String),
+    /// The API wants a stronger or more recent sign-in than the token's (RFC 9470): sign the
+    /// user in again ([`TesseraClient::sign_in_loopback`]), which asks the IdP for these
+    /// `acr_values` and `max_age`, then call again.
+    #[error("the API needs the user to sign in again: {reason}")]
+    StepUpRequired {
+        /// The authentication context classes that would do, space-separated.
+        acr_values: Option<String>,
+        /// How long ago, at most, the user may have signed in, seconds.
+        max_age: Option<u64>,
+        /// The API's words.
+        reason: String,
+    },
+}
+
+/// What an API's step-up challenge asked for, kept for the next sign-in.
+#[derive(Debug, Clone, Default)]
+struct StepUp {
+    acr_values: Option<String>,
+    max_age: Option<u64>,
 }
 
 fn http(e: impl std::fmt::Display) -> ClientError {
@@ -147,6 +169,8 @@ pub struct TesseraClient {
     tokens: Mutex<Option<Tokens>>,
     /// The latest `DPoP-Nonce` per server (origin).
     nonces: std::sync::Mutex<HashMap<String, String>>,
+    /// An API's step-up challenge the next sign-in must meet.
+    step_up: std::sync::Mutex<Option<StepUp>>,
 }
 
 impl std::fmt::Debug for TesseraClient {
@@ -186,6 +210,7 @@ impl TesseraClient {
             http,
             tokens: Mutex::new(None),
             nonces: std::sync::Mutex::default(),
+            step_up: std::sync::Mutex::default(),
         })
     }
 
@@ -238,7 +263,8 @@ impl TesseraClient {
     }
 
     /// The URL that starts a sign-in: code flow with PKCE S256 (`challenge`), `cp1` declared,
-    /// the code bound to this device's key (`dpop_jkt`).
+    /// the code bound to this device's key (`dpop_jkt`), and, after an API's step-up
+    /// challenge, the `acr_values` and `max_age` it named.
     #[must_use]
     pub fn authorization_url(&self, redirect_uri: &str, state: &str, challenge: &str) -> String {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
@@ -254,6 +280,15 @@ impl TesseraClient {
             .append_pair("dpop_jkt", self.key.thumbprint().as_str());
         if let Some(r) = &self.config.resource {
             query.append_pair("resource", r);
+        }
+        let step_up = self.step_up.lock().map(|s| s.clone()).unwrap_or_default();
+        if let Some(step_up) = step_up {
+            if let Some(acr) = &step_up.acr_values {
+                query.append_pair("acr_values", acr);
+            }
+            if let Some(max_age) = step_up.max_age {
+                query.append_pair("max_age", &max_age.to_string());
+            }
         }
         format!("{}?{}", self.endpoint("/authorize"), query.finish())
     }
@@ -343,6 +378,10 @@ impl TesseraClient {
             ("client_id", &self.config.client_id),
         ];
         let body = self.token_request(&form).await?;
+        // A new sign-in is what a step-up asked for: the API judges whether it was enough.
+        if let Ok(mut step_up) = self.step_up.lock() {
+            *step_up = None;
+        }
         self.keep(&body).await
     }
 
@@ -463,11 +502,13 @@ impl TesseraClient {
     /// Calls an API (or the IdP) with the access token, DPoP-signed when the token is bound.
     /// An `insufficient_claims` challenge sends the client back to the IdP with the claims it
     /// names, then the call is made once more; a DPoP nonce challenge is answered the same way.
-    /// Any other answer is returned as it is.
+    /// An `insufficient_user_authentication` challenge needs the user: it comes back as
+    /// [`ClientError::StepUpRequired`]. Any other answer is returned as it is.
     ///
     /// # Errors
     /// [`ClientError::SignInRequired`] when the IdP will not issue the token the API asks
-    /// for; [`ClientError::Http`] when the API cannot be reached.
+    /// for; [`ClientError::StepUpRequired`] when the API wants the user to sign in again;
+    /// [`ClientError::Http`] when the API cannot be reached.
     pub async fn send(
         &self,
         method: Method,
@@ -540,6 +581,25 @@ impl TesseraClient {
                         .and_then(|c| decode_claims(c))
                         .ok_or_else(|| http("the API's claims challenge has no readable claims"))?;
                     self.refresh(Some(&claims)).await?;
+                }
+                Some("insufficient_user_authentication") => {
+                    let step_up = StepUp {
+                        acr_values: challenge.get("acr_values").cloned(),
+                        max_age: challenge.get("max_age").and_then(|m| m.parse().ok()),
+                    };
+                    if let Ok(mut pending) = self.step_up.lock() {
+                        *pending = Some(step_up.clone());
+                    }
+                    let body = response.bytes().await.unwrap_or_default();
+                    let reason = serde_json::from_slice::<Value>(&body)
+                        .ok()
+                        .and_then(|b| b["error_description"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "a stronger or more recent sign-in".into());
+                    return Err(ClientError::StepUpRequired {
+                        acr_values: step_up.acr_values,
+                        max_age: step_up.max_age,
+                        reason,
+                    });
                 }
                 _ => return Ok(response),
             }

@@ -1,6 +1,7 @@
 //! The refusals an API answers with: RFC 6750 and RFC 9449 `WWW-Authenticate` challenges,
 //! including the continuous access evaluation `insufficient_claims` challenge with its
-//! `claims` and `authorization_uri`.
+//! `claims` and `authorization_uri`, and the step-up challenge of RFC 9470
+//! (`insufficient_user_authentication` with `acr_values` and `max_age`).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,9 +24,20 @@ pub struct Challenge {
     pub description: String,
     /// For `insufficient_claims`: the base64 claims the client must take back to the IdP, and
     /// where.
-    pub claims: Option<(String, String)>,
+    pub claims: Option<Box<(String, String)>>,
     /// For `insufficient_scope`: the scope needed.
     pub scope: Option<String>,
+    /// For `insufficient_user_authentication` (RFC 9470 §3): what sign-in would do.
+    pub step_up: Option<Box<StepUpAsked>>,
+}
+
+/// What an `insufficient_user_authentication` challenge asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepUpAsked {
+    /// The authentication context classes that would do, space-separated.
+    pub acr_values: Option<String>,
+    /// How long ago, at most, the user may have authenticated, seconds.
+    pub max_age: Option<u64>,
 }
 
 impl Challenge {
@@ -37,6 +49,7 @@ impl Challenge {
             description: description.into(),
             claims: None,
             scope: None,
+            step_up: None,
         }
     }
 
@@ -44,17 +57,25 @@ impl Challenge {
     #[must_use]
     pub fn header_value(&self) -> String {
         let mut value = format!("{} realm=\"api\"", if self.dpop { "DPoP" } else { "Bearer" });
-        if let Some((_, authorize)) = &self.claims {
+        if let Some((_, authorize)) = self.claims.as_deref() {
             value.push_str(&format!(", authorization_uri=\"{authorize}\""));
         }
         if let Some(e) = self.error {
             value.push_str(&format!(", error=\"{e}\""));
         }
-        if let Some((claims, _)) = &self.claims {
+        if let Some((claims, _)) = self.claims.as_deref() {
             value.push_str(&format!(", claims=\"{claims}\""));
         }
         if let Some(scope) = &self.scope {
             value.push_str(&format!(", scope=\"{scope}\""));
+        }
+        if let Some(step_up) = &self.step_up {
+            if let Some(acr) = &step_up.acr_values {
+                value.push_str(&format!(", acr_values=\"{acr}\""));
+            }
+            if let Some(max_age) = step_up.max_age {
+                value.push_str(&format!(", max_age=\"{max_age}\""));
+            }
         }
         if self.dpop {
             value.push_str(&format!(", algs=\"{}\"", DPOP_ALGORITHMS.join(" ")));

@@ -133,6 +133,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
             description: "this route is not behind the Tessera resource layer".into(),
             claims: None,
             scope: None,
+            step_up: None,
         })
     }
 }

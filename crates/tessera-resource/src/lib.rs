@@ -45,7 +45,7 @@ use tessera_jose::dpop::{DpopConfig, DpopRequest, DpopVerifier, MemoryReplayCach
 use tessera_jose::jwt::{TokenKind, Validation, verify};
 use tessera_jose::{Clock, Jkt, SystemClock};
 
-pub use challenge::Challenge;
+pub use challenge::{Challenge, StepUpAsked};
 pub use keys::IssuerKeys;
 pub use layer::{ResourceLayer, ResourceService};
 pub use metadata::WELL_KNOWN as METADATA_PATH;
@@ -184,6 +184,82 @@ impl Principal {
                 self.jkt.is_some(),
                 Some("insufficient_scope"),
                 format!("this needs the {scope} scope"),
+            )
+        })
+    }
+}
+
+/// How recently and how strongly a route wants the user to have signed in (RFC 9470): the
+/// token's `acr` must be one of `acr_values` (when any are given) and its `auth_time` at most
+/// `max_age` seconds old (when given). Tessera issues `acr` `pwd` (one factor) and `mfa` (two).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepUp<'a> {
+    /// Acceptable `acr` values; empty for any.
+    pub acr_values: &'a [&'a str],
+    /// The longest time since the user authenticated, seconds.
+    pub max_age: Option<u64>,
+}
+
+impl Principal {
+    /// The authentication context class the user reached (`acr`), if the token says.
+    #[must_use]
+    pub fn acr(&self) -> Option<&str> {
+        self.claims["acr"].as_str()
+    }
+
+    /// When the user authenticated (`auth_time`, Unix seconds), if the token says.
+    #[must_use]
+    pub fn auth_time(&self) -> Option<i64> {
+        self.claims["auth_time"].as_i64()
+    }
+
+    /// Refuses a token whose sign-in does not meet `step_up` with `401` and RFC 9470's
+    /// `insufficient_user_authentication` challenge naming what would (a client then signs
+    /// the user in again with those `acr_values` and `max_age`). A token that does not say how
+    /// its user signed in (a client's own) meets no requirement.
+    ///
+    /// # Errors
+    /// The [`Challenge`] to answer with.
+    pub fn require_authentication(&self, step_up: &StepUp<'_>) -> Result<(), Challenge> {
+        let now = tessera_jose::Clock::now(&SystemClock).unix_time().as_secs();
+        self.require_authentication_at(step_up, now)
+    }
+
+    /// [`require_authentication`](Self::require_authentication) at the instant `now` (Unix
+    /// seconds).
+    ///
+    /// # Errors
+    /// The [`Challenge`] to answer with.
+    pub fn require_authentication_at(&self, step_up: &StepUp<'_>, now: i64) -> Result<(), Challenge> {
+        let class_met =
+            step_up.acr_values.is_empty() || self.acr().is_some_and(|acr| step_up.acr_values.contains(&acr));
+        let recent = step_up.max_age.is_none_or(|max| {
+            self.auth_time()
+                .is_some_and(|t| now.saturating_sub(t) <= i64::try_from(max).unwrap_or(i64::MAX))
+        });
+        if class_met && recent {
+            return Ok(());
+        }
+        let description = match (class_met, recent) {
+            (false, _) => format!(
+                "this needs a sign-in of class {}; the token's is {}",
+                step_up.acr_values.join(" or "),
+                self.acr().unwrap_or("not stated")
+            ),
+            _ => format!(
+                "this needs a sign-in within the last {} s",
+                step_up.max_age.unwrap_or_default()
+            ),
+        };
+        Err(Challenge {
+            step_up: Some(Box::new(challenge::StepUpAsked {
+                acr_values: (!step_up.acr_values.is_empty()).then(|| step_up.acr_values.join(" ")),
+                max_age: step_up.max_age,
+            })),
+            ..Challenge::new(
+                self.jkt.is_some(),
+                Some("insufficient_user_authentication"),
+                description,
             )
         })
     }
@@ -518,7 +594,10 @@ impl Resource {
         // Standard base64 with padding, as Entra sends it.
         let claims = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, wanted.to_string());
         Challenge {
-            claims: Some((claims, format!("{}/authorize", self.inner.config.issuer))),
+            claims: Some(Box::new((
+                claims,
+                format!("{}/authorize", self.inner.config.issuer),
+            ))),
             ..Challenge::new(
                 dpop,
                 Some("insufficient_claims"),

@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_client::{ClientConfig, ClientError, SoftwareMemoryKeyStore, TesseraClient};
 use tessera_directory::{InitiatingEntity, UserPatch, UserSpec};
-use tessera_resource::{Delivery, Principal, Resource, ResourceConfig, ResourceLayer};
+use tessera_resource::{Delivery, Principal, Resource, ResourceConfig, ResourceLayer, StepUp};
 use tessera_store::{AppKind, Application, Secret, Timestamp, UserStatus};
 
 const SECRET: &str = "client-test-secret-client-test-secret";
@@ -128,6 +128,27 @@ pub async fn world_with(configure: impl FnOnce(&mut tessera_server::config::Serv
         .route(
             "/inbox",
             axum::routing::get(|p: Principal| async move { format!("mail for {}", p.subject) }),
+        )
+        // Payroll wants a second factor; settings, a sign-in within the last second (RFC 9470).
+        .route(
+            "/payroll",
+            axum::routing::get(|p: Principal| async move {
+                p.require_authentication(&StepUp {
+                    acr_values: &["mfa"],
+                    max_age: None,
+                })?;
+                Ok::<_, tessera_resource::Challenge>("payslips")
+            }),
+        )
+        .route(
+            "/settings",
+            axum::routing::get(|p: Principal| async move {
+                p.require_authentication(&StepUp {
+                    acr_values: &[],
+                    max_age: Some(1),
+                })?;
+                Ok::<_, tessera_resource::Challenge>("settings")
+            }),
         )
         .layer(ResourceLayer::new(resource.clone()))
         .nest("/ssf/events", resource.signals_router());
@@ -265,6 +286,66 @@ async fn the_client_follows_claims_challenges_and_stops_when_the_idp_refuses() {
         .await
         .unwrap_err();
     assert!(matches!(again, ClientError::SignIn(_)), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_step_up_challenge_comes_back_and_the_next_sign_in_asks_for_it() {
+    let world = world().await;
+    let client = client(&world).await;
+    client
+        .sign_in_with_password("alice", PASSWORD, None)
+        .await
+        .unwrap();
+    // The token says how she signed in: with a password, just now.
+    let token = client.access_token().await.unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&tessera_jose::b64::decode(token.split('.').nth(1).unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(claims["acr"], "pwd");
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert!(claims["auth_time"].is_i64());
+
+    // Payroll wants a second factor: the client says so, and the next sign-in asks for it.
+    match client
+        .send(Method::GET, &format!("{}/payroll", world.api), None)
+        .await
+    {
+        Err(ClientError::StepUpRequired {
+            acr_values, reason, ..
+        }) => {
+            assert_eq!(acr_values.as_deref(), Some("mfa"));
+            assert!(reason.contains("mfa"), "{reason}");
+        }
+        other => panic!("expected StepUpRequired, got {other:?}"),
+    }
+    let url = client.authorization_url("http://127.0.0.1/callback", "s", "c");
+    assert!(url.contains("acr_values=mfa"), "{url}");
+
+    // Settings want a sign-in within the last second. Two seconds on, the client says so; she
+    // signs in again (max_age makes the IdP ask for her password) and the call goes through.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let settings = format!("{}/settings", world.api);
+    match client.send(Method::GET, &settings, None).await {
+        Err(ClientError::StepUpRequired { max_age, .. }) => assert_eq!(max_age, Some(1)),
+        other => panic!("expected StepUpRequired, got {other:?}"),
+    }
+    assert!(
+        client
+            .authorization_url("http://127.0.0.1/callback", "s", "c")
+            .contains("max_age=1")
+    );
+    client
+        .sign_in_with_password("alice", PASSWORD, None)
+        .await
+        .unwrap();
+    let r = client.send(Method::GET, &settings, None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        !client
+            .authorization_url("http://127.0.0.1/callback", "s", "c")
+            .contains("max_age"),
+        "a sign-in settles the step-up"
+    );
 }
 
 #[tokio::test]

@@ -482,6 +482,61 @@ async fn the_api_publishes_its_metadata_and_every_challenge_names_it() {
     assert_eq!(logical.metadata_url(), None);
 }
 
+#[test]
+fn step_up_requirements_and_their_challenges() {
+    use tessera_resource::StepUp;
+    let now = 1_800_000_000;
+    let principal = |claims: Value| Principal {
+        subject: "u-1".into(),
+        client_id: "app".into(),
+        scopes: vec![],
+        device_id: None,
+        session_id: None,
+        jkt: None,
+        cae_capable: false,
+        claims: std::sync::Arc::new(claims),
+    };
+    let pwd_old = principal(serde_json::json!({"acr": "pwd", "auth_time": now - 600}));
+    let mfa_new = principal(serde_json::json!({"acr": "mfa", "auth_time": now - 5}));
+    let silent = principal(serde_json::json!({}));
+    let mfa = StepUp {
+        acr_values: &["mfa"],
+        max_age: None,
+    };
+    let recent = StepUp {
+        acr_values: &[],
+        max_age: Some(60),
+    };
+    let both = StepUp {
+        acr_values: &["mfa"],
+        max_age: Some(60),
+    };
+    // (who, requirement, the challenge's parameters when refused)
+    let rows: [(&Principal, &StepUp, Option<&str>); 7] = [
+        (&pwd_old, &StepUp::default(), None),
+        (&mfa_new, &both, None),
+        (&pwd_old, &mfa, Some(", acr_values=\"mfa\"")),
+        (&pwd_old, &recent, Some(", max_age=\"60\"")),
+        (&pwd_old, &both, Some(", acr_values=\"mfa\", max_age=\"60\"")),
+        (&silent, &mfa, Some(", acr_values=\"mfa\"")),
+        (&silent, &recent, Some(", max_age=\"60\"")),
+    ];
+    for (i, (who, step_up, refused)) in rows.iter().enumerate() {
+        match (who.require_authentication_at(step_up, now), refused) {
+            (Ok(()), None) => {}
+            (Err(c), Some(params)) => {
+                assert_eq!(c.status, StatusCode::UNAUTHORIZED, "row {i}");
+                assert_eq!(
+                    c.header_value(),
+                    format!("Bearer realm=\"api\", error=\"insufficient_user_authentication\"{params}"),
+                    "row {i}"
+                );
+            }
+            (other, _) => panic!("row {i}: {other:?}"),
+        }
+    }
+}
+
 mod cae {
     //! The API hears of revocations from the IdP and refuses the next request.
 
@@ -523,6 +578,7 @@ mod cae {
             location_policies,
             location_strict,
             act: None,
+            authentication: None,
         };
         tessera_server::oauth::access_token::issue(&idp.state, &grant)
             .unwrap()

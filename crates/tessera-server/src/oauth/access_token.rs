@@ -41,6 +41,12 @@ struct Claims<'a> {
     location_strict: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     act: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amr: Option<&'a [String]>,
 }
 
 /// What an access token says.
@@ -73,6 +79,20 @@ pub struct Grant<'a> {
     /// Who acts for the subject (RFC 8693 §4.1 `act`): on an exchanged token, the API that
     /// exchanged it, and within it whoever acted before.
     pub act: Option<&'a serde_json::Value>,
+    /// How the user signed in (RFC 9068 §2.2.1, for step-up at APIs, RFC 9470 §6.1): `acr`,
+    /// `auth_time` (seconds) and `amr`; none for a client's own token.
+    pub authentication: Option<Authentication<'a>>,
+}
+
+/// How the user of a token signed in.
+#[derive(Debug, Clone, Copy)]
+pub struct Authentication<'a> {
+    /// The authentication context class reached (`pwd`, `mfa`).
+    pub acr: &'a str,
+    /// When, seconds.
+    pub auth_time: i64,
+    /// The methods (RFC 8176).
+    pub amr: &'a [String],
 }
 
 /// A signed access token and its lifetime.
@@ -108,6 +128,9 @@ pub fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued, OAuthError> 
         location_policies: grant.location_policies,
         location_strict: grant.location_strict,
         act: grant.act,
+        acr: grant.authentication.map(|a| a.acr),
+        auth_time: grant.authentication.map(|a| a.auth_time),
+        amr: grant.authentication.map(|a| a.amr),
     };
     let token = jws::sign(state.keys.active(), Some("at+jwt"), &claims).map_err(OAuthError::server_error)?;
     Ok(Issued {

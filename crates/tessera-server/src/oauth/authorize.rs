@@ -50,6 +50,16 @@ pub struct Kept {
     pub since: tessera_store::Timestamp,
 }
 
+/// `acr` of a sign-in with one factor (a password).
+pub const ACR_PASSWORD: &str = "pwd";
+/// `acr` of a sign-in with two or more (a password and a one-time code, or a passkey).
+pub const ACR_MFA: &str = "mfa";
+/// The `acr` values Tessera issues (metadata `acr_values_supported`). A client's `acr_values`
+/// need no handling of their own: a user with a second factor is always asked for it, so `mfa`
+/// is reached whenever the user can reach it, and `acr_values` are voluntary (OpenID Connect
+/// Core §3.1.2.1), so a user without one signs in at `pwd` and the API decides.
+pub const ACR_VALUES: [&str; 2] = [ACR_PASSWORD, ACR_MFA];
+
 /// A validated authorization request.
 #[derive(Debug)]
 pub struct AuthRequest {
@@ -128,6 +138,13 @@ impl CodeGrant {
     #[must_use]
     pub fn mfa(&self) -> bool {
         self.amr.iter().any(|m| m == "mfa")
+    }
+
+    /// The authentication context class reached (`acr`): [`ACR_MFA`] with a second factor,
+    /// [`ACR_PASSWORD`] with one.
+    #[must_use]
+    pub fn acr(&self) -> &'static str {
+        if self.mfa() { ACR_MFA } else { ACR_PASSWORD }
     }
 }
 

@@ -129,6 +129,7 @@ pub fn grant(
             location_policies: &[],
             location_strict: false,
             act: None,
+            authentication: None,
         },
     )?;
     let mut body = serde_json::json!({

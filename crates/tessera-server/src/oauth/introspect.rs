@@ -123,8 +123,8 @@ async fn access(state: &AppState, caller: &str, token: &str) -> Result<Value, OA
         "jti": v.registered.jti,
         "token_type": if claims.get("cnf").is_some() { "DPoP" } else { "Bearer" },
     });
-    // RFC 8693 §4.1: an exchanged token's actors.
-    for member in ["scope", "cnf", "act"] {
+    // RFC 8693 §4.1: an exchanged token's actors; RFC 9470 §6.2: how the user signed in.
+    for member in ["scope", "cnf", "act", "acr", "auth_time", "amr"] {
         if let Some(value) = claims.get(member) {
             out[member] = value.clone();
         }

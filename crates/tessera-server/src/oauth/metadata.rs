@@ -35,9 +35,10 @@ fn document(state: &AppState) -> serde_json::Value {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "scopes_supported": super::authorize::OIDC_SCOPES,
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid",
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
             "preferred_username", "name", "email"],
         "claims_parameter_supported": true,
+        "acr_values_supported": super::authorize::ACR_VALUES,
         // Request objects by value (RFC 9101), at /authorize and /par. A request_uri is only
         // one /par issued: Tessera fetches none (OpenID Connect's request_uri is by reference).
         "request_parameter_supported": true,

@@ -15,7 +15,8 @@
 //!   reaches every token of the chain through continuous access evaluation; it names the client
 //!   in `act` (with the previous actors nested inside, §4.1), its scopes are the subject token's
 //!   that the client may have, it expires no later than the subject token, and it is bound to
-//!   the client's own DPoP key when the request carries a proof.
+//!   the client's own DPoP key when the request carries a proof; how the user signed in (`acr`,
+//!   `amr`, `auth_time`) is carried as it was.
 //! - Conditional Access decided at the sign-in and decides again at every refresh; the exchange
 //!   cannot outlive that decision and is logged in the sign-in log with the client that made it.
 //!   The location policies of the subject token are not carried over: the next API sees only the
@@ -310,6 +311,22 @@ fn issue(r: &GrantRequest<'_>, exchange: &Exchange<'_>, subject: &Subject) -> Re
     let own = u64::try_from(minutes.max(1)).unwrap_or(60) * 60;
     let left = u64::try_from(subject.exp.as_secs() - state.unix_time().as_secs()).unwrap_or(0);
     let lifetime = own.min(left).max(1);
+    // How the user signed in stays what it was: an API asking for a step-up judges the user.
+    let amr: Vec<String> = subject.claims["amr"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let authentication = match (
+        subject.claims["acr"].as_str(),
+        subject.claims["auth_time"].as_i64(),
+    ) {
+        (Some(acr), Some(auth_time)) => Some(access_token::Authentication {
+            acr,
+            auth_time,
+            amr: &amr,
+        }),
+        _ => None,
+    };
     let mut act = json!({ "sub": app.id });
     if subject.claims["act"].is_object() {
         act["act"] = subject.claims["act"].clone();
@@ -329,6 +346,7 @@ fn issue(r: &GrantRequest<'_>, exchange: &Exchange<'_>, subject: &Subject) -> Re
             location_policies: &[],
             location_strict: false,
             act: Some(&act),
+            authentication,
         },
     )?;
     Ok(json!({

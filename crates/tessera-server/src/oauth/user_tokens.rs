@@ -305,6 +305,7 @@ struct IdClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     amr: &'a [String],
+    acr: &'a str,
     sid: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     preferred_username: Option<&'a str>,
@@ -383,6 +384,11 @@ pub fn respond(state: &AppState, issue: &Issue<'_>) -> Result<serde_json::Value,
             location_policies: &issue.decision.location_dependent,
             location_strict: issue.decision.session.cae_strict_location,
             act: None,
+            authentication: Some(access_token::Authentication {
+                acr: grant.acr(),
+                auth_time: grant.auth_time,
+                amr: &grant.amr,
+            }),
         },
     )?;
     let mut body = serde_json::json!({
@@ -407,6 +413,7 @@ pub fn respond(state: &AppState, issue: &Issue<'_>) -> Result<serde_json::Value,
                 None
             },
             amr: &grant.amr,
+            acr: grant.acr(),
             sid: issue.sid,
             preferred_username: profile.then_some(issue.user.username.as_str()),
             name: profile

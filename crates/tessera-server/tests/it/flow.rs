@@ -303,6 +303,13 @@ async fn totp_step_when_the_user_has_one(db: Db) {
     let id = tessera_jose::jws::decode(tokens.json["id_token"].as_str().unwrap()).unwrap();
     let claims: serde_json::Value = serde_json::from_slice(id.unverified_payload()).unwrap();
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], "mfa");
+    // The access token says the same, for APIs that ask for a step-up (RFC 9470).
+    let at = tessera_jose::jws::decode(tokens.json["access_token"].as_str().unwrap()).unwrap();
+    let at: serde_json::Value = serde_json::from_slice(at.unverified_payload()).unwrap();
+    assert_eq!(at["acr"], "mfa");
+    assert_eq!(at["amr"], claims["amr"]);
+    assert_eq!(at["auth_time"], claims["auth_time"]);
 
     // The same code cannot be used twice.
     let mut other = Browser::new(&server);

@@ -98,6 +98,7 @@ async fn a_tie_revokes_and_the_next_millisecond_does_not() {
             location_policies: &[],
             location_strict: false,
             act: None,
+            authentication: None,
         };
         tessera_server::oauth::access_token::issue(&server.state, &grant)
             .unwrap()

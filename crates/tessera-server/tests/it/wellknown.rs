@@ -31,6 +31,7 @@ async fn authorization_server_metadata_advertises_what_exists() {
         ])
     );
     assert_eq!(r.json["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(r.json["acr_values_supported"], serde_json::json!(["pwd", "mfa"]));
     assert_eq!(r.json["authorization_endpoint"], format!("{ISSUER}/authorize"));
     assert_eq!(r.json["authorization_response_iss_parameter_supported"], true);
     // OpenID Connect discovery serves the same document.
