@@ -88,15 +88,21 @@ where
                     challenge.into_response()
                 }
             };
-            Ok(name_metadata(response, resource.metadata_url().as_deref()))
+            Ok(name_metadata(response, &resource))
         })
     }
 }
 
 /// Adds `resource_metadata` (RFC 9728 §5.1) to the challenges of a refusal, whether the layer
 /// or a handler (`require_scope`) made it, so that the client can find where to get a token.
-fn name_metadata(mut response: Response, metadata: Option<&str>) -> Response {
-    let Some(url) = metadata else { return response };
+fn name_metadata(mut response: Response, resource: &Resource) -> Response {
+    // Most answers are not challenges: only those pay for working out the URL.
+    if !response.headers().contains_key(axum::http::header::WWW_AUTHENTICATE) {
+        return response;
+    }
+    let Some(url) = resource.metadata_url() else {
+        return response;
+    };
     let headers = response.headers_mut();
     let challenges: Vec<_> = headers
         .get_all(axum::http::header::WWW_AUTHENTICATE)
