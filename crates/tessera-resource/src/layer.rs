@@ -97,7 +97,10 @@ where
 /// or a handler (`require_scope`) made it, so that the client can find where to get a token.
 fn name_metadata(mut response: Response, resource: &Resource) -> Response {
     // Most answers are not challenges: only those pay for working out the URL.
-    if !response.headers().contains_key(axum::http::header::WWW_AUTHENTICATE) {
+    if !response
+        .headers()
+        .contains_key(axum::http::header::WWW_AUTHENTICATE)
+    {
         return response;
     }
     let Some(url) = resource.metadata_url() else {
