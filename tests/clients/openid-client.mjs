@@ -3,7 +3,8 @@
 // pushed authorization requests (RFC 9126) with DPoP, and signed request objects (RFC 9101) by
 // value and pushed, from a client that authenticates with private_key_jwt; and the device
 // authorization grant (RFC 8628), approved by the "user" at /device while the library polls;
-// with the example mail API: its authorization server found from its protected resource
+// dynamic client registration (RFC 7591) with an initial access token, and the registered
+// client's read, update and delete (RFC 7592); with the example mail API: its authorization server found from its protected resource
 // metadata (RFC 9728, oauth4webapi), claims challenges, and token exchange (RFC 8693).
 // Nothing here knows Tessera except the issuer URL, the client id and the user's credentials;
 // the "user" fills in the sign-in form the way a browser would.
@@ -157,6 +158,68 @@ step('refresh token replayed with another DPoP key refused with invalid_grant');
   step(`approved at /device; the polling library got DPoP-bound tokens for ${deviceTokens.claims().sub}`);
 }
 
+// --- dynamic client registration (RFC 7591, RFC 7592) -------------------------------------
+{
+  // The operator's provisioning client gets an initial access token by client credentials.
+  const provisioner = await admin('POST', '/applications', {
+    id: 'interop-provisioner', kind: 'confidential', grant_types: ['client_credentials'], scopes: ['tessera.register'],
+  });
+  const asProvisioner = await client.discovery(issuer, 'interop-provisioner', provisioner.client_secret, undefined, {
+    execute: [client.allowInsecureRequests],
+  });
+  assert.equal(asProvisioner.serverMetadata().registration_endpoint, new URL('/register', issuer).href);
+  const initial = await client.clientCredentialsGrant(asProvisioner, { scope: 'tessera.register' });
+  const metadata = {
+    client_name: 'Registered by openid-client',
+    redirect_uris: [redirectUri],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+    dpop_bound_access_tokens: true,
+    scope: 'openid mail.read',
+  };
+  const options = { initialAccessToken: initial.access_token, execute: [client.allowInsecureRequests] };
+  try {
+    await client.dynamicClientRegistration(issuer, { ...metadata, redirect_uris: ['javascript:alert(document.cookie)//'] }, client.None(), options);
+    assert.fail('a javascript: redirect URI was registered');
+  } catch (e) {
+    assert.equal(e.error, 'invalid_redirect_uri', e.message);
+  }
+  step('a registration with a javascript: redirect URI is refused: invalid_redirect_uri');
+  const registered = await client.dynamicClientRegistration(issuer, metadata, client.None(), options);
+  const mine = registered.clientMetadata();
+  step(`registered ${mine.client_id} with an initial access token`);
+
+  const key = client.getDPoPHandle(registered, await client.randomDPoPKeyPair('ES256'));
+  const v = client.randomPKCECodeVerifier();
+  const st = client.randomState();
+  const url = client.buildAuthorizationUrl(registered, {
+    redirect_uri: redirectUri, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(v),
+    code_challenge_method: 'S256', state: st,
+  });
+  const t = await client.authorizationCodeGrant(registered, await signIn(url), { pkceCodeVerifier: v, expectedState: st }, undefined, { DPoP: key });
+  assert.equal(t.token_type.toLowerCase(), 'dpop');
+  step('the registered client signed in; its tokens are DPoP-bound');
+
+  // RFC 7592 has no helper in openid-client: plain requests with the token the registration gave.
+  const manage = (method, body) => fetch(mine.registration_client_uri, {
+    method,
+    headers: { authorization: `Bearer ${mine.registration_access_token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const read = await manage('GET');
+  assert.equal(read.status, 200);
+  const current = await read.json();
+  assert.equal(current.client_name, metadata.client_name);
+  for (const field of ['registration_client_uri', 'client_id_issued_at']) delete current[field];
+  const updated = await manage('PUT', { ...current, client_name: 'Renamed by openid-client' });
+  assert.equal(updated.status, 200, await updated.clone().text());
+  assert.equal((await updated.json()).client_name, 'Renamed by openid-client');
+  assert.equal((await manage('DELETE')).status, 204);
+  assert.equal((await manage('GET')).status, 401);
+  step('read, updated and deleted with its registration access token; the token then opens nothing');
+}
+
 // --- an API that speaks continuous access evaluation -------------------------------------
 // The app declares the CAE capability (cp1) and asks for a token for the API (RFC 8707).
 // When the API answers with a claims challenge, it does what any CAE-aware app does: refresh
@@ -275,7 +338,9 @@ async function admin(method, path, body) {
     headers: { authorization: `Bearer ${token.access_token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${await response.text()}`);
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
 }
 
 // A browser, reduced to what signing in needs: cookies, one form, redirects.

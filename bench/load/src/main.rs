@@ -537,6 +537,8 @@ async fn prepare(
         cae_capable: false,
         require_dpop: false,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: tessera_store::Timestamp(0),
         changed_at: tessera_store::Timestamp(0),
     };
@@ -685,6 +687,7 @@ async fn prepare(
                     client_id: client.into(),
                     device_id: device,
                     jkt: Some(key.thumbprint().as_str().to_owned()),
+                    browser_sid: None,
                     created_at: now_ms,
                 },
                 &tessera_store::NewFamily {

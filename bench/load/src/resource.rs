@@ -50,6 +50,8 @@ pub async fn prepare(url: &str, users: usize) -> anyhow::Result<()> {
         cae_capable: true,
         require_dpop: false,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: tessera_store::Timestamp(0),
         changed_at: tessera_store::Timestamp(0),
     };
@@ -100,6 +102,7 @@ pub async fn prepare(url: &str, users: usize) -> anyhow::Result<()> {
                     client_id: "load-cae".into(),
                     device_id: None,
                     jkt: None,
+                    browser_sid: None,
                     created_at: now_ms,
                 },
                 &tessera_store::NewFamily {

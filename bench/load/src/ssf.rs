@@ -65,6 +65,8 @@ pub async fn prepare(url: &str, users: usize) -> anyhow::Result<()> {
         cae_capable: false,
         require_dpop: false,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: tessera_store::Timestamp(0),
         changed_at: tessera_store::Timestamp(0),
     })

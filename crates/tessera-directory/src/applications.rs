@@ -172,6 +172,16 @@ pub struct ApplicationSpec {
     /// Accept authorization requests only when pushed first (RFC 9126 `/par`).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Where the client takes OpenID Connect back-channel logout tokens (`https`; plain
+    /// `http` only for a confidential client). Every session of the client's that ends, by
+    /// sign-out, an administrator or a signal, is announced there.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Hold the client to the FAPI 2.0 Security Profile: confidential with keys (it
+    /// authenticates with `private_key_jwt` only), its authorization requests pushed, its
+    /// tokens DPoP-bound, its refresh tokens not rotated.
+    #[serde(default)]
+    pub fapi2: bool,
 }
 
 const fn public() -> AppKind {
@@ -210,6 +220,8 @@ impl ApplicationSpec {
             cae_capable: false,
             require_dpop: false,
             require_pushed_authorization_requests: false,
+            backchannel_logout_uri: None,
+            fapi2: false,
         }
     }
 
@@ -265,6 +277,34 @@ impl ApplicationSpec {
                 "grant_types",
                 "a public client cannot exchange tokens: only an API that authenticates may act for a user",
             ));
+        }
+        if self.fapi2 {
+            if self.kind != AppKind::Confidential {
+                errors.push(FieldError::new(
+                    "fapi2",
+                    "the FAPI 2.0 profile is for confidential clients",
+                ));
+            }
+            if self.jwks.is_none() {
+                errors.push(FieldError::new(
+                    "fapi2",
+                    "needs jwks: a FAPI 2.0 client authenticates with private_key_jwt",
+                ));
+            }
+            if grants
+                .iter()
+                .any(|g| g != GrantType::AuthorizationCode.as_str() && g != GrantType::RefreshToken.as_str())
+            {
+                errors.push(FieldError::new(
+                    "fapi2",
+                    "a FAPI 2.0 client uses the authorization_code and refresh_token grants only",
+                ));
+            }
+        }
+        if let Some(uri) = &self.backchannel_logout_uri
+            && let Some(problem) = logout_uri_problem(uri, self.kind)
+        {
+            errors.push(FieldError::new("backchannel_logout_uri", problem));
         }
         for (i, s) in self.scopes.iter().enumerate() {
             // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -342,6 +382,30 @@ fn redirect_uri_problem(uri: &str) -> Option<String> {
     }
 }
 
+/// Why a back-channel logout URI cannot be registered (OpenID Connect Back-Channel Logout 1.0
+/// §2.2): absolute, without a fragment or credentials, `https` with a host, or plain `http`
+/// for a confidential client.
+fn logout_uri_problem(uri: &str, kind: AppKind) -> Option<String> {
+    let Ok(parsed) = url::Url::parse(uri) else {
+        return Some("is not an absolute URI".into());
+    };
+    if parsed.fragment().is_some() {
+        return Some("must not have a fragment".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Some("must not carry credentials".into());
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Some("has no host".into());
+    }
+    match parsed.scheme() {
+        "https" => None,
+        "http" if kind == AppKind::Confidential => None,
+        "http" => Some("plain http is allowed only for a confidential client; use https".into()),
+        _ => Some("must be an https URL".into()),
+    }
+}
+
 /// Why a JWK Set cannot be used for `private_key_jwt`.
 fn jwks_problem(jwks: &serde_json::Value) -> Option<String> {
     let private = jwks["keys"]
@@ -368,6 +432,26 @@ impl Directory {
     /// # Errors
     /// [`DirectoryError::Invalid`]; [`DirectoryError::Conflict`] when the id is taken.
     pub async fn create_application(&self, spec: &ApplicationSpec) -> Result<CreatedApplication> {
+        self.create(spec, None).await
+    }
+
+    /// Registers a client that registered itself (RFC 7591), with how it did, in one commit.
+    ///
+    /// # Errors
+    /// As [`Directory::create_application`].
+    pub async fn create_registered_application(
+        &self,
+        spec: &ApplicationSpec,
+        registration: &tessera_store::ClientRegistration,
+    ) -> Result<CreatedApplication> {
+        self.create(spec, Some(registration)).await
+    }
+
+    async fn create(
+        &self,
+        spec: &ApplicationSpec,
+        registration: Option<&tessera_store::ClientRegistration>,
+    ) -> Result<CreatedApplication> {
         let grants = spec.validate()?;
         if self.store.application(&spec.id).await.is_ok() {
             return Err(DirectoryError::Conflict(format!(
@@ -381,6 +465,9 @@ impl Directory {
         let app = self.record(spec, grants, secret.as_deref().map(|s| hashed(s)), self.now);
         let mut uow = self.store.begin().await?;
         uow.put_application(&app).await?;
+        if let Some(registration) = registration {
+            uow.put_client_registration(registration).await?;
+        }
         uow.commit().await?;
         self.forget_application(&app.id);
         Ok(CreatedApplication { app, secret })
@@ -391,6 +478,26 @@ impl Directory {
     /// # Errors
     /// [`DirectoryError::Invalid`], [`DirectoryError::NotFound`].
     pub async fn replace_application(&self, spec: &ApplicationSpec) -> Result<Application> {
+        self.replace(spec, None).await
+    }
+
+    /// Replaces a self-registered client's settings and registration (RFC 7592 §2.2).
+    ///
+    /// # Errors
+    /// As [`Directory::replace_application`].
+    pub async fn replace_registered_application(
+        &self,
+        spec: &ApplicationSpec,
+        registration: &tessera_store::ClientRegistration,
+    ) -> Result<Application> {
+        self.replace(spec, Some(registration)).await
+    }
+
+    async fn replace(
+        &self,
+        spec: &ApplicationSpec,
+        registration: Option<&tessera_store::ClientRegistration>,
+    ) -> Result<Application> {
         let grants = spec.validate()?;
         let existing = self.store.application(&spec.id).await?;
         if existing.kind != spec.kind {
@@ -399,9 +506,14 @@ impl Directory {
                 "cannot change between public and confidential; register a new application",
             ));
         }
-        let app = self.record(spec, grants, existing.secret_hash, existing.created_at);
+        // A FAPI 2.0 client authenticates with its keys only: a secret it had goes.
+        let secret_hash = existing.secret_hash.filter(|_| !spec.fapi2);
+        let app = self.record(spec, grants, secret_hash, existing.created_at);
         let mut uow = self.store.begin().await?;
         uow.put_application(&app).await?;
+        if let Some(registration) = registration {
+            uow.put_client_registration(registration).await?;
+        }
         uow.commit().await?;
         self.forget_application(&app.id);
         Ok(app)
@@ -457,8 +569,11 @@ impl Directory {
             access_token_minutes: spec.access_token_minutes,
             refresh_token_days: spec.refresh_token_days,
             cae_capable: spec.cae_capable,
-            require_dpop: spec.require_dpop,
-            require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
+            // The profile needs both, whatever else the spec says.
+            require_dpop: spec.require_dpop || spec.fapi2,
+            require_pushed_authorization_requests: spec.require_pushed_authorization_requests || spec.fapi2,
+            backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
+            fapi2: spec.fapi2,
             created_at,
             changed_at: self.now,
         }
@@ -511,6 +626,20 @@ mod tests {
             ..ApplicationSpec::new("app")
         };
         assert!(problems(&native).is_empty());
+        let logout = ApplicationSpec {
+            backchannel_logout_uri: Some("https://app.example/logout?from=idp".into()),
+            ..ok.clone()
+        };
+        assert!(problems(&logout).is_empty());
+        let internal = ApplicationSpec {
+            kind: AppKind::Confidential,
+            backchannel_logout_uri: Some("http://app.internal:8080/logout".into()),
+            ..ok.clone()
+        };
+        assert!(
+            problems(&internal).is_empty(),
+            "plain http for a confidential client"
+        );
         let cases: Vec<(ApplicationSpec, &str)> = vec![
             (ApplicationSpec::new("app"), "redirect_uris"),
             (
@@ -576,6 +705,63 @@ mod tests {
                     ..ok.clone()
                 },
                 "redirect_uris[0]",
+            ),
+            (
+                ApplicationSpec {
+                    backchannel_logout_uri: Some("javascript:alert(1)".into()),
+                    ..ok.clone()
+                },
+                "backchannel_logout_uri",
+            ),
+            (
+                ApplicationSpec {
+                    backchannel_logout_uri: Some("http://rp.example/logout".into()),
+                    ..ok.clone()
+                },
+                "backchannel_logout_uri",
+            ),
+            (
+                ApplicationSpec {
+                    backchannel_logout_uri: Some("https://rp.example/logout#frag".into()),
+                    ..ok.clone()
+                },
+                "backchannel_logout_uri",
+            ),
+            (
+                ApplicationSpec {
+                    backchannel_logout_uri: Some("https://u:p@rp.example/logout".into()),
+                    ..ok.clone()
+                },
+                "backchannel_logout_uri",
+            ),
+            (
+                ApplicationSpec {
+                    backchannel_logout_uri: Some("/logout".into()),
+                    ..ok.clone()
+                },
+                "backchannel_logout_uri",
+            ),
+            (
+                ApplicationSpec {
+                    backchannel_logout_uri: Some("ftp://rp.example/logout".into()),
+                    ..ok.clone()
+                },
+                "backchannel_logout_uri",
+            ),
+            (
+                ApplicationSpec {
+                    fapi2: true,
+                    ..ok.clone()
+                },
+                "fapi2",
+            ),
+            (
+                ApplicationSpec {
+                    kind: AppKind::Confidential,
+                    fapi2: true,
+                    ..ok.clone()
+                },
+                "fapi2",
             ),
             (
                 ApplicationSpec {

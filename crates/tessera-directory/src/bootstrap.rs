@@ -123,6 +123,8 @@ pub async fn ensure_builtin_client(
         cae_capable: false,
         require_dpop: false,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: now,
         changed_at: now,
     };

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tessera_signals::DirectoryChange;
+use tessera_signals::{DirectoryChange, InitiatingEntity};
 use tessera_store::{
     Group, GroupId, MfaMethod, NewUser, RiskLevel, SubjectKind, Table, UnitOfWork, User, UserChange, UserId,
     UserStatus,
@@ -221,7 +221,10 @@ impl Directory {
         self.store.user(id).await?;
         let mut uow = self.store.begin().await?;
         self.emit(uow.as_mut(), id, &DirectoryChange::UserDeleted).await?;
-        uow.set_not_before(SubjectKind::User, &id.0, self.now).await?;
+        // Ended before they go, so that the applications that take back-channel logout tokens
+        // hear of it.
+        self.end_sessions(uow.as_mut(), id, "the user was deleted")
+            .await?;
         uow.delete_user(id).await?;
         uow.commit().await?;
         Ok(())
@@ -236,9 +239,13 @@ impl Directory {
     pub async fn revoke_sessions(&self, id: &UserId) -> Result<u64> {
         self.store.user(id).await?;
         let mut uow = self.store.begin().await?;
-        let revoked = self
-            .end_sessions(uow.as_mut(), id, "revoked by an administrator")
-            .await?;
+        let reason = match self.by {
+            InitiatingEntity::Admin => "revoked by an administrator",
+            InitiatingEntity::User => "revoked by the user",
+            InitiatingEntity::Policy => "revoked by a policy",
+            InitiatingEntity::System => "revoked on a signal",
+        };
+        let revoked = self.end_sessions(uow.as_mut(), id, reason).await?;
         self.emit(uow.as_mut(), id, &DirectoryChange::SessionsRevoked)
             .await?;
         uow.commit().await?;

@@ -425,6 +425,62 @@ impl Default for AuthorizationConfig {
     }
 }
 
+/// Dynamic client registration (RFC 7591/7592) settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Serve `/register` at all.
+    pub enabled: bool,
+    /// Let anyone register, without an initial access token. Off: a registration needs an
+    /// access token with the `tessera.register` (or `tessera.admin`) scope.
+    pub open: bool,
+    /// The API scopes a registered client may ask for (OpenID scopes always).
+    pub scopes: Vec<String>,
+    /// The grant types a registered client may use.
+    pub grant_types: Vec<String>,
+    /// A JWK Set file of the software publishers whose software statements Tessera accepts.
+    pub software_statement_keys: Option<PathBuf>,
+    /// Refuse registrations without a software statement.
+    pub require_software_statement: bool,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            open: false,
+            scopes: Vec::new(),
+            grant_types: vec![
+                "authorization_code".into(),
+                "refresh_token".into(),
+                "urn:ietf:params:oauth:grant-type:device_code".into(),
+            ],
+            software_statement_keys: None,
+            require_software_statement: false,
+        }
+    }
+}
+
+/// OpenID Connect back-channel logout settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogoutConfig {
+    /// Attempts to deliver one logout token before giving up (the sign-in log says so). They
+    /// are 1 s, 2 s, 4 s … apart, at most five minutes.
+    pub backchannel_attempts: u32,
+    /// How long a client has to answer, seconds.
+    pub backchannel_timeout_seconds: u64,
+}
+
+impl Default for LogoutConfig {
+    fn default() -> Self {
+        Self {
+            backchannel_attempts: 10,
+            backchannel_timeout_seconds: 5,
+        }
+    }
+}
+
 /// The configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -464,6 +520,12 @@ pub struct FileConfig {
     /// Who may exchange tokens for which audiences.
     #[serde(default)]
     pub token_exchange: TokenExchangeConfig,
+    /// Back-channel logout.
+    #[serde(default)]
+    pub logout: LogoutConfig,
+    /// Dynamic client registration.
+    #[serde(default)]
+    pub registration: RegistrationConfig,
     /// Who may read `/metrics`.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -522,6 +584,10 @@ pub struct ServerConfig {
     pub introspection: IntrospectionConfig,
     /// Who may exchange tokens for which audiences.
     pub token_exchange: TokenExchangeConfig,
+    /// Back-channel logout.
+    pub logout: LogoutConfig,
+    /// Dynamic client registration.
+    pub registration: RegistrationConfig,
     /// Who may read `/metrics`.
     pub metrics: MetricsConfig,
 }
@@ -547,6 +613,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("http", &self.http)
             .field("introspection", &self.introspection)
             .field("token_exchange", &self.token_exchange)
+            .field("logout", &self.logout)
+            .field("registration", &self.registration)
             .field("metrics", &self.metrics)
             .finish()
     }
@@ -698,6 +766,8 @@ impl ServerConfig {
             http,
             introspection: from_file.introspection,
             token_exchange: from_file.token_exchange,
+            logout: from_file.logout,
+            registration: from_file.registration,
             metrics: from_file.metrics,
             ssf,
             listen,

@@ -100,6 +100,18 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, code, description)
     }
 
+    /// A registration error of RFC 7591 §3.2.2 (`invalid_redirect_uri`,
+    /// `invalid_client_metadata`, `invalid_software_statement`, `unapproved_software_statement`),
+    /// 400.
+    pub fn registration(code: &'static str, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, description)
+    }
+
+    /// `not_found` (404): an endpoint the operator has not switched on.
+    pub fn not_found(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", description)
+    }
+
     /// `invalid_dpop_proof` (400) at the token endpoint.
     pub fn invalid_dpop_proof(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)

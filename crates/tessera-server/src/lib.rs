@@ -88,6 +88,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/logout",
             get(web::logout::logout_get).post(web::logout::logout_post),
         )
+        .route("/register", post(oauth::registration::register))
+        .route(
+            "/register/{client_id}",
+            get(oauth::registration::read)
+                .put(oauth::registration::update)
+                .delete(oauth::registration::delete),
+        )
         .route("/assets/tessera.css", get(web::stylesheet))
         .route("/favicon.ico", get(web::no_icon))
         .route("/assets/passkey.js", get(web::passkey_script))
@@ -243,6 +250,7 @@ pub async fn serve_until(
 ) -> Result<(), StartError> {
     let _push = ssf::push::spawn(prepared.state.clone());
     let _pollers = ssf::receive::spawn_pollers(&prepared.state);
+    let _logouts = oauth::backchannel_logout::spawn(prepared.state.clone());
     let _pruning = state::spawn_pruning(prepared.state.clone());
     let http = prepared.state.config.http.clone();
     let grace = std::time::Duration::from_secs(http.request_timeout_seconds);

@@ -102,6 +102,7 @@ async fn workloads(store: Arc<dyn Store>, baseline: f64) -> Vec<(&'static str, f
             client_id: "app".into(),
             device_id: Some("d".into()),
             jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+            browser_sid: None,
             created_at: now(),
         };
         let family = NewFamily {

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::directory_types::{
-    Application, Device, DeviceAuthorization, DeviceDecision, DevicePoll, EventSummary, MfaMethod,
-    NamedLocationRecord, NewCode, NewDeviceAuthorization, NewPushedRequest, PolicyRecord, PushedLookup,
-    ReceivedSet, Redemption, Secret, SignInFilter, SignInLog, SigningKeyRecord, StreamHealth, StreamRecord,
+    Application, ClientRegistration, Device, DeviceAuthorization, DeviceDecision, DevicePoll, EventSummary,
+    LogoutDelivery, LogoutOutcome, MfaMethod, NamedLocationRecord, NewCode, NewDeviceAuthorization,
+    NewPushedRequest, PolicyRecord, PushedLookup, ReceivedSet, Redemption, Secret, SignInFilter, SignInLog,
+    SigningKeyRecord, StreamHealth, StreamRecord,
 };
 use crate::types::{Family, Rotate, SessionId, StreamId, Timestamp, UserId};
 
@@ -20,6 +21,8 @@ pub trait ClientRepo: Send + Sync {
     async fn application(&self, id: &str) -> Result<Application>;
     /// Every client, ordered by id.
     async fn applications(&self) -> Result<Vec<Application>>;
+    /// How a client registered itself; `NotFound` for one an administrator registered.
+    async fn client_registration(&self, client_id: &str) -> Result<ClientRegistration>;
 }
 
 /// Registered devices.
@@ -140,6 +143,36 @@ pub trait DeviceGrantRepo: Send + Sync {
     ) -> Result<DevicePoll>;
     /// Deletes authorizations that expired before `now`; returns how many.
     async fn prune_device_authorizations(&self, now: Timestamp) -> Result<u64>;
+}
+
+/// Back-channel logouts owed to clients (queued by the revocations themselves, see
+/// [`crate::UnitOfWork::revoke_family`]), delivered by a worker with leased claims, as the
+/// outbox is.
+#[async_trait]
+pub trait LogoutRepo: Send + Sync {
+    /// Claims up to `limit` due deliveries, unclaimed or with an expired lease, for `lease`,
+    /// oldest first. Claims by concurrent workers are disjoint.
+    async fn claim_logouts(
+        &self,
+        worker: &str,
+        limit: u32,
+        now: Timestamp,
+        lease: std::time::Duration,
+    ) -> Result<Vec<LogoutDelivery>>;
+    /// Settles a delivery with its outcome (and the last error, if any).
+    async fn settle_logout(
+        &self,
+        id: i64,
+        outcome: LogoutOutcome,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Counts a failed attempt and releases the claim until `at`.
+    async fn retry_logout(&self, id: i64, error: &str, at: Timestamp) -> Result<()>;
+    /// Deliveries not yet settled.
+    async fn unsettled_logouts(&self) -> Result<u64>;
+    /// Deletes deliveries settled before `before`; returns how many.
+    async fn prune_logouts(&self, before: Timestamp) -> Result<u64>;
 }
 
 /// The sign-in log.

@@ -92,6 +92,11 @@ pub struct Application {
     pub require_dpop: bool,
     /// Whether the client may start an authorization only with a pushed request (RFC 9126).
     pub require_pushed_authorization_requests: bool,
+    /// Where the client takes OpenID Connect back-channel logout tokens, if it does.
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the client is held to the FAPI 2.0 Security Profile: pushed requests, DPoP,
+    /// `private_key_jwt` only, and refresh tokens that are not rotated.
+    pub fapi2: bool,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -248,6 +253,64 @@ pub struct NewCode {
     pub created_at: Timestamp,
     /// Expiry (short: a minute or so).
     pub expires_at: Timestamp,
+}
+
+/// How a client registered itself (RFC 7591), kept beside its application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRegistration {
+    /// The client.
+    pub client_id: String,
+    /// SHA-256 of its registration access token (RFC 7592).
+    pub token_hash: Vec<u8>,
+    /// The informational metadata it registered, a JSON object.
+    pub metadata: serde_json::Value,
+    /// Registered.
+    pub created_at: Timestamp,
+}
+
+/// A back-channel logout owed to a client (OpenID Connect Back-Channel Logout 1.0), queued in
+/// the transaction that revoked the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutDelivery {
+    /// Id.
+    pub id: i64,
+    /// The client to tell.
+    pub client_id: String,
+    /// Its `backchannel_logout_uri` when the session was revoked.
+    pub uri: String,
+    /// The user.
+    pub user_id: UserId,
+    /// The session that ended (the ID tokens' `sid`).
+    pub session_id: SessionId,
+    /// Why it ended.
+    pub reason: String,
+    /// Queued.
+    pub created_at: Timestamp,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// How a back-channel logout ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    /// The client answered 2xx.
+    Delivered,
+    /// The client answered 400: it has the token and refuses it; sending it again would not help.
+    Refused,
+    /// Every attempt failed.
+    Failed,
+}
+
+impl LogoutOutcome {
+    /// As stored.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// A pushed authorization request to keep (RFC 9126).

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use directory_repo::{
-    ClientRepo, CodeRepo, CredentialRepo, DeviceGrantRepo, DeviceRepo, KeyRepo, PolicyRepo,
+    ClientRepo, CodeRepo, CredentialRepo, DeviceGrantRepo, DeviceRepo, KeyRepo, LogoutRepo, PolicyRepo,
     PushedRequestRepo, SignInLogRepo, StreamRepo,
 };
 pub use directory_types::*;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::directory_repo::{
-    ClientRepo, CodeRepo, CredentialRepo, DeviceGrantRepo, DeviceRepo, KeyRepo, PolicyRepo,
+    ClientRepo, CodeRepo, CredentialRepo, DeviceGrantRepo, DeviceRepo, KeyRepo, LogoutRepo, PolicyRepo,
     PushedRequestRepo, SignInLogRepo, StreamRepo,
 };
 use crate::directory_types::{
@@ -54,6 +54,11 @@ pub trait TokenRepo: Send + Sync {
     /// Rotates a refresh token, atomically: of two uses of the same token at most one
     /// rotates; the other is treated as reuse, and the family is revoked.
     async fn rotate(&self, rotate: &Rotate<'_>) -> Result<Rotation>;
+    /// A refresh that keeps the presented token, for a client whose refresh tokens are not
+    /// rotated (FAPI 2.0, design record 008): the family's last use and expiry move, its token
+    /// and generation stay, so a retried request succeeds. `rotate.next` is not used. An old
+    /// token of the family, unknown, revoked or expired tokens answer as for [`Self::rotate`].
+    async fn refresh_in_place(&self, rotate: &Rotate<'_>) -> Result<Rotation>;
     /// Revokes a family (and so every token in it). Returns whether it was live.
     async fn revoke_family(&self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool>;
     /// The "not before" instant of a subject: tokens issued earlier are refused.
@@ -157,11 +162,17 @@ pub trait UnitOfWork: Send {
     async fn remove_member(&mut self, group: &GroupId, user: &UserId) -> Result<bool>;
     /// Raises a subject's "not before" instant (never lowers it).
     async fn set_not_before(&mut self, kind: SubjectKind, id: &str, at: Timestamp) -> Result<()>;
-    /// Revokes a refresh-token family; returns whether it was live.
+    /// Revokes a refresh-token family; returns whether it was live. A live family's client,
+    /// when it takes back-channel logout tokens, is owed one ([`crate::LogoutRepo`]), queued
+    /// here; so it is by every revocation below.
     async fn revoke_family(&mut self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool>;
     /// Revokes every live session and refresh-token family of a user; returns how many
     /// families were revoked.
     async fn revoke_user_sessions(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64>;
+    /// Ends a browser session (sign-out): sets its own "not before" instant, and revokes every
+    /// session started from it (families, sessions, their "not before" instants). Returns how
+    /// many refresh-token families were live.
+    async fn end_browser_session(&mut self, browser_sid: &str, reason: &str, now: Timestamp) -> Result<u64>;
     /// Creates or replaces a stream's record.
     async fn put_stream(
         &mut self,
@@ -189,6 +200,8 @@ pub trait UnitOfWork: Send {
     async fn append_stream_event(&mut self, stream: &StreamId, event: &NewEvent) -> Result<EventId>;
     /// Creates or replaces an application (client).
     async fn put_application(&mut self, app: &Application) -> Result<()>;
+    /// Creates or replaces how a client registered itself (its application must exist).
+    async fn put_client_registration(&mut self, registration: &crate::ClientRegistration) -> Result<()>;
     /// Registers a device. A key (`jkt`) can be registered once.
     async fn insert_device(&mut self, device: &Device) -> Result<()>;
     /// How many devices `user` has, with the user locked until the unit of work ends, so a
@@ -234,6 +247,7 @@ pub trait Store:
     + CodeRepo
     + PushedRequestRepo
     + DeviceGrantRepo
+    + LogoutRepo
     + SignInLogRepo
     + StreamRepo
 {

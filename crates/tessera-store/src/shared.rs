@@ -19,6 +19,15 @@ pub(crate) const USER_COLUMNS: &str =
 pub(crate) const DEVICE_COLUMNS: &str = "id, user_id, display_name, platform, os_version, trust_type, \
      compliance, status, public_jwk, jkt, key_protection, key_attestation, created_at, last_seen_at";
 
+/// Back-channel logouts owed when live refresh-token families are revoked: one per family whose
+/// client takes logout tokens. `{}` picks the families (`f.…` with `$3`); `$1` is now, `$2` the
+/// reason. Run before the revocation itself, which makes the families no longer live.
+pub(crate) const OWE_LOGOUTS: &str = "INSERT INTO logout_deliveries \
+     (client_id, uri, user_id, session_id, reason, created_at, next_attempt_at) \
+     SELECT f.client_id, a.backchannel_logout_uri, f.user_id, f.session_id, $2, $1, $1 \
+     FROM refresh_families f JOIN applications a ON a.id = f.client_id \
+     WHERE f.revoked_at IS NULL AND f.expires_at > $1 AND a.backchannel_logout_uri IS NOT NULL AND {}";
+
 pub(crate) const FAMILY_COLUMNS: &str = "id, session_id, user_id, client_id, device_id, jkt, generation, \
      created_at, rotated_at, expires_at, revoked_at, revoked_reason, grant_data";
 
@@ -413,6 +422,31 @@ macro_rules! shared_impl {
         }
 
         impl $store {
+            /// Why a presented refresh token was not swapped (or kept): unknown, revoked,
+            /// expired, or an old one presented again (which revokes its family).
+            async fn not_swapped(&self, presented: &[u8], now: Timestamp) -> Result<Rotation> {
+                let sql = format!(
+                    "SELECT t.generation AS token_generation, f.{} FROM refresh_tokens t \
+                     JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1",
+                    FAMILY_COLUMNS.replace(", ", ", f.")
+                );
+                let Some(row) = sqlx::query(&sql).bind(presented).fetch_optional(&self.write).await.ctx("refresh token")?
+                else {
+                    return Ok(Rotation::Unknown);
+                };
+                let token_generation: i64 = row.try_get("token_generation").ctx("refresh token")?;
+                let family = family_from_row(&row)?;
+                if family.revoked_at.is_some() {
+                    Ok(Rotation::Revoked(family))
+                } else if token_generation == family.generation && now > family.expires_at {
+                    Ok(Rotation::Expired(family))
+                } else {
+                    // An old token presented again, or this use lost the swap to a concurrent use
+                    // of the same token: reuse either way.
+                    self.revoke_for_reuse(&family.id, now).await
+                }
+            }
+
             async fn revoke_for_reuse(&self, id: &FamilyId, now: Timestamp) -> Result<Rotation> {
                 let mut tx = self.write.begin().await.ctx("refresh-token family")?;
                 revoke_family_in(&mut tx, &id.0, "refresh token reuse", now).await?;
@@ -437,6 +471,7 @@ macro_rules! shared_impl {
             reason: &str,
             now: Timestamp,
         ) -> Result<bool> {
+            owe_logouts_in(tx, "f.id = $3", id, reason, now).await?;
             let done = sqlx::query(
                 "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
             )
@@ -447,6 +482,26 @@ macro_rules! shared_impl {
             .await
             .ctx("refresh-token family")?;
             Ok(done.rows_affected() == 1)
+        }
+
+        /// Queues the back-channel logouts of the live families `which` picks (see
+        /// [`crate::shared::OWE_LOGOUTS`]); returns how many.
+        async fn owe_logouts_in(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            which: &str,
+            id: &str,
+            reason: &str,
+            now: Timestamp,
+        ) -> Result<u64> {
+            let sql = crate::shared::OWE_LOGOUTS.replace("{}", which);
+            let done = sqlx::query(&sql)
+                .bind(now.0)
+                .bind(reason)
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .ctx("back-channel logout")?;
+            Ok(done.rows_affected())
         }
 
         async fn set_not_before_in(
@@ -474,8 +529,8 @@ macro_rules! shared_impl {
             async fn start_session(&self, session: &NewSession, family: &NewFamily) -> Result<Family> {
                 let mut tx = self.write.begin().await.ctx("session")?;
                 sqlx::query(
-                    "INSERT INTO sessions (id, user_id, client_id, device_id, jkt, created_at, last_seen_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                    "INSERT INTO sessions (id, user_id, client_id, device_id, jkt, created_at, last_seen_at, browser_sid) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
                 )
                 .bind(&session.id.0)
                 .bind(&session.user_id.0)
@@ -483,6 +538,7 @@ macro_rules! shared_impl {
                 .bind(&session.device_id)
                 .bind(&session.jkt)
                 .bind(session.created_at.0)
+                .bind(&session.browser_sid)
                 .execute(&mut *tx)
                 .await
                 .ctx("session")?;
@@ -536,27 +592,26 @@ macro_rules! shared_impl {
                 if let Some(row) = swapped {
                     return Ok(Rotation::Rotated(family_from_row(&row)?));
                 }
-                // Nothing swapped: find out why.
+                self.not_swapped(r.presented, r.now).await
+            }
+
+            async fn refresh_in_place(&self, r: &Rotate<'_>) -> Result<Rotation> {
                 let sql = format!(
-                    "SELECT t.generation AS token_generation, f.{} FROM refresh_tokens t \
-                     JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1",
-                    FAMILY_COLUMNS.replace(", ", ", f.")
+                    "UPDATE refresh_families SET rotated_at = $2, expires_at = $3 \
+                     WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1) AND current_hash = $1 \
+                     AND revoked_at IS NULL AND expires_at >= $2 RETURNING {FAMILY_COLUMNS}"
                 );
-                let Some(row) = sqlx::query(&sql).bind(r.presented).fetch_optional(&self.write).await.ctx("refresh token")?
-                else {
-                    return Ok(Rotation::Unknown);
-                };
-                let token_generation: i64 = row.try_get("token_generation").ctx("refresh token")?;
-                let family = family_from_row(&row)?;
-                if family.revoked_at.is_some() {
-                    Ok(Rotation::Revoked(family))
-                } else if token_generation == family.generation && r.now > family.expires_at {
-                    Ok(Rotation::Expired(family))
-                } else {
-                    // An old token presented again, or this use lost the swap to a concurrent use
-                    // of the same token: reuse either way.
-                    self.revoke_for_reuse(&family.id, r.now).await
+                let kept = sqlx::query(&sql)
+                    .bind(r.presented)
+                    .bind(r.now.0)
+                    .bind(r.expires_at.0)
+                    .fetch_optional(&self.write)
+                    .await
+                    .ctx("refresh token")?;
+                if let Some(row) = kept {
+                    return Ok(Rotation::Rotated(family_from_row(&row)?));
                 }
+                self.not_swapped(r.presented, r.now).await
             }
 
             async fn revoke_family(&self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool> {

@@ -45,7 +45,7 @@ macro_rules! directory_impl {
             }
 
             const APP: &str = "id, name, kind, secret_hash, redirect_uris, grant_types, scopes, jwks, access_token_minutes, \
-                 refresh_token_days, cae_capable, require_dpop, require_pushed_authorization_requests, created_at, changed_at";
+                 refresh_token_days, cae_capable, require_dpop, require_pushed_authorization_requests, backchannel_logout_uri, fapi2, created_at, changed_at";
             fn app(row: &Row) -> Result<Application> {
                 Ok(Application {
                     id: text(row, "id")?,
@@ -64,6 +64,8 @@ macro_rules! directory_impl {
                     cae_capable: int(row, "cae_capable")? != 0,
                     require_dpop: int(row, "require_dpop")? != 0,
                     require_pushed_authorization_requests: int(row, "require_pushed_authorization_requests")? != 0,
+                    backchannel_logout_uri: opt_text(row, "backchannel_logout_uri")?,
+                    fapi2: int(row, "fapi2")? != 0,
                     created_at: Timestamp(int(row, "created_at")?),
                     changed_at: Timestamp(int(row, "changed_at")?),
                 })
@@ -151,6 +153,22 @@ macro_rules! directory_impl {
                 async fn applications(&self) -> Result<Vec<Application>> {
                     let sql = format!("SELECT {APP} FROM applications ORDER BY id");
                     sqlx::query(&sql).fetch_all(&self.read).await.ctx("application")?.iter().map(app).collect()
+                }
+
+                async fn client_registration(&self, client_id: &str) -> Result<ClientRegistration> {
+                    let row = sqlx::query(
+                        "SELECT client_id, token_hash, metadata, created_at FROM client_registrations WHERE client_id = $1",
+                    )
+                    .bind(client_id)
+                    .fetch_one(&self.read)
+                    .await
+                    .ctx("client registration")?;
+                    Ok(ClientRegistration {
+                        client_id: text(&row, "client_id")?,
+                        token_hash: row.try_get("token_hash").ctx("client registration")?,
+                        metadata: json(&row, "metadata")?,
+                        created_at: Timestamp(int(&row, "created_at")?),
+                    })
                 }
             }
 
@@ -659,6 +677,116 @@ macro_rules! directory_impl {
                 }
             }
 
+            const LOGOUT: &str = "id, client_id, uri, user_id, session_id, reason, created_at, attempts";
+
+            #[async_trait]
+            impl LogoutRepo for Backend {
+                async fn claim_logouts(
+                    &self,
+                    worker: &str,
+                    limit: u32,
+                    now: Timestamp,
+                    lease: std::time::Duration,
+                ) -> Result<Vec<LogoutDelivery>> {
+                    // The claim conditions are repeated outside the subquery: PostgreSQL checks
+                    // them again on a row another worker changed meanwhile, so claims are disjoint.
+                    const CLAIMABLE: &str = "settled_at IS NULL AND next_attempt_at <= $3 \
+                         AND (claim_expires_at IS NULL OR claim_expires_at <= $3)";
+                    // Looking costs a read; only finding something costs a write.
+                    let due = sqlx::query("SELECT 1 FROM logout_deliveries WHERE settled_at IS NULL AND next_attempt_at <= $1 LIMIT 1")
+                        .bind(now.0)
+                        .fetch_optional(&self.read)
+                        .await
+                        .ctx("back-channel logout")?;
+                    if due.is_none() {
+                        return Ok(Vec::new());
+                    }
+                    let until = now.plus_ms(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+                    let rows = sqlx::query(&format!(
+                        "UPDATE logout_deliveries SET claimed_by = $1, claim_expires_at = $2 \
+                         WHERE id IN (SELECT id FROM logout_deliveries WHERE {CLAIMABLE} ORDER BY id LIMIT $4) \
+                         AND {CLAIMABLE} RETURNING {LOGOUT}"
+                    ))
+                    .bind(worker)
+                    .bind(until.0)
+                    .bind(now.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.write)
+                    .await
+                    .ctx("back-channel logout")?;
+                    let mut claimed = rows
+                        .iter()
+                        .map(|r| {
+                            Ok(LogoutDelivery {
+                                id: int(r, "id")?,
+                                client_id: text(r, "client_id")?,
+                                uri: text(r, "uri")?,
+                                user_id: UserId(text(r, "user_id")?),
+                                session_id: SessionId(text(r, "session_id")?),
+                                reason: text(r, "reason")?,
+                                created_at: Timestamp(int(r, "created_at")?),
+                                attempts: u32::try_from(int(r, "attempts")?).unwrap_or(u32::MAX),
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    claimed.sort_by_key(|d| d.id);
+                    Ok(claimed)
+                }
+
+                async fn settle_logout(
+                    &self,
+                    id: i64,
+                    outcome: LogoutOutcome,
+                    error: Option<&str>,
+                    now: Timestamp,
+                ) -> Result<()> {
+                    sqlx::query(
+                        "UPDATE logout_deliveries SET settled_at = $1, outcome = $2, last_error = $3, \
+                         attempts = attempts + 1, claimed_by = NULL, claim_expires_at = NULL WHERE id = $4",
+                    )
+                    .bind(now.0)
+                    .bind(outcome.as_str())
+                    .bind(error)
+                    .bind(id)
+                    .execute(&self.write)
+                    .await
+                    .ctx("back-channel logout")?;
+                    Ok(())
+                }
+
+                async fn retry_logout(&self, id: i64, error: &str, at: Timestamp) -> Result<()> {
+                    sqlx::query(
+                        "UPDATE logout_deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, \
+                         claimed_by = NULL, claim_expires_at = NULL WHERE id = $3",
+                    )
+                    .bind(at.0)
+                    .bind(error)
+                    .bind(id)
+                    .execute(&self.write)
+                    .await
+                    .ctx("back-channel logout")?;
+                    Ok(())
+                }
+
+                async fn unsettled_logouts(&self) -> Result<u64> {
+                    let row = sqlx::query("SELECT COUNT(*) FROM logout_deliveries WHERE settled_at IS NULL")
+                        .fetch_one(&self.read)
+                        .await
+                        .ctx("back-channel logout")?;
+                    let n: i64 = row.try_get(0).ctx("back-channel logout")?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                }
+
+                async fn prune_logouts(&self, before: Timestamp) -> Result<u64> {
+                    let done = sqlx::query("DELETE FROM logout_deliveries WHERE settled_at < $1")
+                        .bind(before.0)
+                        .execute(&self.write)
+                        .await
+                        .ctx("back-channel logout")?;
+                    Ok(done.rows_affected())
+                }
+            }
+
             #[async_trait]
             impl SignInLogRepo for Backend {
                 async fn append_sign_ins(&self, entries: &[SignInLog]) -> Result<()> {
@@ -849,12 +977,27 @@ macro_rules! directory_impl {
             }
 
             impl Uow {
+                pub(super) async fn put_client_registration_inner(&mut self, r: &ClientRegistration) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO client_registrations (client_id, token_hash, metadata, created_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (client_id) DO UPDATE SET token_hash = excluded.token_hash, metadata = excluded.metadata",
+                    )
+                    .bind(&r.client_id)
+                    .bind(&r.token_hash)
+                    .bind(r.metadata.to_string())
+                    .bind(r.created_at.0)
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("client registration")?;
+                    Ok(())
+                }
+
                 pub(super) async fn put_application_inner(&mut self, a: &Application) -> Result<()> {
                     sqlx::query(
                         "INSERT INTO applications (id, name, kind, secret_hash, redirect_uris, grant_types, scopes, jwks, \
                          access_token_minutes, refresh_token_days, cae_capable, require_dpop, require_pushed_authorization_requests, \
-                         created_at, changed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (id) DO UPDATE SET \
+                         backchannel_logout_uri, fapi2, created_at, changed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id) DO UPDATE SET \
                          name = excluded.name, kind = excluded.kind, secret_hash = excluded.secret_hash, \
                          redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, scopes = excluded.scopes, \
                          jwks = excluded.jwks, \
@@ -862,6 +1005,7 @@ macro_rules! directory_impl {
                          refresh_token_days = excluded.refresh_token_days, cae_capable = excluded.cae_capable, \
                          require_dpop = excluded.require_dpop, \
                          require_pushed_authorization_requests = excluded.require_pushed_authorization_requests, \
+                         backchannel_logout_uri = excluded.backchannel_logout_uri, fapi2 = excluded.fapi2, \
                          changed_at = excluded.changed_at",
                     )
                     .bind(&a.id)
@@ -877,6 +1021,8 @@ macro_rules! directory_impl {
                     .bind(i64::from(a.cae_capable))
                     .bind(i64::from(a.require_dpop))
                     .bind(i64::from(a.require_pushed_authorization_requests))
+                    .bind(&a.backchannel_logout_uri)
+                    .bind(i64::from(a.fapi2))
                     .bind(a.created_at.0)
                     .bind(a.changed_at.0)
                     .execute(&mut *self.tx)

@@ -101,6 +101,7 @@ macro_rules! unit_of_work_impl {
             }
 
             async fn revoke_user_sessions_inner(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64> {
+                owe_logouts_in(&mut self.tx, "f.user_id = $3", &user.0, reason, now).await?;
                 let families = sqlx::query(
                     "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL \
                      AND user_id = $3",
@@ -118,6 +119,42 @@ macro_rules! unit_of_work_impl {
                     .await
                     .ctx("session")?;
                 set_not_before_in(&mut self.tx, SubjectKind::User, &user.0, now).await?;
+                Ok(families.rows_affected())
+            }
+
+            async fn end_browser_session_inner(&mut self, browser_sid: &str, reason: &str, now: Timestamp) -> Result<u64> {
+                const OF_BROWSER: &str = "f.session_id IN (SELECT id FROM sessions WHERE browser_sid = $3)";
+                owe_logouts_in(&mut self.tx, OF_BROWSER, browser_sid, reason, now).await?;
+                let families = sqlx::query(&format!(
+                    "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL AND {}",
+                    OF_BROWSER.replace("f.", "")
+                ))
+                .bind(now.0)
+                .bind(reason)
+                .bind(browser_sid)
+                .execute(&mut *self.tx)
+                .await
+                .ctx("refresh-token family")?;
+                // The sessions' "not before" instants: their access tokens stop too.
+                sqlx::query(
+                    "INSERT INTO not_before (subject_kind, subject_id, not_before) \
+                     SELECT $1, id, $2 FROM sessions WHERE browser_sid = $3 \
+                     ON CONFLICT (subject_kind, subject_id) DO UPDATE SET not_before = excluded.not_before \
+                     WHERE excluded.not_before > not_before.not_before",
+                )
+                .bind(SubjectKind::Session.as_str())
+                .bind(now.0)
+                .bind(browser_sid)
+                .execute(&mut *self.tx)
+                .await
+                .ctx("not-before instant")?;
+                sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE browser_sid = $2 AND revoked_at IS NULL")
+                    .bind(now.0)
+                    .bind(browser_sid)
+                    .execute(&mut *self.tx)
+                    .await
+                    .ctx("session")?;
+                set_not_before_in(&mut self.tx, SubjectKind::Session, browser_sid, now).await?;
                 Ok(families.rows_affected())
             }
 
@@ -239,12 +276,14 @@ macro_rules! unit_of_work_impl {
                 fn set_not_before(kind: SubjectKind, id: &str, at: Timestamp) -> () => set_not_before_inner;
                 fn revoke_family(id: &FamilyId, reason: &str, now: Timestamp) -> bool => revoke_family_inner;
                 fn revoke_user_sessions(user: &UserId, reason: &str, now: Timestamp) -> u64 => revoke_user_sessions_inner;
+                fn end_browser_session(browser_sid: &str, reason: &str, now: Timestamp) -> u64 => end_browser_session_inner;
                 fn put_stream(id: &StreamId, receiver: &str, status: StreamStatus, config: &serde_json::Value, now: Timestamp) -> () => put_stream_inner;
                 fn set_stream_status(id: &StreamId, status: StreamStatus, reason: Option<&str>, now: Timestamp) -> () => set_stream_status_inner;
                 fn delete_stream(id: &StreamId) -> () => delete_stream_inner;
                 fn append_event(event: &NewEvent) -> EventId => append_event_inner;
                 fn append_stream_event(stream: &StreamId, event: &NewEvent) -> EventId => append_stream_event_inner;
                 fn put_application(app: &crate::directory_types::Application) -> () => put_application_inner;
+                fn put_client_registration(registration: &crate::directory_types::ClientRegistration) -> () => put_client_registration_inner;
                 fn insert_device(device: &crate::directory_types::Device) -> () => insert_device_inner;
                 fn lock_user_devices(user: &UserId) -> u64 => lock_user_devices_inner;
                 fn lock_receiver_streams(receiver: &str) -> u64 => lock_receiver_streams_inner;

@@ -223,6 +223,9 @@ pub struct NewSession {
     pub device_id: Option<String>,
     /// The DPoP key thumbprint the session's tokens are bound to, if any.
     pub jkt: Option<String>,
+    /// The browser session (its `sid`) the user signed in with, when the session was started
+    /// from one: signing out of that browser session ends this one too.
+    pub browser_sid: Option<String>,
     /// Now.
     pub created_at: Timestamp,
 }

@@ -46,6 +46,14 @@ pub enum AppsCommand {
         /// Accept authorization requests only when pushed first to `/par` (RFC 9126).
         #[arg(long = "require-par")]
         require_pushed_authorization_requests: bool,
+        /// Where the client takes OpenID Connect back-channel logout tokens.
+        #[arg(long, value_name = "URL")]
+        backchannel_logout_uri: Option<String>,
+        /// Hold the client to the FAPI 2.0 Security Profile (needs `--kind confidential` and
+        /// `--jwks`): pushed requests, DPoP and `private_key_jwt` required, refresh tokens not
+        /// rotated.
+        #[arg(long)]
+        fapi2: bool,
         /// A file with the client's public keys (a JWK Set), for `private_key_jwt` and signed
         /// request objects; a confidential client with keys gets no secret.
         #[arg(long, value_name = "FILE")]
@@ -103,6 +111,8 @@ pub fn run_apps(cmd: AppsCommand) -> anyhow::Result<()> {
             scopes,
             require_dpop,
             require_pushed_authorization_requests,
+            backchannel_logout_uri,
+            fapi2,
             jwks,
             cae_capable,
             db,
@@ -127,6 +137,8 @@ pub fn run_apps(cmd: AppsCommand) -> anyhow::Result<()> {
                 cae_capable,
                 require_dpop,
                 require_pushed_authorization_requests,
+                backchannel_logout_uri,
+                fapi2,
                 jwks,
                 ..ApplicationSpec::new(&id)
             };

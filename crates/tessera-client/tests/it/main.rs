@@ -81,6 +81,8 @@ pub async fn world_with(configure: impl FnOnce(&mut tessera_server::config::Serv
         cae_capable: true,
         require_dpop: false,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     };

@@ -93,6 +93,8 @@ async fn idp_with(change: impl FnOnce(&mut tessera_server::config::ServerConfig)
         cae_capable: false,
         require_dpop: false,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     })
@@ -1082,6 +1084,7 @@ mod location {
                     client_id: "mail-client".into(),
                     device_id: None,
                     jkt: None,
+                    browser_sid: None,
                     created_at: Timestamp(0),
                 },
                 &tessera_store::NewFamily {

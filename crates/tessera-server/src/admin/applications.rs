@@ -55,6 +55,11 @@ struct ApplicationView {
     require_dpop: bool,
     /// Authorization requests are accepted only when pushed first (RFC 9126).
     require_pushed_authorization_requests: bool,
+    /// Where it takes back-channel logout tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backchannel_logout_uri: Option<String>,
+    /// Held to the FAPI 2.0 Security Profile.
+    fapi2: bool,
     /// Only in the response that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, required = false)]
@@ -88,6 +93,8 @@ impl ApplicationView {
             cae_capable: a.cae_capable,
             require_dpop: a.require_dpop,
             require_pushed_authorization_requests: a.require_pushed_authorization_requests,
+            backchannel_logout_uri: a.backchannel_logout_uri.clone(),
+            fapi2: a.fapi2,
             client_secret,
             created_at: a.created_at.rfc3339(),
             changed_at: a.changed_at.rfc3339(),

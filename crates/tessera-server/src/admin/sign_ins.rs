@@ -22,11 +22,12 @@ struct SignInView {
     user_id: Option<String>,
     /// The client, when known.
     client_id: Option<String>,
-    /// The client's address.
+    /// The client's address (empty for a back-channel logout, which is Tessera's own request).
     ip: String,
-    /// `success`, `failure`, `blocked`, `interrupted`, `replay` or `theft`.
+    /// `success`, `failure`, `blocked`, `interrupted`, `replay` or `theft`; for a back-channel
+    /// logout to the client, `loggedOut` or `logoutFailed`.
     outcome: String,
-    /// Which step: `authorize`, `token`, `refresh`, ….
+    /// Which step: `authorize`, `token`, `refresh`, `backchannelLogout`, ….
     stage: Option<String>,
     /// `notApplicable`, `missing`, `boundToDevice`, `unbound` or `replay`.
     token_protection: String,
@@ -69,7 +70,8 @@ impl SignInView {
 pub(super) struct Filter {
     /// Only this user's sign-ins.
     user: Option<String>,
-    /// Only this outcome (`success`, `failure`, `blocked`, `interrupted`, `replay`).
+    /// Only this outcome (`success`, `failure`, `blocked`, `interrupted`, `replay`, `loggedOut`,
+    /// `logoutFailed`).
     outcome: Option<String>,
     /// The `next` value of the previous page.
     before: Option<String>,

@@ -255,6 +255,12 @@ fn app_fields(app: &Application) -> Fields {
     if app.require_pushed_authorization_requests {
         f.set("require_pushed_authorization_requests", "on");
     }
+    if let Some(uri) = &app.backchannel_logout_uri {
+        f.set("backchannel_logout_uri", uri.clone());
+    }
+    if app.fapi2 {
+        f.set("fapi2", "on");
+    }
     f
 }
 
@@ -301,6 +307,8 @@ fn app_spec(id: &str, f: &Fields) -> Result<ApplicationSpec, FormErrors> {
         cae_capable: f.has("cae_capable", "on"),
         require_dpop: f.has("require_dpop", "on"),
         require_pushed_authorization_requests: f.has("require_pushed_authorization_requests", "on"),
+        backchannel_logout_uri: f.optional("backchannel_logout_uri"),
+        fapi2: f.has("fapi2", "on"),
     })
 }
 

@@ -15,7 +15,7 @@ use crate::state::AppState;
 fn document(state: &AppState) -> serde_json::Value {
     let auth_methods = super::client_auth::METHODS;
     let assertion_algs = ["ES256", "EdDSA", "RS256", "PS256"];
-    json!({
+    let mut document = json!({
         "issuer": state.config.issuer,
         "authorization_endpoint": state.endpoint("/authorize"),
         "pushed_authorization_request_endpoint": state.endpoint("/par"),
@@ -24,6 +24,9 @@ fn document(state: &AppState) -> serde_json::Value {
         "token_endpoint": state.endpoint("/token"),
         "userinfo_endpoint": state.endpoint("/userinfo"),
         "end_session_endpoint": state.endpoint("/logout"),
+        // OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens carry `sid` always.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "jwks_uri": state.endpoint("/jwks"),
         "introspection_endpoint": state.endpoint("/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
@@ -54,7 +57,12 @@ fn document(state: &AppState) -> serde_json::Value {
         "authorization_response_iss_parameter_supported": true,
         // Tessera: where APIs read the location rules they enforce (see docs/resource-sdk.md).
         "location_rules_endpoint": state.endpoint("/policy/locations"),
-    })
+    });
+    // Only what is switched on is said to be there (RFC 8414 §2).
+    if state.config.registration.enabled {
+        document["registration_endpoint"] = state.endpoint("/register").into();
+    }
+    document
 }
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414)

@@ -3,6 +3,7 @@
 pub mod access_token;
 pub mod authorization_code;
 pub mod authorize;
+pub mod backchannel_logout;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_credentials;
@@ -14,6 +15,7 @@ pub mod introspect;
 pub mod metadata;
 pub mod par;
 pub mod refresh;
+pub mod registration;
 pub mod request_object;
 pub mod revoke;
 pub mod token;

@@ -1,5 +1,5 @@
-//! `grant_type=refresh_token` (RFC 6749 §6): every use rotates the token; an old token used
-//! again revokes its whole family. A token bound to a DPoP key is refused without a proof by
+//! `grant_type=refresh_token` (RFC 6749 §6): every use rotates the token (except for FAPI 2.0
+//! clients, design record 008); an old token used again revokes its whole family. A token bound to a DPoP key is refused without a proof by
 //! that key, before anything changes, and the attempt is logged as a replay. Conditional Access
 //! runs again on every refresh.
 
@@ -165,16 +165,27 @@ pub async fn grant(
         now,
         expires_at: now.plus_ms(client.app.refresh_token_days.max(1).saturating_mul(86_400_000)),
     };
-    // The swap is committed together with other requests' writes (and this request's log
-    // entries, queued before it); only when it did not happen does the store find out why.
-    let swapped = state.writes.rotate(&rotate).await?;
-    logged.wait().await;
-    if let Some(logged) = logged_elsewhere {
+    let rotation = if client.app.fapi2 {
+        // FAPI 2.0 §5.3.2.1: no rotation, so that a retry after a lost response succeeds
+        // (design record 008).
+        let kept = state.store.refresh_in_place(&rotate).await?;
         logged.wait().await;
-    }
-    let rotation = match swapped {
-        Some(family) => Rotation::Rotated(family),
-        None => state.store.rotate(&rotate).await?,
+        if let Some(logged) = logged_elsewhere {
+            logged.wait().await;
+        }
+        kept
+    } else {
+        // The swap is committed together with other requests' writes (and this request's log
+        // entries, queued before it); only when it did not happen does the store find out why.
+        let swapped = state.writes.rotate(&rotate).await?;
+        logged.wait().await;
+        if let Some(logged) = logged_elsewhere {
+            logged.wait().await;
+        }
+        match swapped {
+            Some(family) => Rotation::Rotated(family),
+            None => state.store.rotate(&rotate).await?,
+        }
     };
     let family = match rotation {
         Rotation::Rotated(f) => {
@@ -225,7 +236,8 @@ pub async fn grant(
             device: device.as_ref(),
             decision: &decision,
             with_nonce: false,
-            refresh_token: Some(&next),
+            // Without a new one, the client keeps the one it has (RFC 6749 §5.1).
+            refresh_token: (!client.app.fapi2).then_some(next.as_str()),
         },
     )
 }

@@ -234,8 +234,12 @@ pub async fn sign_in(
     // A public client's refresh token must be sender-constrained: without a proof it gets none.
     let wants_refresh = client.app.grant_types.iter().any(|g| g == "refresh_token")
         && (client.app.kind == tessera_store::AppKind::Confidential || caller.jkt.is_some());
+    // A client that takes back-channel logout tokens must be told when the session ends, so
+    // the session is kept even when the client gets no refresh token (its family then holds a
+    // token no one was given).
+    let keep_session = wants_refresh || client.app.backchannel_logout_uri.is_some();
     let sid = tessera_jose::random::random_id::<16>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
-    let refresh_token = if wants_refresh {
+    let refresh_token = if keep_session {
         let token =
             tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
         let session = NewSession {
@@ -244,6 +248,10 @@ pub async fn sign_in(
             client_id: client.app.id.clone(),
             device_id: device.as_ref().map(|d| d.id.clone()),
             jkt: caller.jkt.map(|j| j.as_str().to_owned()),
+            // A sign-in carried to another machine (the device code flow) is not ended by
+            // signing out of the browser that approved it.
+            browser_sid: Some(grant.browser_sid.clone())
+                .filter(|b| !b.is_empty() && grant.transfer.is_none()),
             created_at: now,
         };
         let family = NewFamily {
@@ -254,7 +262,7 @@ pub async fn sign_in(
             grant: serde_json::to_value(grant).map_err(OAuthError::server_error)?,
         };
         state.store.start_session(&session, &family).await?;
-        Some(token)
+        wants_refresh.then_some(token)
     } else {
         None
     };

@@ -1,8 +1,9 @@
 //! `GET`/`POST /logout`: OpenID Connect RP-Initiated Logout 1.0.
 //!
 //! With a valid `id_token_hint` (one of our ID tokens, expired or not) about the user signed in
-//! in this browser, the browser session ends, the token session named by the hint's `sid` is
-//! revoked, and the user returns to `post_logout_redirect_uri` when it is one of that client's
+//! in this browser, the browser session ends with every token session started from it (each
+//! client that registered a `backchannel_logout_uri` gets a logout token), the token session
+//! named by the hint's `sid` is revoked, and the user returns to `post_logout_redirect_uri` when it is one of that client's
 //! registered redirect URIs. Without a hint, or with one about someone else, the user is asked
 //! to confirm, and only this browser's own session ends: a page cannot sign anyone out, and an
 //! ID token of someone else's ends nothing of theirs.
@@ -14,7 +15,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tessera_jose::jws;
-use tessera_store::{SessionId, SubjectKind};
+use tessera_store::SessionId;
 
 use super::pages;
 use crate::state::AppState;
@@ -113,10 +114,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
         tracing::error!(?e, "could not revoke the session at sign-out");
     }
     if !ended.is_empty() {
+        // The browser session, and every session an application started from it: each of
+        // those applications that takes back-channel logout tokens is told.
         let result = async {
             let mut uow = state.store.begin().await?;
             for sid in &ended {
-                uow.set_not_before(SubjectKind::Session, sid, now).await?;
+                uow.end_browser_session(sid, "signed out", now).await?;
             }
             uow.commit().await
         }

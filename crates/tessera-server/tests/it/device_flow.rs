@@ -37,6 +37,8 @@ async fn device_app(s: &Server, id: &str, require_dpop: bool) {
         cae_capable: false,
         require_dpop,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     })

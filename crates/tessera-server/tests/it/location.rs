@@ -60,6 +60,8 @@ async fn register_api(server: &Server, key: &SigningKey) {
         cae_capable: false,
         require_dpop: false,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     })

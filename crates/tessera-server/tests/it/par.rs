@@ -38,6 +38,8 @@ async fn jar_app(s: &Server, id: &str, key: &SigningKey, must_push: bool) {
         cae_capable: false,
         require_dpop: false,
         require_pushed_authorization_requests: must_push,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     })

@@ -251,6 +251,8 @@ async fn build_clocked(
         cae_capable: false,
         require_dpop: dpop,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     };
@@ -486,6 +488,8 @@ pub async fn app_with_key(server: &Server, id: &str, key: &tessera_jose::Signing
         cae_capable: false,
         require_dpop: false,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: Timestamp(0),
         changed_at: Timestamp(0),
     })

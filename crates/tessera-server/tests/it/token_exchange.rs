@@ -73,6 +73,8 @@ async fn server(db: Db) -> Server {
             cae_capable: true,
             require_dpop: false,
             require_pushed_authorization_requests: false,
+            backchannel_logout_uri: None,
+            fapi2: false,
             created_at: Timestamp(0),
             changed_at: Timestamp(0),
         })

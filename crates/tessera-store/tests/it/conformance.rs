@@ -342,6 +342,7 @@ async fn session(s: &Arc<dyn Store>, user: &str, id: &str, first: u32) -> Family
         client_id: "desktop-app".into(),
         device_id: Some("laptop-1".into()),
         jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+        browser_sid: None,
         created_at: T0,
     };
     let family = NewFamily {

@@ -19,6 +19,7 @@ conformance!(
     device_authorizations_are_answered_once_and_polled_politely,
     sign_in_log_filters_and_pages,
     stream_subjects_and_verification_rate,
+    back_channel_logouts_are_owed_by_revocations_and_claimed_with_a_lease,
 );
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -56,6 +57,8 @@ fn app(id: &str, kind: AppKind, secret: Option<&str>) -> Application {
         cae_capable: true,
         require_dpop: kind == AppKind::Public,
         require_pushed_authorization_requests: kind == AppKind::Confidential,
+        backchannel_logout_uri: None,
+        fapi2: false,
         created_at: T0,
         changed_at: T0,
     }
@@ -842,4 +845,194 @@ async fn server_secrets_are_created_once(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(other.expose(), "three");
+}
+
+/// A session of `user` at `client`, started from browser session `browser`, whose refresh
+/// token hashes to `[n; 32]`.
+async fn logout_session(
+    s: &Arc<dyn Store>,
+    user: &str,
+    client: &str,
+    id: &str,
+    browser: Option<&str>,
+    n: u8,
+) {
+    s.start_session(
+        &NewSession {
+            id: id.into(),
+            user_id: user.into(),
+            client_id: client.into(),
+            device_id: None,
+            jkt: None,
+            browser_sid: browser.map(str::to_owned),
+            created_at: T0,
+        },
+        &NewFamily {
+            id: id.into(),
+            token_hash: vec![n; 32],
+            expires_at: T0.plus_ms(86_400_000),
+            grant: json!({}),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn back_channel_logouts_are_owed_by_revocations_and_claimed_with_a_lease(s: Arc<dyn Store>) {
+    user(&s, "alice").await;
+    let mut uow = s.begin().await.unwrap();
+    uow.put_application(&Application {
+        backchannel_logout_uri: Some("https://rp.example/logout".into()),
+        ..app("rp", AppKind::Confidential, Some("h"))
+    })
+    .await
+    .unwrap();
+    uow.put_application(&app("quiet", AppKind::Confidential, Some("h")))
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    assert_eq!(
+        s.application("rp")
+            .await
+            .unwrap()
+            .backchannel_logout_uri
+            .as_deref(),
+        Some("https://rp.example/logout")
+    );
+    logout_session(&s, "alice", "rp", "s1", Some("b1"), 1).await;
+    logout_session(&s, "alice", "rp", "s2", Some("b1"), 2).await;
+    logout_session(&s, "alice", "quiet", "s3", Some("b1"), 3).await;
+    logout_session(&s, "alice", "rp", "s4", None, 4).await;
+    let lease = std::time::Duration::from_secs(30);
+    let now = T0.plus_ms(1000);
+
+    // Revoking a family owes its client one logout; revoking it again owes nothing more.
+    for _ in 0..2 {
+        let mut uow = s.begin().await.unwrap();
+        uow.revoke_family(&"s4".into(), "token replay", now)
+            .await
+            .unwrap();
+        uow.commit().await.unwrap();
+    }
+    assert_eq!(s.unsettled_logouts().await.unwrap(), 1);
+
+    // A claim is the claimer's until its lease ends; then anyone's.
+    let a = s.claim_logouts("worker-a", 10, now, lease).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].client_id, "rp");
+    assert_eq!(a[0].uri, "https://rp.example/logout");
+    assert_eq!(a[0].session_id.0, "s4");
+    assert_eq!(a[0].user_id.0, "alice");
+    assert_eq!(a[0].reason, "token replay");
+    assert_eq!(a[0].attempts, 0);
+    assert!(
+        s.claim_logouts("worker-b", 10, now, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = now.plus_ms(30_000);
+    let b = s.claim_logouts("worker-b", 10, later, lease).await.unwrap();
+    assert_eq!(b.len(), 1, "the lease ended");
+
+    // A failed attempt waits until its time, counted.
+    s.retry_logout(b[0].id, "the client answered 503", later.plus_ms(1000))
+        .await
+        .unwrap();
+    assert!(
+        s.claim_logouts("worker-b", 10, later, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = s
+        .claim_logouts("worker-b", 10, later.plus_ms(1000), lease)
+        .await
+        .unwrap();
+    assert_eq!(again[0].attempts, 1);
+    s.settle_logout(again[0].id, LogoutOutcome::Delivered, None, later.plus_ms(1000))
+        .await
+        .unwrap();
+    assert_eq!(s.unsettled_logouts().await.unwrap(), 0);
+    assert!(
+        s.claim_logouts("worker-b", 10, later.plus_ms(99_000), lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Signing out of browser session b1 ends its sessions: the live ones of a client that
+    // takes logout tokens are owed one each.
+    let mut uow = s.begin().await.unwrap();
+    assert_eq!(uow.end_browser_session("b1", "signed out", now).await.unwrap(), 3);
+    uow.commit().await.unwrap();
+    let owed = s
+        .claim_logouts("worker-a", 10, later.plus_ms(2000), lease)
+        .await
+        .unwrap();
+    let sessions: Vec<&str> = owed.iter().map(|d| d.session_id.0.as_str()).collect();
+    assert_eq!(sessions, ["s1", "s2"]);
+    for sid in ["s1", "s2", "s3", "b1"] {
+        assert_eq!(
+            s.not_before(SubjectKind::Session, sid).await.unwrap(),
+            Some(now),
+            "{sid}"
+        );
+    }
+    assert!(s.family_by_token(&[1; 32]).await.unwrap().revoked_at.is_some());
+
+    // Nothing is owed twice: alice's sessions are all ended already.
+    let mut uow = s.begin().await.unwrap();
+    uow.revoke_user_sessions(&"alice".into(), "revoked by an administrator", now)
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    assert_eq!(s.unsettled_logouts().await.unwrap(), 2);
+
+    // A new session revoked with the user is owed one.
+    logout_session(&s, "alice", "rp", "s5", None, 5).await;
+    let mut uow = s.begin().await.unwrap();
+    uow.revoke_user_sessions(&"alice".into(), "the user was deleted", now.plus_ms(1))
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    assert_eq!(s.unsettled_logouts().await.unwrap(), 3);
+
+    // Settled deliveries are pruned after their time; unsettled ones never.
+    for d in &owed {
+        s.settle_logout(d.id, LogoutOutcome::Refused, Some("invalid_request"), later)
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.prune_logouts(later).await.unwrap(), 0);
+    assert_eq!(s.prune_logouts(later.plus_ms(1)).await.unwrap(), 2);
+    assert_eq!(s.prune_logouts(later.plus_ms(1001)).await.unwrap(), 1);
+    assert_eq!(s.unsettled_logouts().await.unwrap(), 1);
+
+    // Workers claiming at once take disjoint deliveries.
+    for n in 0..12u8 {
+        logout_session(&s, "alice", "rp", &format!("c{n}"), None, 100 + n).await;
+    }
+    let mut uow = s.begin().await.unwrap();
+    uow.revoke_user_sessions(&"alice".into(), "revoked by an administrator", now.plus_ms(2))
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    let claims = (0..4).map(|w| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.claim_logouts(&format!("worker-{w}"), 5, later.plus_ms(5000), lease)
+                .await
+                .unwrap()
+        })
+    });
+    let mut ids: Vec<i64> = Vec::new();
+    for claim in claims {
+        ids.extend(claim.await.unwrap().iter().map(|d| d.id));
+    }
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "no delivery claimed twice");
+    assert_eq!(total, 13, "the twelve and the one owed before");
 }

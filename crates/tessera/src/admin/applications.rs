@@ -25,6 +25,7 @@ pub(super) fn application_json(a: &tessera_store::Application) -> serde_json::Va
            "redirect_uris": a.redirect_uris, "scopes": a.scopes, "cae_capable": a.cae_capable,
            "require_dpop": a.require_dpop,
            "require_pushed_authorization_requests": a.require_pushed_authorization_requests,
+           "backchannel_logout_uri": a.backchannel_logout_uri, "fapi2": a.fapi2,
            "access_token_minutes": a.access_token_minutes,
            "refresh_token_days": a.refresh_token_days, "has_jwks": a.jwks.is_some()})
 }
