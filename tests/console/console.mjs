@@ -183,6 +183,13 @@ try {
   await page.getByLabel('client_credentials').check();
   await page.locator('#scopes').fill('ssf.manage ssf.read');
   await page.getByLabel('CAE capable').check();
+  // A back-channel logout URI a browser would run is refused with the field named.
+  await page.locator('#backchannel_logout_uri').fill('javascript:alert(1)');
+  await page.getByRole('button', { name: 'Create application' }).click();
+  await page.locator('#backchannel_logout_uri[aria-invalid="true"]').waitFor();
+  check(await page.locator('#backchannel_logout_uri').inputValue() === 'javascript:alert(1)', 'the form keeps what was typed');
+  await snap('application-errors');
+  await page.locator('#backchannel_logout_uri').fill('https://mail.example/backchannel-logout');
   await page.getByRole('button', { name: 'Create application' }).click();
   const clientSecret = (await page.locator('#client-secret').textContent()).trim();
   check(clientSecret.length >= 32, 'the client secret is shown once');

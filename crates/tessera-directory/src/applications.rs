@@ -395,15 +395,16 @@ fn logout_uri_problem(uri: &str, kind: AppKind) -> Option<String> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Some("must not carry credentials".into());
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Some("has no host".into());
-    }
-    match parsed.scheme() {
+    let problem = match parsed.scheme() {
         "https" => None,
         "http" if kind == AppKind::Confidential => None,
-        "http" => Some("plain http is allowed only for a confidential client; use https".into()),
-        _ => Some("must be an https URL".into()),
+        "http" => Some("plain http is allowed only for a confidential client; use https"),
+        _ => Some("must be an https URL"),
+    };
+    if problem.is_none() && parsed.host_str().is_none_or(str::is_empty) {
+        return Some("has no host".into());
     }
+    problem.map(str::to_owned)
 }
 
 /// Why a JWK Set cannot be used for `private_key_jwt`.
