@@ -252,6 +252,43 @@ impl Directory {
         Ok(revoked)
     }
 
+    /// `user` signs out of browser session `browser_sid`: it ends, with every session an
+    /// application started from it and `also` (a session of the user's that the application
+    /// signing them out named). Each session that was live is announced with `session-revoked`
+    /// about it, and to its application by back-channel logout where it takes them.
+    ///
+    /// # Errors
+    /// From the store.
+    pub async fn sign_out(
+        &self,
+        user: &UserId,
+        browser_sid: &str,
+        also: Option<&tessera_store::SessionId>,
+    ) -> Result<()> {
+        let mut uow = self.store.begin().await?;
+        let mut ended = Vec::new();
+        if let Some(sid) = also {
+            let family = tessera_store::FamilyId(sid.0.clone());
+            if uow.revoke_family(&family, "signed out", self.now).await? {
+                ended.push(sid.clone());
+            }
+            uow.set_not_before(SubjectKind::Session, &sid.0, self.now).await?;
+        }
+        ended.extend(
+            uow.end_browser_session(browser_sid, "signed out", self.now)
+                .await?,
+        );
+        ended.sort_by(|a, b| a.0.cmp(&b.0));
+        ended.dedup();
+        for sid in &ended {
+            let subject = self.session_subject(user, sid);
+            self.emit_about(uow.as_mut(), &subject, &DirectoryChange::SessionsRevoked)
+                .await?;
+        }
+        uow.commit().await?;
+        Ok(())
+    }
+
     async fn end_sessions(&self, uow: &mut dyn UnitOfWork, id: &UserId, reason: &str) -> Result<u64> {
         uow.set_not_before(SubjectKind::User, &id.0, self.now).await?;
         Ok(uow.revoke_user_sessions(id, reason, self.now).await?)

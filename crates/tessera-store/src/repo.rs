@@ -170,9 +170,14 @@ pub trait UnitOfWork: Send {
     /// families were revoked.
     async fn revoke_user_sessions(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64>;
     /// Ends a browser session (sign-out): sets its own "not before" instant, and revokes every
-    /// session started from it (families, sessions, their "not before" instants). Returns how
-    /// many refresh-token families were live.
-    async fn end_browser_session(&mut self, browser_sid: &str, reason: &str, now: Timestamp) -> Result<u64>;
+    /// session started from it (families, sessions, their "not before" instants). Returns the
+    /// sessions that were live, by id.
+    async fn end_browser_session(
+        &mut self,
+        browser_sid: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionId>>;
     /// Creates or replaces a stream's record.
     async fn put_stream(
         &mut self,

@@ -21,7 +21,8 @@ pub(crate) const DEVICE_COLUMNS: &str = "id, user_id, display_name, platform, os
 
 /// Back-channel logouts owed when live refresh-token families are revoked: one per family whose
 /// client takes logout tokens. `{}` picks the families (`f.…` with `$3`); `$1` is now, `$2` the
-/// reason. Run before the revocation itself, which makes the families no longer live.
+/// reason. Run before the revocation itself (in its transaction), which makes the families no
+/// longer live; every path that revokes a family runs it once.
 pub(crate) const OWE_LOGOUTS: &str = "INSERT INTO logout_deliveries \
      (client_id, uri, user_id, session_id, reason, created_at, next_attempt_at) \
      SELECT f.client_id, a.backchannel_logout_uri, f.user_id, f.session_id, $2, $1, $1 \
@@ -449,6 +450,7 @@ macro_rules! shared_impl {
 
             async fn revoke_for_reuse(&self, id: &FamilyId, now: Timestamp) -> Result<Rotation> {
                 let mut tx = self.write.begin().await.ctx("refresh-token family")?;
+                owe_logouts_in(&mut tx, "f.id = $3", &id.0, "refresh token reuse", now).await?;
                 revoke_family_in(&mut tx, &id.0, "refresh token reuse", now).await?;
                 let family = Self::family_in(&mut *tx, &id.0).await?;
                 tx.commit().await.ctx("refresh-token family")?;
@@ -471,7 +473,6 @@ macro_rules! shared_impl {
             reason: &str,
             now: Timestamp,
         ) -> Result<bool> {
-            owe_logouts_in(tx, "f.id = $3", id, reason, now).await?;
             let done = sqlx::query(
                 "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
             )
@@ -616,6 +617,7 @@ macro_rules! shared_impl {
 
             async fn revoke_family(&self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool> {
                 let mut tx = self.write.begin().await.ctx("refresh-token family")?;
+                owe_logouts_in(&mut tx, "f.id = $3", &id.0, reason, now).await?;
                 let revoked = revoke_family_in(&mut tx, &id.0, reason, now).await?;
                 tx.commit().await.ctx("refresh-token family")?;
                 Ok(revoked)

@@ -97,11 +97,23 @@ macro_rules! unit_of_work_impl {
             }
 
             async fn revoke_family_inner(&mut self, id: &FamilyId, reason: &str, now: Timestamp) -> Result<bool> {
+                let owed = owe_logouts_in(&mut self.tx, "f.id = $3", &id.0, reason, now).await?;
+                self.wake_for_logouts(owed).await?;
                 revoke_family_in(&mut self.tx, &id.0, reason, now).await
             }
 
+            /// Delivery workers (the back-channel logout worker among them) wake at the commit
+            /// when logouts were queued, as they do for appended events.
+            async fn wake_for_logouts(&mut self, owed: u64) -> Result<()> {
+                if owed > 0 {
+                    crate::shared::BackendUnitOfWork::on_append(self).await?;
+                }
+                Ok(())
+            }
+
             async fn revoke_user_sessions_inner(&mut self, user: &UserId, reason: &str, now: Timestamp) -> Result<u64> {
-                owe_logouts_in(&mut self.tx, "f.user_id = $3", &user.0, reason, now).await?;
+                let owed = owe_logouts_in(&mut self.tx, "f.user_id = $3", &user.0, reason, now).await?;
+                self.wake_for_logouts(owed).await?;
                 let families = sqlx::query(
                     "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL \
                      AND user_id = $3",
@@ -122,19 +134,31 @@ macro_rules! unit_of_work_impl {
                 Ok(families.rows_affected())
             }
 
-            async fn end_browser_session_inner(&mut self, browser_sid: &str, reason: &str, now: Timestamp) -> Result<u64> {
+            async fn end_browser_session_inner(
+                &mut self,
+                browser_sid: &str,
+                reason: &str,
+                now: Timestamp,
+            ) -> Result<Vec<crate::SessionId>> {
                 const OF_BROWSER: &str = "f.session_id IN (SELECT id FROM sessions WHERE browser_sid = $3)";
-                owe_logouts_in(&mut self.tx, OF_BROWSER, browser_sid, reason, now).await?;
-                let families = sqlx::query(&format!(
-                    "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL AND {}",
+                let owed = owe_logouts_in(&mut self.tx, OF_BROWSER, browser_sid, reason, now).await?;
+                self.wake_for_logouts(owed).await?;
+                let ended = sqlx::query(&format!(
+                    "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 WHERE revoked_at IS NULL AND {} \
+                     RETURNING session_id",
                     OF_BROWSER.replace("f.", "")
                 ))
                 .bind(now.0)
                 .bind(reason)
                 .bind(browser_sid)
-                .execute(&mut *self.tx)
+                .fetch_all(&mut *self.tx)
                 .await
                 .ctx("refresh-token family")?;
+                let mut ended = ended
+                    .iter()
+                    .map(|r| sqlx::Row::try_get::<String, _>(r, 0).map(crate::SessionId).ctx("refresh-token family"))
+                    .collect::<Result<Vec<_>>>()?;
+                ended.sort_by(|a, b| a.0.cmp(&b.0));
                 // The sessions' "not before" instants: their access tokens stop too.
                 sqlx::query(
                     "INSERT INTO not_before (subject_kind, subject_id, not_before) \
@@ -155,7 +179,7 @@ macro_rules! unit_of_work_impl {
                     .await
                     .ctx("session")?;
                 set_not_before_in(&mut self.tx, SubjectKind::Session, browser_sid, now).await?;
-                Ok(families.rows_affected())
+                Ok(ended)
             }
 
             async fn put_stream_inner(
@@ -276,7 +300,7 @@ macro_rules! unit_of_work_impl {
                 fn set_not_before(kind: SubjectKind, id: &str, at: Timestamp) -> () => set_not_before_inner;
                 fn revoke_family(id: &FamilyId, reason: &str, now: Timestamp) -> bool => revoke_family_inner;
                 fn revoke_user_sessions(user: &UserId, reason: &str, now: Timestamp) -> u64 => revoke_user_sessions_inner;
-                fn end_browser_session(browser_sid: &str, reason: &str, now: Timestamp) -> u64 => end_browser_session_inner;
+                fn end_browser_session(browser_sid: &str, reason: &str, now: Timestamp) -> Vec<crate::SessionId> => end_browser_session_inner;
                 fn put_stream(id: &StreamId, receiver: &str, status: StreamStatus, config: &serde_json::Value, now: Timestamp) -> () => put_stream_inner;
                 fn set_stream_status(id: &StreamId, status: StreamStatus, reason: Option<&str>, now: Timestamp) -> () => set_stream_status_inner;
                 fn delete_stream(id: &StreamId) -> () => delete_stream_inner;

@@ -92,7 +92,7 @@ async fn register_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> R
         "dcr-{}",
         tessera_jose::random::random_id::<12>(state.rng.as_ref()).map_err(OAuthError::server_error)?
     );
-    let (spec, kept) = to_spec(state, &client_id, &metadata)?;
+    let (spec, kept) = to_spec(&state.config.registration, &client_id, &metadata)?;
     let token =
         tessera_jose::random::random_id::<32>(state.rng.as_ref()).map_err(OAuthError::server_error)?;
     let now = state.now();
@@ -166,7 +166,7 @@ pub async fn update(
         }
         request.remove("client_id");
         let (metadata, statement) = with_software_statement(&state, request).await?;
-        let (spec, kept) = to_spec(&state, &client_id, &metadata)?;
+        let (spec, kept) = to_spec(&state.config.registration, &client_id, &metadata)?;
         let registration = ClientRegistration {
             metadata: kept_with_statement(kept, statement),
             ..registration
@@ -369,11 +369,10 @@ fn boolean(metadata: &Map<String, Value>, field: &str) -> Result<bool, OAuthErro
 
 /// The application spec the metadata asks for, and the informational metadata to keep.
 fn to_spec(
-    state: &AppState,
+    config: &crate::config::RegistrationConfig,
     client_id: &str,
     metadata: &Map<String, Value>,
 ) -> Result<(ApplicationSpec, Map<String, Value>), OAuthError> {
-    let config = &state.config.registration;
     let method = string(metadata, "token_endpoint_auth_method")?.unwrap_or("client_secret_basic");
     if !AUTH_METHODS.contains(&method) {
         return Err(metadata_error(format!(
@@ -552,4 +551,71 @@ fn information(state: &AppState, app: &Application, registration: &ClientRegistr
         state.endpoint(&format!("/register/{}", app.id)).into(),
     );
     info
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::config::RegistrationConfig;
+
+    /// Whatever a client sends, reading its metadata answers (an error or a spec the
+    /// directory then validates) and never panics.
+    #[test]
+    fn hostile_metadata_is_refused_not_a_panic() {
+        let config = RegistrationConfig {
+            enabled: true,
+            scopes: vec!["mail.read".into()],
+            ..RegistrationConfig::default()
+        };
+        let odd = [
+            json!(null),
+            json!(true),
+            json!(-1),
+            json!(1e308),
+            json!("x".repeat(100_000)),
+            json!([[[[[]]]]]),
+            json!({"": {"": {}}}),
+            json!([null, 1, "a", {"b": []}]),
+            json!("\u{0}\u{202e}javascript:alert(1)"),
+        ];
+        let fields = [
+            "redirect_uris",
+            "grant_types",
+            "response_types",
+            "token_endpoint_auth_method",
+            "scope",
+            "jwks",
+            "jwks_uri",
+            "client_name",
+            "id_token_signed_response_alg",
+            "backchannel_logout_uri",
+            "backchannel_logout_session_required",
+            "dpop_bound_access_tokens",
+            "require_pushed_authorization_requests",
+            "logo_uri",
+            "contacts",
+            "software_id",
+        ];
+        let mut answered = 0;
+        for field in fields {
+            for value in &odd {
+                let mut metadata = serde_json::Map::new();
+                metadata.insert(field.to_owned(), value.clone());
+                if let Ok((spec, _)) = super::to_spec(&config, "dcr-x", &metadata) {
+                    // What passes here still meets the directory's rules before it is kept.
+                    let _ = spec.validate();
+                }
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, fields.len() * odd.len());
+        // The shapes the RFC allows are read; the others are named.
+        let wrong: Value = json!({"redirect_uris": "https://rp.example/cb"});
+        let Value::Object(map) = wrong else { unreachable!() };
+        let Err(e) = super::to_spec(&config, "dcr-x", &map) else {
+            panic!("a string for redirect_uris was taken")
+        };
+        assert!(format!("{e:?}").contains("redirect_uris"), "{e:?}");
+    }
 }

@@ -1,10 +1,11 @@
 //! `GET`/`POST /logout`: OpenID Connect RP-Initiated Logout 1.0.
 //!
 //! With a valid `id_token_hint` (one of our ID tokens, expired or not) about the user signed in
-//! in this browser, the browser session ends with every token session started from it (each
-//! client that registered a `backchannel_logout_uri` gets a logout token), the token session
-//! named by the hint's `sid` is revoked, and the user returns to `post_logout_redirect_uri` when it is one of that client's
-//! registered redirect URIs. Without a hint, or with one about someone else, the user is asked
+//! in this browser, the browser session ends with every token session started from it and the
+//! token session named by the hint's `sid` (each announced by `session-revoked` to subscribed
+//! APIs, and by a logout token to a client that registered a `backchannel_logout_uri`), and the
+//! user returns to `post_logout_redirect_uri` when it is one of that client's registered
+//! redirect URIs. Without a hint, or with one about someone else, the user is asked
 //! to confirm, and only this browser's own session ends: a page cannot sign anyone out, and an
 //! ID token of someone else's ends nothing of theirs.
 
@@ -99,33 +100,21 @@ async fn handle(state: &AppState, headers: &HeaderMap, params: &[u8], posted: bo
         };
     }
 
-    let now = state.now();
-    let mut ended = Vec::new();
-    if let Some((session, _)) = &current {
-        ended.push(session.sid.clone());
-    }
-    if let Some(sid) = hint
-        .as_ref()
-        .filter(|_| hint_is_theirs)
-        .and_then(|h| h.sid.clone())
-        && let Err(e) =
-            crate::oauth::authorization_code::revoke_session(state, &SessionId(sid), "signed out").await
-    {
-        tracing::error!(?e, "could not revoke the session at sign-out");
-    }
-    if !ended.is_empty() {
-        // The browser session, and every session an application started from it: each of
-        // those applications that takes back-channel logout tokens is told.
-        let result = async {
-            let mut uow = state.store.begin().await?;
-            for sid in &ended {
-                uow.end_browser_session(sid, "signed out", now).await?;
-            }
-            uow.commit().await
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::error!(%e, "could not end the browser session");
+    if let Some((session, user)) = &current {
+        // The browser session, every session an application started from it, and the session
+        // the hint named: each is announced to subscribed APIs (`session-revoked`) and to its
+        // application by back-channel logout.
+        let also = hint
+            .as_ref()
+            .filter(|_| hint_is_theirs)
+            .and_then(|h| h.sid.clone())
+            .map(SessionId);
+        if let Err(e) = state
+            .directory(tessera_directory::InitiatingEntity::User)
+            .sign_out(&user.id, &session.sid, also.as_ref())
+            .await
+        {
+            tracing::error!(%e, "could not end the sessions at sign-out");
         }
     }
     let clear = (

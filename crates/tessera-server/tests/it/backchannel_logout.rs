@@ -238,6 +238,22 @@ async fn sign_out_reaches_every_application_of_the_browser_session(db: Db) {
     }
     rp.quiet(Duration::from_millis(300)).await;
 
+    // Subscribed APIs hear it too: `session-revoked` about each of the two sessions.
+    let events = server.state.store.recent_events(20).await.unwrap();
+    let mut revoked: Vec<String> = events
+        .iter()
+        .filter(|e| e.event_type.ends_with("/caep/event-type/session-revoked"))
+        .map(|e| {
+            let subject: serde_json::Value = serde_json::from_str(&e.subject).unwrap();
+            assert_eq!(subject["user"]["sub"], "u-alice", "{subject}");
+            subject["session"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    revoked.sort();
+    let mut both = vec![web_sid.clone(), portal_sid.clone()];
+    both.sort();
+    assert_eq!(revoked, both);
+
     // The portal's refresh token ended with its session.
     let refreshed = server
         .send(crate::support::token_request(

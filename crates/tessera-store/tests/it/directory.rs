@@ -964,7 +964,15 @@ async fn back_channel_logouts_are_owed_by_revocations_and_claimed_with_a_lease(s
     // Signing out of browser session b1 ends its sessions: the live ones of a client that
     // takes logout tokens are owed one each.
     let mut uow = s.begin().await.unwrap();
-    assert_eq!(uow.end_browser_session("b1", "signed out", now).await.unwrap(), 3);
+    let ended = uow.end_browser_session("b1", "signed out", now).await.unwrap();
+    assert_eq!(
+        ended,
+        [
+            SessionId::from("s1"),
+            SessionId::from("s2"),
+            SessionId::from("s3")
+        ]
+    );
     uow.commit().await.unwrap();
     let owed = s
         .claim_logouts("worker-a", 10, later.plus_ms(2000), lease)
