@@ -164,8 +164,9 @@ impl AppState {
 }
 
 /// Once a minute, forgets what has expired: pushed authorization requests, device
-/// authorizations, and (where several
-/// nodes share the database) used DPoP proof ids whose window has passed.
+/// authorizations, authorization codes (ten minutes after their expiry, so that a reuse just
+/// after it is still told from a guess), and (where several nodes share the database) used DPoP
+/// proof ids whose window has passed.
 pub fn spawn_pruning(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -181,6 +182,9 @@ pub fn spawn_pruning(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             }
             if let Err(e) = state.store.prune_device_authorizations(state.now()).await {
                 tracing::warn!(%e, "could not prune expired device authorizations");
+            }
+            if let Err(e) = state.store.prune_codes(state.now().plus_ms(-600_000)).await {
+                tracing::warn!(%e, "could not prune expired authorization codes");
             }
         }
     })

@@ -92,6 +92,10 @@ pub trait CodeRepo: Send + Sync {
     async fn redeem_code(&self, hash: &[u8], now: Timestamp) -> Result<Redemption>;
     /// Records the session a redeemed code started, so a second redemption can revoke it.
     async fn attach_session(&self, hash: &[u8], session: &SessionId) -> Result<()>;
+    /// Deletes codes that expired before `before`, redeemed or not; returns how many. (A code
+    /// kept past its expiry still tells a reuse from a guess; past `before`, it tells nothing
+    /// worth keeping.)
+    async fn prune_codes(&self, before: Timestamp) -> Result<u64>;
 }
 
 /// Pushed authorization requests (RFC 9126): short-lived until first opened, then good for one

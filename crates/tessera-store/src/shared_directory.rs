@@ -456,6 +456,15 @@ macro_rules! directory_impl {
                         .ctx("authorization code")?;
                     if done.rows_affected() == 0 { Err(StoreError::NotFound("authorization code")) } else { Ok(()) }
                 }
+
+                async fn prune_codes(&self, before: Timestamp) -> Result<u64> {
+                    let done = sqlx::query("DELETE FROM authorization_codes WHERE expires_at < $1")
+                        .bind(before.0)
+                        .execute(&self.write)
+                        .await
+                        .ctx("authorization code")?;
+                    Ok(done.rows_affected())
+                }
             }
 
             #[async_trait]

@@ -442,6 +442,19 @@ async fn authorization_codes_are_single_use(s: Arc<dyn Store>) {
         }
     }
     assert_eq!(wins, 1);
+
+    // Pruning forgets codes expired before the instant given, redeemed or not, and no others.
+    assert_eq!(s.prune_codes(T0.plus_ms(1)).await.unwrap(), 0);
+    assert_eq!(s.prune_codes(T0.plus_ms(2)).await.unwrap(), 1, "code 3");
+    assert_eq!(
+        s.prune_codes(T0.plus_ms(60_001)).await.unwrap(),
+        2,
+        "codes 1 and 2"
+    );
+    assert_eq!(
+        s.redeem_code(&[1; 32], T0.plus_ms(7)).await.unwrap(),
+        Redemption::Unknown
+    );
 }
 
 async fn pushed_requests_open_once_and_serve_one_code(s: Arc<dyn Store>) {
