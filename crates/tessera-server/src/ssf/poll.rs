@@ -80,16 +80,23 @@ pub async fn poll(
                 state.store.acknowledge(&id, d.event_id, state.now()).await?;
             }
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if !sets.is_empty() || left.is_zero() {
+        if !sets.is_empty() {
             break;
         }
-        if !got_any {
-            state
-                .store
-                .wait_for_events(left.min(Duration::from_secs(1)))
-                .await?;
+        // Deliveries the stream does not want were settled above and took no room: look again
+        // at once, also when the receiver asked not to wait, or `maxEvents: 1` would answer
+        // nothing while SETs it wants are waiting.
+        if got_any {
+            continue;
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        state
+            .store
+            .wait_for_events(left.min(Duration::from_secs(1)))
+            .await?;
     }
     let pending = state.store.pending(&id).await?;
     let response = PollResponse {

@@ -546,6 +546,15 @@ async fn poll_delivers_each_event_as_a_set_until_acknowledged() {
     )
     .await;
     let narrow = narrow.json["stream_id"].as_str().unwrap().to_owned();
+    let disabled_only = call(
+        &server,
+        "POST",
+        "/ssf/streams",
+        Some(&api),
+        Some(poll_stream(&[DISABLED])),
+    )
+    .await;
+    let disabled_only = disabled_only.json["stream_id"].as_str().unwrap().to_owned();
 
     // Nothing yet: returnImmediately answers at once.
     let started = Instant::now();
@@ -596,6 +605,19 @@ async fn poll_delivers_each_event_as_a_set_until_acknowledged() {
     let only = sets_of(&server, &r, "mail-api");
     assert_eq!(only.len(), 1);
     assert_eq!(only[0].1.events.event_type, REVOKED);
+    // Regression (a finding of issue 31): with `maxEvents: 1`, the stream's first delivery was
+    // one it does not want (session-revoked came before account-disabled); the poll settled it
+    // and answered `sets: {}` with `moreAvailable: true`, while the SET it wanted waited.
+    let r = poll(
+        &server,
+        &api,
+        &disabled_only,
+        json!({"maxEvents": 1, "returnImmediately": true}),
+    )
+    .await;
+    let only = sets_of(&server, &r, "mail-api");
+    assert_eq!(only.len(), 1, "{}", r.json);
+    assert_eq!(only[0].1.events.event_type, DISABLED);
 
     // Every SET's header and claims, as RFC 8417 and SSF have them.
     let token = r.json["sets"]
