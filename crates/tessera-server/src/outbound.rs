@@ -50,6 +50,24 @@ impl Destinations {
         }
     }
 
+    /// The HTTP client for requests to such addresses (SSF push, back-channel logout): it
+    /// connects only where this rule allows, through no proxy, follows no redirect, and gives
+    /// up after `timeout`.
+    ///
+    /// # Errors
+    /// When the TLS backend cannot start.
+    pub fn client(&self, timeout: std::time::Duration) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            // Every connection goes where the destination rule allows, never through a proxy
+            // that would make the choice for it.
+            .no_proxy()
+            .dns_resolver(self.resolver())
+            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+            .build()
+    }
+
     /// Whether Tessera may connect to `ip`.
     ///
     /// # Errors

@@ -48,17 +48,11 @@ pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 }
 
 async fn run(state: Arc<AppState>) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(
-            state.config.logout.backchannel_timeout_seconds.max(1),
-        ))
-        // §2.5 says nothing of redirects; following one would let a client send the token on.
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .dns_resolver(state.outbound.resolver())
-        .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+    // No redirects (§2.5 says nothing of them; following one would let a client send the token
+    // on), and only to addresses the destination rule allows.
+    let client = match state.outbound.client(Duration::from_secs(
+        state.config.logout.backchannel_timeout_seconds.max(1),
+    )) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(%e, "back-channel logout cannot start");
@@ -66,10 +60,7 @@ async fn run(state: Arc<AppState>) {
         }
     };
     let node = crate::ssf::push::node_id(&state.config);
-    let worker = match tessera_jose::random::random_id::<8>(state.rng.as_ref()) {
-        Ok(id) => format!("logout-{node}-{}", id.replace(['_', '-'], "")),
-        Err(_) => format!("logout-{node}-0"),
-    };
+    let worker = crate::ssf::push::worker_name(&state, "logout", &node);
     let mut pruned: Option<std::time::Instant> = None;
     loop {
         if pruned.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {

@@ -212,7 +212,10 @@ async fn authorised(
 ) -> Result<(Application, ClientRegistration), OAuthError> {
     enabled(state)?;
     let refused = |description: &str| {
-        OAuthError::invalid_token(description, r#"Bearer error="invalid_token""#.to_owned())
+        OAuthError::invalid_token(
+            description,
+            super::bearer::challenge(false, Some("invalid_token")),
+        )
     };
     let token = headers
         .get(header::AUTHORIZATION)
@@ -221,7 +224,10 @@ async fn authorised(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or_else(|| {
-            OAuthError::invalid_token("the registration access token is required", "Bearer".into())
+            OAuthError::invalid_token(
+                "the registration access token is required",
+                super::bearer::challenge(false, None),
+            )
         })?;
     let registration = match state.store.client_registration(client_id).await {
         Ok(r) => r,
@@ -229,7 +235,7 @@ async fn authorised(
         Err(e) => return Err(e.into()),
     };
     let presented = super::token_hash(token);
-    if !subtle_eq(&presented, &registration.token_hash) {
+    if aws_lc_rs::constant_time::verify_slices_are_equal(&presented, &registration.token_hash).is_err() {
         return Err(refused("not a valid registration access token"));
     }
     let app = match state.store.application(client_id).await {
@@ -238,11 +244,6 @@ async fn authorised(
         Err(e) => return Err(e.into()),
     };
     Ok((app, registration))
-}
-
-/// Equality in time independent of where the two differ.
-fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, OAuthError> {
@@ -496,7 +497,7 @@ fn directory_error(e: DirectoryError) -> OAuthError {
         DirectoryError::Conflict(m) => metadata_error(m),
         DirectoryError::NotFound(_) => OAuthError::invalid_token(
             "not a valid registration access token",
-            r#"Bearer error="invalid_token""#.into(),
+            super::bearer::challenge(false, Some("invalid_token")),
         ),
         e => OAuthError::server_error(e),
     }

@@ -40,15 +40,9 @@ pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 }
 
 async fn run(state: Arc<AppState>) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(state.config.ssf.push_timeout_seconds))
-        .redirect(reqwest::redirect::Policy::none())
-        // Every connection goes where the destination rule allows, never through a proxy that
-        // would make the choice for it.
-        .no_proxy()
-        .dns_resolver(state.outbound.resolver())
-        .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
-        .build()
+    let client = match state
+        .outbound
+        .client(Duration::from_secs(state.config.ssf.push_timeout_seconds))
     {
         Ok(c) => c,
         Err(e) => {
@@ -57,10 +51,7 @@ async fn run(state: Arc<AppState>) {
         }
     };
     let node = node_id(&state.config);
-    let worker = match tessera_jose::random::random_id::<8>(state.rng.as_ref()) {
-        Ok(id) => format!("push-{node}-{}", id.replace(['_', '-'], "")),
-        Err(_) => format!("push-{node}-0"),
-    };
+    let worker = worker_name(&state, "push", &node);
     // What this node held when it stopped (killed, say) is free again now, not at lease end.
     match state
         .store
@@ -102,6 +93,16 @@ async fn run(state: Arc<AppState>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+/// A worker's name: `{kind}-{node}-{random}`, so that a restarted node can take back the claims
+/// of its earlier workers by the prefix `{kind}-{node}-`.
+#[must_use]
+pub fn worker_name(state: &AppState, kind: &str, node: &str) -> String {
+    match tessera_jose::random::random_id::<8>(state.rng.as_ref()) {
+        Ok(id) => format!("{kind}-{node}-{}", id.replace(['_', '-'], "")),
+        Err(_) => format!("{kind}-{node}-0"),
     }
 }
 
